@@ -1,0 +1,7 @@
+"""The Seam-facing API: one module per resource, all on one blueprint."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__)
+
+from provider.api import health  # noqa: E402,F401

@@ -1,0 +1,120 @@
+"""`provider serve` (gunicorn) and `provider sandbox` (migrate, seed, run everything)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_migrate import upgrade
+
+HOST = "127.0.0.1"
+
+
+def _port(port: int | None) -> int:
+    return port or int(os.environ.get("PORT", "8080"))
+
+
+def gunicorn_options(port: int, workers: int | None = None, threads: int | None = None) -> dict[str, Any]:
+    return {
+        "bind": f"{HOST}:{port}",
+        "worker_class": "gthread",
+        "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
+        # Long-polling bridges and the legacy /unlock wait hold a thread each
+        # for up to 25 s, so each worker keeps plenty of threads.
+        "threads": threads or int(os.environ.get("WEB_THREADS", "16")),
+        # Above the 25 s bridge long-poll, so gunicorn never kills a healthy wait.
+        "timeout": 60,
+        "graceful_timeout": 30,
+        "accesslog": os.environ.get("ACCESS_LOG") or None,
+        "errorlog": "-",
+        "loglevel": os.environ.get("LOG_LEVEL", "info").lower(),
+    }
+
+
+def run_gunicorn(app_factory: Any, options: dict[str, Any]) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class _Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if value is not None:
+                    self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app_factory()
+
+    _Server().run()
+
+
+@click.command()
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: $PORT or 8080).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: $WEB_CONCURRENCY or 2).")
+@click.option("--threads", type=int, default=None, help="Threads per worker (default: $WEB_THREADS or 16).")
+def serve(port: int | None, workers: int | None, threads: int | None) -> None:
+    """Serve the API under gunicorn (gthread workers)."""
+    from provider import create_app
+
+    run_gunicorn(create_app, gunicorn_options(_port(port), workers, threads))
+
+
+def sandbox_processes(port: int) -> list[tuple[str, list[str]]]:
+    """The processes a sandbox runs, each as (name, argv)."""
+    provider = [sys.executable, "-m", "provider.cli"]
+    return [
+        ("web", [*provider, "serve", "--port", str(port)]),
+    ]
+
+
+def supervise(processes: list[tuple[str, list[str]]]) -> int:
+    """Run the processes until one exits or Ctrl-C; then stop all of them cleanly."""
+    children = [(name, subprocess.Popen(argv)) for name, argv in processes]
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    exit_code = 0
+    try:
+        while not stopping:
+            for name, child in children:
+                code = child.poll()
+                if code is not None:
+                    click.echo(f"{name} exited with {code}; stopping the sandbox", err=True)
+                    exit_code = code or 1
+                    stopping = True
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    for _, child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + 10
+    for _, child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return exit_code
+
+
+@click.command()
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: $PORT or 8080).")
+@with_appcontext
+def sandbox(port: int | None) -> None:
+    """Migrate, seed the demo data and run the whole sandbox. Ctrl-C stops it."""
+    from provider.services.sandbox import describe_sandbox, seed_sandbox
+
+    port = _port(port)
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    seed_sandbox()
+    click.echo(describe_sandbox(f"http://{HOST}:{port}{current_app.config['PROVIDER_BASE_PATH']}"))
+    sys.exit(supervise(sandbox_processes(port)))

@@ -1,0 +1,105 @@
+"""Configuration from the environment.
+
+The sandbox works with no configuration at all: SQLite under var/, a secret
+key generated once and kept in var/. Production (PROVIDER_ENV=production)
+refuses to start without an explicit SECRET_KEY and DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+SANDBOX = "sandbox"
+PRODUCTION = "production"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable provider."""
+
+
+def _var_dir(env: dict[str, str]) -> Path:
+    return Path(env.get("PROVIDER_VAR_DIR", "var")).resolve()
+
+
+def _persisted_secret_key(var_dir: Path) -> str:
+    """A random key made on first start and reused, so sessions survive restarts."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Created with 0600 so the key is never world-readable, even for a moment.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def _normalise_base_path(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if value and not value.startswith("/"):
+        value = "/" + value
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as err:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from err
+
+
+def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
+    """Flask config keys derived from environment variables."""
+    env = dict(os.environ if env is None else env)
+    mode = env.get("PROVIDER_ENV", SANDBOX)
+    if mode not in (SANDBOX, PRODUCTION):
+        raise ConfigError(f"PROVIDER_ENV must be {SANDBOX!r} or {PRODUCTION!r}, got {mode!r}")
+    var_dir = _var_dir(env)
+
+    database_url = env.get("DATABASE_URL")
+    secret_key = env.get("SECRET_KEY")
+    if mode == PRODUCTION:
+        if not secret_key:
+            raise ConfigError("SECRET_KEY is required when PROVIDER_ENV=production")
+        if not database_url:
+            raise ConfigError("DATABASE_URL is required when PROVIDER_ENV=production")
+    if not database_url:
+        var_dir.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite:///{var_dir / 'provider.db'}"
+    if database_url.startswith("postgres://"):
+        # Heroku-style URLs; SQLAlchemy only knows the long scheme.
+        database_url = "postgresql://" + database_url[len("postgres://"):]
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+
+    base_path = _normalise_base_path(env.get("PROVIDER_BASE_PATH", ""))
+    port = env.get("PORT", "8080")
+    issuer = env.get("PROVIDER_ISSUER") or f"http://127.0.0.1:{port}{base_path}"
+
+    return {
+        "PROVIDER_ENV": mode,
+        "PROVIDER_VAR_DIR": str(var_dir),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": secret_key or _persisted_secret_key(var_dir),
+        "PROVIDER_BASE_PATH": base_path,
+        "PROVIDER_ISSUER": issuer.rstrip("/"),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        # Bodies beyond this are refused with 413 before anything parses them.
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+        # How long the legacy /unlock waits for the lock before answering 500.
+        "ACTION_WAIT_SECONDS": _float(env, "ACTION_WAIT_SECONDS", 15.0),
+        # Upper bound on a bridge's long-poll; below common proxy idle timeouts (30 s).
+        "BRIDGE_POLL_MAX_SECONDS": _float(env, "BRIDGE_POLL_MAX_SECONDS", 25.0),
+        # A bridge silent for this long is declared offline with its locks.
+        "BRIDGE_HEARTBEAT_TIMEOUT_SECONDS": _float(env, "BRIDGE_HEARTBEAT_TIMEOUT_SECONDS", 90.0),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": mode == PRODUCTION,
+        "JSON_SORT_KEYS": False,
+    }

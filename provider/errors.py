@@ -1,0 +1,103 @@
+"""One JSON error shape for every API error.
+
+Seam's older guide reads `error_id`/`error_message`, the current one
+`error_code`/`message`; every error body carries both pairs, so one handler
+serves both generations of client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+_LOGGER = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "INVALID_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+class ApiError(Exception):
+    """An error answered to the caller in the documented shape."""
+
+    def __init__(
+        self,
+        status: int,
+        error_code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def error_body(error_code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "error_code": error_code,
+        "message": message,
+        "error_id": error_code,
+        "error_message": message,
+        **extra,
+    }
+
+
+def error_response(
+    status: int, error_code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    response = jsonify(error_body(error_code, message, **extra))
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _wants_html() -> bool:
+    """Owner-facing pages render their own HTML errors; everything else is JSON."""
+    return request.blueprint == "pages"
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError) -> Response:
+        return error_response(err.status, err.error_code, err.message, err.headers, **err.extra)
+
+    @app.errorhandler(ValidationError)
+    def _validation_error(err: ValidationError) -> Response:
+        messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+        return error_response(400, "INVALID_REQUEST", "The request body is invalid.", errors=messages)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Response:
+        status = err.code or 500
+        if _wants_html():
+            return err.get_response()
+        code = _HTTP_CODES.get(status, "HTTP_ERROR")
+        headers = {}
+        if status == 405 and err.valid_methods:  # type: ignore[attr-defined]
+            headers["Allow"] = ", ".join(err.valid_methods)  # type: ignore[attr-defined]
+        return error_response(status, code, err.description or code, headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        _LOGGER.exception("Unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "INTERNAL_ERROR", "An unexpected error occurred.")

@@ -1,0 +1,26 @@
+"""oauth (issue 2): owned by that issue; filled in by hand.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+import provider.models.base
+
+
+# revision identifiers, used by Alembic.
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from provider.extensions import db
+from provider.models.base import TimestampMixin, new_id
+
+
+class Account(TimestampMixin, db.Model):
+    """A lock owner. `id` is the permanent `user_id` Seam sees; never derived from the email."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+
+    def __repr__(self) -> str:
+        return f"<Account {self.id}>"

@@ -1,0 +1,58 @@
+"""Lock owners: creation and password checks (argon2id)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from provider.extensions import db
+from provider.models import Account
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both paths cost the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+class AccountError(ValueError):
+    pass
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_by_email(email: str) -> Account | None:
+    return db.session.scalar(select(Account).where(Account.email == normalise_email(email)))
+
+
+def create_account(email: str, password: str) -> Account:
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 254:
+        raise AccountError(f"not an email address: {email!r}")
+    if not password:
+        raise AccountError("a password is required")
+    if find_by_email(email) is not None:
+        raise AccountError(f"an account already exists for {email}")
+    account = Account(email=email, password_hash=_hasher.hash(password))
+    db.session.add(account)
+    db.session.flush()
+    return account
+
+
+def authenticate(email: str, password: str) -> Account | None:
+    account = find_by_email(email)
+    try:
+        _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if account is None:
+        return None
+    if _hasher.check_needs_rehash(account.password_hash):
+        account.password_hash = _hasher.hash(password)
+    return account
+
+
+def ensure_account(email: str, password: str) -> Account:
+    """Idempotent creation, for seeding."""
+    return find_by_email(email) or create_account(email, password)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from sqlalchemy import inspect
+
+from provider.extensions import db
+
+
+def test_health_answers_ok_without_auth(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"ok": True}
+
+
+def test_readiness_reports_database(client):
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.get_json() == {"ok": True, "database": "ok"}
+
+
+def test_readiness_is_503_when_database_is_gone(make_app, tmp_path):
+    broken = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/missing/dir/db.sqlite")
+    response = broken.test_client().get("/health/ready")
+    assert response.status_code == 503
+    assert response.get_json()["ok"] is False
+
+
+def test_unknown_path_is_a_json_404(client):
+    response = client.get("/no-such-thing", validate=False)
+    assert response.status_code == 404
+    body = response.get_json()
+    assert body["error_code"] == body["error_id"] == "NOT_FOUND"
+
+
+def test_base_path_serves_everything_under_it(make_app):
+    prefixed = make_app(PROVIDER_BASE_PATH="/devicecloud").test_client()
+    assert prefixed.get("/devicecloud/health").get_json() == {"ok": True}
+    assert prefixed.get("/health", validate=False).status_code == 404
+
+
+def test_schema_comes_from_migrations(app):
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"accounts", "events", "alembic_version"} <= tables
