@@ -6,9 +6,9 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from provider.clock import now
 from provider.extensions import db
 from provider.models.base import UTCDateTime, new_id
-from provider.clock import now
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
