@@ -1,0 +1,64 @@
+"""Secrets that must be read back (webhook signing secrets, device keys), encrypted at rest.
+
+AES-256-GCM under a key derived with HKDF-SHA256 from the app's SECRET_KEY;
+each use has its own `purpose`, which both selects the derived key and is bound
+as associated data, so a device key's ciphertext cannot be passed off as a
+webhook secret. Stored form: "v1:" + urlsafe-base64(nonce || ciphertext+tag).
+
+Changing SECRET_KEY makes every stored secret unreadable (decrypt raises
+DecryptionError): rotate secrets, not the key, or re-encrypt with both keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_VERSION = "v1:"
+_NONCE_BYTES = 12  # GCM's standard nonce size; random nonces are safe far beyond our volumes
+
+
+class DecryptionError(ValueError):
+    """The ciphertext was not made under this SECRET_KEY and purpose (or was altered)."""
+
+
+@lru_cache(maxsize=32)
+def _aead(secret_key: str, purpose: str) -> AESGCM:
+    key = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=b"provider.services.crypto",
+        info=purpose.encode(),
+    ).derive(secret_key.encode())
+    return AESGCM(key)
+
+
+def _app_secret_key() -> str:
+    # The one place a service reads the app config: callers need not thread the key through.
+    from flask import current_app
+
+    return str(current_app.config["SECRET_KEY"])
+
+
+def encrypt(plaintext: str, *, purpose: str, secret_key: str | None = None) -> str:
+    nonce = os.urandom(_NONCE_BYTES)
+    aead = _aead(secret_key or _app_secret_key(), purpose)
+    sealed = aead.encrypt(nonce, plaintext.encode(), purpose.encode())
+    return _VERSION + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def decrypt(token: str, *, purpose: str, secret_key: str | None = None) -> str:
+    if not token.startswith(_VERSION):
+        raise DecryptionError("unknown ciphertext version")
+    try:
+        raw = base64.urlsafe_b64decode(token[len(_VERSION):])
+        aead = _aead(secret_key or _app_secret_key(), purpose)
+        return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], purpose.encode()).decode()
+    except (InvalidTag, ValueError) as err:
+        raise DecryptionError("cannot decrypt: wrong SECRET_KEY or purpose, or altered data") from err
