@@ -261,3 +261,13 @@ def set_default_adapter(adapter: BumbleAdapter | None) -> None:
 
 def get_default_adapter() -> BumbleAdapter | None:
     return _default_adapter
+
+
+def resolve_adapter(explicit: BumbleAdapter | None) -> BumbleAdapter:
+    """``explicit`` or the default adapter; a `BleakError` if there is neither."""
+    from bleak.exc import BleakError
+
+    adapter = explicit or _default_adapter
+    if adapter is None:
+        raise BleakError("no Bumble adapter: pass bumble_adapter= or call set_default_adapter()")
+    return adapter

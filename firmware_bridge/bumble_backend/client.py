@@ -42,6 +42,7 @@ from firmware_bridge.bumble_backend.adapter import (
     CachedService,
     address_key,
     get_default_adapter,
+    resolve_adapter,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -109,12 +110,7 @@ class BumbleClient(BaseBleakClient):
 
     @property
     def adapter(self) -> BumbleAdapter:
-        adapter = self._adapter or get_default_adapter()
-        if adapter is None:
-            raise BleakError(
-                "no Bumble adapter: pass bumble_adapter= or call set_default_adapter()"
-            )
-        return adapter
+        return resolve_adapter(self._adapter)
 
     @property
     def name(self) -> str:

@@ -10,7 +10,6 @@ import logging
 from typing import Any, Literal
 
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
-from bleak.exc import BleakError
 from bumble.core import AdvertisingData
 from bumble.device import Advertisement
 
@@ -18,7 +17,7 @@ from firmware_bridge.bumble_backend.adapter import (
     BumbleAdapter,
     BumbleDeviceDetails,
     address_key,
-    get_default_adapter,
+    resolve_adapter,
 )
 from firmware_bridge.bumble_backend.client import _uuid_str
 
@@ -89,12 +88,7 @@ class BumbleScanner(BaseBleakScanner):
 
     @property
     def adapter(self) -> BumbleAdapter:
-        adapter = self._adapter or get_default_adapter()
-        if adapter is None:
-            raise BleakError(
-                "no Bumble adapter: pass bumble_adapter= or call set_default_adapter()"
-            )
-        return adapter
+        return resolve_adapter(self._adapter)
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
         adv = advertisement_data(advertisement)
