@@ -1,0 +1,259 @@
+"""The protocol's dictionary: UUIDs, opcodes, enums, sizes and timeouts.
+
+Everything a firmware engineer needs to match byte for byte lives here, and
+``docs/ble-protocol.md`` documents the same values.  Enums decoded from the
+air have an explicit ``UNKNOWN`` member so a newer lock never crashes an older
+bridge (``Enum._missing_`` maps unknown values to it).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Final
+
+# --------------------------------------------------------------------------
+# GATT layout: one vendor service, three characteristics.
+# --------------------------------------------------------------------------
+_UUID_BASE: Final = "-6c6f-636b-8f3a-2d5e9b1c7a40"  # "lock" in the second group
+SERVICE_UUID: Final = "4c4b0001" + _UUID_BASE
+#: Bridge -> lock. Write and write-without-response; carries request frames.
+REQUEST_CHAR_UUID: Final = "4c4b0002" + _UUID_BASE
+#: Lock -> bridge. Notify; carries responses and unsolicited events.
+RESPONSE_CHAR_UUID: Final = "4c4b0003" + _UUID_BASE
+#: Read, plaintext: model, firmware, protocol version, capabilities.
+INFO_CHAR_UUID: Final = "4c4b0004" + _UUID_BASE
+
+#: Protocol version carried in HELLO/CHALLENGE and in the info characteristic.
+PROTOCOL_VERSION: Final = 1
+
+# --------------------------------------------------------------------------
+# Framing
+# --------------------------------------------------------------------------
+FRAME_SOF: Final = 0xA5
+FRAME_HEADER_SIZE: Final = 4  # SOF, LEN (u16 LE), HCRC (CRC-8 of the first 3 bytes)
+FRAME_TRAILER_SIZE: Final = 4  # CRC-32 (IEEE) of header + body, LE
+#: Largest frame body accepted; anything larger is garbage and is skipped.
+MAX_FRAME_BODY: Final = 1024
+DEFAULT_ATT_MTU: Final = 23
+ATT_HEADER_SIZE: Final = 3  # opcode + handle of a Write/Notification PDU
+#: An attribute value is at most 512 bytes (Core spec Vol 3 Part F 3.2.9).
+MAX_CHUNK_SIZE: Final = 512
+MIN_CHUNK_SIZE: Final = DEFAULT_ATT_MTU - ATT_HEADER_SIZE  # 20
+
+
+class FrameType(IntEnum):
+    """First byte of a frame body."""
+
+    HELLO = 0x01
+    CHALLENGE = 0x02
+    CONFIRM = 0x03
+    SECURE = 0x10
+    ALERT = 0x7F
+    UNKNOWN = 0xFF
+
+    @classmethod
+    def _missing_(cls, value: object) -> FrameType:
+        return cls.UNKNOWN
+
+
+# --------------------------------------------------------------------------
+# Crypto
+# --------------------------------------------------------------------------
+DEVICE_KEY_SIZE: Final = 16  # 128-bit per-lock key, provisioned at the factory
+NONCE_SIZE: Final = 16  # handshake nonce from each side
+CONFIRM_SIZE: Final = 16  # truncated HMAC-SHA256 key confirmation
+SESSION_KEY_SIZE: Final = 16  # AES-128-CCM
+SESSION_ID_SIZE: Final = 8
+AEAD_TAG_SIZE: Final = 16
+AEAD_NONCE_SIZE: Final = 13  # direction(1) + session id(8) + counter(4)
+HKDF_INFO: Final = b"LKP1 session keys"
+CONFIRM_LABEL_LOCK: Final = b"LKP1 lock confirm"
+CONFIRM_LABEL_BRIDGE: Final = b"LKP1 bridge confirm"
+#: Direction bytes in the AEAD nonce.
+DIRECTION_TO_LOCK: Final = 0x01
+DIRECTION_TO_BRIDGE: Final = 0x02
+#: Largest counter value; a session must re-handshake before reaching it.
+MAX_COUNTER: Final = 0xFFFF_FFFF
+
+
+# --------------------------------------------------------------------------
+# Messages
+# --------------------------------------------------------------------------
+class Opcode(IntEnum):
+    """Request opcodes (0x01-0x3F). A response's opcode is the request's | 0x80."""
+
+    GET_STATUS = 0x01
+    LOCK = 0x02
+    UNLOCK = 0x03
+    SET_TIME = 0x04
+    PUT_CODE = 0x05
+    DELETE_CODE = 0x06
+    LIST_CODES = 0x07
+    READ_EVENTS = 0x08
+    UNKNOWN = 0x3F
+
+    @classmethod
+    def _missing_(cls, value: object) -> Opcode:
+        return cls.UNKNOWN
+
+
+RESPONSE_FLAG: Final = 0x80
+REQUEST_OPCODE_MAX: Final = 0x3F
+EVENT_OPCODE_MIN: Final = 0x40
+EVENT_OPCODE_MAX: Final = 0x7F
+
+
+class EventType(IntEnum):
+    """Unsolicited event opcodes (0x40-0x7F)."""
+
+    LOCKED = 0x41
+    UNLOCKED = 0x42
+    INCORRECT_PIN = 0x43
+    BOLT_FAULT = 0x44
+    BATTERY = 0x45
+    DOOR = 0x46
+    TAMPER = 0x47
+    UNKNOWN = 0x7F
+
+    @classmethod
+    def _missing_(cls, value: object) -> EventType:
+        return cls.UNKNOWN
+
+
+class ErrorCode(IntEnum):
+    """Status byte of a response (0 = OK) and code of an ALERT frame."""
+
+    OK = 0x00
+    UNKNOWN_OPCODE = 0x01
+    MALFORMED = 0x02
+    NOT_AUTHENTICATED = 0x03
+    AUTH_FAILED = 0x04
+    UNSUPPORTED_VERSION = 0x05
+    BUSY = 0x06
+    JAMMED = 0x07
+    OBSTRUCTED = 0x08
+    LOW_BATTERY = 0x09
+    INVALID_SLOT = 0x0A
+    SLOT_OCCUPIED = 0x0B
+    SLOT_EMPTY = 0x0C
+    STORAGE_FULL = 0x0D
+    BAD_PIN = 0x0E
+    PIN_CONFLICT = 0x0F
+    INVALID_NAME = 0x10
+    INVALID_SCHEDULE = 0x11
+    INVALID_TIME = 0x12
+    INVALID_TIMEZONE = 0x13
+    INTERNAL = 0x14
+    UNKNOWN = 0xFF
+
+    @classmethod
+    def _missing_(cls, value: object) -> ErrorCode:
+        return cls.UNKNOWN
+
+
+class BoltState(IntEnum):
+    UNKNOWN = 0x00
+    LOCKED = 0x01
+    UNLOCKED = 0x02
+    JAMMED = 0x03
+
+    @classmethod
+    def _missing_(cls, value: object) -> BoltState:
+        return cls.UNKNOWN
+
+
+class DoorState(IntEnum):
+    UNKNOWN = 0x00
+    CLOSED = 0x01
+    OPEN = 0x02
+    AJAR = 0x03
+
+    @classmethod
+    def _missing_(cls, value: object) -> DoorState:
+        return cls.UNKNOWN
+
+
+class Source(IntEnum):
+    """What moved the bolt."""
+
+    UNKNOWN = 0x00
+    KEYPAD = 0x01
+    MANUAL = 0x02
+    BLE = 0x03
+    AUTO_LOCK = 0x04
+
+    @classmethod
+    def _missing_(cls, value: object) -> Source:
+        return cls.UNKNOWN
+
+
+class BoltFault(IntEnum):
+    UNKNOWN = 0x00
+    JAMMED = 0x01
+    OBSTRUCTED = 0x02
+
+    @classmethod
+    def _missing_(cls, value: object) -> BoltFault:
+        return cls.UNKNOWN
+
+
+class BoltAction(IntEnum):
+    UNKNOWN = 0x00
+    LOCK = 0x01
+    UNLOCK = 0x02
+
+    @classmethod
+    def _missing_(cls, value: object) -> BoltAction:
+        return cls.UNKNOWN
+
+
+class TamperKind(IntEnum):
+    UNKNOWN = 0x00
+    CASE_OPENED = 0x01
+    KEYPAD_LOCKOUT = 0x02  # too many wrong PINs in a row
+    FORCED_BOLT = 0x03
+
+    @classmethod
+    def _missing_(cls, value: object) -> TamperKind:
+        return cls.UNKNOWN
+
+
+class Capability(IntEnum):
+    """Bits of the info characteristic's capability field (u32)."""
+
+    KEYPAD = 0x0001
+    DOOR_SENSOR = 0x0002
+    AUTO_LOCK = 0x0004
+    SCHEDULES = 0x0008
+    EVENT_LOG = 0x0010
+
+
+PIN_MIN_DIGITS: Final = 4
+PIN_MAX_DIGITS: Final = 8
+NAME_MAX_CHARS: Final = 14  # Kwikset-like display limit, in Unicode code points
+NAME_MAX_BYTES: Final = NAME_MAX_CHARS * 4  # UTF-8 worst case
+TIMEZONE_MAX_BYTES: Final = 64  # longest IANA name is ~32 bytes
+ANY_SLOT: Final = 0xFFFF  # PUT_CODE: let the lock pick the lowest free slot
+NO_SLOT: Final = 0xFFFF  # in events/list paging: not applicable / no more
+MAX_LIST_PAGE: Final = 10  # code entries per LIST_CODES response (fits MAX_FRAME_BODY)
+MAX_EVENTS_PAGE: Final = 16  # events per READ_EVENTS response (fits MAX_FRAME_BODY)
+NO_TIME: Final = 0  # validity window bound absent
+DEFAULT_CODE_CAPACITY: Final = 250  # Kwikset-like
+DEFAULT_EVENT_LOG_SIZE: Final = 512  # ring buffer; oldest entry dropped when full
+
+# --------------------------------------------------------------------------
+# Timeouts (seconds). Used by the bridge (client) and the lock; not by the
+# sans-IO code itself, which has no clock.
+# --------------------------------------------------------------------------
+#: HELLO -> CHALLENGE -> CONFIRM is two round trips plus one HKDF on a small MCU.
+HANDSHAKE_TIMEOUT: Final = 5.0
+#: Status/list/read-log answer from RAM/flash without moving the motor.
+READ_TIMEOUT: Final = 5.0
+#: Lock/unlock drive the motor (~1-2 s) and may retry once on a stall.
+BOLT_TIMEOUT: Final = 10.0
+#: Put/delete code write flash pages (erase can take ~100 ms per page).
+CODE_WRITE_TIMEOUT: Final = 6.0
+#: A lock-side partial frame older than this is dropped (a lost chunk, not a slow link).
+REASSEMBLY_TIMEOUT: Final = 2.0
+#: The lock drops an unauthenticated connection that has not finished the handshake.
+LOCK_HANDSHAKE_IDLE_TIMEOUT: Final = 10.0

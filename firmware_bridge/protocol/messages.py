@@ -1,0 +1,995 @@
+"""Application messages: requests, responses, unsolicited lock events.
+
+Every message is a frozen dataclass; ``bytes(message)`` encodes it and
+``Request.from_bytes`` / ``decode_request`` / ``decode_from_lock`` decode it.
+Layouts are declared once (``_LAYOUT``: field name + codec) and drive the
+encoder, the decoder, validation and the tables in ``docs/ble-protocol.md``.
+
+Headers (all integers little-endian)::
+
+    request   opcode u8 | request_id u16
+    response  opcode|0x80 u8 | request_id u16 | status u8 (ErrorCode; 0 = OK, body follows)
+    event     event_type u8 | seq u32 | timestamp u32 (lock clock, Unix seconds)
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, ClassVar
+
+from .const import (
+    ANY_SLOT,
+    EVENT_OPCODE_MAX,
+    EVENT_OPCODE_MIN,
+    MAX_EVENTS_PAGE,
+    MAX_LIST_PAGE,
+    NAME_MAX_BYTES,
+    NAME_MAX_CHARS,
+    NO_SLOT,
+    NO_TIME,
+    PIN_MAX_DIGITS,
+    PIN_MIN_DIGITS,
+    PROTOCOL_VERSION,
+    REQUEST_OPCODE_MAX,
+    RESPONSE_FLAG,
+    TIMEZONE_MAX_BYTES,
+    BoltAction,
+    BoltFault,
+    BoltState,
+    DoorState,
+    ErrorCode,
+    EventType,
+    Opcode,
+    Source,
+    TamperKind,
+)
+from .errors import LocalProtocolError, MalformedMessageError
+
+__all__ = [
+    "BatteryEvent",
+    "BoltFaultEvent",
+    "CodeEntry",
+    "DeleteCodeRequest",
+    "DeleteCodeResponse",
+    "DeviceInfo",
+    "DoorEvent",
+    "ErrorResponse",
+    "IncorrectPinEvent",
+    "ListCodesRequest",
+    "ListCodesResponse",
+    "LockEvent",
+    "LockRequest",
+    "LockResponse",
+    "LockedEvent",
+    "Message",
+    "PutCodeRequest",
+    "PutCodeResponse",
+    "ReadEventsRequest",
+    "ReadEventsResponse",
+    "Request",
+    "Response",
+    "SetTimeRequest",
+    "SetTimeResponse",
+    "StatusRequest",
+    "StatusResponse",
+    "TamperEvent",
+    "UnknownLockEvent",
+    "UnlockRequest",
+    "UnlockResponse",
+    "UnlockedEvent",
+    "decode_event",
+    "decode_from_lock",
+    "decode_request",
+]
+
+
+# --------------------------------------------------------------------------
+# Reader and codecs
+# --------------------------------------------------------------------------
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise MalformedMessageError(f"truncated message: needs {n} bytes at offset {self.pos}")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def rest(self) -> bytes:
+        chunk = self.data[self.pos :]
+        self.pos = len(self.data)
+        return chunk
+
+    def end(self) -> None:
+        if self.pos != len(self.data):
+            raise MalformedMessageError(f"{len(self.data) - self.pos} trailing bytes")
+
+
+class Codec:
+    """Encodes one field. ``size`` is None for variable-length fields."""
+
+    size: int | None = None
+    doc = ""
+
+    def pack(self, value: Any) -> bytes:
+        raise NotImplementedError
+
+    def unpack(self, reader: _Reader) -> Any:
+        raise NotImplementedError
+
+    def check(self, value: Any) -> None:
+        """Raise LocalProtocolError if ``value`` cannot be encoded."""
+
+
+class Int(Codec):
+    def __init__(self, fmt: str, doc: str) -> None:
+        self._struct = struct.Struct("<" + fmt)
+        self.size = self._struct.size
+        self.doc = doc
+        signed = fmt.islower()
+        bits = self.size * 8
+        self.min = -(1 << (bits - 1)) if signed else 0
+        self.max = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+
+    def pack(self, value: Any) -> bytes:
+        return self._struct.pack(value)
+
+    def unpack(self, reader: _Reader) -> Any:
+        return self._struct.unpack(reader.take(self.size or 0))[0]
+
+    def check(self, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise LocalProtocolError(f"{value!r} is not an integer")
+        if not self.min <= value <= self.max:
+            raise LocalProtocolError(f"{value} out of range for {self.doc}")
+
+
+U8 = Int("B", "u8")
+U16 = Int("H", "u16 LE")
+U32 = Int("I", "u32 LE")
+I8 = Int("b", "i8")
+I16 = Int("h", "i16 LE")
+
+
+class Enum8(Codec):
+    size = 1
+
+    def __init__(self, enum: type[IntEnum]) -> None:
+        self.enum = enum
+        self.doc = f"u8 {enum.__name__}"
+
+    def pack(self, value: Any) -> bytes:
+        return bytes((int(value),))
+
+    def unpack(self, reader: _Reader) -> Any:
+        return self.enum(reader.take(1)[0])
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, self.enum):
+            raise LocalProtocolError(f"{value!r} is not a {self.enum.__name__}")
+
+
+class Bool8(Codec):
+    size = 1
+    doc = "u8 0/1"
+
+    def pack(self, value: Any) -> bytes:
+        return b"\x01" if value else b"\x00"
+
+    def unpack(self, reader: _Reader) -> Any:
+        byte = reader.take(1)[0]
+        if byte > 1:
+            raise MalformedMessageError(f"boolean byte {byte:#04x}")
+        return byte == 1
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, bool):
+            raise LocalProtocolError(f"{value!r} is not a bool")
+
+
+class Optional(Codec):
+    """An integer where one sentinel value means None."""
+
+    def __init__(self, inner: Int, sentinel: int) -> None:
+        self.inner = inner
+        self.sentinel = sentinel
+        self.size = inner.size
+        self.doc = f"{inner.doc}, {sentinel:#x} = none"
+
+    def pack(self, value: Any) -> bytes:
+        return self.inner.pack(self.sentinel if value is None else value)
+
+    def unpack(self, reader: _Reader) -> Any:
+        value = self.inner.unpack(reader)
+        return None if value == self.sentinel else value
+
+    def check(self, value: Any) -> None:
+        if value is None:
+            return
+        self.inner.check(value)
+        if value == self.sentinel:
+            raise LocalProtocolError(f"{value:#x} is reserved for none")
+
+
+class Text(Codec):
+    """u8 byte length, then UTF-8 (no NUL, at most ``max_bytes``)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.doc = f"u8 length + UTF-8 (<= {max_bytes} bytes)"
+
+    def pack(self, value: Any) -> bytes:
+        raw = str(value).encode()
+        return bytes((len(raw),)) + raw
+
+    def unpack(self, reader: _Reader) -> Any:
+        length = reader.take(1)[0]
+        if length > self.max_bytes:
+            raise MalformedMessageError(f"string of {length} bytes (max {self.max_bytes})")
+        try:
+            text = reader.take(length).decode()
+        except UnicodeDecodeError as err:
+            raise MalformedMessageError("string is not UTF-8") from err
+        if "\x00" in text:
+            raise MalformedMessageError("string contains NUL")
+        return text
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, str):
+            raise LocalProtocolError(f"{value!r} is not a string")
+        raw = value.encode("utf-8", "surrogatepass")
+        if len(raw) > self.max_bytes or "\x00" in value:
+            raise LocalProtocolError(f"string of {len(raw)} bytes (max {self.max_bytes}, no NUL)")
+        try:
+            value.encode()
+        except UnicodeEncodeError as err:
+            raise LocalProtocolError("string is not encodable as UTF-8") from err
+
+
+class Rest(Codec):
+    doc = "remaining bytes"
+
+    def pack(self, value: Any) -> bytes:
+        return bytes(value)
+
+    def unpack(self, reader: _Reader) -> Any:
+        return reader.rest()
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, bytes):
+            raise LocalProtocolError(f"{value!r} is not bytes")
+
+
+class Nested(Codec):
+    """A struct value object (``CodeEntry``) laid out inline."""
+
+    def __init__(self, cls: type[_Struct]) -> None:
+        self.cls = cls
+        self.doc = f"{cls.__name__} (see its table)"
+
+    def pack(self, value: Any) -> bytes:
+        return _pack_layout(value)
+
+    def unpack(self, reader: _Reader) -> Any:
+        return self.cls(**_unpack_layout(self.cls, reader))
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, self.cls):
+            raise LocalProtocolError(f"{value!r} is not a {self.cls.__name__}")
+
+
+class Array(Codec):
+    """u8 count, then ``count`` items (a tuple in Python)."""
+
+    def __init__(self, item: Codec, max_items: int) -> None:
+        self.item = item
+        self.max_items = max_items
+        self.doc = f"u8 count (<= {max_items}) + items"
+
+    def pack(self, value: Any) -> bytes:
+        return bytes((len(value),)) + b"".join(self.item.pack(v) for v in value)
+
+    def unpack(self, reader: _Reader) -> Any:
+        count = reader.take(1)[0]
+        if count > self.max_items:
+            raise MalformedMessageError(f"{count} items (max {self.max_items})")
+        return tuple(self.item.unpack(reader) for _ in range(count))
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, tuple) or len(value) > self.max_items:
+            raise LocalProtocolError(f"expected a tuple of at most {self.max_items} items")
+        for item in value:
+            self.item.check(item)
+
+
+class EventItem(Codec):
+    """u8 length, then one encoded event (its own header included)."""
+
+    doc = "u8 length + event (header included)"
+
+    def pack(self, value: Any) -> bytes:
+        raw = bytes(value)
+        return bytes((len(raw),)) + raw
+
+    def unpack(self, reader: _Reader) -> Any:
+        return decode_event(reader.take(reader.take(1)[0]))
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, LockEvent):
+            raise LocalProtocolError(f"{value!r} is not a LockEvent")
+
+
+Layout = tuple[tuple[str, Codec], ...]
+
+
+def _pack_layout(obj: Any) -> bytes:
+    return b"".join(codec.pack(getattr(obj, name)) for name, codec in obj._LAYOUT)
+
+
+def _unpack_layout(cls: Any, reader: _Reader) -> dict[str, Any]:
+    return {name: codec.unpack(reader) for name, codec in cls._LAYOUT}
+
+
+def _construct(cls: type[Any], **kwargs: Any) -> Any:
+    """Build a decoded message; validation failures become remote errors."""
+    try:
+        return cls(**kwargs)
+    except LocalProtocolError as err:
+        raise MalformedMessageError(str(err), err.error_code) from err
+
+
+# --------------------------------------------------------------------------
+# Validation helpers (the lock answers the ErrorCode carried by the error)
+# --------------------------------------------------------------------------
+def _check_pin(pin: str) -> None:
+    if not (PIN_MIN_DIGITS <= len(pin) <= PIN_MAX_DIGITS and set(pin) <= set("0123456789")):
+        raise LocalProtocolError(
+            f"PIN must be {PIN_MIN_DIGITS}-{PIN_MAX_DIGITS} digits", ErrorCode.BAD_PIN
+        )
+
+
+def _check_name(name: str) -> None:
+    if len(name) > NAME_MAX_CHARS or any(ord(c) < 0x20 for c in name):
+        raise LocalProtocolError(
+            f"name must be <= {NAME_MAX_CHARS} printable characters", ErrorCode.INVALID_NAME
+        )
+
+
+def _check_window(starts_at: int | None, ends_at: int | None) -> None:
+    if (starts_at is None) != (ends_at is None):
+        raise LocalProtocolError(
+            "validity window needs both starts_at and ends_at", ErrorCode.INVALID_SCHEDULE
+        )
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        raise LocalProtocolError("ends_at must be after starts_at", ErrorCode.INVALID_SCHEDULE)
+
+
+_TZ_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-")
+
+
+# --------------------------------------------------------------------------
+# Base classes
+# --------------------------------------------------------------------------
+class _Struct:
+    """Validates every field against its codec after construction."""
+
+    _LAYOUT: ClassVar[Layout] = ()
+
+    def __post_init__(self) -> None:
+        for name, codec in self._LAYOUT:
+            try:
+                codec.check(getattr(self, name))
+            except LocalProtocolError as err:
+                raise LocalProtocolError(
+                    f"{type(self).__name__}.{name}: {err}", err.error_code
+                ) from err
+        self._validate()
+
+    def _validate(self) -> None:
+        """Semantic checks beyond the codecs (PIN digits, windows, ...)."""
+
+
+class Message(_Struct):
+    """Base of requests, responses and lock events; ``bytes(msg)`` encodes."""
+
+    def __bytes__(self) -> bytes:
+        return self._header() + _pack_layout(self)
+
+    def _header(self) -> bytes:
+        raise NotImplementedError
+
+
+_REQUEST_HEADER = struct.Struct("<BH")
+_RESPONSE_HEADER = struct.Struct("<BHB")
+_EVENT_HEADER = struct.Struct("<BII")
+
+
+@dataclass(frozen=True)
+class Request(Message):
+    """Bridge -> lock. ``request_id`` (u16) is echoed by the response."""
+
+    request_id: int
+    OPCODE: ClassVar[Opcode] = Opcode.UNKNOWN
+
+    def __post_init__(self) -> None:
+        U16.check(self.request_id)
+        super().__post_init__()
+
+    def _header(self) -> bytes:
+        return _REQUEST_HEADER.pack(self.OPCODE, self.request_id)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Request:
+        """Decode any request (see :func:`decode_request`)."""
+        return decode_request(data)
+
+
+@dataclass(frozen=True)
+class Response(Message):
+    """Lock -> bridge answer to the request with the same ``request_id``."""
+
+    request_id: int
+    OPCODE: ClassVar[Opcode] = Opcode.UNKNOWN
+
+    def __post_init__(self) -> None:
+        U16.check(self.request_id)
+        super().__post_init__()
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    def _header(self) -> bytes:
+        return _RESPONSE_HEADER.pack(self.OPCODE | RESPONSE_FLAG, self.request_id, ErrorCode.OK)
+
+
+@dataclass(frozen=True)
+class LockEvent(Message):
+    """Lock -> bridge, unsolicited and in the event log.
+
+    ``seq`` is the lock's event-log sequence number (u32, first event is 1);
+    ``timestamp`` is the lock's own clock in Unix seconds.
+    """
+
+    seq: int
+    timestamp: int
+    EVENT_TYPE: ClassVar[EventType] = EventType.UNKNOWN
+
+    def __post_init__(self) -> None:
+        U32.check(self.seq)
+        U32.check(self.timestamp)
+        super().__post_init__()
+
+    def _type_byte(self) -> int:
+        return int(self.EVENT_TYPE)
+
+    def _header(self) -> bytes:
+        return _EVENT_HEADER.pack(self._type_byte(), self.seq, self.timestamp)
+
+
+# --------------------------------------------------------------------------
+# Value objects
+# --------------------------------------------------------------------------
+_SLOT = U16
+_TIME = Optional(U32, NO_TIME)
+_PIN = Text(PIN_MAX_DIGITS)
+_NAME = Text(NAME_MAX_BYTES)
+_TZ = Text(TIMEZONE_MAX_BYTES)
+
+
+@dataclass(frozen=True)
+class CodeEntry(_Struct):
+    """One code slot as listed by LIST_CODES.
+
+    ``starts_at``/``ends_at``: the validity window in Unix seconds on the lock's
+    clock (both or neither; 0 on the wire means absent).
+    """
+
+    slot: int
+    pin: str = field(repr=False)
+    name: str
+    starts_at: int | None = None
+    ends_at: int | None = None
+    _LAYOUT: ClassVar[Layout] = (
+        ("slot", _SLOT),
+        ("starts_at", _TIME),
+        ("ends_at", _TIME),
+        ("pin", _PIN),
+        ("name", _NAME),
+    )
+
+    def _validate(self) -> None:
+        _check_pin(self.pin)
+        _check_name(self.name)
+        _check_window(self.starts_at, self.ends_at)
+
+
+@dataclass(frozen=True)
+class DeviceInfo(_Struct):
+    """Plaintext value of the info characteristic (readable without a session)."""
+
+    protocol_version: int
+    capabilities: int
+    model: str
+    firmware: str
+    _LAYOUT: ClassVar[Layout] = (
+        ("protocol_version", U8),
+        ("capabilities", U32),
+        ("model", Text(32)),
+        ("firmware", Text(32)),
+    )
+
+    def __bytes__(self) -> bytes:
+        return _pack_layout(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DeviceInfo:
+        reader = _Reader(bytes(data))
+        info: DeviceInfo = _construct(cls, **_unpack_layout(cls, reader))
+        reader.end()
+        return info
+
+    @classmethod
+    def default(cls) -> DeviceInfo:
+        return cls(PROTOCOL_VERSION, 0, "VL-1 virtual lock", "1.0.0")
+
+
+# --------------------------------------------------------------------------
+# Requests
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StatusRequest(Request):
+    OPCODE = Opcode.GET_STATUS
+
+
+@dataclass(frozen=True)
+class LockRequest(Request):
+    OPCODE = Opcode.LOCK
+
+
+@dataclass(frozen=True)
+class UnlockRequest(Request):
+    OPCODE = Opcode.UNLOCK
+
+
+@dataclass(frozen=True)
+class SetTimeRequest(Request):
+    """Set the lock's clock (Unix seconds, UTC) and its timezone.
+
+    ``timezone`` is an IANA name (``Europe/Paris``); ``utc_offset_minutes`` is
+    its current offset, so that a lock without a tz database can show local time.
+    """
+
+    epoch: int
+    timezone: str
+    utc_offset_minutes: int = 0
+    OPCODE = Opcode.SET_TIME
+    _LAYOUT: ClassVar[Layout] = (
+        ("epoch", U32),
+        ("utc_offset_minutes", I16),
+        ("timezone", _TZ),
+    )
+
+    def _validate(self) -> None:
+        if not self.timezone or not set(self.timezone) <= _TZ_CHARS:
+            raise LocalProtocolError(
+                f"timezone {self.timezone!r} is not an IANA name", ErrorCode.INVALID_TIMEZONE
+            )
+        if not -18 * 60 <= self.utc_offset_minutes <= 18 * 60:
+            raise LocalProtocolError("UTC offset beyond +/-18 h", ErrorCode.INVALID_TIME)
+
+
+@dataclass(frozen=True)
+class PutCodeRequest(Request):
+    """Store a PIN in ``slot`` (``ANY_SLOT`` = lowest free slot).
+
+    An identical code already in the slot is accepted (idempotent); a different
+    one is refused with SLOT_OCCUPIED unless ``replace`` is set.
+    """
+
+    slot: int
+    pin: str = field(repr=False)
+    name: str = ""
+    starts_at: int | None = None
+    ends_at: int | None = None
+    replace: bool = False
+    OPCODE = Opcode.PUT_CODE
+    _LAYOUT: ClassVar[Layout] = (
+        ("slot", _SLOT),
+        ("replace", Bool8()),
+        ("starts_at", _TIME),
+        ("ends_at", _TIME),
+        ("pin", _PIN),
+        ("name", _NAME),
+    )
+
+    def _validate(self) -> None:
+        _check_pin(self.pin)
+        _check_name(self.name)
+        _check_window(self.starts_at, self.ends_at)
+
+
+@dataclass(frozen=True)
+class DeleteCodeRequest(Request):
+    slot: int
+    OPCODE = Opcode.DELETE_CODE
+    _LAYOUT: ClassVar[Layout] = (("slot", _SLOT),)
+
+    def _validate(self) -> None:
+        if self.slot == ANY_SLOT:
+            raise LocalProtocolError("cannot delete ANY_SLOT", ErrorCode.INVALID_SLOT)
+
+
+@dataclass(frozen=True)
+class ListCodesRequest(Request):
+    """Up to ``max_count`` occupied slots with number >= ``start_slot``."""
+
+    start_slot: int = 0
+    max_count: int = MAX_LIST_PAGE
+    OPCODE = Opcode.LIST_CODES
+    _LAYOUT: ClassVar[Layout] = (("start_slot", _SLOT), ("max_count", U8))
+
+    def _validate(self) -> None:
+        if not 1 <= self.max_count <= MAX_LIST_PAGE:
+            raise LocalProtocolError(f"max_count must be 1..{MAX_LIST_PAGE}")
+
+
+@dataclass(frozen=True)
+class ReadEventsRequest(Request):
+    """Up to ``max_count`` logged events with seq > ``since_seq``, oldest first."""
+
+    since_seq: int = 0
+    max_count: int = MAX_EVENTS_PAGE
+    OPCODE = Opcode.READ_EVENTS
+    _LAYOUT: ClassVar[Layout] = (("since_seq", U32), ("max_count", U8))
+
+    def _validate(self) -> None:
+        if not 1 <= self.max_count <= MAX_EVENTS_PAGE:
+            raise LocalProtocolError(f"max_count must be 1..{MAX_EVENTS_PAGE}")
+
+
+# --------------------------------------------------------------------------
+# Responses
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StatusResponse(Response):
+    """The lock's state. ``signal_dbm`` is the RSSI the lock sees (0 = unknown)."""
+
+    bolt: BoltState
+    door: DoorState
+    battery_percent: int
+    signal_dbm: int
+    device_time: int
+    timezone: str
+    utc_offset_minutes: int
+    code_count: int
+    code_capacity: int
+    event_head_seq: int
+    OPCODE = Opcode.GET_STATUS
+    _LAYOUT: ClassVar[Layout] = (
+        ("bolt", Enum8(BoltState)),
+        ("door", Enum8(DoorState)),
+        ("battery_percent", U8),
+        ("signal_dbm", I8),
+        ("device_time", U32),
+        ("utc_offset_minutes", I16),
+        ("code_count", U16),
+        ("code_capacity", U16),
+        ("event_head_seq", U32),
+        ("timezone", _TZ),
+    )
+
+    def _validate(self) -> None:
+        if self.battery_percent > 100:
+            raise LocalProtocolError("battery_percent above 100")
+
+
+@dataclass(frozen=True)
+class LockResponse(Response):
+    bolt: BoltState
+    OPCODE = Opcode.LOCK
+    _LAYOUT: ClassVar[Layout] = (("bolt", Enum8(BoltState)),)
+
+
+@dataclass(frozen=True)
+class UnlockResponse(Response):
+    bolt: BoltState
+    OPCODE = Opcode.UNLOCK
+    _LAYOUT: ClassVar[Layout] = (("bolt", Enum8(BoltState)),)
+
+
+@dataclass(frozen=True)
+class SetTimeResponse(Response):
+    OPCODE = Opcode.SET_TIME
+
+
+@dataclass(frozen=True)
+class PutCodeResponse(Response):
+    slot: int
+    OPCODE = Opcode.PUT_CODE
+    _LAYOUT: ClassVar[Layout] = (("slot", _SLOT),)
+
+
+@dataclass(frozen=True)
+class DeleteCodeResponse(Response):
+    slot: int
+    OPCODE = Opcode.DELETE_CODE
+    _LAYOUT: ClassVar[Layout] = (("slot", _SLOT),)
+
+
+@dataclass(frozen=True)
+class ListCodesResponse(Response):
+    """One page of codes; ``next_slot`` is where the next page starts (None = done)."""
+
+    codes: tuple[CodeEntry, ...]
+    next_slot: int | None = None
+    OPCODE = Opcode.LIST_CODES
+    _LAYOUT: ClassVar[Layout] = (
+        ("next_slot", Optional(U16, NO_SLOT)),
+        ("codes", Array(Nested(CodeEntry), MAX_LIST_PAGE)),
+    )
+
+
+@dataclass(frozen=True)
+class ReadEventsResponse(Response):
+    """One page of the event log.
+
+    ``head_seq``: the newest seq in the log (0 = empty); ``oldest_seq``: the oldest
+    still held (0 = empty). Events with seq < oldest_seq were overwritten.
+    """
+
+    events: tuple[LockEvent, ...]
+    head_seq: int
+    oldest_seq: int
+    OPCODE = Opcode.READ_EVENTS
+    _LAYOUT: ClassVar[Layout] = (
+        ("head_seq", U32),
+        ("oldest_seq", U32),
+        ("events", Array(EventItem(), MAX_EVENTS_PAGE)),
+    )
+
+
+@dataclass(frozen=True)
+class ErrorResponse(Response):
+    """A refusal: ``opcode`` is the request's (raw u8), ``error`` why."""
+
+    opcode: int
+    error: ErrorCode
+
+    def _validate(self) -> None:
+        U8.check(self.opcode)
+        if self.opcode > REQUEST_OPCODE_MAX:
+            raise LocalProtocolError(f"request opcode {self.opcode:#x} above 0x3f")
+        if not isinstance(self.error, ErrorCode) or self.error is ErrorCode.OK:
+            raise LocalProtocolError("ErrorResponse needs a non-OK ErrorCode")
+
+    @property
+    def ok(self) -> bool:
+        return False
+
+    def _header(self) -> bytes:
+        return _RESPONSE_HEADER.pack(self.opcode | RESPONSE_FLAG, self.request_id, self.error)
+
+
+# --------------------------------------------------------------------------
+# Lock events
+# --------------------------------------------------------------------------
+_SOURCE = Enum8(Source)
+_OPT_SLOT = Optional(U16, NO_SLOT)
+
+
+@dataclass(frozen=True)
+class LockedEvent(LockEvent):
+    """The bolt was thrown. ``slot`` is the keypad code slot (source KEYPAD)."""
+
+    source: Source
+    slot: int | None = None
+    EVENT_TYPE = EventType.LOCKED
+    _LAYOUT: ClassVar[Layout] = (("source", _SOURCE), ("slot", _OPT_SLOT))
+
+
+@dataclass(frozen=True)
+class UnlockedEvent(LockEvent):
+    """The bolt was retracted. ``slot`` is the keypad code slot (source KEYPAD)."""
+
+    source: Source
+    slot: int | None = None
+    EVENT_TYPE = EventType.UNLOCKED
+    _LAYOUT: ClassVar[Layout] = (("source", _SOURCE), ("slot", _OPT_SLOT))
+
+
+@dataclass(frozen=True)
+class IncorrectPinEvent(LockEvent):
+    """Someone typed a PIN that matched no (currently valid) code."""
+
+    digits: str
+    EVENT_TYPE = EventType.INCORRECT_PIN
+    _LAYOUT: ClassVar[Layout] = (("digits", Text(16)),)
+
+    def _validate(self) -> None:
+        if not set(self.digits) <= set("0123456789"):
+            raise LocalProtocolError("keypad digits must be 0-9")
+
+
+@dataclass(frozen=True)
+class BoltFaultEvent(LockEvent):
+    """The motor could not finish ``action`` (jammed, or obstructed by the door frame)."""
+
+    fault: BoltFault
+    action: BoltAction
+    source: Source
+    EVENT_TYPE = EventType.BOLT_FAULT
+    _LAYOUT: ClassVar[Layout] = (
+        ("fault", Enum8(BoltFault)),
+        ("action", Enum8(BoltAction)),
+        ("source", _SOURCE),
+    )
+
+
+@dataclass(frozen=True)
+class BatteryEvent(LockEvent):
+    """Battery level changed (reported on each whole-percent step downwards)."""
+
+    level_percent: int
+    low: bool
+    EVENT_TYPE = EventType.BATTERY
+    _LAYOUT: ClassVar[Layout] = (("level_percent", U8), ("low", Bool8()))
+
+    def _validate(self) -> None:
+        if self.level_percent > 100:
+            raise LocalProtocolError("level_percent above 100")
+
+
+@dataclass(frozen=True)
+class DoorEvent(LockEvent):
+    door: DoorState
+    EVENT_TYPE = EventType.DOOR
+    _LAYOUT: ClassVar[Layout] = (("door", Enum8(DoorState)),)
+
+
+@dataclass(frozen=True)
+class TamperEvent(LockEvent):
+    kind: TamperKind
+    EVENT_TYPE = EventType.TAMPER
+    _LAYOUT: ClassVar[Layout] = (("kind", Enum8(TamperKind)),)
+
+
+@dataclass(frozen=True)
+class UnknownLockEvent(LockEvent):
+    """An event type this bridge does not know (a newer firmware); kept raw."""
+
+    event_type: int
+    payload: bytes = b""
+    _LAYOUT: ClassVar[Layout] = (("payload", Rest()),)
+
+    def _validate(self) -> None:
+        if not EVENT_OPCODE_MIN <= self.event_type <= EVENT_OPCODE_MAX:
+            raise LocalProtocolError(f"event type {self.event_type:#x} outside 0x40..0x7f")
+
+    def _type_byte(self) -> int:
+        return self.event_type
+
+
+# --------------------------------------------------------------------------
+# Dispatch
+# --------------------------------------------------------------------------
+REQUEST_TYPES: dict[int, type[Request]] = {
+    cls.OPCODE: cls
+    for cls in (
+        StatusRequest,
+        LockRequest,
+        UnlockRequest,
+        SetTimeRequest,
+        PutCodeRequest,
+        DeleteCodeRequest,
+        ListCodesRequest,
+        ReadEventsRequest,
+    )
+}
+RESPONSE_TYPES: dict[int, type[Response]] = {
+    cls.OPCODE: cls
+    for cls in (
+        StatusResponse,
+        LockResponse,
+        UnlockResponse,
+        SetTimeResponse,
+        PutCodeResponse,
+        DeleteCodeResponse,
+        ListCodesResponse,
+        ReadEventsResponse,
+    )
+}
+EVENT_TYPES: dict[int, type[LockEvent]] = {
+    cls.EVENT_TYPE: cls
+    for cls in (
+        LockedEvent,
+        UnlockedEvent,
+        IncorrectPinEvent,
+        BoltFaultEvent,
+        BatteryEvent,
+        DoorEvent,
+        TamperEvent,
+    )
+}
+
+
+def decode_request(data: bytes) -> Request:
+    """Decode a request. Raises :class:`MalformedMessageError` whose ``error_code``
+    is the answer the lock should give (UNKNOWN_OPCODE, BAD_PIN, MALFORMED...), and
+    whose ``request_id``/``opcode`` are set when the header could be read."""
+    data = bytes(data)
+    if len(data) < _REQUEST_HEADER.size:
+        raise MalformedMessageError("request shorter than its header")
+    opcode, request_id = _REQUEST_HEADER.unpack_from(data)
+    try:
+        cls = REQUEST_TYPES.get(opcode)
+        if cls is None:
+            raise MalformedMessageError(
+                f"unknown request opcode {opcode:#04x}", ErrorCode.UNKNOWN_OPCODE
+            )
+        reader = _Reader(data)
+        reader.pos = _REQUEST_HEADER.size
+        request: Request = _construct(cls, request_id=request_id, **_unpack_layout(cls, reader))
+        reader.end()
+        return request
+    except MalformedMessageError as err:
+        err.request_id = request_id
+        err.opcode = opcode if opcode <= REQUEST_OPCODE_MAX else None
+        raise
+
+
+def decode_event(data: bytes) -> LockEvent:
+    """Decode one lock event (header included)."""
+    data = bytes(data)
+    if len(data) < _EVENT_HEADER.size:
+        raise MalformedMessageError("event shorter than its header")
+    event_type, seq, timestamp = _EVENT_HEADER.unpack_from(data)
+    if not EVENT_OPCODE_MIN <= event_type <= EVENT_OPCODE_MAX:
+        raise MalformedMessageError(f"{event_type:#04x} is not an event type")
+    reader = _Reader(data)
+    reader.pos = _EVENT_HEADER.size
+    cls = EVENT_TYPES.get(event_type)
+    event: LockEvent
+    if cls is None:
+        event = UnknownLockEvent(seq, timestamp, event_type, reader.rest())
+    else:
+        event = _construct(cls, seq=seq, timestamp=timestamp, **_unpack_layout(cls, reader))
+    reader.end()
+    return event
+
+
+def decode_response(data: bytes) -> Response:
+    """Decode a response (opcode with the 0x80 bit)."""
+    data = bytes(data)
+    if len(data) < _RESPONSE_HEADER.size:
+        raise MalformedMessageError("response shorter than its header")
+    raw_opcode, request_id, status = _RESPONSE_HEADER.unpack_from(data)
+    opcode = raw_opcode & ~RESPONSE_FLAG
+    if not raw_opcode & RESPONSE_FLAG or opcode > REQUEST_OPCODE_MAX:
+        raise MalformedMessageError(f"{raw_opcode:#04x} is not a response opcode")
+    reader = _Reader(data)
+    reader.pos = _RESPONSE_HEADER.size
+    response: Response
+    if status != ErrorCode.OK:
+        response = ErrorResponse(request_id, opcode, ErrorCode(status))
+    else:
+        cls = RESPONSE_TYPES.get(opcode)
+        if cls is None:
+            raise MalformedMessageError(f"unknown response opcode {raw_opcode:#04x}")
+        response = _construct(cls, request_id=request_id, **_unpack_layout(cls, reader))
+    reader.end()
+    return response
+
+
+def decode_from_lock(data: bytes) -> Response | LockEvent:
+    """Decode a lock -> bridge message: a response or an unsolicited event."""
+    if not data:
+        raise MalformedMessageError("empty message")
+    if data[0] & RESPONSE_FLAG:
+        return decode_response(data)
+    return decode_event(data)
