@@ -23,10 +23,16 @@ test: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
-	$(BIN)/ruff check provider firmware_bridge certify tests
+	$(BIN)/ruff check provider firmware_bridge certify tests bench
 	$(BIN)/mypy firmware_bridge/protocol
 
+# wrk (Debian) is the load generator; installed here when missing.
 bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq wrk >/dev/null 2>&1 \
+	  || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) \
+	  || sudo -n sh -c 'apt-get update -qq && apt-get install -y -qq wrk >/dev/null') \
+	  || { echo "make bench needs wrk (apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench
 
 chaos: $(STAMP)
