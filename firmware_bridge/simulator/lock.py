@@ -1,0 +1,540 @@
+"""The virtual lock's state machine, with no BLE in it.
+
+``VirtualLock`` models a Kwikset-like deadbolt: bolt (locked / unlocked /
+jammed), door sensor, a battery that drains per operation, a clock with drift
+and a timezone, PIN code slots 1..capacity (default 250) with validity windows
+evaluated on the lock's own clock, a keypad, manual turn, auto-lock and a
+bounded event log (512 entries by default; the oldest entry is dropped when it
+is full, and ``ReadEventsResponse.oldest_seq`` tells a bridge what it missed).
+
+It answers protocol requests with :meth:`VirtualLock.handle` and tells
+listeners about unsolicited events. Time comes from an injectable
+``time_source`` (Unix seconds, float); timers run in :meth:`tick`.
+
+Fault injection lives in :attr:`VirtualLock.faults`. Some faults act here
+(jam, obstruction, busy, storage full, low battery, clock drift); the others
+are flags for the GATT layer (``simulator/peripheral.py``) to honour: response
+delay, dropped notifications, disconnect mid-command / mid-response, refusing
+to advertise. One-shot flags are consumed with :meth:`Faults.consume`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zoneinfo
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from firmware_bridge.protocol import (
+    ANY_SLOT,
+    DEFAULT_CODE_CAPACITY,
+    DEFAULT_EVENT_LOG_SIZE,
+    PROTOCOL_VERSION,
+    BatteryEvent,
+    BoltAction,
+    BoltFault,
+    BoltFaultEvent,
+    BoltState,
+    Capability,
+    CodeEntry,
+    DeleteCodeRequest,
+    DeleteCodeResponse,
+    DeviceInfo,
+    DoorEvent,
+    DoorState,
+    ErrorCode,
+    ErrorResponse,
+    IncorrectPinEvent,
+    ListCodesRequest,
+    ListCodesResponse,
+    LockedEvent,
+    LockEvent,
+    LockRequest,
+    LockResponse,
+    PutCodeRequest,
+    PutCodeResponse,
+    ReadEventsRequest,
+    ReadEventsResponse,
+    Request,
+    Response,
+    SetTimeRequest,
+    SetTimeResponse,
+    Source,
+    StatusRequest,
+    StatusResponse,
+    TamperEvent,
+    TamperKind,
+    UnlockedEvent,
+    UnlockRequest,
+    UnlockResponse,
+    decode_event,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+TimeSource = Callable[[], float]
+EventListener = Callable[[LockEvent], None]
+
+LOW_BATTERY_PERCENT = 15  # BatteryEvent.low from here down
+CRITICAL_BATTERY_PERCENT = 3  # motor refuses to run (LOW_BATTERY) at or below this
+WRONG_PIN_TAMPER_THRESHOLD = 5  # consecutive wrong PINs that raise a keypad-lockout tamper event
+EARLIEST_VALID_TIME = 1_577_836_800  # 2020-01-01: SET_TIME before this is INVALID_TIME
+MODEL = "VL-1 virtual lock"
+FIRMWARE = "1.0.0"
+
+
+@dataclass
+class Faults:
+    """Injected faults. One-shot flags are cleared when consumed."""
+
+    jam_next: bool = False  # next bolt move jams (bolt -> JAMMED)
+    obstruct_next: bool = False  # next bolt move is obstructed (bolt stays)
+    busy_next: bool = False  # next request answered BUSY
+    storage_full: bool = False  # new codes refused with STORAGE_FULL
+    # For the GATT layer:
+    response_delay: float = 0.0  # seconds to wait before answering each request
+    drop_notifications: int = 0  # drop this many next notifications (chunks)
+    disconnect_mid_command: bool = False  # drop the link after a request arrives, before executing
+    disconnect_mid_response: bool = False  # execute, send part of the response, drop the link
+    refuse_advertising_until: float = 0.0  # time_source() value until which not to advertise
+
+    def consume(self, name: str) -> bool:
+        """Read a one-shot boolean flag and clear it."""
+        value = bool(getattr(self, name))
+        if value:
+            setattr(self, name, False)
+        return value
+
+    def consume_drop_notification(self) -> bool:
+        """True if this notification must be dropped (decrements the counter)."""
+        if self.drop_notifications > 0:
+            self.drop_notifications -= 1
+            return True
+        return False
+
+
+@dataclass
+class _Clock:
+    """Device clock: ``anchor_device + (real - anchor_real) * (1 + drift_ppm / 1e6)``."""
+
+    anchor_device: float
+    anchor_real: float
+    drift_ppm: float = 0.0
+
+    def now(self, real: float) -> float:
+        return self.anchor_device + (real - self.anchor_real) * (1 + self.drift_ppm / 1e6)
+
+    def set(self, device: float, real: float) -> None:
+        self.anchor_device, self.anchor_real = device, real
+
+
+@dataclass
+class _MotorResult:
+    event: LockEvent | None = None  # Locked/Unlocked, or BoltFaultEvent with an error
+    error: ErrorCode | None = None
+
+
+@dataclass
+class VirtualLock:
+    """A lock you can drive from tests, the GATT peripheral and the bench CLI."""
+
+    time_source: TimeSource = time.time
+    capacity: int = DEFAULT_CODE_CAPACITY
+    event_log_size: int = DEFAULT_EVENT_LOG_SIZE
+    auto_lock_seconds: float | None = None
+    battery_drain_per_move: float = 0.05  # percent per motor move
+    battery_drain_per_request: float = 0.005  # percent per handled request (radio)
+    name: str = "virtual-lock"
+    faults: Faults = field(default_factory=Faults)
+    signal_dbm: int = 0  # RSSI the lock sees; the GATT layer may update it
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.capacity <= 0xFFFE:
+            raise ValueError("capacity must be 1..65534")
+        now = self.time_source()
+        self.bolt = BoltState.LOCKED
+        self.door = DoorState.CLOSED
+        self.battery = 100.0
+        self.timezone = "UTC"
+        self.utc_offset_minutes = 0
+        self._clock = _Clock(anchor_device=now, anchor_real=now)
+        self.codes: dict[int, CodeEntry] = {}
+        self._log: deque[LockEvent] = deque(maxlen=self.event_log_size)
+        self._seq = 0
+        self._wrong_pins = 0
+        self._auto_lock_due: float | None = None
+        self._listeners: list[EventListener] = []
+
+    # ------------------------------------------------------------------ info
+    @property
+    def info(self) -> DeviceInfo:
+        caps = 0
+        for cap in Capability:
+            caps |= cap
+        return DeviceInfo(PROTOCOL_VERSION, caps, MODEL, FIRMWARE)
+
+    @property
+    def battery_percent(self) -> int:
+        return max(0, min(100, int(self.battery)))
+
+    @property
+    def head_seq(self) -> int:
+        return self._seq
+
+    @property
+    def events(self) -> tuple[LockEvent, ...]:
+        """The event log, oldest first."""
+        return tuple(self._log)
+
+    # ----------------------------------------------------------------- clock
+    def device_time(self) -> int:
+        """The lock's own clock, Unix seconds (drift and skew included)."""
+        return int(self._clock.now(self.time_source()))
+
+    def set_clock_drift(self, ppm: float) -> None:
+        """Fault: the RTC runs ``ppm`` parts per million fast (negative: slow)."""
+        real = self.time_source()
+        self._clock.set(self._clock.now(real), real)
+        self._clock.drift_ppm = ppm
+
+    def skew_clock(self, seconds: float) -> None:
+        """Fault: jump the lock's clock by ``seconds``."""
+        self._clock.anchor_device += seconds
+
+    # ------------------------------------------------------------- listeners
+    def add_listener(self, listener: EventListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: EventListener) -> None:
+        self._listeners.remove(listener)
+
+    def _emit(self, factory: Callable[[int, int], LockEvent]) -> LockEvent:
+        """Log an event (next seq, lock clock) and tell every listener."""
+        self._seq += 1
+        event = factory(self._seq, self.device_time() & 0xFFFF_FFFF)
+        self._log.append(event)
+        _LOGGER.debug("%s: event %s", self.name, type(event).__name__)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a listener must not break the lock
+                _LOGGER.exception("%s: event listener failed", self.name)
+        return event
+
+    # ---------------------------------------------------------------- battery
+    def set_battery(self, percent: float) -> None:
+        """Fault/bench: set the battery level (emits a BatteryEvent on change)."""
+        before = self.battery_percent
+        self.battery = max(0.0, min(100.0, percent))
+        if self.battery_percent != before:
+            self._battery_event()
+
+    def _drain(self, amount: float) -> None:
+        before = self.battery_percent
+        self.battery = max(0.0, self.battery - amount)
+        if self.battery_percent < before:
+            self._battery_event()
+
+    def _battery_event(self) -> None:
+        level = self.battery_percent
+        self._emit(lambda s, t: BatteryEvent(s, t, level, level <= LOW_BATTERY_PERCENT))
+
+    # ------------------------------------------------------------------ bolt
+    def _move_bolt(
+        self, action: BoltAction, source: Source, slot: int | None = None
+    ) -> _MotorResult:
+        if self.battery_percent <= CRITICAL_BATTERY_PERCENT:
+            return _MotorResult(error=ErrorCode.LOW_BATTERY)
+        self._drain(self.battery_drain_per_move)
+        fault = None
+        if self.faults.consume("jam_next"):
+            fault = BoltFault.JAMMED
+            self.bolt = BoltState.JAMMED
+        elif self.faults.consume("obstruct_next"):
+            fault = BoltFault.OBSTRUCTED
+        if fault is not None:
+            self._auto_lock_due = None
+            event = self._emit(lambda s, t: BoltFaultEvent(s, t, fault, action, source))
+            code = ErrorCode.JAMMED if fault is BoltFault.JAMMED else ErrorCode.OBSTRUCTED
+            return _MotorResult(event=event, error=code)
+        if action is BoltAction.LOCK:
+            self.bolt = BoltState.LOCKED
+            self._auto_lock_due = None
+            return _MotorResult(event=self._emit(lambda s, t: LockedEvent(s, t, source, slot)))
+        self.bolt = BoltState.UNLOCKED
+        self._arm_auto_lock()
+        return _MotorResult(event=self._emit(lambda s, t: UnlockedEvent(s, t, source, slot)))
+
+    def _arm_auto_lock(self) -> None:
+        if self.auto_lock_seconds is not None:
+            self._auto_lock_due = self.time_source() + self.auto_lock_seconds
+
+    # -------------------------------------------------------- physical world
+    def enter_pin(self, digits: str) -> LockEvent | None:
+        """Type a PIN on the keypad: unlock with a valid code, else IncorrectPinEvent.
+
+        Returns the event (UnlockedEvent, IncorrectPinEvent, or BoltFaultEvent if
+        the bolt jammed); None if the battery is too low to move the bolt.
+        """
+        entry = self._match_pin(digits)
+        if entry is None:
+            self._wrong_pins += 1
+            event = self._emit(lambda s, t: IncorrectPinEvent(s, t, digits[:16]))
+            if self._wrong_pins == WRONG_PIN_TAMPER_THRESHOLD:
+                self._emit(lambda s, t: TamperEvent(s, t, TamperKind.KEYPAD_LOCKOUT))
+            return event
+        self._wrong_pins = 0
+        return self._move_bolt(BoltAction.UNLOCK, Source.KEYPAD, entry.slot).event
+
+    def press_lock_button(self) -> LockEvent | None:
+        """The keypad's lock button: lock without a code (source KEYPAD, no slot)."""
+        return self._move_bolt(BoltAction.LOCK, Source.KEYPAD).event
+
+    def manual_turn(self, to: BoltState | None = None) -> LockEvent:
+        """Turn the thumb-turn/key: toggles the bolt (a jammed bolt goes to ``to`` or locked).
+
+        A manual turn needs no battery and cannot jam.
+        """
+        if to is None:
+            to = BoltState.UNLOCKED if self.bolt is BoltState.LOCKED else BoltState.LOCKED
+        if to is BoltState.LOCKED:
+            self.bolt = BoltState.LOCKED
+            self._auto_lock_due = None
+            return self._emit(lambda s, t: LockedEvent(s, t, Source.MANUAL))
+        self.bolt = BoltState.UNLOCKED
+        self._arm_auto_lock()
+        return self._emit(lambda s, t: UnlockedEvent(s, t, Source.MANUAL))
+
+    def set_door(self, door: DoorState) -> LockEvent | None:
+        """The door sensor changed; closing the door re-arms a pending auto-lock."""
+        if door is self.door:
+            return None
+        self.door = door
+        if door is DoorState.CLOSED and self.bolt is BoltState.UNLOCKED:
+            self._arm_auto_lock()
+        return self._emit(lambda s, t: DoorEvent(s, t, door))
+
+    def tamper(self, kind: TamperKind = TamperKind.CASE_OPENED) -> LockEvent:
+        return self._emit(lambda s, t: TamperEvent(s, t, kind))
+
+    def tick(self) -> LockEvent | None:
+        """Run timers (auto-lock). Returns the event it caused, if any.
+
+        Auto-lock fires ``auto_lock_seconds`` after an unlock, only with the door
+        closed; if the door is open when it is due, it waits for the door to close
+        and then counts again from zero.
+        """
+        due = self._auto_lock_due
+        if due is None or self.time_source() < due or self.bolt is not BoltState.UNLOCKED:
+            return None
+        self._auto_lock_due = None
+        if self.door is not DoorState.CLOSED:
+            return None  # set_door(CLOSED) re-arms
+        return self._move_bolt(BoltAction.LOCK, Source.AUTO_LOCK).event
+
+    @property
+    def auto_lock_due(self) -> float | None:
+        """time_source() value at which tick() will auto-lock (None = not armed)."""
+        return self._auto_lock_due
+
+    # ------------------------------------------------------------------ codes
+    def _code_valid_now(self, entry: CodeEntry) -> bool:
+        if entry.starts_at is None or entry.ends_at is None:
+            return True
+        now = self.device_time()
+        return entry.starts_at <= now < entry.ends_at
+
+    def _match_pin(self, digits: str) -> CodeEntry | None:
+        for entry in self.codes.values():
+            if entry.pin == digits and self._code_valid_now(entry):
+                return entry
+        return None
+
+    def _free_slot(self) -> int | None:
+        for slot in range(1, self.capacity + 1):
+            if slot not in self.codes:
+                return slot
+        return None
+
+    # --------------------------------------------------------------- dispatch
+    def handle(self, request: Request) -> Response:
+        """Answer one protocol request (the lock's firmware dispatch)."""
+        self._drain(self.battery_drain_per_request)
+        if self.faults.consume("busy_next"):
+            return self._error(request, ErrorCode.BUSY)
+        handler = self._HANDLERS.get(type(request))
+        if handler is None:
+            return self._error(request, ErrorCode.UNKNOWN_OPCODE)
+        return handler(self, request)
+
+    @staticmethod
+    def _error(request: Request, code: ErrorCode) -> ErrorResponse:
+        return ErrorResponse(request.request_id, int(request.OPCODE), code)
+
+    def _status(self, request: Request) -> Response:
+        return StatusResponse(
+            request.request_id,
+            bolt=self.bolt,
+            door=self.door,
+            battery_percent=self.battery_percent,
+            signal_dbm=max(-128, min(127, self.signal_dbm)),
+            device_time=self.device_time() & 0xFFFF_FFFF,
+            timezone=self.timezone,
+            utc_offset_minutes=self.utc_offset_minutes,
+            code_count=len(self.codes),
+            code_capacity=self.capacity,
+            event_head_seq=self._seq,
+        )
+
+    def _bolt(self, request: Request) -> Response:
+        lock = isinstance(request, LockRequest)
+        action = BoltAction.LOCK if lock else BoltAction.UNLOCK
+        result = self._move_bolt(action, Source.BLE)
+        if result.error is not None:
+            return self._error(request, result.error)
+        return (LockResponse if lock else UnlockResponse)(request.request_id, self.bolt)
+
+    def _set_time(self, request: Request) -> Response:
+        assert isinstance(request, SetTimeRequest)
+        if request.epoch < EARLIEST_VALID_TIME:
+            return self._error(request, ErrorCode.INVALID_TIME)
+        try:
+            zoneinfo.ZoneInfo(request.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return self._error(request, ErrorCode.INVALID_TIMEZONE)
+        self._clock.set(request.epoch, self.time_source())
+        self.timezone = request.timezone
+        self.utc_offset_minutes = request.utc_offset_minutes
+        return SetTimeResponse(request.request_id)
+
+    def _put_code(self, request: Request) -> Response:
+        assert isinstance(request, PutCodeRequest)
+        slot = request.slot
+        if slot == ANY_SLOT:
+            free = None if self.faults.storage_full else self._free_slot()
+            if free is None:
+                return self._error(request, ErrorCode.STORAGE_FULL)
+            slot = free
+        elif not 1 <= slot <= self.capacity:
+            return self._error(request, ErrorCode.INVALID_SLOT)
+        entry = CodeEntry(slot, request.pin, request.name, request.starts_at, request.ends_at)
+        current = self.codes.get(slot)
+        if current == entry:
+            return PutCodeResponse(request.request_id, slot)  # idempotent retry
+        if any(c.pin == request.pin and c.slot != slot for c in self.codes.values()):
+            return self._error(request, ErrorCode.PIN_CONFLICT)
+        if current is not None and not request.replace:
+            return self._error(request, ErrorCode.SLOT_OCCUPIED)
+        if current is None and self.faults.storage_full:
+            return self._error(request, ErrorCode.STORAGE_FULL)
+        self.codes[slot] = entry
+        return PutCodeResponse(request.request_id, slot)
+
+    def _delete_code(self, request: Request) -> Response:
+        assert isinstance(request, DeleteCodeRequest)
+        if not 1 <= request.slot <= self.capacity:
+            return self._error(request, ErrorCode.INVALID_SLOT)
+        if self.codes.pop(request.slot, None) is None:
+            return self._error(request, ErrorCode.SLOT_EMPTY)
+        return DeleteCodeResponse(request.request_id, request.slot)
+
+    def _list_codes(self, request: Request) -> Response:
+        assert isinstance(request, ListCodesRequest)
+        slots = sorted(s for s in self.codes if s >= request.start_slot)
+        page = slots[: request.max_count]
+        more = len(slots) > len(page)
+        return ListCodesResponse(
+            request.request_id,
+            tuple(self.codes[s] for s in page),
+            next_slot=page[-1] + 1 if more else None,
+        )
+
+    def _read_events(self, request: Request) -> Response:
+        assert isinstance(request, ReadEventsRequest)
+        page = [e for e in self._log if e.seq > request.since_seq][: request.max_count]
+        oldest = self._log[0].seq if self._log else 0
+        return ReadEventsResponse(request.request_id, tuple(page), self._seq, oldest)
+
+    _HANDLERS: ClassVar[dict[type[Request], Callable[[VirtualLock, Request], Response]]] = {
+        StatusRequest: _status,
+        LockRequest: _bolt,
+        UnlockRequest: _bolt,
+        SetTimeRequest: _set_time,
+        PutCodeRequest: _put_code,
+        DeleteCodeRequest: _delete_code,
+        ListCodesRequest: _list_codes,
+        ReadEventsRequest: _read_events,
+    }
+
+    # ------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """Persistent state as JSON-friendly data (faults are runtime-only).
+
+        Contains the PINs, as the lock's flash does: keep the file private.
+        """
+        real = self.time_source()
+        return {
+            "version": 1,
+            "name": self.name,
+            "capacity": self.capacity,
+            "event_log_size": self.event_log_size,
+            "auto_lock_seconds": self.auto_lock_seconds,
+            "bolt": self.bolt.name,
+            "door": self.door.name,
+            "battery": self.battery,
+            "timezone": self.timezone,
+            "utc_offset_minutes": self.utc_offset_minutes,
+            "clock": {
+                "device": self._clock.now(real),
+                "real": real,
+                "drift_ppm": self._clock.drift_ppm,
+            },
+            "codes": [
+                {
+                    "slot": c.slot,
+                    "pin": c.pin,
+                    "name": c.name,
+                    "starts_at": c.starts_at,
+                    "ends_at": c.ends_at,
+                }
+                for c in sorted(self.codes.values(), key=lambda c: c.slot)
+            ],
+            "seq": self._seq,
+            "wrong_pins": self._wrong_pins,
+            "events": [bytes(e).hex() for e in self._log],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, time_source: TimeSource = time.time) -> VirtualLock:
+        """Rebuild a lock saved by :meth:`to_dict`; its clock kept running meanwhile."""
+        lock = cls(
+            time_source=time_source,
+            capacity=int(data["capacity"]),
+            event_log_size=int(data["event_log_size"]),
+            auto_lock_seconds=data.get("auto_lock_seconds"),
+            name=str(data.get("name", "virtual-lock")),
+        )
+        lock.bolt = BoltState[data["bolt"]]
+        lock.door = DoorState[data["door"]]
+        lock.battery = float(data["battery"])
+        lock.timezone = str(data["timezone"])
+        lock.utc_offset_minutes = int(data["utc_offset_minutes"])
+        clock = data["clock"]
+        lock._clock = _Clock(
+            float(clock["device"]), float(clock["real"]), float(clock["drift_ppm"])
+        )
+        lock.codes = {
+            int(c["slot"]): CodeEntry(
+                int(c["slot"]), c["pin"], c["name"], c.get("starts_at"), c.get("ends_at")
+            )
+            for c in data["codes"]
+        }
+        lock._seq = int(data["seq"])
+        lock._wrong_pins = int(data.get("wrong_pins", 0))
+        lock._log.extend(decode_event(bytes.fromhex(h)) for h in data["events"])
+        if lock.bolt is BoltState.UNLOCKED:
+            lock._arm_auto_lock()
+        return lock
