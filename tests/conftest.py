@@ -139,3 +139,62 @@ def frozen_clock():
     clock.freeze()
     yield clock
     clock.reset()
+
+
+# OAuth (issue 2): owners, a client and tokens without going through the browser.
+
+OAUTH_TEST_SECRET = "test-client-secret"
+OAUTH_TEST_REDIRECT_URI = "https://client.example.com/oauth/callback"
+
+
+@pytest.fixture
+def account(app):
+    """A jane-like lock owner: jane@example.com / 1234."""
+    from provider.services.accounts import create_account
+
+    owner = create_account("jane@example.com", "1234")
+    db.session.commit()
+    return owner
+
+
+@pytest.fixture
+def other_account(app):
+    """A second owner (john@example.com / 5678), for isolation tests."""
+    from provider.services.accounts import create_account
+
+    owner = create_account("john@example.com", "5678")
+    db.session.commit()
+    return owner
+
+
+@pytest.fixture
+def oauth_client(app):
+    """A confidential client; `.client_id`, plus `.secret` (plaintext, test-only attribute)."""
+    from provider.services.oauth_clients import create_client
+
+    client, secret = create_client(
+        "Test client", [OAUTH_TEST_REDIRECT_URI], "locks.read locks.write",
+        client_id="test-client", secret=OAUTH_TEST_SECRET,
+    )
+    db.session.commit()
+    client.secret = secret
+    return client
+
+
+@pytest.fixture
+def make_token(oauth_client):
+    """make_token(account, scope="locks.read locks.write", **kw) -> a live access token string."""
+    from provider.services.oauth_tokens import issue_token
+
+    def _make(owner, scope="locks.read locks.write", **kwargs):
+        token = issue_token(oauth_client, owner, scope, **kwargs)
+        db.session.commit()
+        return token["access_token"]
+
+    return _make
+
+
+@pytest.fixture
+def auth_headers(account, make_token):
+    """Bearer headers for `account`, with both scopes."""
+    return {"Authorization": f"Bearer {make_token(account)}"}

@@ -3,5 +3,11 @@
 from provider.models.account import Account
 from provider.models.base import TimestampMixin, UTCDateTime, new_id
 from provider.models.event import Event
+from provider.models.oauth import (  # noqa: F401
+    LoginThrottle,
+    OAuthAuthorizationCode,
+    OAuthClient,
+    OAuthToken,
+)
 
 __all__ = ["Account", "Event", "TimestampMixin", "UTCDateTime", "new_id"]
