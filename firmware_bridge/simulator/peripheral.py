@@ -1,0 +1,365 @@
+"""The virtual lock as a Bumble GATT peripheral.
+
+`LockService` is the lock's vendor GATT service (request: write, response:
+notify, info: read).  `VirtualLockPeripheral` puts a `VirtualLock` (the state
+machine) behind it: one `PeripheralConnection` (the sans-IO protocol, lock
+side) per BLE connection, advertising with the service UUID and the lock's
+name, unsolicited events pushed to the connected bridge, and the lock's
+link-level faults acted out on the radio (dropping the link in the middle of a
+command or of a response, answering slowly, losing notifications, refusing to
+advertise for a while).
+
+It runs on Bumble's in-process link (tests, the sandbox: see
+`firmware_bridge.bumble_backend.world.VirtualWorld`) or on a real controller::
+
+    firmware-bridge virtual-lock --transport usb:0 --key 00112233445566778899aabbccddeeff
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bumble import hci
+from bumble.core import UUID, AdvertisingData
+from bumble.device import Connection, Device
+from bumble.gatt import Characteristic, CharacteristicValue, Service
+from bumble.host import Host
+from bumble.transport.common import AsyncPipeSink
+
+from firmware_bridge.bumble_backend.virtual import VirtualController, VirtualLink
+from firmware_bridge.protocol import const
+from firmware_bridge.protocol.connection import (
+    NEED_DATA,
+    ConnectionState,
+    HandshakeComplete,
+    HandshakeFailed,
+    PeripheralConnection,
+)
+from firmware_bridge.protocol.errors import ProtocolError
+from firmware_bridge.protocol.messages import LockEvent, Request, Response
+from firmware_bridge.simulator.lock import VirtualLock
+
+_LOGGER = logging.getLogger(__name__)
+
+# How often the lock advertises while nobody is connected.  Real locks use
+# 100 ms-1 s to save battery; the virtual link is free, and a short interval
+# keeps connection set-up (which waits for the next advertisement) fast.
+DEFAULT_ADVERTISING_INTERVAL_MS = 20.0
+# The lock's timers (auto-lock) and the advertising fault are checked this often.
+TICK_INTERVAL = 0.2
+# Longest local name that fits the 31-byte advertisement next to the flags
+# and the 128-bit service UUID (the full name also goes in the scan response).
+_ADV_NAME_MAX = 8
+
+
+class LockService(Service):
+    """The lock's GATT service: request (write), response (notify), info (read)."""
+
+    def __init__(
+        self,
+        on_request: Callable[[Connection, bytes], None],
+        read_info: Callable[[Connection], bytes],
+    ) -> None:
+        self.request = Characteristic(
+            const.REQUEST_CHAR_UUID,
+            Characteristic.Properties.WRITE | Characteristic.Properties.WRITE_WITHOUT_RESPONSE,
+            Characteristic.WRITEABLE,
+            CharacteristicValue(write=on_request),
+        )
+        self.response = Characteristic(
+            const.RESPONSE_CHAR_UUID, Characteristic.Properties.NOTIFY, Characteristic.READABLE, b""
+        )
+        self.info = Characteristic(
+            const.INFO_CHAR_UUID,
+            Characteristic.Properties.READ,
+            Characteristic.READABLE,
+            CharacteristicValue(read=read_info),
+        )
+        super().__init__(const.SERVICE_UUID, [self.request, self.response, self.info])
+
+    @staticmethod
+    def advertising_data(name: str) -> tuple[bytes, bytes]:
+        """(advertising data, scan response data) for a lock called ``name``."""
+        short = name.encode()[:_ADV_NAME_MAX]
+        name_type = (
+            AdvertisingData.COMPLETE_LOCAL_NAME
+            if short == name.encode()
+            else AdvertisingData.SHORTENED_LOCAL_NAME
+        )
+        advertising = AdvertisingData(
+            [
+                (AdvertisingData.FLAGS, bytes([0x06])),  # LE general discoverable, no BR/EDR
+                (
+                    AdvertisingData.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+                    UUID(const.SERVICE_UUID).to_bytes(),
+                ),
+                (name_type, short),
+            ]
+        )
+        scan_response = AdvertisingData([(AdvertisingData.COMPLETE_LOCAL_NAME, name.encode()[:29])])
+        return bytes(advertising), bytes(scan_response)
+
+
+@dataclass
+class _Session:
+    """One BLE connection: its protocol state and its ordered outgoing queue."""
+
+    connection: Connection
+    protocol: PeripheralConnection
+    outgoing: asyncio.Queue[tuple[list[bytes], str]] = field(default_factory=asyncio.Queue)
+    requests: asyncio.Queue[Request] = field(default_factory=asyncio.Queue)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class VirtualLockPeripheral:
+    """A `VirtualLock` served over BLE by a Bumble device (one central at a time)."""
+
+    def __init__(
+        self,
+        lock: VirtualLock,
+        device_key: bytes | str,
+        device: Device,
+        *,
+        name: str | None = None,
+        advertising_interval_ms: float = DEFAULT_ADVERTISING_INTERVAL_MS,
+        transport: Any = None,
+    ) -> None:
+        self.lock = lock
+        self.device = device
+        self.name = name or lock.name
+        self._device_key = device_key
+        self._advertising_interval_ms = advertising_interval_ms
+        self._transport = transport
+        self.service = LockService(self._on_request_write, self._read_info)
+        self.device.add_service(self.service)
+        self._sessions: dict[int, _Session] = {}
+        self._advertising_lock = asyncio.Lock()
+        self._tick_task: asyncio.Task[None] | None = None
+        self._started = False
+        self.rejected_frames = 0  # bad frames received (tampered, replayed, garbage)
+        self.handshakes_failed = 0
+        lock.add_listener(self._on_lock_event)
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def on_link(
+        cls,
+        link: VirtualLink,
+        lock: VirtualLock,
+        device_key: bytes | str,
+        address: str,
+        **kwargs: Any,
+    ) -> VirtualLockPeripheral:
+        """A peripheral with its own software controller on Bumble's in-process link."""
+        controller = VirtualController(f"lock-{address}", link=link)
+        device = Device(
+            name=kwargs.get("name") or lock.name,
+            address=hci.Address(address),
+            host=Host(controller, AsyncPipeSink(controller)),
+        )
+        return cls(lock, device_key, device, **kwargs)
+
+    @classmethod
+    async def open(
+        cls,
+        transport_spec: str,
+        lock: VirtualLock,
+        device_key: bytes | str,
+        address: str,
+        **kwargs: Any,
+    ) -> VirtualLockPeripheral:
+        """A peripheral on a real controller (``usb:0``, ``tcp-client:host:port``...)."""
+        from bumble.transport import open_transport
+
+        transport = await open_transport(transport_spec)
+        device = Device.with_hci(
+            kwargs.get("name") or lock.name,
+            hci.Address(address),
+            transport.source,
+            transport.sink,
+        )
+        return cls(lock, device_key, device, transport=transport, **kwargs)
+
+    @property
+    def address(self) -> str:
+        return self.device.random_address.to_string(with_type_qualifier=False).upper()
+
+    async def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.device.on(self.device.EVENT_CONNECTION, self._on_connection)
+            await self.device.power_on()
+            self._tick_task = asyncio.ensure_future(self._tick_loop())
+        await self._update_advertising()
+
+    async def stop(self) -> None:
+        self._started = False
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+        with contextlib.suppress(Exception):
+            await self.device.stop_advertising()
+        for session in list(self._sessions.values()):
+            with contextlib.suppress(Exception):
+                await session.connection.disconnect()
+            self._end_session(session)
+        self.lock.remove_listener(self._on_lock_event)
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                await self.device.power_off()
+            await self._transport.close()
+
+    # -- advertising ------------------------------------------------------------------
+
+    @property
+    def is_advertising(self) -> bool:
+        return bool(self.device.legacy_advertising_set or self.device.legacy_advertiser)
+
+    def refuse_advertising(self, seconds: float) -> None:
+        """Fault: do not advertise (so nobody can connect) for ``seconds`` of the lock's time source."""
+        self.lock.faults.refuse_advertising_until = self.lock.time_source() + seconds
+        self._schedule_advertising_update()
+
+    def _schedule_advertising_update(self) -> None:
+        task = asyncio.ensure_future(self._update_advertising())
+        task.add_done_callback(_log_task_error)
+
+    async def _update_advertising(self) -> None:
+        async with self._advertising_lock:
+            if not self._started:
+                return
+            refused = self.lock.time_source() < self.lock.faults.refuse_advertising_until
+            wanted = not self._sessions and not refused
+            if wanted and not self.is_advertising:
+                advertising, scan_response = LockService.advertising_data(self.name)
+                await self.device.start_advertising(
+                    advertising_data=advertising,
+                    scan_response_data=scan_response,
+                    advertising_interval_min=self._advertising_interval_ms,
+                    advertising_interval_max=self._advertising_interval_ms,
+                )
+            elif not wanted and self.is_advertising:
+                await self.device.stop_advertising()
+
+    async def _tick_loop(self) -> None:
+        """The lock's timers (auto-lock) and the advertising fault, a few times a second."""
+        while True:
+            await asyncio.sleep(TICK_INTERVAL)
+            self.lock.tick()
+            await self._update_advertising()
+
+    # -- connections --------------------------------------------------------------------
+
+    def _on_connection(self, connection: Connection) -> None:
+        session = _Session(
+            connection, PeripheralConnection(self._device_key, mtu=connection.att_mtu)
+        )
+        self._sessions[connection.handle] = session
+        session.tasks.append(asyncio.ensure_future(self._send_loop(session)))
+        session.tasks.append(asyncio.ensure_future(self._request_loop(session)))
+        connection.on(
+            connection.EVENT_CONNECTION_ATT_MTU_UPDATE,
+            lambda: session.protocol.set_mtu(connection.att_mtu),
+        )
+        connection.on(
+            connection.EVENT_DISCONNECTION, lambda _reason: self._on_disconnection(session)
+        )
+        self._schedule_advertising_update()
+        _LOGGER.debug("%s: central %s connected", self.name, connection.peer_address)
+
+    def _on_disconnection(self, session: _Session) -> None:
+        _LOGGER.debug("%s: central %s disconnected", self.name, session.connection.peer_address)
+        self._end_session(session)
+        self._schedule_advertising_update()
+
+    def _end_session(self, session: _Session) -> None:
+        self._sessions.pop(session.connection.handle, None)
+        session.protocol.reset()
+        for task in session.tasks:
+            task.cancel()
+
+    async def drop_connections(self) -> None:
+        """Drop every link now (the lock's radio reset, or it moved out of range)."""
+        for session in list(self._sessions.values()):
+            with contextlib.suppress(Exception):
+                await session.connection.disconnect()
+
+    # -- GATT callbacks ----------------------------------------------------------------
+
+    def _read_info(self, _connection: Connection) -> bytes:
+        return bytes(self.lock.info)
+
+    def _on_request_write(self, connection: Connection, value: bytes) -> None:
+        session = self._sessions.get(connection.handle)
+        if session is None:
+            return
+        protocol = session.protocol
+        protocol.receive_data(bytes(value))
+        while True:
+            try:
+                event = protocol.next_event()
+            except ProtocolError as err:
+                self.rejected_frames += 1
+                _LOGGER.info("%s: rejected a frame: %s", self.name, err)
+                event = None
+            if chunks := protocol.data_to_send():  # CHALLENGE, ALERTs, automatic error answers
+                session.outgoing.put_nowait((chunks, "protocol"))
+            if event is NEED_DATA:
+                return
+            if isinstance(event, HandshakeFailed):
+                self.handshakes_failed += 1
+            elif isinstance(event, HandshakeComplete):
+                _LOGGER.debug("%s: session %s", self.name, event.session_id.hex())
+            elif isinstance(event, Request):
+                session.requests.put_nowait(event)
+
+    # -- lock -> bridge ------------------------------------------------------------------
+
+    async def _request_loop(self, session: _Session) -> None:
+        """Executes requests in arrival order, acting out the lock's link faults."""
+        while True:
+            request = await session.requests.get()
+            faults = self.lock.faults
+            if faults.response_delay > 0:
+                await asyncio.sleep(faults.response_delay)
+            if faults.consume("disconnect_mid_command"):
+                # The lock got the command, the link drops before it acts or answers.
+                await session.connection.disconnect()
+                return
+            response: Response = self.lock.handle(request)
+            if session.protocol.state is not ConnectionState.ESTABLISHED:
+                continue  # the bridge started a new handshake meanwhile
+            session.outgoing.put_nowait((session.protocol.send(response), "response"))
+
+    def _on_lock_event(self, event: LockEvent) -> None:
+        for session in list(self._sessions.values()):
+            if session.protocol.state is ConnectionState.ESTABLISHED:
+                session.outgoing.put_nowait((session.protocol.send(event), "event"))
+
+    async def _send_loop(self, session: _Session) -> None:
+        while True:
+            chunks, kind = await session.outgoing.get()
+            faults = self.lock.faults
+            if kind == "response" and faults.consume("disconnect_mid_response"):
+                data = b"".join(chunks)
+                await self._notify(session, [data[: max(1, len(data) // 2)]])
+                await session.connection.disconnect()
+                return
+            await self._notify(session, chunks)
+
+    async def _notify(self, session: _Session, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            if self.lock.faults.consume_drop_notification():
+                _LOGGER.debug("%s: dropping a notification (fault)", self.name)
+                continue
+            await self.device.notify_subscriber(session.connection, self.service.response, chunk)
+
+
+def _log_task_error(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (err := task.exception()) is not None:
+        _LOGGER.warning("virtual lock background task failed: %r", err)
