@@ -1,0 +1,189 @@
+"""The delivery loop: fan out, claim a batch, POST it in parallel, record, repeat.
+
+Time comes from provider.clock and HTTP from an injectable requests.Session, so
+tests drive days of retries in milliseconds against a real local receiver.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from flask import Flask
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from provider.clock import now
+from provider.config import PRODUCTION
+from provider.dispatcher import outbox, sender
+from provider.extensions import db
+from provider.services.webhooks import signature_header
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _env_float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    return float(raw) if raw else default
+
+
+@dataclass
+class Settings:
+    # Per attempt, as requests applies it: to connecting and to each wait for data.
+    timeout: float = 15.0
+    # Longer than one attempt can take, so a live dispatcher never loses its lease.
+    lease: float = 45.0
+    concurrency: int = 8
+    idle_sleep: float = 0.2
+    retention: timedelta = timedelta(days=30)
+    prune_every: float = 300.0
+    sweep_every: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        timeout = _env_float(env, "WEBHOOK_TIMEOUT_SECONDS", 15.0)
+        return cls(
+            timeout=timeout,
+            lease=_env_float(env, "WEBHOOK_LEASE_SECONDS", timeout * 2 + 15),
+            concurrency=int(_env_float(env, "DISPATCHER_CONCURRENCY", 8)),
+            idle_sleep=_env_float(env, "DISPATCHER_IDLE_SECONDS", 0.2),
+            retention=timedelta(days=_env_float(env, "EVENT_RETENTION_DAYS", 30)),
+        )
+
+
+@dataclass
+class Dispatcher:
+    app: Flask
+    settings: Settings = field(default_factory=Settings)
+    session: requests.Session | None = None
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}")
+    rng: random.Random = field(default_factory=random.Random)
+    sweep: Callable[[], Any] | None = None
+    _last_prune: datetime | None = None
+    _last_sweep: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.session is None:
+            self.session = sender.make_session(
+                production=self.app.config.get("PROVIDER_ENV") == PRODUCTION,
+                pool_size=self.settings.concurrency,
+            )
+        if self.sweep is None:
+            self.sweep = _find_sweeper()
+        self._pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="webhook")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    # -- one turn of the loop ---------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Fans out, then delivers one batch; returns the number of attempts made."""
+        with self.app.app_context():
+            try:
+                self._housekeeping()
+                try:
+                    outbox.fan_out(now())
+                except IntegrityError:
+                    db.session.rollback()  # another dispatcher fanned out the same rows (SQLite)
+                return self._deliver_batch()
+            finally:
+                db.session.remove()
+
+    def drain(self, max_turns: int = 1000) -> int:
+        """Runs turns until one makes no attempt (tests: everything due is done)."""
+        total = 0
+        for _ in range(max_turns):
+            done = self.run_once()
+            if not done:
+                return total
+            total += done
+        raise RuntimeError("dispatcher did not settle")
+
+    def _deliver_batch(self) -> int:
+        at = now()
+        claimed = outbox.claim(
+            self.name, at, timedelta(seconds=self.settings.lease), self.settings.concurrency
+        )
+        if not claimed:
+            return 0
+        results = list(self._pool.map(self._attempt, claimed))
+        outbox.record(self.name, results, now(), self.rng)
+        return len(results)
+
+    def _attempt(self, claimed: outbox.Claimed) -> tuple[outbox.Claimed, sender.Outcome, datetime]:
+        attempted_at = now()
+        if claimed.body is None:
+            return claimed, sender.Outcome(None, 0, "the event no longer exists", None), attempted_at
+        timestamp = int(attempted_at.timestamp())
+        headers = {
+            "webhook-id": claimed.event_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(
+                claimed.secrets, claimed.event_id, timestamp, claimed.body
+            ),
+        }
+        assert self.session is not None
+        outcome = sender.post(
+            self.session, claimed.url, claimed.body, headers, timeout=self.settings.timeout, at=attempted_at
+        )
+        _LOGGER.info(
+            "webhook %s event %s attempt %d: %s in %d ms",
+            claimed.webhook_id, claimed.event_id, claimed.attempt,
+            outcome.status_code or outcome.error, outcome.latency_ms,
+        )
+        return claimed, outcome, attempted_at
+
+    def _housekeeping(self) -> None:
+        at = now()
+        if self._due(self._last_prune, at, self.settings.prune_every):
+            self._last_prune = at
+            removed = outbox.prune(at, self.settings.retention)
+            if removed:
+                _LOGGER.info("pruned %d outbox rows older than %s", removed, self.settings.retention)
+        if self.sweep is not None and self._due(self._last_sweep, at, self.settings.sweep_every):
+            self._last_sweep = at
+            try:
+                self.sweep()
+            except Exception:  # noqa: BLE001 - the sweeper must not stop deliveries
+                db.session.rollback()
+                _LOGGER.exception("device sweeper failed")
+
+    @staticmethod
+    def _due(last: datetime | None, at: datetime, every: float) -> bool:
+        return last is None or (at - last).total_seconds() >= every or at < last
+
+    # -- the process ------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        _LOGGER.info("dispatcher %s started", self.name)
+        while not stop.is_set():
+            try:
+                done = self.run_once()
+            except OperationalError:
+                _LOGGER.exception("database error; retrying")
+                done = 0
+                stop.wait(1.0)
+            if not done:
+                stop.wait(self.settings.idle_sleep)
+        self.close()
+        _LOGGER.info("dispatcher %s stopped", self.name)
+
+
+def _find_sweeper() -> Callable[[], Any] | None:
+    """The devices engineer's periodic sweep (missed heartbeats, expired commands), if any."""
+    try:
+        from provider.services import devices
+    except ImportError:
+        return None
+    sweep = getattr(devices, "sweep", None)
+    return sweep if callable(sweep) else None

@@ -1,0 +1,288 @@
+"""Webhook registration rules: URLs (and the SSRF guard), event filters, secrets, signatures.
+
+The delivery machinery (fan-out, claims, retries) lives in provider.dispatcher;
+this module holds what both the API and the dispatcher need.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import socket
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+
+from provider.clock import now
+from provider.extensions import db
+from provider.models import Event
+from provider.models.webhook import ACTIVE, DISABLED, PENDING, Webhook, WebhookDelivery
+from provider.services import crypto
+from provider.services.events import EVENT_TYPES
+
+SECRET_PURPOSE = "webhook-secret"
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32  # Standard Webhooks allows 24-64
+DEFAULT_ROTATION_GRACE = timedelta(hours=24)
+MAX_ROTATION_GRACE = timedelta(days=7)
+SANDBOX_HTTP_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class WebhookError(ValueError):
+    """A request the webhook rules refuse; `field` names the offending input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+# --- URLs and the SSRF guard -------------------------------------------------------------
+
+
+def forbidden_address_reason(address: str) -> str | None:
+    """Why production must not connect to this IP address, or None if it is a public address."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return f"{address!r} is not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return f"{ip} is a loopback address"
+    if ip.is_link_local:
+        return f"{ip} is a link-local address (cloud metadata lives there)"
+    if ip.is_private:
+        return f"{ip} is a private address"
+    # Everything else that is not globally routable: CGNAT (Alibaba's metadata service),
+    # documentation, benchmarking, reserved, multicast, unspecified.
+    if not ip.is_global or ip.is_multicast:
+        return f"{ip} is not a public address"
+    return None
+
+
+def resolve(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def check_host_is_public(host: str, port: int) -> None:
+    """Refuses hosts that resolve (even partly) to non-public addresses. Raises WebhookError."""
+    try:
+        addresses = resolve(host, port)
+    except OSError as err:
+        raise WebhookError("url", f"cannot resolve {host!r}: {err}") from err
+    for address in addresses:
+        reason = forbidden_address_reason(address)
+        if reason:
+            raise WebhookError("url", f"{host!r} resolves to a forbidden target: {reason}")
+
+
+def validate_url(url: str, *, production: bool) -> str:
+    """The URL as stored, or WebhookError: https in production (public hosts only);
+    in the sandbox also http to 127.0.0.1 / localhost."""
+    if not isinstance(url, str) or not url.strip():
+        raise WebhookError("url", "url is required")
+    url = url.strip()
+    if len(url) > 2048:
+        raise WebhookError("url", "url is longer than 2048 characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise WebhookError("url", f"url is not a valid URL: {err}") from err
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise WebhookError("url", "url must be an absolute http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        raise WebhookError("url", "url must not carry credentials")
+    if parts.fragment:
+        raise WebhookError("url", "url must not have a #fragment")
+    if production:
+        if parts.scheme != "https":
+            raise WebhookError("url", "url must use https")
+        check_host_is_public(host, port or 443)
+    elif parts.scheme == "http" and host not in SANDBOX_HTTP_HOSTS:
+        raise WebhookError("url", "plain http is only allowed to 127.0.0.1 or localhost; use https")
+    return url
+
+
+def validate_event_types(types: Iterable[str] | None) -> list[str]:
+    if types is None:
+        return []
+    types = list(types)
+    unknown = sorted({t for t in types if t not in EVENT_TYPES}, key=str)
+    if unknown:
+        raise WebhookError("events", f"unknown event types: {', '.join(map(str, unknown))}")
+    return sorted(set(types), key=EVENT_TYPES.index)
+
+
+def matches(webhook: Webhook, event_type: str) -> bool:
+    return not webhook.event_types or event_type in webhook.event_types
+
+
+# --- Secrets and signatures --------------------------------------------------------------
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def _encrypt(secret: str) -> str:
+    return crypto.encrypt(secret, purpose=SECRET_PURPOSE)
+
+
+def signing_secrets(webhook: Webhook, at: datetime | None = None) -> list[str]:
+    """The current secret, then the previous one while its grace period lasts."""
+    at = at or now()
+    found = [crypto.decrypt(webhook.secret_encrypted, purpose=SECRET_PURPOSE)]
+    if webhook.previous_secret_encrypted and webhook.previous_secret_expires_at and (
+        webhook.previous_secret_expires_at > at
+    ):
+        found.append(crypto.decrypt(webhook.previous_secret_encrypted, purpose=SECRET_PURPOSE))
+    return found
+
+
+def signature_header(secrets_: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """Standard Webhooks: `v1,<base64 HMAC-SHA256(id.timestamp.body)>`, one per secret, space-separated."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    parts = []
+    for secret in secrets_:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+        digest = hmac.new(key, signed, hashlib.sha256).digest()
+        parts.append("v1," + base64.b64encode(digest).decode())
+    return " ".join(parts)
+
+
+# --- Payloads ----------------------------------------------------------------------------
+
+
+def isoformat_z(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """What Seam receives for an event, by webhook and from GET /events alike."""
+    return {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "device_id": event.device_id,
+        "user_id": event.user_id,
+        "timestamp": isoformat_z(event.occurred_at),
+        "data": event.data or {},
+        # Position in the device's own history (null for events about no device).
+        "sequence": event.device_seq,
+        "created_at": isoformat_z(event.created_at),
+    }
+
+
+def event_body(event: Event) -> bytes:
+    """The exact bytes POSTed: deterministic, so every retry sends the same payload."""
+    return json.dumps(event_payload(event), separators=(",", ":"), sort_keys=True).encode()
+
+
+# --- Registration ------------------------------------------------------------------------
+
+
+def _max_event_seq() -> int:
+    return int(db.session.scalar(select(func.coalesce(func.max(Event.seq), 0))) or 0)
+
+
+def create_webhook(
+    url: str,
+    event_types: Iterable[str] | None = None,
+    *,
+    client_id: str | None = None,
+    production: bool = False,
+) -> tuple[Webhook, str]:
+    """Registers a webhook; returns it with its signing secret (shown once). Caller commits."""
+    secret = new_secret()
+    webhook = Webhook(
+        url=validate_url(url, production=production),
+        event_types=validate_event_types(event_types),
+        client_id=client_id,
+        status=ACTIVE,
+        consecutive_failures=0,
+        secret_encrypted=_encrypt(secret),
+        # Deliveries start with the events recorded from now on.
+        fanout_seq=_max_event_seq(),
+    )
+    db.session.add(webhook)
+    db.session.flush()
+    return webhook, secret
+
+
+def update_webhook(
+    webhook: Webhook,
+    *,
+    url: str | None = None,
+    event_types: Iterable[str] | None = None,
+    enabled: bool | None = None,
+    production: bool = False,
+) -> Webhook:
+    if url is not None:
+        webhook.url = validate_url(url, production=production)
+    if event_types is not None:
+        webhook.event_types = validate_event_types(event_types)
+    if enabled is False and webhook.status != DISABLED:
+        webhook.status = DISABLED
+        webhook.status_reason = "disabled by its owner"
+    elif enabled is True and webhook.status == DISABLED:
+        webhook.status = ACTIVE
+        webhook.status_reason = None
+        webhook.consecutive_failures = 0
+        # Nothing is queued while disabled; pending deliveries from before resume.
+        webhook.fanout_seq = max(webhook.fanout_seq, _max_event_seq())
+    return webhook
+
+
+def rotate_secret(webhook: Webhook, grace: timedelta = DEFAULT_ROTATION_GRACE) -> str:
+    """A new secret; the old one keeps signing (second signature) until the grace period ends."""
+    if grace < timedelta(0) or grace > MAX_ROTATION_GRACE:
+        raise WebhookError("grace_seconds", f"grace must be between 0 and {MAX_ROTATION_GRACE}")
+    secret = new_secret()
+    webhook.previous_secret_encrypted = webhook.secret_encrypted if grace else None
+    webhook.previous_secret_expires_at = now() + grace if grace else None
+    webhook.secret_encrypted = _encrypt(secret)
+    return secret
+
+
+def delete_webhook(webhook: Webhook) -> None:
+    db.session.delete(webhook)
+
+
+def redeliver(webhook: Webhook, event_id: str) -> WebhookDelivery | None:
+    """Queues one event again for this webhook (None: no such event). Caller commits."""
+    event = db.session.scalar(select(Event).where(Event.event_id == event_id))
+    if event is None:
+        return None
+    delivery = db.session.scalar(
+        select(WebhookDelivery).where(
+            WebhookDelivery.webhook_id == webhook.id, WebhookDelivery.event_seq == event.seq
+        )
+    )
+    at = now()
+    if delivery is None:
+        delivery = WebhookDelivery(
+            webhook_id=webhook.id,
+            event_seq=event.seq,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            device_id=event.device_id,
+            attempts=0,
+        )
+        db.session.add(delivery)
+    elif delivery.status != PENDING:
+        delivery.pending_since = at
+    delivery.status = PENDING
+    delivery.next_attempt_at = at
+    delivery.delivered_at = None
+    db.session.flush()
+    return delivery

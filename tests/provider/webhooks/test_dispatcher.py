@@ -1,0 +1,335 @@
+"""The dispatcher against a real local HTTP receiver, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from provider.dispatcher import outbox
+from provider.extensions import db
+from provider.models.webhook import (
+    DELIVERED,
+    DISABLED,
+    EXPIRED,
+    FAILING,
+    PENDING,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+from provider.services import webhooks
+from tests.provider.webhooks.receiver import Reply
+
+
+def _deliveries(webhook_id):
+    db.session.expire_all()
+    return db.session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id).order_by(
+            WebhookDelivery.event_seq
+        )
+    ).all()
+
+
+def _attempts(delivery_id):
+    return db.session.scalars(
+        select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id).order_by(WebhookAttempt.id)
+    ).all()
+
+
+def _reload(webhook):
+    db.session.expire_all()
+    return db.session.get(Webhook, webhook.id)
+
+
+def test_delivers_a_signed_payload_that_standardwebhooks_verifies(
+    app, receiver, dispatcher, make_webhook, emit, frozen_clock
+):
+    hook, secret = make_webhook(receiver.url)
+    assert secret.startswith("whsec_")
+    event = emit("access_code.created", device_id="lock-1", data={"access_code_id": "ac-1"})
+
+    assert dispatcher.drain() == 1
+
+    [got] = receiver.received
+    payload = StandardWebhook(secret).verify(got.body, got.headers)
+    assert payload == {
+        "event_id": event.event_id,
+        "event_type": "access_code.created",
+        "device_id": "lock-1",
+        "user_id": "user-1",
+        "timestamp": webhooks.isoformat_z(event.occurred_at),
+        "data": {"access_code_id": "ac-1"},
+        "sequence": 1,
+        "created_at": webhooks.isoformat_z(event.created_at),
+    }
+    assert got.headers["webhook-id"] == event.event_id
+    assert got.headers["webhook-timestamp"] == str(int(frozen_clock.now().timestamp()))
+    assert got.headers["content-type"] == "application/json"
+    with pytest.raises(WebhookVerificationError):
+        StandardWebhook(webhooks.new_secret()).verify(got.body, got.headers)
+    [delivery] = _deliveries(hook.id)
+    assert delivery.status == DELIVERED and delivery.attempts == 1
+    [attempt] = _attempts(delivery.id)
+    assert attempt.succeeded and attempt.status_code == 204 and attempt.error is None
+    assert attempt.latency_ms >= 0
+
+
+def test_only_events_in_the_filter_are_delivered(app, receiver, dispatcher, make_webhook, emit):
+    make_webhook(receiver.url, ["device.offline"])
+    emit("device.online")
+    wanted = emit("device.offline")
+    dispatcher.drain()
+    assert receiver.event_ids() == [wanted.event_id]
+
+
+def test_events_before_registration_are_not_sent(app, receiver, dispatcher, make_webhook, emit):
+    emit("device.online")
+    make_webhook(receiver.url)
+    later = emit("device.offline")
+    dispatcher.drain()
+    assert receiver.event_ids() == [later.event_id]
+
+
+def test_500_is_retried_with_the_same_id_and_body(app, receiver, dispatcher, make_webhook, emit, frozen_clock):
+    replies = iter([Reply(500), Reply(502), Reply(200)])
+    receiver.respond = lambda _: next(replies)
+    hook, secret = make_webhook(receiver.url)
+    emit()
+
+    dispatcher.drain()
+    [delivery] = _deliveries(hook.id)
+    assert delivery.status == PENDING and delivery.attempts == 1 and delivery.last_status_code == 500
+    first_wait = delivery.next_attempt_at - frozen_clock.now()
+    assert timedelta(seconds=5) <= first_wait <= timedelta(seconds=6)
+    assert dispatcher.drain() == 0  # not due yet
+
+    frozen_clock.advance(first_wait.total_seconds())
+    dispatcher.drain()
+    [delivery] = _deliveries(hook.id)
+    second_wait = delivery.next_attempt_at - frozen_clock.now()
+    assert timedelta(minutes=5) <= second_wait <= timedelta(minutes=6)
+
+    frozen_clock.advance(second_wait.total_seconds())
+    dispatcher.drain()
+    [delivery] = _deliveries(hook.id)
+    assert delivery.status == DELIVERED and delivery.attempts == 3
+    assert len({r.body for r in receiver.received}) == 1
+    assert len({r.headers["webhook-id"] for r in receiver.received}) == 1
+    # standardwebhooks checks the timestamp against the wall clock: the first one is "now".
+    StandardWebhook(secret).verify(receiver.received[0].body, receiver.received[0].headers)
+    log = _attempts(delivery.id)
+    assert [(a.attempt, a.status_code, a.succeeded) for a in log] == [
+        (1, 500, False), (2, 502, False), (3, 200, True)
+    ]
+    assert log[0].error.startswith("HTTP 500")
+
+
+def test_a_timeout_is_retried(app, receiver, dispatcher, make_webhook, emit, frozen_clock):
+    replies = iter([Reply(200, delay=dispatcher.settings.timeout + 0.5), Reply(200)])
+    receiver.respond = lambda _: next(replies)
+    hook, _ = make_webhook(receiver.url)
+    emit()
+    dispatcher.drain()
+    [delivery] = _deliveries(hook.id)
+    assert delivery.status == PENDING
+    assert "timed out" in delivery.last_error
+    frozen_clock.advance(10)
+    dispatcher.drain()
+    [delivery] = _deliveries(hook.id)
+    assert delivery.status == DELIVERED and len(receiver.received) == 2
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_honoured(app, receiver, dispatcher, make_webhook, emit, frozen_clock, status):
+    replies = iter([Reply(status, {"Retry-After": "120"}), Reply(200)])
+    receiver.respond = lambda _: next(replies)
+    hook, _ = make_webhook(receiver.url)
+    emit()
+    dispatcher.drain()
+    [delivery] = _deliveries(hook.id)
+    assert delivery.next_attempt_at == frozen_clock.now() + timedelta(seconds=120)
+    frozen_clock.advance(119)
+    assert dispatcher.drain() == 0
+    frozen_clock.advance(1)
+    assert dispatcher.drain() == 1
+    assert _deliveries(hook.id)[0].status == DELIVERED
+
+
+def test_410_disables_the_webhook(app, receiver, dispatcher, make_webhook, emit, frozen_clock):
+    receiver.respond = lambda _: Reply(410)
+    hook, _ = make_webhook(receiver.url)
+    event = emit()
+    dispatcher.drain()
+    hook = _reload(hook)
+    assert hook.status == DISABLED and "410" in hook.status_reason
+    emit()
+    frozen_clock.advance(3600)
+    assert dispatcher.drain() == 0
+    assert receiver.event_ids() == [event.event_id]
+    # Re-enabled, the pending delivery resumes; events from the disabled time are not queued.
+    receiver.respond = lambda _: Reply(200)
+    webhooks.update_webhook(hook, enabled=True)
+    db.session.commit()
+    dispatcher.drain()
+    assert receiver.event_ids() == [event.event_id, event.event_id]
+
+
+def test_retries_span_three_days_then_expire_and_mark_failing(
+    app, receiver, dispatcher, make_webhook, emit, frozen_clock
+):
+    receiver.respond = lambda _: Reply(500)
+    hook, _ = make_webhook(receiver.url)
+    emit()
+    start = frozen_clock.now()
+    times = []
+    for _ in range(100):
+        if not dispatcher.drain():
+            break
+        times.append(frozen_clock.now())
+        [delivery] = _deliveries(hook.id)
+        if delivery.status != PENDING:
+            break
+        frozen_clock.advance((delivery.next_attempt_at - frozen_clock.now()).total_seconds())
+    [delivery] = _deliveries(hook.id)
+    assert delivery.status == EXPIRED
+    assert times[-1] - start >= timedelta(days=3)
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    assert gaps[:5] == sorted(gaps[:5]) and gaps[0] >= 5 and max(gaps) <= 36000 * 1.2 + 1
+    assert len(times) < 20
+    hook = _reload(hook)
+    assert hook.status == FAILING and "expired" in hook.status_reason
+    # One success brings it back.
+    receiver.respond = lambda _: Reply(200)
+    emit()
+    dispatcher.drain()
+    assert _reload(hook).status == "active"
+
+
+def test_consecutive_failures_mark_the_webhook_failing(
+    app, receiver, dispatcher, make_webhook, emit, frozen_clock
+):
+    receiver.respond = lambda _: Reply(500, delay=0)
+    hook, _ = make_webhook(receiver.url)
+    for i in range(outbox.FAILING_AFTER):
+        emit(device_id=f"lock-{i}")
+    dispatcher.drain()
+    hook = _reload(hook)
+    assert hook.status == FAILING
+    assert f"{outbox.FAILING_AFTER} consecutive failed attempts" in hook.status_reason
+    assert "HTTP 500" in hook.status_reason
+
+
+def test_per_device_order_holds_while_other_devices_flow(
+    app, receiver, dispatcher, make_webhook, emit, frozen_clock
+):
+    failures = {"left": 3}
+
+    def respond(got):
+        if got.json["device_id"] == "lock-a" and failures["left"]:
+            failures["left"] -= 1
+            return Reply(500)
+        return Reply(200)
+
+    receiver.respond = respond
+    make_webhook(receiver.url)
+    a = [emit(device_id="lock-a").event_id for _ in range(3)]
+    b = [emit(device_id="lock-b").event_id for _ in range(3)]
+    dispatcher.drain()
+    # lock-a's first event is failing: its later events wait, lock-b's all go through.
+    received = receiver.event_ids()
+    assert [e for e in received if e in b] == b
+    assert [e for e in received if e in a] == [a[0]]
+    for _ in range(5):
+        frozen_clock.advance(3 * 3600)
+        dispatcher.drain()
+    delivered_a = []
+    for event_id in receiver.event_ids():
+        if event_id in a and (not delivered_a or delivered_a[-1] != event_id):
+            delivered_a.append(event_id)
+    assert delivered_a == a
+    # Every send of lock-a's event n+1 came after the last send of event n.
+    positions = {e: [i for i, x in enumerate(receiver.event_ids()) if x == e] for e in a}
+    assert max(positions[a[0]]) < min(positions[a[1]]) < min(positions[a[2]])
+
+
+def test_secret_rotation_sends_both_signatures_during_the_grace_period(
+    app, receiver, dispatcher, make_webhook, emit, frozen_clock
+):
+    hook, old = make_webhook(receiver.url)
+    new = webhooks.rotate_secret(hook, timedelta(hours=1))
+    db.session.commit()
+    assert new != old and new.startswith("whsec_")
+    emit()
+    dispatcher.drain()
+    got = receiver.received[-1]
+    assert len(got.headers["webhook-signature"].split(" ")) == 2
+    StandardWebhook(old).verify(got.body, got.headers)
+    StandardWebhook(new).verify(got.body, got.headers)
+
+    # The grace period ends (moved, not waited for: the verifier checks timestamps on wall time).
+    hook = _reload(hook)
+    hook.previous_secret_expires_at = frozen_clock.now() - timedelta(seconds=1)
+    db.session.commit()
+    emit()
+    dispatcher.drain()
+    got = receiver.received[-1]
+    assert len(got.headers["webhook-signature"].split(" ")) == 1
+    StandardWebhook(new).verify(got.body, got.headers)
+    with pytest.raises(WebhookVerificationError):
+        StandardWebhook(old).verify(got.body, got.headers)
+
+
+def test_redeliver_sends_a_delivered_event_again(app, receiver, dispatcher, make_webhook, emit):
+    hook, _ = make_webhook(receiver.url)
+    event = emit()
+    dispatcher.drain()
+    delivery = webhooks.redeliver(_reload(hook), event.event_id)
+    db.session.commit()
+    assert delivery.status == PENDING
+    dispatcher.drain()
+    assert receiver.event_ids() == [event.event_id, event.event_id]
+    [delivery] = _deliveries(hook.id)
+    assert delivery.status == DELIVERED and delivery.attempts == 2
+    assert webhooks.redeliver(_reload(hook), "00000000-0000-4000-8000-000000000000") is None
+
+
+def test_a_lease_held_by_a_dead_dispatcher_expires(app, receiver, dispatcher, make_webhook, emit, frozen_clock):
+    hook, _ = make_webhook(receiver.url)
+    emit()
+    outbox.fan_out(frozen_clock.now())
+    [claimed] = outbox.claim("dead", frozen_clock.now(), timedelta(seconds=30), 10)
+    assert dispatcher.drain() == 0  # leased by "dead"
+    frozen_clock.advance(31)
+    assert dispatcher.drain() == 1
+    assert receiver.event_ids() == [claimed.event_id]
+    # The dead one's late result does not undo or re-schedule anything.
+    from provider.dispatcher.sender import Outcome
+
+    outbox.record("dead", [(claimed, Outcome(500, 1, "HTTP 500", None), frozen_clock.now())], frozen_clock.now(),
+                  dispatcher.rng)
+    [delivery] = _deliveries(hook.id)
+    assert delivery.status == DELIVERED and delivery.attempts == 1
+
+
+def test_fan_out_waits_on_young_sequence_holes_but_not_old_ones(app, make_webhook, emit, frozen_clock):
+    hook, _ = make_webhook("http://127.0.0.1:9/hook")
+    first = emit().seq
+    moved = emit().seq + 5
+    # Pretend the second event got seq + 5: a hole that may be an uncommitted transaction.
+    db.session.query(WebhookDelivery).delete()
+    from provider.models import Event
+
+    db.session.execute(Event.__table__.update().where(Event.seq == moved - 5).values(seq=moved))
+    db.session.commit()
+    outbox.fan_out(frozen_clock.now())
+    assert [d.event_seq for d in _deliveries(hook.id)] == [first, moved]
+    assert _reload(hook).fanout_seq == first
+    outbox.fan_out(frozen_clock.now())  # idempotent
+    assert len(_deliveries(hook.id)) == 2
+    frozen_clock.advance(outbox.SEQ_GAP_SETTLE.total_seconds() + 1)
+    outbox.fan_out(frozen_clock.now())
+    assert _reload(hook).fanout_seq == moved
