@@ -74,9 +74,10 @@ def measure_provider(quick: bool, database_url: str) -> tuple[list[dict], Any]:
                           url, f"/locks/{lock}/access_codes", quick, headers=auth)
         rows += got
         body = json.dumps({"name": "Bench {n}", "code": "{pin}"})
-        paths = [f"/locks/{lock_id}/access_codes" for lock_id in fixture.lock_ids]
-        got, _ = _measure("provider POST /locks/<id>/access_codes", url, paths[0], quick,
-                          headers=auth, method="POST", body=body, paths=paths)
+        paths = [f"/locks/{lock_id}/access_codes" for lock_id in fixture.post_lock_ids]
+        got, _ = _measure(f"provider POST /locks/<id>/access_codes (cycling {len(paths)} locks)",
+                          url, paths[0], quick, method="POST", body=body, paths=paths,
+                          headers={"Authorization": f"Bearer {fixture.post_token}"})
         rows += got
     return rows, results
 

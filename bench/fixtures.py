@@ -1,0 +1,88 @@
+"""Data the API benchmarks run against, made with the provider's own services.
+
+Everything goes through the same functions the CLI and the sandbox use
+(accounts, bridges, locks, OAuth tokens, access codes), on a database migrated
+with the real migrations, so the benchmark sees the rows production would hold.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from flask_migrate import upgrade
+
+from provider import MIGRATIONS_DIR, create_app
+from provider.extensions import db
+from provider.services import access_codes, bridges, locks, oauth_clients, oauth_tokens, rate_limits
+from provider.services.accounts import ensure_account
+
+SCOPE = "locks.read locks.write"
+
+
+def bench_app(database_url: str, secret_key: str):  # type: ignore[no-untyped-def]
+    """The provider app on `database_url`, migrated."""
+    app = create_app({
+        "SQLALCHEMY_DATABASE_URI": database_url.replace("postgresql://", "postgresql+psycopg://"),
+        "SECRET_KEY": secret_key,
+    })
+    with app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+    return app
+
+
+def issue_token(email: str) -> str:
+    """An access token for `email` from the bench's own OAuth client (inside an app context)."""
+    client = oauth_clients.ensure_client(
+        "bench", "bench-secret", "Benchmarks", ["http://localhost/callback"], SCOPE
+    )
+    account = ensure_account(email, "bench-password")
+    return str(oauth_tokens.issue_token(client, account, SCOPE, expires_in=86400)["access_token"])
+
+
+def add_locks(owner_email: str, count: int, *, code_capacity: int = 30) -> list[str]:
+    account = ensure_account(owner_email, "bench-password")
+    bridge, _ = bridges.create_bridge(account.id, f"bench bridge of {owner_email}")
+    ids = []
+    for index in range(count):
+        lock = locks.add_lock(
+            owner_id=account.id, bridge=bridge, name=f"Door {index}",
+            ble_address=f"C0:00:00:00:{index >> 8 & 0xFF:02X}:{index & 0xFF:02X}",
+            code_capacity=code_capacity, online=True, battery_level=90, lock_state="locked",
+        )
+        ids.append(lock.id)
+    return ids
+
+
+@dataclass
+class ApiFixture:
+    token: str
+    lock_ids: list[str]
+    codes_per_lock: int
+    post_token: str
+    post_lock_ids: list[str]
+    server_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, database_url: str, *, locks: int = 10, codes_per_lock: int = 10,
+               post_locks: int = 500) -> ApiFixture:
+        """Owner A: `locks` locks with `codes_per_lock` codes each (the GET figures).
+        Owner B: `post_locks` locks that POSTs cycle through, so Seam's per-lock
+        limit (10 creates a minute) is not what the benchmark measures."""
+        secret_key = secrets.token_urlsafe(32)
+        app = bench_app(database_url, secret_key)
+        limiter = rate_limits.DatabaseRateLimiter()
+        with app.app_context():
+            lock_ids = add_locks("owner-a@bench.example", locks)
+            account = ensure_account("owner-a@bench.example", "bench-password")
+            for lock_id in lock_ids:
+                for index in range(codes_per_lock):
+                    access_codes.create_code(account.id, lock_id, code=f"{4000 + index:04d}",
+                                             name=f"Guest {index}", limiter=limiter)
+            post_lock_ids = add_locks("owner-b@bench.example", post_locks, code_capacity=250)
+            token = issue_token("owner-a@bench.example")
+            post_token = issue_token("owner-b@bench.example")
+            db.session.commit()
+            db.engine.dispose()
+        return cls(token, lock_ids, codes_per_lock, post_token, post_lock_ids,
+                   {"SECRET_KEY": secret_key})
