@@ -219,8 +219,9 @@ class Optional(Codec):
 class Text(Codec):
     """u8 byte length, then UTF-8 (no NUL, at most ``max_bytes``)."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, error: ErrorCode = ErrorCode.MALFORMED) -> None:
         self.max_bytes = max_bytes
+        self.error = error  # what a lock answers when this field is invalid
         self.doc = f"u8 length + UTF-8 (<= {max_bytes} bytes)"
 
     def pack(self, value: Any) -> bytes:
@@ -230,25 +231,28 @@ class Text(Codec):
     def unpack(self, reader: _Reader) -> Any:
         length = reader.take(1)[0]
         if length > self.max_bytes:
-            raise MalformedMessageError(f"string of {length} bytes (max {self.max_bytes})")
+            raise MalformedMessageError(
+                f"string of {length} bytes (max {self.max_bytes})", self.error
+            )
         try:
             text = reader.take(length).decode()
         except UnicodeDecodeError as err:
-            raise MalformedMessageError("string is not UTF-8") from err
+            raise MalformedMessageError("string is not UTF-8", self.error) from err
         if "\x00" in text:
-            raise MalformedMessageError("string contains NUL")
+            raise MalformedMessageError("string contains NUL", self.error)
         return text
 
     def check(self, value: Any) -> None:
         if not isinstance(value, str):
-            raise LocalProtocolError(f"{value!r} is not a string")
-        raw = value.encode("utf-8", "surrogatepass")
-        if len(raw) > self.max_bytes or "\x00" in value:
-            raise LocalProtocolError(f"string of {len(raw)} bytes (max {self.max_bytes}, no NUL)")
+            raise LocalProtocolError(f"{value!r} is not a string", self.error)
         try:
-            value.encode()
+            raw = value.encode()
         except UnicodeEncodeError as err:
-            raise LocalProtocolError("string is not encodable as UTF-8") from err
+            raise LocalProtocolError("string is not encodable as UTF-8", self.error) from err
+        if len(raw) > self.max_bytes or "\x00" in value:
+            raise LocalProtocolError(
+                f"string of {len(raw)} bytes (max {self.max_bytes}, no NUL)", self.error
+            )
 
 
 class Rest(Codec):
@@ -477,9 +481,9 @@ class LockEvent(Message):
 # --------------------------------------------------------------------------
 _SLOT = U16
 _TIME = Optional(U32, NO_TIME)
-_PIN = Text(PIN_MAX_DIGITS)
-_NAME = Text(NAME_MAX_BYTES)
-_TZ = Text(TIMEZONE_MAX_BYTES)
+_PIN = Text(PIN_MAX_DIGITS, ErrorCode.BAD_PIN)
+_NAME = Text(NAME_MAX_BYTES, ErrorCode.INVALID_NAME)
+_TZ = Text(TIMEZONE_MAX_BYTES, ErrorCode.INVALID_TIMEZONE)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ to advertise. One-shot flags are consumed with :meth:`Faults.consume`.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import zoneinfo
 from collections import deque
@@ -178,7 +179,7 @@ class VirtualLock:
 
     @property
     def battery_percent(self) -> int:
-        return max(0, min(100, int(self.battery)))
+        return max(0, min(100, math.ceil(self.battery)))  # 99.2 reads as 100
 
     @property
     def head_seq(self) -> int:
