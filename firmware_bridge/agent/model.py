@@ -1,0 +1,185 @@
+"""What the agent's parts hand each other: locks, commands, lock status, codes, events, errors.
+
+The lock side is reached through the `LockConnector`/`LockSession` seam: the
+bleak backend (`links.LockClientConnector`) implements it with `LockClient`,
+and unit tests with a fake.  Nothing here imports bleak or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+#: Provider error codes a command result may carry (CONTRACTS.md "Errors").
+LOCK_JAMMED = "LOCK_JAMMED"
+BOLT_OBSTRUCTED = "BOLT_OBSTRUCTED"
+MECHANISM_ERROR = "MECHANISM_ERROR"
+FIRMWARE_REFUSED = "FIRMWARE_REFUSED"
+ACTION_TIMEOUT = "ACTION_TIMEOUT"
+DEVICE_OFFLINE = "DEVICE_OFFLINE"
+NO_SPACE_ON_DEVICE = "NO_SPACE_ON_DEVICE"
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """A lock the bridge serves, as GET /bridge/v1/locks describes it."""
+
+    lock_id: str
+    name: str
+    ble_address: str
+    device_key: bytes = field(repr=False)  # memory only, never logged or written
+    model: str = ""
+    timezone: str = "UTC"
+    code_capacity: int = 250
+    last_event_seq: int = 0
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> LockInfo:
+        return cls(
+            lock_id=data["lock_id"],
+            name=data.get("name") or data["lock_id"],
+            ble_address=data["ble_address"],
+            device_key=bytes.fromhex(data["device_key"]),
+            model=data.get("model") or "",
+            timezone=data.get("timezone") or "UTC",
+            code_capacity=int(data.get("code_capacity") or 250),
+            last_event_seq=int(data.get("last_event_seq") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Command:
+    command_id: str
+    lock_id: str
+    type: str  # lock | unlock | put_code | delete_code | set_time
+    params: dict[str, Any] = field(repr=False)  # put_code carries the PIN
+    attempt: int = 1
+    expires_at: str | None = None
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Command:
+        return cls(
+            command_id=data["command_id"],
+            lock_id=data["lock_id"],
+            type=data["type"],
+            params=dict(data.get("params") or {}),
+            attempt=int(data.get("attempt") or 1),
+            expires_at=data.get("expires_at"),
+        )
+
+
+@dataclass(frozen=True)
+class Result:
+    status: str  # succeeded | failed
+    error_code: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def ok(cls) -> Result:
+        return cls("succeeded")
+
+    @classmethod
+    def failed(cls, error_code: str, message: str | None = None) -> Result:
+        return cls("failed", error_code, message)
+
+    def to_api(self) -> dict[str, Any]:
+        return {"status": self.status, "error_code": self.error_code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    lock_state: str  # locked | unlocked | unknown (jammed reads as unknown)
+    door_state: str | None  # open | closed | ajar | None without a door sensor
+    battery_level: int
+    device_time: datetime
+    timezone: str
+    signal_quality: float | None = None
+    jammed: bool = False
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    """A code slot as read from the lock or as the provider wants it."""
+
+    slot: int
+    code: str = field(repr=False)
+    name: str = ""
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LockEvent:
+    """One entry of the lock's event log, already in the bridge API's vocabulary."""
+
+    seq: int
+    type: str  # locked | unlocked | incorrect_pin | jammed | obstructed | battery | door | tamper
+    occurred_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class LockError(Exception):
+    """A lock operation did not happen; `error_code` is the provider's code for it."""
+
+    def __init__(self, error_code: str, message: str = "") -> None:
+        super().__init__(message or error_code)
+        self.error_code = error_code
+        self.message = message or error_code
+
+
+class LockUnreachable(LockError):
+    """The lock could not be connected to (out of range, not advertising, radio fault)."""
+
+    def __init__(self, message: str = "lock not reachable") -> None:
+        super().__init__(DEVICE_OFFLINE, message)
+
+
+class LinkLost(LockError):
+    """The connection dropped during an operation: it may or may not have happened."""
+
+    def __init__(self, message: str = "connection lost during the operation") -> None:
+        super().__init__(ACTION_TIMEOUT, message)
+
+
+class SlotEmpty(LockError):
+    """delete_code on a slot that holds nothing: the desired outcome already holds."""
+
+    def __init__(self, message: str = "slot empty") -> None:
+        super().__init__(FIRMWARE_REFUSED, message)
+
+
+class LockSession(Protocol):
+    """One authenticated BLE session with a lock."""
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    async def status(self) -> LockStatus: ...
+
+    async def lock(self) -> None: ...
+
+    async def unlock(self) -> None: ...
+
+    async def set_time(self, when: datetime, timezone: str) -> None: ...
+
+    async def put_code(self, entry: CodeEntry) -> None: ...
+
+    async def delete_code(self, slot: int) -> None: ...
+
+    async def list_codes(self) -> list[CodeEntry]: ...
+
+    async def read_events(self, since_seq: int) -> list[LockEvent]: ...
+
+    async def disconnect(self) -> None: ...
+
+
+EventCallback = Callable[[], None]
+
+
+class LockConnector(Protocol):
+    """Opens sessions. `on_activity` is called (from the event loop) whenever the lock
+    notifies something unsolicited, so its worker reads the event log."""
+
+    async def connect(self, lock: LockInfo, on_activity: EventCallback) -> LockSession: ...

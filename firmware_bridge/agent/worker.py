@@ -1,0 +1,452 @@
+"""One worker per lock: one operation at a time on that lock, several locks in parallel.
+
+A worker owns its lock's BLE session.  It connects when there is work (a
+command, a notification, a periodic visit), keeps the link while commands
+are queued, and drops it after `idle_disconnect` seconds of quiet.  After
+each command, once its queue is empty, it does its housekeeping on the open
+link: read the status (clock drift -> set_time), read the event log after
+the last sequence it has read, and reconcile the code table when due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from firmware_bridge.agent.config import AgentConfig
+from firmware_bridge.agent.journal import STARTED, Journal
+from firmware_bridge.agent.model import (
+    DEVICE_OFFLINE,
+    FIRMWARE_REFUSED,
+    CodeEntry,
+    Command,
+    LinkLost,
+    LockConnector,
+    LockError,
+    LockEvent,
+    LockInfo,
+    LockSession,
+    LockStatus,
+    LockUnreachable,
+    Result,
+    SlotEmpty,
+)
+from firmware_bridge.agent.provider_api import Backoff, ProviderApi, ProviderError
+
+_LOGGER = logging.getLogger(__name__)
+
+BOLT_COMMANDS = {"lock": "locked", "unlock": "unlocked"}
+#: Commands that may wait for an unreachable lock to come back (the provider keeps them pending).
+DEFERRABLE = {"put_code", "delete_code", "set_time"}
+EVENT_BATCH = 50
+_WAKE = object()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def isoformat_z(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _second(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC).replace(microsecond=0) if value else None
+
+
+def same_code(a: CodeEntry, b: CodeEntry) -> bool:
+    """Equal as the lock stores them: name truncated to 14 chars, times to the second."""
+    return (a.slot == b.slot and a.code == b.code and a.name[:14] == b.name[:14]
+            and _second(a.starts_at) == _second(b.starts_at) and _second(a.ends_at) == _second(b.ends_at))
+
+
+def desired_entry(item: dict[str, Any]) -> CodeEntry:
+    return CodeEntry(slot=int(item["slot"]), code=str(item["code"]), name=item.get("device_name") or "",
+                     starts_at=parse_time(item.get("starts_at")), ends_at=parse_time(item.get("ends_at")))
+
+
+@dataclass
+class Hooks:
+    """What a worker needs from the agent around it."""
+
+    report: Callable[[Command, Result], None]  # hand a result to the reporter (never blocks)
+    heartbeat_now: Callable[[], Awaitable[None]]  # send a heartbeat at once
+    status_changed: Callable[[], None]  # online/offline flipped: heartbeat soon
+
+
+class LockWorker:
+    def __init__(self, lock: LockInfo, connector: LockConnector, api: ProviderApi, journal: Journal,
+                 config: AgentConfig, hooks: Hooks, now: Callable[[], datetime] = utcnow) -> None:
+        self.lock = lock
+        self._connector = connector
+        self._api = api
+        self._journal = journal
+        self._config = config
+        self._hooks = hooks
+        self._now = now
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._pending: set[str] = set()  # command ids queued, running or parked
+        self._parked: list[Command] = []  # deferrable commands waiting for the lock to come back
+        self._wake_queued = False
+        self._session: LockSession | None = None
+        self._last_work = 0.0
+        self._next_visit = 0.0
+        self._offline_backoff = Backoff(base=1.0, ceiling=config.reconnect_max)
+        self.online: bool | None = None  # None until the first attempt
+        self.status: LockStatus | None = None
+        self._status_at: datetime | None = None
+        #: Highest event-log sequence read from the lock (forwarding may lag behind).
+        self.read_seq = lock.last_event_seq
+        self._outbox: list[dict[str, Any]] = []
+        self._outbox_ready = asyncio.Event()
+        self._needs_status = True
+        self._needs_events = True
+        self._needs_reconcile = True
+        self._last_reconcile = 0.0
+        self.connects = 0  # for tests and the benchmark's connection-policy figures
+
+    # ------------------------------------------------------------------ inputs
+    def submit(self, command: Command) -> bool:
+        """Queues a command unless the same id is already queued, running or parked."""
+        if command.command_id in self._pending:
+            return False
+        self._pending.add(command.command_id)
+        self._queue.put_nowait(command)
+        return True
+
+    def poke(self) -> None:
+        """The lock has something to say (a notification, a keypad press in the sandbox)."""
+        self._needs_events = True
+        self._needs_status = True
+        if not self._wake_queued:
+            self._wake_queued = True
+            self._queue.put_nowait(_WAKE)
+
+    def update_info(self, lock: LockInfo) -> None:
+        self.lock = lock
+
+    @property
+    def connected(self) -> bool:
+        return self._session is not None and self._session.is_connected
+
+    def heartbeat_entry(self) -> dict[str, Any] | None:
+        if self.online is None:
+            return None
+        entry: dict[str, Any] = {"lock_id": self.lock.lock_id, "online": self.online}
+        status = self.status
+        if status is not None:
+            device_time = status.device_time
+            if self._status_at is not None:  # the lock's clock kept running since we read it
+                device_time = device_time + (self._now() - self._status_at)
+            entry.update(battery_level=status.battery_level, signal_quality=status.signal_quality,
+                         lock_state=status.lock_state, door_state=status.door_state,
+                         device_time=isoformat_z(device_time), timezone=status.timezone)
+        return entry
+
+    # ------------------------------------------------------------------ main loop
+    async def run(self) -> None:
+        forwarder = asyncio.create_task(self._forward_loop(), name=f"events {self.lock.name}")
+        try:
+            while True:
+                item = await self._next_item()
+                try:
+                    if isinstance(item, Command):
+                        await self._run_command(item)
+                    else:
+                        if item is _WAKE:
+                            self._wake_queued = False
+                        await self._tick(woken=item is _WAKE)
+                    if self._queue.empty() and self.connected:
+                        await self._housekeeping()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - a worker never dies of one bad round
+                    _LOGGER.exception("%s: unexpected error; dropping the link", self.lock.name)
+                    await self._drop()
+                    delay = self._offline_backoff.next_delay()
+                    self._next_visit = asyncio.get_running_loop().time() + delay
+        finally:
+            forwarder.cancel()
+            await self._drop()
+
+    async def _next_item(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        deadline = self._next_visit
+        if self.connected:
+            deadline = min(deadline, self._last_work + self._config.idle_disconnect)
+        timeout = max(0.0, deadline - loop.time())
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    async def _tick(self, woken: bool) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if woken or now >= self._next_visit:
+            await self._visit()
+        elif self.connected and now - self._last_work >= self._config.idle_disconnect:
+            _LOGGER.debug("%s: idle for %.1f s, disconnecting", self.lock.name, self._config.idle_disconnect)
+            await self._drop()
+
+    async def _visit(self) -> None:
+        """Connect (if needed) so housekeeping runs: status, missed events, reconciliation."""
+        self._needs_status = self._needs_events = True
+        try:
+            await self._connected()
+        except LockUnreachable:
+            return
+        if self._parked:
+            parked, self._parked = self._parked, []
+            for command in parked:
+                self._queue.put_nowait(command)
+
+    # ------------------------------------------------------------------ connection
+    async def _connected(self) -> LockSession:
+        loop = asyncio.get_running_loop()
+        if self._session is not None and self._session.is_connected:
+            self._last_work = loop.time()
+            return self._session
+        self._session = None
+        error: LockError | None = None
+        for attempt in range(self._config.connect_attempts):
+            try:
+                self._session = await self._connector.connect(self.lock, self.poke)
+                break
+            except LockError as err:
+                error = err
+                if attempt + 1 < self._config.connect_attempts:
+                    await asyncio.sleep(0.2 * 2 ** attempt)
+        if self._session is None:
+            delay = self._offline_backoff.next_delay()
+            self._next_visit = loop.time() + delay
+            if self.online is not False:
+                _LOGGER.warning("%s: unreachable (%s); retrying in %.1f s", self.lock.name, error, delay)
+                self.online = False
+                self._hooks.status_changed()
+            raise LockUnreachable(str(error) if error else "lock not reachable")
+        self.connects += 1
+        self._offline_backoff.reset()
+        self._last_work = loop.time()
+        self._next_visit = loop.time() + self._config.poll_interval
+        if self.online is not True:
+            _LOGGER.info("%s: reachable", self.lock.name)
+            # After any time out of reach: the code table may have drifted from the cloud's.
+            self._needs_reconcile = self._needs_status = self._needs_events = True
+            self.online = True
+            self._hooks.status_changed()
+        return self._session
+
+    async def _drop(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                await session.disconnect()
+            except Exception as err:  # noqa: BLE001 - the link is going anyway
+                _LOGGER.debug("%s: disconnect: %s", self.lock.name, err)
+
+    # ------------------------------------------------------------------ commands
+    async def _run_command(self, command: Command) -> None:
+        entry = self._journal.get(command.command_id)
+        if entry is not None and entry.result is not None:
+            _LOGGER.info("%s: command %s already executed; re-reporting its result",
+                         self.lock.name, command.command_id)
+            self._finish(command, entry.result, journal=False)
+            return
+        if command.expires_at and (expiry := parse_time(command.expires_at)) and expiry < self._now():
+            _LOGGER.info("%s: command %s expired before it ran", self.lock.name, command.command_id)
+            self._pending.discard(command.command_id)
+            return
+        interrupted = entry is not None and entry.phase == STARTED
+        try:
+            session = await self._connected()
+        except LockUnreachable as err:
+            if command.type in DEFERRABLE:
+                _LOGGER.info("%s: %s waits for the lock to come back", self.lock.name, command.type)
+                self._parked.append(command)
+            else:
+                self._finish(command, Result.failed(DEVICE_OFFLINE, str(err)))
+            return
+        _LOGGER.info("%s: %s (command %s, attempt %d)", self.lock.name, command.type,
+                     command.command_id, command.attempt)
+        self._journal.start(command)
+        result = await self._execute_safely(session, command, verify_first=interrupted)
+        self._finish(command, result)
+        self._needs_status = self._needs_events = True
+
+    def _finish(self, command: Command, result: Result, journal: bool = True) -> None:
+        if journal:
+            self._journal.finish(command, result)
+        self._pending.discard(command.command_id)
+        self._hooks.report(command, result)
+
+    async def _execute_safely(self, session: LockSession, command: Command, verify_first: bool) -> Result:
+        """Runs a command, never twice: a bolt command whose outcome is unknown is checked first."""
+        target = BOLT_COMMANDS.get(command.type)
+        for attempt in range(2):
+            if target and (verify_first or attempt > 0):
+                status = await session.status()
+                if status.lock_state == target:
+                    return Result.ok()
+            try:
+                await self._execute(session, command)
+                return Result.ok()
+            except LinkLost as err:
+                _LOGGER.warning("%s: link lost during %s: %s", self.lock.name, command.type, err)
+                await self._drop()
+                if attempt:
+                    return Result.failed(err.error_code, err.message)
+                try:
+                    session = await self._connected()
+                except LockUnreachable as unreachable:
+                    return Result.failed(DEVICE_OFFLINE, str(unreachable))
+            except LockError as err:
+                return Result.failed(err.error_code, err.message)
+        return Result.failed(FIRMWARE_REFUSED, "unreachable")  # pragma: no cover - loop returns
+
+    async def _execute(self, session: LockSession, command: Command) -> None:
+        params = command.params
+        if command.type == "unlock":
+            await session.unlock()
+        elif command.type == "lock":
+            await session.lock()
+        elif command.type == "put_code":
+            await session.put_code(desired_entry(params))
+        elif command.type == "delete_code":
+            try:
+                await session.delete_code(int(params["slot"]))
+            except SlotEmpty:
+                pass  # already gone: the outcome the provider asked for
+        elif command.type == "set_time":
+            when = parse_time(params.get("time")) or self._now()
+            await session.set_time(when, params.get("timezone") or self.lock.timezone)
+        else:
+            raise LockError(FIRMWARE_REFUSED, f"unknown command type {command.type!r}")
+
+    # ------------------------------------------------------------------ housekeeping
+    async def _housekeeping(self) -> None:
+        session = self._session
+        if session is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            if self._needs_status:
+                await self._read_status(session)
+            if self._needs_events:
+                await self._read_events(session)
+            if loop.time() - self._last_reconcile >= self._config.reconcile_interval:
+                self._needs_reconcile = True
+            if self._needs_reconcile:
+                await self.reconcile(session)
+        except LinkLost as err:
+            _LOGGER.warning("%s: link lost during housekeeping: %s", self.lock.name, err)
+            await self._drop()
+        except LockError as err:
+            _LOGGER.warning("%s: housekeeping: %s", self.lock.name, err)
+        except ProviderError as err:
+            _LOGGER.warning("%s: provider unavailable during housekeeping: %s", self.lock.name, err)
+
+    async def _read_status(self, session: LockSession) -> None:
+        status = await session.status()
+        self.status, self._status_at = status, self._now()
+        self._needs_status = False
+        drift = (status.device_time - self._now()).total_seconds()
+        if abs(drift) > self._config.max_clock_drift or status.timezone != self.lock.timezone:
+            _LOGGER.warning("%s: device clock off by %.0f s (timezone %s, want %s); setting it",
+                            self.lock.name, drift, status.timezone, self.lock.timezone)
+            # The provider sees the wrong time first (device.time_wrong), then the fix.
+            try:
+                await asyncio.wait_for(self._hooks.heartbeat_now(), self._config.http_timeout)
+            except (TimeoutError, ProviderError) as err:
+                _LOGGER.warning("%s: heartbeat before set_time failed: %s", self.lock.name, err)
+            await session.set_time(self._now(), self.lock.timezone)
+            self.status, self._status_at = await session.status(), self._now()
+
+    async def _read_events(self, session: LockSession) -> None:
+        while True:
+            events = await session.read_events(self.read_seq)
+            fresh = sorted((e for e in events if e.seq > self.read_seq), key=lambda e: e.seq)
+            if not fresh:
+                break
+            for event in fresh:
+                self._outbox.append(self._event_payload(event))
+            self.read_seq = fresh[-1].seq
+            self._outbox_ready.set()
+        self._needs_events = False
+
+    def _event_payload(self, event: LockEvent) -> dict[str, Any]:
+        return {"lock_id": self.lock.lock_id, "lock_seq": event.seq, "type": event.type,
+                "occurred_at": isoformat_z(event.occurred_at), "data": event.data}
+
+    async def _forward_loop(self) -> None:
+        """Sends read events to the provider in lock-sequence order; retries until accepted."""
+        while True:
+            await self._outbox_ready.wait()
+            while self._outbox:
+                batch = self._outbox[:EVENT_BATCH]
+                try:
+                    await self._api.post_events(batch)
+                except ProviderError as err:  # refused outright: a bug on one side; keep the order
+                    _LOGGER.error("%s: provider refused events %s-%s: %s", self.lock.name,
+                                  batch[0]["lock_seq"], batch[-1]["lock_seq"], err)
+                    await asyncio.sleep(self._config.retry_max)
+                    continue
+                del self._outbox[:len(batch)]
+            self._outbox_ready.clear()
+
+    async def reconcile(self, session: LockSession) -> dict[str, list[Any]]:
+        """Converges the lock's code table with the provider's desired one.
+
+        Policy (docs/bridge-agent.md): the cloud is the source of truth.  Codes
+        missing or different on the lock are put; codes on the lock that the
+        cloud does not know are removed and reported."""
+        desired = await self._api.desired_codes(self.lock.lock_id)
+        on_lock = {entry.slot: entry for entry in await session.list_codes()}
+        present: list[str] = []
+        removed: list[int] = []
+        for item in desired:
+            want = desired_entry(item)
+            have = on_lock.pop(want.slot, None)
+            if have is None or not same_code(have, want):
+                try:
+                    await session.put_code(want)
+                except LinkLost:
+                    raise
+                except LockError as err:
+                    _LOGGER.warning("%s: cannot put code in slot %d: %s", self.lock.name, want.slot, err)
+                    continue
+                _LOGGER.info("%s: reconcile put slot %d (%s)", self.lock.name, want.slot,
+                             "missing" if have is None else "changed")
+            present.append(item["access_code_id"])
+        unknown = sorted(on_lock)
+        for slot in unknown:
+            try:
+                await session.delete_code(slot)
+            except SlotEmpty:
+                pass
+            except LinkLost:
+                raise
+            except LockError as err:
+                _LOGGER.warning("%s: cannot remove unknown slot %d: %s", self.lock.name, slot, err)
+                continue
+            removed.append(slot)
+        if unknown:
+            _LOGGER.warning("%s: removed codes unknown to the cloud from slots %s", self.lock.name, removed)
+        report = {"present": present, "unknown_slots": unknown, "removed_slots": removed}
+        await self._api.code_sync(self.lock.lock_id, report)
+        self._needs_reconcile = False
+        self._last_reconcile = asyncio.get_running_loop().time()
+        return report

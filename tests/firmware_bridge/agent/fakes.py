@@ -1,0 +1,242 @@
+"""Fakes at the agent's two seams: an in-memory lock (LockConnector/LockSession)
+and an in-memory provider (the ProviderApi methods the agent calls)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from firmware_bridge.agent.model import (
+    LOCK_JAMMED,
+    CodeEntry,
+    LinkLost,
+    LockError,
+    LockEvent,
+    LockInfo,
+    LockStatus,
+    LockUnreachable,
+    SlotEmpty,
+)
+from firmware_bridge.agent.provider_api import ProviderError
+
+KEY = bytes(range(16))
+
+
+def lock_info(n: int = 1, last_event_seq: int = 0) -> LockInfo:
+    return LockInfo(lock_id=f"lock-{n}", name=f"Door {n}", ble_address=f"AA:00:00:00:00:0{n}",
+                    device_key=KEY, timezone="Europe/Paris", last_event_seq=last_event_seq)
+
+
+@dataclass
+class FakeLock:
+    """A lock's state as the bridge sees it over BLE."""
+
+    bolt: str = "locked"
+    codes: dict[int, CodeEntry] = field(default_factory=dict)
+    events: list[LockEvent] = field(default_factory=list)
+    clock_offset: timedelta = timedelta(0)
+    timezone: str = "Europe/Paris"
+    battery: int = 90
+    reachable: bool = True
+    jam_next: bool = False
+    drop_link_after_next: bool = False  # the operation happens, the answer is lost
+    drop_link_before_next: bool = False  # the link drops before the operation happens
+    operations: list[tuple[str, Any]] = field(default_factory=list)
+    connects: int = 0
+
+    def log(self, type_: str, **data: Any) -> LockEvent:
+        event = LockEvent(seq=len(self.events) + 1, type=type_, occurred_at=datetime.now(UTC), data=data)
+        self.events.append(event)
+        return event
+
+    def enter_pin(self, pin: str) -> bool:
+        for slot, entry in self.codes.items():
+            if entry.code == pin:
+                self.bolt = "unlocked"
+                self.log("unlocked", source="keypad", slot=slot)
+                return True
+        self.log("incorrect_pin", pin=pin)
+        return False
+
+
+class FakeSession:
+    def __init__(self, lock: FakeLock) -> None:
+        self.fake = lock
+        self._connected = True
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    async def _op(self, name: str, arg: Any = None) -> None:
+        await asyncio.sleep(0)
+        if not self._connected:
+            raise LinkLost("not connected")
+        if self.fake.drop_link_before_next:
+            self.fake.drop_link_before_next = False
+            self._connected = False
+            raise LinkLost("dropped")
+        self.fake.operations.append((name, arg))
+
+    def _after(self) -> None:
+        if self.fake.drop_link_after_next:
+            self.fake.drop_link_after_next = False
+            self._connected = False
+            raise LinkLost("answer lost")
+
+    async def status(self) -> LockStatus:
+        await self._op("status")
+        return LockStatus(lock_state=self.fake.bolt, door_state="closed", battery_level=self.fake.battery,
+                          device_time=datetime.now(UTC) + self.fake.clock_offset, timezone=self.fake.timezone)
+
+    async def _bolt(self, target: str) -> None:
+        await self._op(target)
+        if self.fake.jam_next:
+            self.fake.jam_next = False
+            self.fake.log("jammed")
+            raise LockError(LOCK_JAMMED, "bolt jammed")
+        self.fake.bolt = target
+        self.fake.log(target, source="ble", slot=None)
+        self._after()
+
+    async def lock(self) -> None:
+        await self._bolt("locked")
+
+    async def unlock(self) -> None:
+        await self._bolt("unlocked")
+
+    async def set_time(self, when: datetime, timezone: str) -> None:
+        await self._op("set_time", timezone)
+        self.fake.clock_offset = when - datetime.now(UTC)
+        self.fake.timezone = timezone
+
+    async def put_code(self, entry: CodeEntry) -> None:
+        await self._op("put_code", entry.slot)
+        self.fake.codes[entry.slot] = replace(entry, name=entry.name[:14])
+        self._after()
+
+    async def delete_code(self, slot: int) -> None:
+        await self._op("delete_code", slot)
+        if slot not in self.fake.codes:
+            raise SlotEmpty()
+        del self.fake.codes[slot]
+        self._after()
+
+    async def list_codes(self) -> list[CodeEntry]:
+        await self._op("list_codes")
+        return [self.fake.codes[slot] for slot in sorted(self.fake.codes)]
+
+    async def read_events(self, since_seq: int) -> list[LockEvent]:
+        await self._op("read_events", since_seq)
+        return [event for event in self.fake.events if event.seq > since_seq][:16]
+
+    async def disconnect(self) -> None:
+        self._connected = False
+
+
+class FakeConnector:
+    def __init__(self, locks: dict[str, FakeLock]) -> None:
+        self.locks = locks
+        self.sessions: list[FakeSession] = []
+
+    async def connect(self, lock: LockInfo, on_activity) -> FakeSession:
+        await asyncio.sleep(0)
+        fake = self.locks[lock.lock_id]
+        if not fake.reachable:
+            raise LockUnreachable("not advertising")
+        fake.connects += 1
+        session = FakeSession(fake)
+        self.sessions.append(session)
+        return session
+
+
+class FakeProvider:
+    """The bridge API's behaviour, in memory: leases, idempotent results, unique event seqs."""
+
+    def __init__(self, locks: list[LockInfo]) -> None:
+        self.lock_infos = locks
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.results: dict[str, dict[str, Any]] = {}
+        self.result_posts: list[str] = []
+        self.events: dict[tuple[str, int], dict[str, Any]] = {}
+        self.event_order: list[tuple[str, int]] = []
+        self.heartbeats: list[list[dict[str, Any]]] = []
+        self.desired: dict[str, list[dict[str, Any]]] = {}
+        self.code_syncs: list[tuple[str, dict[str, Any]]] = []
+        self.down = False
+        self.fail_next_results = 0
+        self.changed = asyncio.Condition()
+
+    def queue_command(self, command_id: str, lock_id: str, type_: str, **params: Any) -> None:
+        self.queue.put_nowait({"command_id": command_id, "lock_id": lock_id, "type": type_,
+                               "params": params, "attempt": 1, "expires_at": None})
+
+    async def _touch(self) -> None:
+        if self.down:
+            raise ProviderError("connection refused")
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_for(self, predicate, timeout: float = 5.0) -> None:
+        async def _wait() -> None:
+            async with self.changed:
+                await self.changed.wait_for(predicate)
+        await asyncio.wait_for(_wait(), timeout)
+
+    async def locks(self):
+        await self._touch()
+        return "bridge-1", list(self.lock_infos)
+
+    async def commands(self, wait: float, limit: int = 20):
+        from firmware_bridge.agent.model import Command
+
+        if self.down:
+            await asyncio.sleep(0.01)
+            raise ProviderError("connection refused")
+        try:
+            item = await asyncio.wait_for(self.queue.get(), min(wait, 0.05))
+        except TimeoutError:
+            return []
+        return [Command.from_api(item)]
+
+    async def report_result(self, command_id: str, result: dict[str, Any]) -> dict[str, Any]:
+        while self.down or self.fail_next_results:
+            if self.fail_next_results:
+                self.fail_next_results -= 1
+            await asyncio.sleep(0.01)  # ProviderApi.deliver retries until confirmed
+        self.result_posts.append(command_id)
+        duplicate = command_id in self.results
+        self.results.setdefault(command_id, result)
+        await self._touch()
+        return {"ok": True, "duplicate": duplicate}
+
+    async def post_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        while self.down:
+            await asyncio.sleep(0.01)
+        accepted = 0
+        for event in events:
+            key = (event["lock_id"], event["lock_seq"])
+            if key not in self.events:
+                self.events[key] = event
+                self.event_order.append(key)
+                accepted += 1
+        await self._touch()
+        return {"accepted": accepted, "duplicates": len(events) - accepted}
+
+    async def heartbeat(self, locks: list[dict[str, Any]]) -> dict[str, Any]:
+        await self._touch()
+        self.heartbeats.append(locks)
+        async with self.changed:
+            self.changed.notify_all()
+        return {"ok": True}
+
+    async def desired_codes(self, lock_id: str) -> list[dict[str, Any]]:
+        await self._touch()
+        return list(self.desired.get(lock_id, []))
+
+    async def code_sync(self, lock_id: str, report: dict[str, Any]) -> dict[str, Any]:
+        self.code_syncs.append((lock_id, report))
+        await self._touch()
+        return {"ok": True}
