@@ -102,7 +102,11 @@ RESYNC = [
     ("oversized length then good", _oversized + OTHER, [b"other"]),
     ("truncated then good", GOOD[:7] + OTHER + bytes(16), [b"other"]),
     ("frame inside garbage", b"\xa5" * 5 + GOOD + b"\xa5", [b"good"]),
-    ("lost middle chunk", b"".join(fragment(encode_frame(bytes(60)), 20)[::2]) + GOOD + bytes(64), [b"good"]),
+    (
+        "lost middle chunk",
+        b"".join(fragment(encode_frame(bytes(60)), 20)[::2]) + GOOD + bytes(64),
+        [b"good"],
+    ),
 ]
 
 

@@ -274,9 +274,7 @@ events: st.SearchStrategy[LockEvent] = st.one_of(
     st.builds(LockedEvent, _u32, _u32, _enum(Source), _opt_slot),
     st.builds(UnlockedEvent, _u32, _u32, _enum(Source), _opt_slot),
     st.builds(IncorrectPinEvent, _u32, _u32, st.text(alphabet="0123456789", max_size=16)),
-    st.builds(
-        BoltFaultEvent, _u32, _u32, _enum(BoltFault), _enum(BoltAction), _enum(Source)
-    ),
+    st.builds(BoltFaultEvent, _u32, _u32, _enum(BoltFault), _enum(BoltAction), _enum(Source)),
     st.builds(BatteryEvent, _u32, _u32, st.integers(0, 100), st.booleans()),
     st.builds(DoorEvent, _u32, _u32, _enum(DoorState)),
     st.builds(TamperEvent, _u32, _u32, _enum(TamperKind)),
@@ -312,12 +310,8 @@ responses = st.one_of(
     st.builds(SetTimeResponse, _u16),
     st.builds(PutCodeResponse, _u16, _u16),
     st.builds(DeleteCodeResponse, _u16, _u16),
-    st.builds(
-        ListCodesResponse, _u16, st.lists(_code_entry(), max_size=10).map(tuple), _opt_slot
-    ),
-    st.builds(
-        ReadEventsResponse, _u16, st.lists(events, max_size=16).map(tuple), _u32, _u32
-    ),
+    st.builds(ListCodesResponse, _u16, st.lists(_code_entry(), max_size=10).map(tuple), _opt_slot),
+    st.builds(ReadEventsResponse, _u16, st.lists(events, max_size=16).map(tuple), _u32, _u32),
     st.builds(
         ErrorResponse,
         _u16,
