@@ -190,6 +190,14 @@ class VirtualLock:
         """The event log, oldest first."""
         return tuple(self._log)
 
+    # ------------------------------------------------------------ advertising
+    def refuse_advertising(self, seconds: float) -> None:
+        """Fault: stop advertising for ``seconds`` (the GATT layer checks below)."""
+        self.faults.refuse_advertising_until = self.time_source() + seconds
+
+    def advertising_allowed(self) -> bool:
+        return self.time_source() >= self.faults.refuse_advertising_until
+
     # ----------------------------------------------------------------- clock
     def device_time(self) -> int:
         """The lock's own clock, Unix seconds (drift and skew included)."""
