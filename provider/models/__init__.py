@@ -2,6 +2,15 @@
 
 from provider.models.account import Account
 from provider.models.base import TimestampMixin, UTCDateTime, new_id
+from provider.models.device import (  # noqa: F401
+    AccessCode,
+    Action,
+    Bridge,
+    Command,
+    Lock,
+    LockEventLog,
+    RateLimitCounter,
+)
 from provider.models.event import Event
 from provider.models.oauth import (  # noqa: F401
     LoginThrottle,
@@ -10,6 +19,5 @@ from provider.models.oauth import (  # noqa: F401
     OAuthToken,
 )
 from provider.models.webhook import Webhook, WebhookAttempt, WebhookDelivery  # noqa: F401
-
 
 __all__ = ["Account", "Event", "TimestampMixin", "UTCDateTime", "new_id"]

@@ -1,0 +1,83 @@
+"""Access codes: the older guide's /access_codes routes and the current guide's lock-scoped ones."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, request
+
+from provider.api import bp
+from provider.errors import ApiError
+from provider.extensions import db
+from provider.oauth.server import current_account, require_oauth
+from provider.schemas import load_json
+from provider.schemas.access_codes import (
+    access_code_list_query_schema,
+    access_code_schema,
+    access_codes_schema,
+)
+from provider.services import access_codes, locks
+from provider.services.device_errors import DeviceError
+
+
+def limiter():
+    return current_app.extensions["device_rate_limiter"]
+
+
+def _listing(lock_id: str):
+    return jsonify(access_codes=access_codes_schema.dump(access_codes.list_codes(current_account().id, lock_id)))
+
+
+@bp.get("/access_codes")
+@require_oauth("locks.read")
+def legacy_list_codes():
+    query = access_code_list_query_schema.load(request.args)
+    return _listing(query["lock_id"])
+
+
+@bp.get("/locks/<lock_id>/access_codes")
+@require_oauth("locks.read")
+def list_codes(lock_id: str):
+    return _listing(lock_id)
+
+
+@bp.post("/locks/<lock_id>/access_codes")
+@require_oauth("locks.write")
+def create_code(lock_id: str):
+    owner_id = current_account().id
+    locks.get_owned_lock(owner_id, lock_id)  # a foreign lock is a 404 whatever the body says
+    body = load_json(access_code_schema)
+    code = access_codes.create_code(owner_id, lock_id, limiter=limiter(), **body)
+    response = jsonify(access_code_schema.dump(code))
+    db.session.commit()
+    return response
+
+
+@bp.get("/access_codes/<access_code_id>")
+@require_oauth("locks.read")
+def get_code(access_code_id: str):
+    return jsonify(access_code_schema.dump(access_codes.get_code(current_account().id, access_code_id)))
+
+
+@bp.patch("/access_codes/<access_code_id>")
+@require_oauth("locks.write")
+def update_code(access_code_id: str):
+    owner_id = current_account().id
+    changes = load_json(access_code_schema, partial=True)
+    code = access_codes.update_code(owner_id, access_code_id, limiter=limiter(), **changes)
+    response = jsonify(access_code_schema.dump(code))
+    db.session.commit()
+    return response
+
+
+@bp.delete("/access_codes/<access_code_id>")
+@require_oauth("locks.write")
+def delete_code(access_code_id: str):
+    """Both guides: {"ok": true} (older) and {"access_code_id", "status": "pending"} (current)."""
+    try:
+        code = access_codes.delete_code(current_account().id, access_code_id, limiter=limiter())
+    except DeviceError as err:
+        if err.status in (404, 429):
+            raise
+        raise ApiError(500, "ACCESS_CODE_REMOVAL_FAILED", err.message) from err
+    body = {"ok": True, "access_code_id": code.id, "status": "pending", "lock_id": code.lock_id}
+    db.session.commit()
+    return jsonify(body)

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from provider.clock import now as clock_now
+from provider.errors import ApiError
+from provider.extensions import db
+from provider.models import Bridge
+from provider.schemas import load_json
+from provider.schemas.bridge import (
+    code_sync_schema,
+    commands_query_schema,
+    events_schema,
+    heartbeat_schema,
+    result_schema,
+)
+from provider.schemas.fields import isoformat_z
+from provider.services import access_codes, bridges, commands, lock_reports, locks
+
+bp = Blueprint("bridge_api", __name__, url_prefix="/bridge/v1")
+
+
+def _unauthorized() -> ApiError:
+    return ApiError(
+        401,
+        "UNAUTHORIZED",
+        "A valid bridge token is required.",
+        headers={"WWW-Authenticate": 'Bearer realm="bridge"'},
+    )
+
+
+def require_bridge(view: Any) -> Any:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        bridge = bridges.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+        if bridge is None:
+            raise _unauthorized()
+        bridges.touch(bridge)
+        g.bridge = bridge
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _bridge() -> Bridge:
+    return g.bridge  # type: ignore[no-any-return]
+
+
+def _served_lock(lock_id: str) -> Any:
+    lock = next((lk for lk in locks.locks_of_bridge(_bridge().id) if lk.id == lock_id), None)
+    if lock is None:
+        raise ApiError(404, "NOT_FOUND", "Lock not served by this bridge.")
+    return lock
+
+
+@bp.get("/locks")
+@require_bridge
+def list_locks():
+    bridge = _bridge()
+    served = [
+        {
+            "lock_id": lock.id,
+            "name": lock.name,
+            "model": lock.model,
+            "ble_address": lock.ble_address,
+            "device_key": locks.device_key(lock),
+            "timezone": lock.timezone,
+            "code_capacity": lock.code_capacity,
+            "last_event_seq": lock.last_event_seq,
+        }
+        for lock in locks.locks_of_bridge(bridge.id)
+    ]
+    db.session.commit()
+    return jsonify(bridge_id=bridge.id, locks=served)
+
+
+@bp.get("/commands")
+@require_bridge
+def poll_commands():
+    query = commands_query_schema.load(request.args)
+    bridge_id = _bridge().id
+    db.session.commit()  # the heartbeat, before the wait
+    wait = min(query["wait"], float(current_app.config["BRIDGE_POLL_MAX_SECONDS"]))
+    found = commands.wait_for_commands(bridge_id, wait_seconds=wait, limit=query["limit"])
+    return jsonify(commands=found)
+
+
+@bp.post("/commands/<command_id>/result")
+@require_bridge
+def report_result(command_id: str):
+    body = load_json(result_schema)
+    if body["status"] == "failed" and not body["error_code"]:
+        raise ApiError(400, "INVALID_REQUEST", "A failed result needs an error_code.")
+    duplicate = commands.report_result(
+        _bridge(),
+        command_id,
+        succeeded=body["status"] == "succeeded",
+        error_code=body["error_code"],
+        message=body["message"],
+    )
+    db.session.commit()
+    return jsonify(ok=True, duplicate=duplicate)
+
+
+@bp.post("/events")
+@require_bridge
+def report_events():
+    body = load_json(events_schema)
+    accepted, duplicates = lock_reports.accept_events(_bridge(), body["events"])
+    db.session.commit()
+    return jsonify(accepted=accepted, duplicates=duplicates)
+
+
+@bp.post("/heartbeat")
+@require_bridge
+def heartbeat():
+    body = load_json(heartbeat_schema)
+    lock_reports.heartbeat(_bridge(), body["locks"])
+    db.session.commit()
+    return jsonify(ok=True, server_time=isoformat_z(clock_now()))
+
+
+@bp.get("/locks/<lock_id>/access_codes")
+@require_bridge
+def desired_codes(lock_id: str):
+    table = access_codes.desired_table(_served_lock(lock_id))
+    db.session.commit()
+    return jsonify(access_codes=table)
+
+
+@bp.post("/locks/<lock_id>/code_sync")
+@require_bridge
+def code_sync(lock_id: str):
+    body = load_json(code_sync_schema)
+    lock = _served_lock(lock_id)
+    access_codes.reconcile(lock, body["present"])
+    db.session.commit()
+    return jsonify(ok=True)

@@ -1,0 +1,190 @@
+"""Bridges, locks, access codes, lock actions and the durable command queue (issue 3).
+
+Secrets never sit in clear text: bridge tokens are stored as SHA-256 digests,
+device keys and PINs as AES-GCM ciphertext (provider.services.crypto).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from provider.clock import now
+from provider.extensions import db
+from provider.models.base import TimestampMixin, UTCDateTime, new_id
+from provider.models.event import BigIntPK
+
+# Access-code statuses that hold a slot on the lock (and a PIN that others may not reuse).
+LIVE_CODE_STATUSES = ("pending", "active", "removing")
+# Command statuses a bridge may still be handed.
+OPEN_COMMAND_STATUSES = ("queued", "leased")
+
+
+class Bridge(TimestampMixin, db.Model):
+    """A gateway that serves the locks near it over BLE and talks to us through /bridge/v1."""
+
+    __tablename__ = "bridges"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    # SHA-256 hex of the bearer token: tokens are 256-bit random, so a fast hash is enough.
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    online: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+    __table_args__ = (Index("ix_bridges_online_seen", "online", "last_seen_at"),)
+
+
+class Lock(TimestampMixin, db.Model):
+    __tablename__ = "locks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), nullable=False)
+    bridge_id: Mapped[str | None] = mapped_column(ForeignKey("bridges.id"))
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    model: Mapped[str] = mapped_column(String(50), nullable=False, default="HALO-01")
+    address: Mapped[str | None] = mapped_column(String(255))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="UTC")
+    ble_address: Mapped[str] = mapped_column(String(17), nullable=False)
+    device_key_enc: Mapped[str] = mapped_column(Text, nullable=False)
+
+    online: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    battery_level: Mapped[int | None] = mapped_column(Integer)
+    signal_quality: Mapped[int | None] = mapped_column(Integer)
+    lock_state: Mapped[str] = mapped_column(String(16), nullable=False, default="unknown")
+    has_door_sensor: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    door_state: Mapped[str | None] = mapped_column(String(16))
+    device_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    time_wrong: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Last report said the bolt could not move freely: a new lock action is refused at once.
+    obstructed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    code_capacity: Mapped[int] = mapped_column(Integer, nullable=False, default=30)
+    event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Highest lock event-log sequence accepted from the bridge (the agent resumes after it).
+    last_event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+    __table_args__ = (
+        # GET /locks for one owner, paged by id: an index range scan, whatever the table size.
+        Index("ix_locks_owner_id_id", "owner_id", "id"),
+        Index("ix_locks_bridge", "bridge_id"),
+    )
+
+
+class AccessCode(TimestampMixin, db.Model):
+    __tablename__ = "access_codes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.id"), nullable=False)
+    owner_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(200))
+    code_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    slot: Mapped[int] = mapped_column(Integer, nullable=False)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # pending -> active; removing -> removed; failed (with error_code)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    # The command whose result decides this code's status; results of older commands are ignored.
+    command_id: Mapped[str | None] = mapped_column(String(36))
+    # Bumped on every change sent to the lock; part of the command's idempotency key.
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+    __table_args__ = (
+        # Listing one lock's codes stays an index range scan with millions of rows.
+        Index("ix_access_codes_lock_status", "lock_id", "status", "created_at"),
+    )
+
+
+class Action(db.Model):
+    __tablename__ = "actions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.id"), nullable=False)
+    owner_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    custom_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    performed_via: Mapped[str] = mapped_column(String(32), nullable=False, default="remote_api")
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # custom_id makes POST /locks/<id>/actions idempotent per lock (NULLs never collide).
+        UniqueConstraint("lock_id", "custom_id", name="uq_actions_lock_custom_id"),
+    )
+
+
+class Command(db.Model):
+    """Work for one lock, addressed to its bridge; written with the state change it carries out."""
+
+    __tablename__ = "commands"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    bridge_id: Mapped[str] = mapped_column(ForeignKey("bridges.id"), nullable=False)
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.id"), nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    # Never holds a PIN: put_code's code is read from the access code when handed out.
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    idempotency_key: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    # queued -> leased -> succeeded | failed; cancelled/superseded never reached a result.
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(String(255))
+    action_id: Mapped[str | None] = mapped_column(String(36))
+    access_code_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_commands_bridge_status_created", "bridge_id", "status", "created_at"),
+        Index("ix_commands_status_expires", "status", "expires_at"),
+    )
+
+
+class LockEventLog(db.Model):
+    """Lock-originated events as the bridge reported them; (lock_id, lock_seq) makes re-sends harmless."""
+
+    __tablename__ = "lock_event_log"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.id"), nullable=False)
+    lock_seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    type: Mapped[str] = mapped_column(String(32), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+
+    __table_args__ = (UniqueConstraint("lock_id", "lock_seq", name="uq_lock_event_log_lock_seq"),)
+
+
+class RateLimitCounter(db.Model):
+    """Fixed-window counters for per-device rate limits when no Redis is configured."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -1,0 +1,107 @@
+"""Bodies of the bridge API (/bridge/v1)."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from provider.schemas.fields import UTCDateTime
+
+EVENT_TYPES = ("locked", "unlocked", "incorrect_pin", "jammed", "obstructed", "battery", "door", "tamper")
+LOCK_SOURCES = ("keypad", "manual", "ble", "auto_lock")
+DOOR_STATES = ("open", "closed", "ajar")
+ID = validate.Length(min=1, max=36)
+PERCENT = validate.Range(min=0, max=100)
+MAX_ITEMS = validate.Length(max=500)
+
+
+class CommandsQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    wait = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=25))
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class ResultSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["succeeded", "failed"]))
+    error_code = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
+    message = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=1000))
+
+
+class LockEventSchema(Schema):
+    lock_id = fields.String(required=True, validate=ID)
+    lock_seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=2**31 - 1))
+    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    occurred_at = UTCDateTime(required=True)
+    data = fields.Dict(keys=fields.String(), load_default=dict, allow_none=True)
+
+    @validates_schema
+    def _check_data(self, event: dict[str, Any], **kwargs: Any) -> None:
+        data = event.get("data") or {}
+        kind = event.get("type")
+        if kind in ("locked", "unlocked"):
+            if data.get("source") not in (None, *LOCK_SOURCES):
+                raise ValidationError({"data": ["unknown source"]})
+            slot = data.get("slot")
+            if slot is not None and (not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot < 10_000):
+                raise ValidationError({"data": ["slot must be an integer"]})
+        elif kind == "battery":
+            level = data.get("level")
+            if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 100:
+                raise ValidationError({"data": ["level must be an integer 0-100"]})
+        elif kind == "door" and data.get("state") not in DOOR_STATES:
+            raise ValidationError({"data": ["state must be open, closed or ajar"]})
+        elif kind == "incorrect_pin" and not isinstance(data.get("pin"), str | None):
+            raise ValidationError({"data": ["pin must be a string"]})
+
+
+class EventsSchema(Schema):
+    events = fields.List(fields.Nested(LockEventSchema), required=True, validate=MAX_ITEMS)
+
+
+class LockStatusSchema(Schema):
+    lock_id = fields.String(required=True, validate=ID)
+    online = fields.Boolean(allow_none=True)
+    battery_level = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
+    signal_quality = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
+    lock_state = fields.String(allow_none=True, validate=validate.OneOf(["locked", "unlocked", "unknown"]))
+    door_state = fields.String(allow_none=True, validate=validate.OneOf(DOOR_STATES))
+    device_time = UTCDateTime(allow_none=True)
+    timezone = fields.String(allow_none=True, validate=validate.Length(max=64))
+
+    @validates("timezone")
+    def _check_timezone(self, value: str | None, **kwargs: Any) -> None:
+        if value is None:
+            return
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError) as err:
+            raise ValidationError("unknown IANA timezone") from err
+
+
+class HeartbeatSchema(Schema):
+    locks = fields.List(fields.Nested(LockStatusSchema), load_default=list, validate=MAX_ITEMS)
+
+
+class CodeSyncSchema(Schema):
+    present = fields.List(fields.String(validate=ID), load_default=list, validate=MAX_ITEMS)
+    unknown_slots = fields.List(fields.Integer(strict=True), load_default=list, validate=MAX_ITEMS)
+    removed_slots = fields.List(fields.Integer(strict=True), load_default=list, validate=MAX_ITEMS)
+
+
+commands_query_schema = CommandsQuerySchema()
+result_schema = ResultSchema()
+events_schema = EventsSchema()
+heartbeat_schema = HeartbeatSchema()
+code_sync_schema = CodeSyncSchema()

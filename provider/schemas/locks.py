@@ -1,0 +1,60 @@
+"""The lock object: the older guide's fields and the current guide's device fields in one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from provider.schemas.fields import UTCDateTime
+from provider.services import locks as lock_rules
+
+
+class LockSchema(Schema):
+    lock_id = fields.String(attribute="id", dump_only=True)
+    device_id = fields.String(attribute="id", dump_only=True)
+    device_type = fields.Constant("smart_lock", dump_only=True)
+    name = fields.String(dump_only=True)
+    model = fields.String(dump_only=True)
+    device_model = fields.String(attribute="model", dump_only=True)
+    address = fields.String(dump_only=True, allow_none=True)
+    online = fields.Boolean(dump_only=True)
+    battery_level = fields.Integer(dump_only=True, allow_none=True)
+    signal_quality = fields.Integer(dump_only=True, allow_none=True)
+    location = fields.Method("_location", dump_only=True)
+    timezone = fields.String(dump_only=True)
+    bridge_id = fields.String(dump_only=True, allow_none=True)
+    lock_state = fields.String(dump_only=True)
+    door_state = fields.String(dump_only=True, allow_none=True)
+    device_time = UTCDateTime(dump_only=True, allow_none=True)
+    access_code_constraints = fields.Method("_constraints", dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+
+    def _location(self, lock: Any) -> dict[str, float] | None:
+        if lock.latitude is None or lock.longitude is None:
+            return None
+        return {"latitude": lock.latitude, "longitude": lock.longitude}
+
+    def _constraints(self, lock: Any) -> dict[str, Any]:
+        return {
+            "code_length_min": lock_rules.PIN_LENGTH_MIN,
+            "code_length_max": lock_rules.PIN_LENGTH_MAX,
+            "name_length_min": lock_rules.NAME_LENGTH_MIN,
+            "name_length_max_on_device": lock_rules.NAME_LENGTH_ON_DEVICE,
+            "code_capacity": lock.code_capacity,
+            "schedules_evaluated_on_device": True,
+        }
+
+
+class LockListQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(validate=validate.Range(min=1, max=lock_rules.MAX_PAGE))
+    cursor = fields.String(validate=validate.Length(min=1, max=64))
+
+
+lock_schema = LockSchema()
+locks_schema = LockSchema(many=True)
+lock_list_query_schema = LockListQuerySchema()

@@ -1,0 +1,149 @@
+"""Remote lock/unlock: actions, their commands, and how results end them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from provider.clock import now as clock_now
+from provider.extensions import db
+from provider.models import Action, Bridge, Command, Lock
+from provider.services import commands, rate_limits
+from provider.services.device_errors import DeviceError, device_offline, not_found
+from provider.services.events import record_event
+from provider.services.locks import bridge_can_reach, get_owned_lock
+
+ACTIONS = ("lock", "unlock")
+
+
+def _existing(lock_id: str, custom_id: str) -> Action | None:
+    return db.session.scalar(
+        select(Action).where(Action.lock_id == lock_id, Action.custom_id == custom_id)
+    )
+
+
+def request_action(
+    owner_id: str,
+    lock_id: str,
+    action: str,
+    *,
+    custom_id: str | None = None,
+    limiter: rate_limits.RateLimiter,
+) -> Action:
+    """Queues a lock/unlock for the lock's bridge; the same custom_id returns the same action.
+
+    Refused at once when the outcome is already known: DEVICE_OFFLINE, BOLT_OBSTRUCTED.
+    """
+    if action not in ACTIONS:
+        raise DeviceError(400, "INVALID_REQUEST", f"Unknown action {action!r}.")
+    lock = get_owned_lock(owner_id, lock_id)
+    if custom_id is not None:
+        existing = _existing(lock.id, custom_id)
+        if existing is not None:
+            return existing
+    rate_limits.enforce(limiter, lock.id, action)
+    bridge = db.session.get(Bridge, lock.bridge_id) if lock.bridge_id else None
+    if not bridge_can_reach(lock, bridge):
+        raise device_offline()
+    if action == "lock" and lock.obstructed:
+        raise DeviceError(409, "BOLT_OBSTRUCTED", "The bolt is obstructed; clear it before locking.")
+    row = Action(lock_id=lock.id, owner_id=owner_id, action=action, custom_id=custom_id,
+                 status="pending", performed_via="remote_api", created_at=clock_now())
+    db.session.add(row)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # A concurrent request with the same custom_id won; answer with its action.
+        db.session.rollback()
+        existing = _existing(lock_id, custom_id) if custom_id is not None else None
+        if existing is None:
+            raise
+        return existing
+    commands.enqueue(
+        lock,
+        action,
+        {"action_id": row.id},
+        idempotency_key=f"action:{row.id}",
+        ttl_seconds=commands.ACTION_TTL_SECONDS,
+        action_id=row.id,
+    )
+    return row
+
+
+def get_action(owner_id: str, action_id: str, lock_id: str | None = None) -> Action:
+    action = db.session.get(Action, action_id) if len(action_id) <= 36 else None
+    if action is None or action.owner_id != owner_id or (lock_id and action.lock_id != lock_id):
+        raise not_found("Action")
+    return action
+
+
+def _complete(action: Action, lock: Lock | None, error_code: str | None, message: str | None) -> None:
+    action.status = "success" if error_code is None else "failed"
+    action.error_code = error_code
+    action.error_message = message
+    action.completed_at = clock_now()
+    if lock is None:
+        return
+    if error_code is None:
+        lock.lock_state = "locked" if action.action == "lock" else "unlocked"
+        lock.obstructed = False
+    elif error_code in ("BOLT_OBSTRUCTED", "BOLT_NOT_FULLY_EXTENDED"):
+        lock.obstructed = True
+    elif error_code == "LOCK_JAMMED":
+        lock.lock_state = "unknown"
+    data = {
+        "lock_id": lock.id,
+        "action_id": action.id,
+        "action_type": action.action,
+        "custom_id": action.custom_id,
+        "status": action.status,
+        "performed_via": action.performed_via,
+    }
+    if error_code is not None:
+        data["error_code"] = error_code
+    record_event("lock.action_completed", device=lock, data=data)
+
+
+def on_command_finished(command: Command, lock: Lock | None, succeeded: bool) -> None:
+    action = db.session.get(Action, command.action_id) if command.action_id else None
+    if action is None or action.status != "pending":
+        return
+    if succeeded:
+        _complete(action, lock, None, None)
+    else:
+        _complete(action, lock, command.error_code, command.error_message)
+
+
+def wait_for_outcome(
+    action_id: str,
+    command_timeout: float,
+    *,
+    poll_interval: float = commands.POLL_INTERVAL_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Action:
+    """Legacy /unlock: waits (bounded) for the action to end.
+
+    On timeout a command that no bridge has picked up is withdrawn and the
+    action fails with ACTION_TIMEOUT; one already handed out keeps running.
+    """
+    db.session.commit()
+    deadline = time.monotonic() + command_timeout
+    while True:
+        db.session.expire_all()
+        action = db.session.get(Action, action_id)
+        if action is None or action.status != "pending":
+            db.session.commit()
+            return action  # type: ignore[return-value]
+        if time.monotonic() >= deadline:
+            break
+        db.session.commit()  # ends the read transaction so the next look sees new commits
+        sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+    command = db.session.scalar(select(Command).where(Command.action_id == action_id))
+    if command is not None and commands.cancel_if_queued(command.id):
+        lock = db.session.get(Lock, action.lock_id)
+        _complete(action, lock, "ACTION_TIMEOUT", "The lock did not answer in time.")
+    db.session.commit()
+    return action

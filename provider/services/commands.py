@@ -1,0 +1,230 @@
+"""The durable command queue between the cloud and the bridges.
+
+Every operation that must reach a lock is a Command row, added in the same
+transaction as the state change it carries out. A bridge long-polls for its
+commands; a handed-out command is leased and handed out again (same id,
+attempt + 1) if no result arrives before the lease ends, until it expires and
+fails with ACTION_TIMEOUT. Results are idempotent: the first one decides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from provider.clock import now as clock_now
+from provider.extensions import db
+from provider.models import AccessCode, Bridge, Command, Lock
+from provider.models.device import OPEN_COMMAND_STATUSES
+from provider.services import crypto
+from provider.services.device_errors import DeviceError, not_found
+
+COMMAND_TYPES = ("lock", "unlock", "put_code", "delete_code", "set_time")
+# A handed-out command comes back after this long without a result (a BLE session plus retries fits).
+LEASE_SECONDS = 60
+# How long a lock/unlock may wait for its bridge: after that the action is stale, fail it.
+ACTION_TTL_SECONDS = 120
+# Code changes wait for an offline lock to come back (Seam: "applied when the lock is back").
+CODE_TTL_SECONDS = 7 * 24 * 3600
+SET_TIME_TTL_SECONDS = 600
+# Long-poll: how often a waiting request looks for new rows (works across processes, any DB).
+POLL_INTERVAL_SECONDS = 0.1
+FINAL_STATUSES = ("succeeded", "failed", "cancelled", "superseded")
+CODE_PURPOSE = "access_code.code"
+
+
+def enqueue(
+    lock: Lock,
+    command_type: str,
+    params: dict[str, Any],
+    *,
+    idempotency_key: str,
+    ttl_seconds: float,
+    action_id: str | None = None,
+    access_code_id: str | None = None,
+) -> Command:
+    if lock.bridge_id is None:
+        raise DeviceError(409, "DEVICE_OFFLINE", "The lock is not attached to a bridge.")
+    at = clock_now()
+    command = Command(
+        bridge_id=lock.bridge_id,
+        lock_id=lock.id,
+        type=command_type,
+        params=params,
+        idempotency_key=idempotency_key,
+        status="queued",
+        attempt=0,
+        expires_at=at + timedelta(seconds=ttl_seconds),
+        action_id=action_id,
+        access_code_id=access_code_id,
+        created_at=at,
+    )
+    db.session.add(command)
+    db.session.flush()
+    return command
+
+
+def supersede_queued(access_code_id: str) -> None:
+    """Queued (not yet handed out) commands for a code are replaced by a newer one."""
+    db.session.execute(
+        update(Command)
+        .where(Command.access_code_id == access_code_id, Command.status == "queued")
+        .values(status="superseded", completed_at=clock_now())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def cancel_if_queued(command_id: str) -> bool:
+    """Withdraws a command no bridge has picked up yet; False once it has been handed out."""
+    result = db.session.execute(
+        update(Command)
+        .where(Command.id == command_id, Command.status == "queued")
+        .values(status="cancelled", completed_at=clock_now())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+def claim(bridge_id: str, limit: int, at: datetime | None = None) -> list[Command]:
+    """Leases up to `limit` due commands of the bridge, oldest first."""
+    at = at or clock_now()
+    query = (
+        select(Command)
+        .where(
+            Command.bridge_id == bridge_id,
+            or_(
+                Command.status == "queued",
+                and_(Command.status == "leased", Command.lease_until <= at),
+            ),
+            Command.expires_at > at,
+        )
+        .order_by(Command.created_at, Command.id)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    candidates = db.session.scalars(query).all()
+    claimed = []
+    lease_until = at + timedelta(seconds=LEASE_SECONDS)
+    for command in candidates:
+        # Conditional UPDATE: on SQLite (no row locks) two pollers cannot both win the same row.
+        won = db.session.execute(
+            update(Command)
+            .where(
+                Command.id == command.id,
+                Command.status == command.status,
+                Command.attempt == command.attempt,
+            )
+            .values(status="leased", attempt=command.attempt + 1, lease_until=lease_until)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won:
+            db.session.refresh(command)
+            claimed.append(command)
+    return claimed
+
+
+def wait_for_commands(
+    bridge_id: str,
+    *,
+    wait_seconds: float,
+    limit: int,
+    poll_interval: float = POLL_INTERVAL_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[dict[str, Any]]:
+    """Long-poll: returns as soon as commands are due, or an empty list after `wait_seconds`."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        commands = claim(bridge_id, limit)
+        wire = [to_wire(command) for command in commands]
+        db.session.commit()
+        if wire or time.monotonic() >= deadline:
+            return wire
+        sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+
+def iso_z(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def to_wire(command: Command) -> dict[str, Any]:
+    params = dict(command.params)
+    params.pop("op", None)  # cloud bookkeeping (create vs update), not for the lock
+    if command.type == "put_code":
+        code = db.session.get(AccessCode, command.access_code_id)
+        # The PIN never sits in the queue; it is decrypted for the bridge as the command leaves.
+        params["code"] = crypto.decrypt(code.code_enc, purpose=CODE_PURPOSE) if code else None
+    return {
+        "command_id": command.id,
+        "lock_id": command.lock_id,
+        "type": command.type,
+        "params": params,
+        "attempt": command.attempt,
+        "expires_at": iso_z(command.expires_at),
+        "created_at": iso_z(command.created_at),
+    }
+
+
+def _finish(command: Command, succeeded: bool, error_code: str | None, message: str | None) -> None:
+    from provider.services import access_codes, actions
+
+    at = clock_now()
+    command.status = "succeeded" if succeeded else "failed"
+    command.error_code = None if succeeded else (error_code or "MECHANISM_ERROR")
+    command.error_message = (message or None) and message[:255]
+    command.completed_at = at
+    lock = db.session.get(Lock, command.lock_id)
+    if command.type in ("lock", "unlock"):
+        actions.on_command_finished(command, lock, succeeded)
+    elif command.type in ("put_code", "delete_code"):
+        access_codes.on_command_finished(command, lock, succeeded)
+    elif command.type == "set_time" and succeeded and lock is not None:
+        lock.time_wrong = False
+
+
+def _claim_open(command_id: str) -> bool:
+    """Takes an open command out of the queue; only one reporter (result or expiry) wins."""
+    # A conditional UPDATE, so that it holds on SQLite too, which has no row locks.
+    won = db.session.execute(
+        update(Command)
+        .where(Command.id == command_id, Command.status.in_(OPEN_COMMAND_STATUSES))
+        .values(status="reporting")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(won)
+
+
+def report_result(
+    bridge: Bridge, command_id: str, *, succeeded: bool, error_code: str | None, message: str | None
+) -> bool:
+    """Applies a bridge's result; returns True when it is a duplicate (nothing changes)."""
+    query = select(Command).where(Command.id == command_id, Command.bridge_id == bridge.id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    command = db.session.scalar(query) if len(command_id) <= 36 else None
+    if command is None:
+        raise not_found("Command")
+    if command.status not in OPEN_COMMAND_STATUSES:
+        return True
+    if not _claim_open(command.id):
+        return True
+    _finish(command, succeeded, error_code, message)
+    return False
+
+
+def expire(at: datetime | None = None) -> int:
+    """Fails every command that was not completed before its expiry with ACTION_TIMEOUT."""
+    at = at or clock_now()
+    expired = db.session.scalars(
+        select(Command).where(Command.status.in_(OPEN_COMMAND_STATUSES), Command.expires_at <= at)
+    ).all()
+    count = 0
+    for command in expired:
+        if _claim_open(command.id):
+            _finish(command, False, "ACTION_TIMEOUT", "The lock did not answer before the command expired.")
+            count += 1
+    return count

@@ -1,0 +1,165 @@
+"""What bridges tell us about their locks: heartbeats (status) and lock-originated events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from provider.clock import now as clock_now
+from provider.extensions import db
+from provider.models import Bridge, Lock, LockEventLog
+from provider.services import access_codes
+from provider.services.bridges import set_lock_online
+from provider.services.device_errors import not_found
+from provider.services.events import record_event
+
+# Below this the lock reports a low battery (Seam's "low" band).
+BATTERY_LOW_PERCENT = 20
+# A rise this large between two reports means fresh batteries, not measurement noise.
+BATTERY_REPLACED_JUMP = 30
+# Drift beyond this makes schedules on the device wrong by a noticeable amount.
+TIME_DRIFT_SECONDS = 60
+PERFORMED_VIA = {"keypad": "pin_code", "manual": "manual_turn", "auto_lock": "auto_lock"}
+
+
+def _bridge_locks(bridge: Bridge, lock_ids: set[str]) -> dict[str, Lock]:
+    if not lock_ids:
+        return {}
+    locks = db.session.scalars(
+        select(Lock).where(Lock.id.in_(lock_ids), Lock.bridge_id == bridge.id)
+    ).all()
+    found = {lock.id: lock for lock in locks}
+    if len(found) != len(lock_ids):
+        raise not_found("Lock served by this bridge")
+    return found
+
+
+def apply_battery(lock: Lock, level: int, at: datetime | None = None) -> None:
+    previous = lock.battery_level
+    lock.battery_level = level
+    data = {"lock_id": lock.id, "battery_level": level}
+    crossed_low = level < BATTERY_LOW_PERCENT and (previous is None or previous >= BATTERY_LOW_PERCENT)
+    if crossed_low:
+        record_event("battery.low", device=lock, data=data, occurred_at=at)
+        record_event("device.low_battery", device=lock, data=data, occurred_at=at)
+    elif previous is not None and level - previous >= BATTERY_REPLACED_JUMP:
+        record_event("battery.replaced", device=lock, data={**data, "previous_level": previous}, occurred_at=at)
+
+
+def apply_device_time(lock: Lock, device_time: datetime, at: datetime) -> None:
+    lock.device_time = device_time
+    drift = (device_time - at).total_seconds()
+    wrong = abs(drift) > TIME_DRIFT_SECONDS
+    if wrong and not lock.time_wrong:
+        record_event(
+            "device.time_wrong",
+            device=lock,
+            data={"lock_id": lock.id, "device_time": device_time.isoformat().replace("+00:00", "Z"),
+                  "drift_seconds": round(drift, 1)},
+        )
+    lock.time_wrong = wrong
+
+
+def heartbeat(bridge: Bridge, reports: list[dict[str, Any]]) -> None:
+    at = clock_now()
+    locks = _bridge_locks(bridge, {report["lock_id"] for report in reports})
+    for report in reports:
+        lock = locks[report["lock_id"]]
+        if report.get("online") is not None:
+            set_lock_online(lock, bool(report["online"]))
+        if report.get("battery_level") is not None:
+            apply_battery(lock, report["battery_level"])
+        if report.get("signal_quality") is not None:
+            lock.signal_quality = report["signal_quality"]
+        if report.get("lock_state") is not None:
+            lock.lock_state = report["lock_state"]
+        if report.get("door_state") is not None and lock.has_door_sensor:
+            lock.door_state = report["door_state"]
+        if report.get("timezone"):
+            lock.timezone = report["timezone"]
+        if report.get("device_time") is not None:
+            apply_device_time(lock, report["device_time"], at)
+
+
+def _insert_log(lock: Lock, event: dict[str, Any]) -> bool:
+    """Stores one lock event; False if (lock_id, lock_seq) was already accepted."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(LockEventLog)
+        .values(
+            lock_id=lock.id,
+            lock_seq=event["lock_seq"],
+            type=event["type"],
+            occurred_at=event["occurred_at"],
+            data=event.get("data") or {},
+            received_at=clock_now(),
+        )
+        .on_conflict_do_nothing(index_elements=["lock_id", "lock_seq"])
+        .returning(LockEventLog.id)
+    )
+    return db.session.execute(stmt).scalar() is not None
+
+
+def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
+    kind = event["type"]
+    data = event.get("data") or {}
+    at = event["occurred_at"]
+    if kind in ("locked", "unlocked"):
+        lock.lock_state = kind
+        if kind == "locked":
+            lock.obstructed = False
+        source = data.get("source")
+        performed_via = PERFORMED_VIA.get(source or "")
+        if performed_via is None:
+            return  # "ble": our own remote command, reported through its result
+        payload: dict[str, Any] = {
+            "lock_id": lock.id,
+            "action_type": "lock" if kind == "locked" else "unlock",
+            "status": "success",
+            "performed_via": performed_via,
+        }
+        if source == "keypad" and data.get("slot") is not None:
+            code = access_codes.code_for_slot(lock.id, data["slot"])
+            if code is not None:
+                payload["access_code_id"] = code.id
+                record_event(
+                    "access_code.used",
+                    device=lock,
+                    occurred_at=at,
+                    data={"lock_id": lock.id, "access_code_id": code.id, "name": code.name},
+                )
+        record_event("lock.action_completed", device=lock, data=payload, occurred_at=at)
+    elif kind == "incorrect_pin":
+        record_event(
+            "access_code.incorrect_attempt",
+            device=lock,
+            occurred_at=at,
+            data={"lock_id": lock.id, "code": data.get("pin")},
+        )
+    elif kind == "jammed":
+        lock.lock_state = "unknown"
+    elif kind == "obstructed":
+        lock.obstructed = True
+    elif kind == "battery" and data.get("level") is not None:
+        apply_battery(lock, data["level"], at)
+    elif kind == "door" and lock.has_door_sensor:
+        lock.door_state = data.get("state")
+
+
+def accept_events(bridge: Bridge, events: list[dict[str, Any]]) -> tuple[int, int]:
+    """Applies lock-originated events in lock order; re-sent ones are counted and ignored."""
+    locks = _bridge_locks(bridge, {event["lock_id"] for event in events})
+    accepted = duplicates = 0
+    for event in sorted(events, key=lambda e: (e["lock_id"], e["lock_seq"])):
+        lock = locks[event["lock_id"]]
+        if not _insert_log(lock, event):
+            duplicates += 1
+            continue
+        accepted += 1
+        lock.last_event_seq = max(lock.last_event_seq, event["lock_seq"])
+        _apply_event(lock, event)
+    return accepted, duplicates

@@ -1,0 +1,132 @@
+"""Locks: registration by the vendor, lookup scoped to their owner, listing with paging."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+
+from provider.extensions import db
+from provider.models import Bridge, Lock
+from provider.services import crypto
+from provider.services.device_errors import DeviceError, not_found
+from provider.services.events import record_event
+
+DEVICE_KEY_PURPOSE = "lock.device_key"
+BLE_ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+DEVICE_KEY_HEX = re.compile(r"^[0-9a-f]{32}$")
+MAX_PAGE = 1000
+
+# What the lock family enforces for keypad codes (Kwikset-style), published on every lock.
+PIN_LENGTH_MIN = 4
+PIN_LENGTH_MAX = 8
+NAME_LENGTH_MIN = 2
+NAME_LENGTH_ON_DEVICE = 14
+
+
+class LockError(ValueError):
+    """Invalid registration data (CLI and seeding)."""
+
+
+def generate_device_key() -> str:
+    return secrets.token_hex(16)
+
+
+def device_key(lock: Lock) -> str:
+    return crypto.decrypt(lock.device_key_enc, purpose=DEVICE_KEY_PURPOSE)
+
+
+def add_lock(
+    *,
+    owner_id: str,
+    bridge: Bridge,
+    name: str,
+    ble_address: str,
+    device_key_hex: str | None = None,
+    model: str = "HALO-01",
+    timezone: str = "UTC",
+    code_capacity: int = 30,
+    **state: object,
+) -> Lock:
+    """Registers a lock behind one of the owner's bridges; writes device.added."""
+    if bridge.owner_id != owner_id:
+        raise LockError("the bridge belongs to another owner")
+    ble_address = ble_address.upper()
+    if not BLE_ADDRESS.match(ble_address):
+        raise LockError(f"not a BLE address: {ble_address!r}")
+    key = (device_key_hex or generate_device_key()).lower()
+    if not DEVICE_KEY_HEX.match(key):
+        raise LockError("the device key must be 32 hex characters (128 bits)")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as err:
+        raise LockError(f"unknown IANA timezone: {timezone!r}") from err
+    if not name.strip():
+        raise LockError("a lock needs a name")
+    lock = Lock(
+        owner_id=owner_id,
+        bridge_id=bridge.id,
+        name=name.strip(),
+        ble_address=ble_address,
+        device_key_enc=crypto.encrypt(key, purpose=DEVICE_KEY_PURPOSE),
+        model=model,
+        timezone=timezone,
+        code_capacity=code_capacity,
+        event_seq=0,
+        **state,
+    )
+    db.session.add(lock)
+    db.session.flush()
+    record_event("device.added", device=lock, data={"lock_id": lock.id, "device_type": "smart_lock"})
+    return lock
+
+
+def get_owned_lock(owner_id: str, lock_id: str) -> Lock:
+    """The owner's lock; another owner's lock is indistinguishable from a missing one."""
+    lock = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
+    if lock is None or lock.owner_id != owner_id:
+        raise not_found("Lock")
+    return lock
+
+
+def _encode_cursor(lock_id: str) -> str:
+    return base64.urlsafe_b64encode(lock_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = base64.urlsafe_b64decode(padded.encode()).decode()
+    except (ValueError, UnicodeError) as err:
+        raise DeviceError(400, "INVALID_REQUEST", "Invalid cursor.") from err
+    if not value or len(value) > 36:
+        raise DeviceError(400, "INVALID_REQUEST", "Invalid cursor.")
+    return value
+
+
+def list_locks(
+    owner_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> tuple[list[Lock], str | None]:
+    """The owner's locks ordered by id; with `limit`, one page and the cursor of the next."""
+    query = select(Lock).where(Lock.owner_id == owner_id).order_by(Lock.id)
+    if cursor:
+        query = query.where(Lock.id > _decode_cursor(cursor))
+    if limit is None:
+        return list(db.session.scalars(query).all()), None
+    rows = list(db.session.scalars(query.limit(limit + 1)).all())
+    if len(rows) > limit:
+        return rows[:limit], _encode_cursor(rows[limit - 1].id)
+    return rows, None
+
+
+def locks_of_bridge(bridge_id: str) -> list[Lock]:
+    return list(
+        db.session.scalars(select(Lock).where(Lock.bridge_id == bridge_id).order_by(Lock.id)).all()
+    )
+
+
+def bridge_can_reach(lock: Lock, bridge: Bridge | None) -> bool:
+    return bool(lock.online and bridge is not None and bridge.online)

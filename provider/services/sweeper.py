@@ -1,0 +1,29 @@
+"""Periodic housekeeping for the device side: silent bridges, expired commands, old counters.
+
+`sweep()` is safe to run from several processes at once (every transition is a
+conditional UPDATE); the dispatcher and `provider sandbox` call it periodically,
+`provider sweep` runs it by hand or in a loop.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from provider.clock import now as clock_now
+from provider.extensions import db
+from provider.services import bridges, commands, rate_limits
+
+# Run it at least this often for timely offline detection and command timeouts.
+SWEEP_INTERVAL_SECONDS = 5.0
+
+
+def sweep(heartbeat_timeout_seconds: float = 90.0, at: datetime | None = None) -> dict[str, int]:
+    """Marks silent bridges (and their locks) offline and fails expired commands; commits."""
+    at = at or clock_now()
+    offline = bridges.sweep_silent_bridges(heartbeat_timeout_seconds, at)
+    db.session.commit()
+    expired = commands.expire(at)
+    db.session.commit()
+    pruned = rate_limits.prune(at - timedelta(seconds=rate_limits.WINDOW_SECONDS))
+    db.session.commit()
+    return {"bridges_offline": offline, "commands_expired": expired, "rate_counters_pruned": pruned}
