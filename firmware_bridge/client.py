@@ -281,8 +281,8 @@ class LockClient:
             device = await BleakScanner.find_device_by_address(
                 self.address, timeout=self.timeouts.connect, **self._backend.scanner_kwargs()
             )
-        except BleakError as err:
-            raise LockUnreachable(f"{self.name}: scan failed: {err}") from err
+        except (BleakError, OSError) as err:  # OSError: no Bluetooth stack (no D-Bus/BlueZ)
+            raise LockUnreachable(f"{self.name}: scan failed: {err!r}") from err
         if device is None:
             raise LockUnreachable(
                 f"{self.name}: not advertising (no advertisement in {self.timeouts.connect} s)"
@@ -306,8 +306,8 @@ class LockClient:
                     timeout=self.timeouts.connect,
                     **self._backend.client_kwargs(),
                 )
-        except (BleakError, TimeoutError) as err:
-            raise LockUnreachable(f"{self.name}: cannot connect: {err}") from err
+        except (BleakError, TimeoutError, OSError) as err:
+            raise LockUnreachable(f"{self.name}: cannot connect: {err!r}") from err
         self._bleak = client
         self._link_lost = loop.create_future()
         self._conn = CentralConnection(self._key, mtu=client.mtu_size)
