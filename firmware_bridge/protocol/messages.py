@@ -219,10 +219,12 @@ class Optional(Codec):
 class Text(Codec):
     """u8 byte length, then UTF-8 (no NUL, at most ``max_bytes``)."""
 
-    def __init__(self, max_bytes: int, error: ErrorCode = ErrorCode.MALFORMED) -> None:
+    def __init__(
+        self, max_bytes: int, error: ErrorCode = ErrorCode.MALFORMED, doc: str = ""
+    ) -> None:
         self.max_bytes = max_bytes
         self.error = error  # what a lock answers when this field is invalid
-        self.doc = f"u8 length + UTF-8 (<= {max_bytes} bytes)"
+        self.doc = f"u8 length + UTF-8 (<= {max_bytes} bytes{doc})"
 
     def pack(self, value: Any) -> bytes:
         raw = str(value).encode()
@@ -293,7 +295,7 @@ class Array(Codec):
     def __init__(self, item: Codec, max_items: int) -> None:
         self.item = item
         self.max_items = max_items
-        self.doc = f"u8 count (<= {max_items}) + items"
+        self.doc = f"u8 count (<= {max_items}), then each item: {item.doc}"
 
     def pack(self, value: Any) -> bytes:
         return bytes((len(value),)) + b"".join(self.item.pack(v) for v in value)
@@ -481,9 +483,9 @@ class LockEvent(Message):
 # --------------------------------------------------------------------------
 _SLOT = U16
 _TIME = Optional(U32, NO_TIME)
-_PIN = Text(PIN_MAX_DIGITS, ErrorCode.BAD_PIN)
-_NAME = Text(NAME_MAX_BYTES, ErrorCode.INVALID_NAME)
-_TZ = Text(TIMEZONE_MAX_BYTES, ErrorCode.INVALID_TIMEZONE)
+_PIN = Text(PIN_MAX_DIGITS, ErrorCode.BAD_PIN, "; 4-8 ASCII digits")
+_NAME = Text(NAME_MAX_BYTES, ErrorCode.INVALID_NAME, f"; <= {NAME_MAX_CHARS} characters >= U+0020")
+_TZ = Text(TIMEZONE_MAX_BYTES, ErrorCode.INVALID_TIMEZONE, "; IANA name")
 
 
 @dataclass(frozen=True)
@@ -813,7 +815,7 @@ class IncorrectPinEvent(LockEvent):
 
     digits: str
     EVENT_TYPE = EventType.INCORRECT_PIN
-    _LAYOUT: ClassVar[Layout] = (("digits", Text(16)),)
+    _LAYOUT: ClassVar[Layout] = (("digits", Text(16, doc="; 0-16 ASCII digits")),)
 
     def _validate(self) -> None:
         if not set(self.digits) <= set("0123456789"):

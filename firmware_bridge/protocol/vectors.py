@@ -7,7 +7,9 @@ fixed nonces and prints every intermediate value. The output is pasted into
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from typing import Any
 
 from .connection import NEED_DATA, CentralConnection, PeripheralConnection
 from .const import (
@@ -15,13 +17,23 @@ from .const import (
     CONFIRM_LABEL_LOCK,
     DIRECTION_TO_BRIDGE,
     DIRECTION_TO_LOCK,
+    BoltAction,
+    BoltFault,
     BoltState,
+    Capability,
     DoorState,
+    ErrorCode,
     Source,
+    TamperKind,
 )
 from .crypto import aead_nonce, confirm_tag, derive_session_keys
 from .framing import crc8, encode_frame
 from .messages import (
+    EVENT_TYPES,
+    REQUEST_TYPES,
+    RESPONSE_TYPES,
+    CodeEntry,
+    DeviceInfo,
     LockedEvent,
     Message,
     PutCodeRequest,
@@ -120,8 +132,49 @@ def lines() -> list[str]:
     return out
 
 
-def main() -> None:
-    print("\n".join(lines()))
+def _table(title: str, header: list[tuple[str, int, str]], layout: Any) -> list[str]:
+    out = [f"**{title}**", "", "| offset | size | field | encoding |", "|---|---|---|---|"]
+    offset: int | None = 0
+    for name, size, doc in header:
+        out.append(f"| {offset} | {size} | {name} | {doc} |")
+        offset = None if offset is None else offset + size
+    for name, codec in layout:
+        width = "var" if codec.size is None else str(codec.size)
+        where = "var" if offset is None else str(offset)
+        out.append(f"| {where} | {width} | {name} | {codec.doc} |")
+        offset = None if offset is None or codec.size is None else offset + codec.size
+    return out + [""]
+
+
+def layout_tables() -> list[str]:
+    """Markdown tables of every message layout, generated from the codecs."""
+    req = [("opcode", 1, "u8"), ("request_id", 2, "u16 LE")]
+    resp = [("opcode", 1, "u8, request opcode OR 0x80"), ("request_id", 2, "u16 LE")]
+    resp.append(("status", 1, "u8 ErrorCode, 0x00 = OK"))
+    event = [("event_type", 1, "u8"), ("seq", 4, "u32 LE"), ("timestamp", 4, "u32 LE")]
+    out: list[str] = []
+    for opcode, cls in REQUEST_TYPES.items():
+        out += _table(f"{cls.__name__} (opcode 0x{opcode:02x})", req, cls._LAYOUT)
+    for opcode, rcls in RESPONSE_TYPES.items():
+        out += _table(f"{rcls.__name__} (opcode 0x{opcode | 0x80:02x})", resp, rcls._LAYOUT)
+    error = resp[:2] + [("status", 1, "u8 ErrorCode, never 0x00; no body follows")]
+    out += _table("ErrorResponse (any request's answer when status != 0)", error, ())
+    for etype, ecls in EVENT_TYPES.items():
+        out += _table(f"{ecls.__name__} (event_type 0x{etype:02x})", event, ecls._LAYOUT)
+    out += _table("CodeEntry (inside ListCodesResponse)", [], CodeEntry._LAYOUT)
+    out += _table("DeviceInfo (value of the info characteristic)", [], DeviceInfo._LAYOUT)
+    for enum in (ErrorCode, BoltState, DoorState, Source, BoltFault, BoltAction, TamperKind):
+        out += [f"**{enum.__name__}** (u8)", "", "| value | name |", "|---|---|"]
+        out += [f"| 0x{member.value:02x} | {member.name} |" for member in enum]
+        out.append("")
+    out += ["**Capability** (u32 bit mask)", "", "| bit | name |", "|---|---|"]
+    out += [f"| 0x{cap.value:04x} | {cap.name} |" for cap in Capability]
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    print("\n".join(layout_tables() if "--tables" in args else lines()))
 
 
 if __name__ == "__main__":
