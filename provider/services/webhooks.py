@@ -14,7 +14,7 @@ import json
 import secrets
 import socket
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +23,15 @@ from sqlalchemy import func, select
 from provider.clock import now
 from provider.extensions import db
 from provider.models import Event
-from provider.models.webhook import ACTIVE, DISABLED, PENDING, Webhook, WebhookDelivery
+from provider.models.webhook import (
+    ACTIVE,
+    DISABLED,
+    PENDING,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+from provider.schemas.fields import isoformat_z
 from provider.services import crypto
 from provider.services.events import EVENT_TYPES
 
@@ -164,10 +172,6 @@ def signature_header(secrets_: Sequence[str], msg_id: str, timestamp: int, body:
 # --- Payloads ----------------------------------------------------------------------------
 
 
-def isoformat_z(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def event_payload(event: Event) -> dict[str, Any]:
     """What Seam receives for an event, by webhook and from GET /events alike."""
     return {
@@ -286,3 +290,90 @@ def redeliver(webhook: Webhook, event_id: str) -> WebhookDelivery | None:
     delivery.delivered_at = None
     db.session.flush()
     return delivery
+
+
+# --- Reading -----------------------------------------------------------------------------
+
+
+def list_webhooks(client_id: str | None) -> list[Webhook]:
+    return list(
+        db.session.scalars(
+            select(Webhook).where(Webhook.client_id == client_id).order_by(Webhook.created_at, Webhook.id)
+        )
+    )
+
+
+def get_webhook(client_id: str | None, webhook_id: str) -> Webhook | None:
+    """Another client's webhook is indistinguishable from a missing one."""
+    return db.session.scalar(
+        select(Webhook).where(Webhook.id == webhook_id, Webhook.client_id == client_id)
+    )
+
+
+def list_deliveries(
+    webhook: Webhook,
+    *,
+    status: str | None = None,
+    event_id: str | None = None,
+    after_seq: int | None = None,
+    limit: int = 100,
+) -> tuple[list[WebhookDelivery], int | None]:
+    """Newest first, each with `.attempt_log`; returns (page, seq to continue before, or None)."""
+    query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
+    if status:
+        query = query.where(WebhookDelivery.status == status)
+    if event_id:
+        query = query.where(WebhookDelivery.event_id == event_id)
+    if after_seq is not None:
+        query = query.where(WebhookDelivery.event_seq < after_seq)
+    page = list(db.session.scalars(query.order_by(WebhookDelivery.event_seq.desc()).limit(limit + 1)))
+    more = len(page) > limit
+    page = page[:limit]
+    logs: dict[str, list[WebhookAttempt]] = {d.id: [] for d in page}
+    if page:
+        for attempt in db.session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id.in_(list(logs)))
+            .order_by(WebhookAttempt.id)
+        ):
+            logs[attempt.delivery_id].append(attempt)
+    for delivery in page:
+        delivery.attempt_log = logs[delivery.id]  # type: ignore[attr-defined]
+    return page, (page[-1].event_seq if more else None)
+
+
+def list_events(
+    *,
+    user_id: str | None = None,
+    device_id: str | None = None,
+    event_type: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_seq: int | None = None,
+    limit: int = 100,
+) -> tuple[list[Event], int | None]:
+    """Oldest first (catch-up order); user_id restricts to one owner's events."""
+    query = select(Event)
+    if user_id is not None:
+        query = query.where(Event.user_id == user_id)
+    if device_id:
+        query = query.where(Event.device_id == device_id)
+    if event_type:
+        query = query.where(Event.event_type == event_type)
+    if since:
+        query = query.where(Event.created_at >= since)
+    if until:
+        query = query.where(Event.created_at < until)
+    if after_seq is not None:
+        query = query.where(Event.seq > after_seq)
+    page = list(db.session.scalars(query.order_by(Event.seq).limit(limit + 1)))
+    more = len(page) > limit
+    page = page[:limit]
+    return page, (page[-1].seq if more else None)
+
+
+def get_event(event_id: str, *, user_id: str | None = None) -> Event | None:
+    query = select(Event).where(Event.event_id == event_id)
+    if user_id is not None:
+        query = query.where(Event.user_id == user_id)
+    return db.session.scalar(query)

@@ -21,6 +21,7 @@ from provider.models.webhook import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from provider.schemas.fields import isoformat_z
 from provider.services import webhooks
 from tests.provider.webhooks.receiver import Reply
 
@@ -61,10 +62,10 @@ def test_delivers_a_signed_payload_that_standardwebhooks_verifies(
         "event_type": "access_code.created",
         "device_id": "lock-1",
         "user_id": "user-1",
-        "timestamp": webhooks.isoformat_z(event.occurred_at),
+        "timestamp": isoformat_z(event.occurred_at),
         "data": {"access_code_id": "ac-1"},
         "sequence": 1,
-        "created_at": webhooks.isoformat_z(event.created_at),
+        "created_at": isoformat_z(event.created_at),
     }
     assert got.headers["webhook-id"] == event.event_id
     assert got.headers["webhook-timestamp"] == str(int(frozen_clock.now().timestamp()))

@@ -1,0 +1,47 @@
+"""The event feed, for catching up after an outage.
+
+The OAuth client's credentials (HTTP Basic) see every event of the environment;
+an owner's bearer token (locks.read) sees only that owner's devices' events.
+"""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from provider.api import bp
+from provider.api.webhooks import client_from_basic_auth, decode_cursor, encode_cursor
+from provider.errors import ApiError
+from provider.oauth.server import current_account, require_oauth
+from provider.schemas.webhook import event_query_schema
+from provider.services import webhooks as rules
+
+
+def _owner_scope() -> str | None:
+    """None: the client sees everything; else the id of the owner whose events are visible."""
+    if client_from_basic_auth() is not None:
+        return None
+    return require_oauth("locks.read")(lambda: current_account().id)()
+
+
+@bp.get("/events")
+def list_events():
+    user_id = _owner_scope()
+    query = event_query_schema.load(request.args)
+    page, next_seq = rules.list_events(
+        user_id=user_id,
+        device_id=query["device_id"],
+        event_type=query["event_type"],
+        since=query["since"],
+        until=query["until"],
+        after_seq=decode_cursor(query["cursor"]),
+        limit=query["limit"],
+    )
+    return jsonify(events=[rules.event_payload(e) for e in page], next_cursor=encode_cursor(next_seq))
+
+
+@bp.get("/events/<event_id>")
+def get_event(event_id: str):
+    event = rules.get_event(event_id, user_id=_owner_scope())
+    if event is None:
+        raise ApiError(404, "NOT_FOUND", "No such event.")
+    return jsonify(rules.event_payload(event))

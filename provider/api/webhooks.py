@@ -1,0 +1,188 @@
+"""Webhook management: per environment, with the OAuth client's own credentials (HTTP Basic).
+
+An owner's bearer token never manages webhooks: those belong to the integration
+(Seam), not to a lock owner.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app, jsonify, request
+
+from provider.api import bp
+from provider.config import PRODUCTION
+from provider.errors import ApiError
+from provider.extensions import db
+from provider.schemas.webhook import (
+    delivery_query_schema,
+    delivery_schema,
+    redeliver_schema,
+    rotate_secret_schema,
+    webhook_schema,
+    webhook_update_schema,
+)
+from provider.services import webhooks as rules
+from provider.services.oauth_clients import authenticate_client
+
+BASIC_CHALLENGE = 'Basic realm="provider"'
+
+
+def client_from_basic_auth() -> Any | None:
+    """The OAuth client of an HTTP Basic header; None when the request has no Basic auth."""
+    auth = request.authorization
+    if auth is None or auth.type != "basic":
+        return None
+    client = authenticate_client(auth.username, auth.password)
+    if client is None:
+        raise ApiError(
+            401, "UNAUTHORIZED", "Invalid client credentials.", headers={"WWW-Authenticate": BASIC_CHALLENGE}
+        )
+    return client
+
+
+def _client() -> Any:
+    client = client_from_basic_auth()
+    if client is not None:
+        return client
+    auth = request.authorization
+    if auth is not None and auth.type == "bearer":
+        raise ApiError(
+            403,
+            "INSUFFICIENT_SCOPE",
+            "Webhooks are managed with the OAuth client's credentials (HTTP Basic), not an owner's token.",
+        )
+    raise ApiError(
+        401,
+        "UNAUTHORIZED",
+        "OAuth client credentials (HTTP Basic client_id:client_secret) are required.",
+        headers={"WWW-Authenticate": BASIC_CHALLENGE},
+    )
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "INVALID_REQUEST", "The body must be a JSON object.")
+    return body
+
+
+def _production() -> bool:
+    return current_app.config.get("PROVIDER_ENV") == PRODUCTION
+
+
+def _webhook(client: Any, webhook_id: str) -> Any:
+    webhook = rules.get_webhook(client.id, webhook_id)
+    if webhook is None:
+        raise ApiError(404, "NOT_FOUND", "No such webhook.")
+    return webhook
+
+
+def _refused(err: rules.WebhookError) -> ApiError:
+    return ApiError(400, "INVALID_REQUEST", err.message, errors={err.field: [err.message]})
+
+
+def encode_cursor(seq: int | None) -> str | None:
+    return None if seq is None else base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if raw.startswith("s") and raw[1:].isdigit():
+            return int(raw[1:])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise ApiError(400, "INVALID_REQUEST", "Invalid cursor.", errors={"cursor": ["Invalid cursor."]})
+
+
+@bp.post("/webhooks")
+def create_webhook():
+    client = _client()
+    data = webhook_schema.load(_json_body())
+    try:
+        webhook, secret = rules.create_webhook(
+            data["url"], data.get("event_types"), client_id=client.id, production=_production()
+        )
+        if data.get("enabled") is False:
+            rules.update_webhook(webhook, enabled=False)
+    except rules.WebhookError as err:
+        raise _refused(err) from err
+    db.session.commit()
+    return jsonify({**webhook_schema.dump(webhook), "secret": secret}), 201
+
+
+@bp.get("/webhooks")
+def list_webhooks():
+    client = _client()
+    return jsonify(webhooks=webhook_schema.dump(rules.list_webhooks(client.id), many=True))
+
+
+@bp.get("/webhooks/<webhook_id>")
+def get_webhook(webhook_id: str):
+    return jsonify(webhook_schema.dump(_webhook(_client(), webhook_id)))
+
+
+@bp.patch("/webhooks/<webhook_id>")
+def update_webhook(webhook_id: str):
+    webhook = _webhook(_client(), webhook_id)
+    data = webhook_update_schema.load(_json_body())
+    try:
+        rules.update_webhook(
+            webhook,
+            url=data.get("url"),
+            event_types=data.get("event_types"),
+            enabled=data.get("enabled"),
+            production=_production(),
+        )
+    except rules.WebhookError as err:
+        raise _refused(err) from err
+    db.session.commit()
+    return jsonify(webhook_schema.dump(webhook))
+
+
+@bp.delete("/webhooks/<webhook_id>")
+def delete_webhook(webhook_id: str):
+    rules.delete_webhook(_webhook(_client(), webhook_id))
+    db.session.commit()
+    return "", 204
+
+
+@bp.post("/webhooks/<webhook_id>/rotate_secret")
+def rotate_webhook_secret(webhook_id: str):
+    webhook = _webhook(_client(), webhook_id)
+    data = rotate_secret_schema.load(request.get_json(silent=True) or {})
+    secret = rules.rotate_secret(webhook, timedelta(seconds=data["grace_seconds"]))
+    db.session.commit()
+    return jsonify({**webhook_schema.dump(webhook), "secret": secret})
+
+
+@bp.get("/webhooks/<webhook_id>/deliveries")
+def list_webhook_deliveries(webhook_id: str):
+    webhook = _webhook(_client(), webhook_id)
+    query = delivery_query_schema.load(request.args)
+    page, next_seq = rules.list_deliveries(
+        webhook,
+        status=query["status"],
+        event_id=query["event_id"],
+        after_seq=decode_cursor(query["cursor"]),
+        limit=query["limit"],
+    )
+    return jsonify(deliveries=delivery_schema.dump(page, many=True), next_cursor=encode_cursor(next_seq))
+
+
+@bp.post("/webhooks/<webhook_id>/redeliver")
+def redeliver_webhook_event(webhook_id: str):
+    webhook = _webhook(_client(), webhook_id)
+    data = redeliver_schema.load(_json_body())
+    delivery = rules.redeliver(webhook, data["event_id"])
+    if delivery is None:
+        raise ApiError(404, "NOT_FOUND", "No such event (it may have been pruned).")
+    db.session.commit()
+    delivery.attempt_log = []
+    return jsonify(delivery_schema.dump(delivery)), 202
