@@ -157,7 +157,6 @@ class FakeProvider:
 
     def __init__(self, locks: list[LockInfo]) -> None:
         self.lock_infos = locks
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.results: dict[str, dict[str, Any]] = {}
         self.result_posts: list[str] = []
         self.events: dict[tuple[str, int], dict[str, Any]] = {}
@@ -165,8 +164,14 @@ class FakeProvider:
         self.heartbeats: list[list[dict[str, Any]]] = []
         self.desired: dict[str, list[dict[str, Any]]] = {}
         self.code_syncs: list[tuple[str, dict[str, Any]]] = []
+        self.duplicate_events = 0
         self.down = False
         self.fail_next_results = 0
+        self.rebind()
+
+    def rebind(self) -> None:
+        """Fresh asyncio primitives, for a second asyncio.run() (an agent restart)."""
+        self.queue = asyncio.Queue()
         self.changed = asyncio.Condition()
 
     def queue_command(self, command_id: str, lock_id: str, type_: str, **params: Any) -> None:
@@ -222,6 +227,8 @@ class FakeProvider:
                 self.events[key] = event
                 self.event_order.append(key)
                 accepted += 1
+            else:
+                self.duplicate_events += 1
         await self._touch()
         return {"accepted": accepted, "duplicates": len(events) - accepted}
 

@@ -1,0 +1,184 @@
+"""The `LockConnector` seam implemented with `LockClient` (bleak; any backend).
+
+Translates between the BLE protocol's vocabulary (firmware_bridge.protocol)
+and the bridge API's (model.py): statuses, code entries, events, errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bleak.backends.device import BLEDevice
+
+from firmware_bridge import client as lc
+from firmware_bridge.agent.model import (
+    BOLT_OBSTRUCTED,
+    FIRMWARE_REFUSED,
+    LOCK_JAMMED,
+    MECHANISM_ERROR,
+    NO_SPACE_ON_DEVICE,
+    CodeEntry,
+    EventCallback,
+    LinkLost,
+    LockError,
+    LockEvent,
+    LockInfo,
+    LockStatus,
+    LockUnreachable,
+    SlotEmpty,
+)
+from firmware_bridge.protocol import const, messages
+
+_LOGGER = logging.getLogger(__name__)
+
+ERROR_CODES = {
+    const.ErrorCode.JAMMED: LOCK_JAMMED,
+    const.ErrorCode.OBSTRUCTED: BOLT_OBSTRUCTED,
+    const.ErrorCode.STORAGE_FULL: NO_SPACE_ON_DEVICE,
+    const.ErrorCode.LOW_BATTERY: MECHANISM_ERROR,
+    const.ErrorCode.BUSY: MECHANISM_ERROR,
+}
+SOURCES = {const.Source.KEYPAD: "keypad", const.Source.MANUAL: "manual", const.Source.BLE: "ble",
+           const.Source.AUTO_LOCK: "auto_lock"}
+BOLT_STATES = {const.BoltState.LOCKED: "locked", const.BoltState.UNLOCKED: "unlocked"}
+DOOR_STATES = {const.DoorState.OPEN: "open", const.DoorState.CLOSED: "closed", const.DoorState.AJAR: "ajar"}
+
+
+def signal_quality(dbm: int) -> int | None:
+    """RSSI to 0-100: -100 dBm (edge of range) is 0, -50 dBm and better is 100."""
+    if dbm >= 0:  # 0 means "not measured" on the wire
+        return None
+    return max(0, min(100, 2 * (dbm + 100)))
+
+
+def _time(epoch: int | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch else None
+
+
+def to_status(response: messages.StatusResponse) -> LockStatus:
+    return LockStatus(
+        lock_state=BOLT_STATES.get(response.bolt, "unknown"),
+        door_state=DOOR_STATES.get(response.door),
+        battery_level=int(response.battery_percent),
+        device_time=datetime.fromtimestamp(response.device_time, UTC),
+        timezone=response.timezone or "UTC",
+        signal_quality=signal_quality(response.signal_dbm),
+        jammed=response.bolt is const.BoltState.JAMMED,
+    )
+
+
+def to_code(entry: messages.CodeEntry) -> CodeEntry:
+    return CodeEntry(entry.slot, entry.pin, entry.name, _time(entry.starts_at), _time(entry.ends_at))
+
+
+def to_event(event: messages.LockEvent) -> LockEvent | None:
+    """The bridge API's form of a lock event; None for types the API has no name for."""
+    data: dict[str, Any]
+    if isinstance(event, messages.LockedEvent | messages.UnlockedEvent):
+        kind = "locked" if isinstance(event, messages.LockedEvent) else "unlocked"
+        data = {"source": SOURCES.get(event.source, "manual"), "slot": event.slot}
+    elif isinstance(event, messages.IncorrectPinEvent):
+        kind, data = "incorrect_pin", {"pin": event.digits}
+    elif isinstance(event, messages.BoltFaultEvent):
+        kind = "obstructed" if event.fault is const.BoltFault.OBSTRUCTED else "jammed"
+        data = {"action": event.action.name.lower(), "source": SOURCES.get(event.source, "manual")}
+    elif isinstance(event, messages.BatteryEvent):
+        kind, data = "battery", {"level": int(event.level_percent), "low": bool(event.low)}
+    elif isinstance(event, messages.DoorEvent):
+        if event.door not in DOOR_STATES:
+            return None
+        kind, data = "door", {"state": DOOR_STATES[event.door]}
+    elif isinstance(event, messages.TamperEvent):
+        kind, data = "tamper", {"kind": event.kind.name.lower()}
+    else:
+        return None
+    return LockEvent(seq=event.seq, type=kind, occurred_at=datetime.fromtimestamp(event.timestamp, UTC),
+                     data=data)
+
+
+def translate(err: lc.LockClientError) -> LockError:
+    if isinstance(err, lc.LockUnreachable | lc.LockAuthenticationError):
+        return LockUnreachable(str(err))
+    if isinstance(err, lc.LockDisconnected | lc.LockTimeout):
+        return LinkLost(str(err))
+    if isinstance(err, lc.LockRefused | lc.LockInvalidRequest):
+        if err.error_code is const.ErrorCode.SLOT_EMPTY:
+            return SlotEmpty(str(err))
+        return LockError(ERROR_CODES.get(err.error_code, FIRMWARE_REFUSED), str(err))
+    return LockError(FIRMWARE_REFUSED, str(err))
+
+
+class LockClientSession:
+    """`LockSession` over one connected `LockClient`."""
+
+    def __init__(self, client: lc.LockClient) -> None:
+        self.client = client
+
+    @property
+    def is_connected(self) -> bool:
+        return self.client.has_session
+
+    async def _call(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return await fn()
+        except lc.LockClientError as err:
+            raise translate(err) from err
+
+    async def status(self) -> LockStatus:
+        return to_status(await self._call(self.client.status))
+
+    async def lock(self) -> None:
+        await self._call(self.client.lock)
+
+    async def unlock(self) -> None:
+        await self._call(self.client.unlock)
+
+    async def set_time(self, when: datetime, timezone: str) -> None:
+        await self._call(lambda: self.client.set_time(when, timezone))
+
+    async def put_code(self, entry: CodeEntry) -> None:
+        # replace=True: a put by slot overwrites what is there (the cloud owns the slot).
+        await self._call(lambda: self.client.put_code(entry.slot, entry.code, entry.name[:const.NAME_MAX_CHARS],
+                                                      entry.starts_at, entry.ends_at, replace=True))
+
+    async def delete_code(self, slot: int) -> None:
+        await self._call(lambda: self.client.delete_code(slot))
+
+    async def list_codes(self) -> list[CodeEntry]:
+        return [to_code(entry) for entry in await self._call(self.client.list_codes)]
+
+    async def read_events(self, since_seq: int) -> list[LockEvent]:
+        log = await self._call(lambda: self.client.read_events(since_seq))
+        if log.lost:
+            _LOGGER.warning("%s: %d event(s) were overwritten in the lock's log before we read them",
+                            self.client.name, log.lost)
+        events = [to_event(event) for event in log.events]
+        return [event for event in events if event is not None]
+
+    async def disconnect(self) -> None:
+        await self.client.disconnect()
+
+
+class LockClientConnector:
+    """Opens `LockClient` sessions. `device_for` turns a lock into what bleak connects to
+    (an address string for bleak's own backend, a `BLEDevice` for the virtual link)."""
+
+    def __init__(self, backend: lc.BleBackend | None = None,
+                 device_for: Callable[[LockInfo], BLEDevice | str] | None = None,
+                 timeouts: lc.Timeouts | None = None) -> None:
+        self.backend = backend
+        self.device_for = device_for or (lambda lock: lock.ble_address)
+        self.timeouts = timeouts
+
+    async def connect(self, lock: LockInfo, on_activity: EventCallback) -> LockClientSession:
+        client = lc.LockClient(self.device_for(lock), lock.device_key, name=lock.name, backend=self.backend,
+                               on_event=lambda _event: on_activity(), timeouts=self.timeouts,
+                               auto_reconnect=False)
+        try:
+            await client.connect()
+        except lc.LockClientError as err:
+            raise translate(err) from err
+        return LockClientSession(client)

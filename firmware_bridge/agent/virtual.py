@@ -1,0 +1,280 @@
+"""The `virtual` backend: the bridge's locks as virtual locks inside the agent process.
+
+Each lock the provider lists becomes a `VirtualLock` behind a Bumble GATT
+peripheral at the lock's `ble_address`, on one in-process `VirtualWorld`
+link; the agent reaches them with the very `LockClient` it uses for real
+locks.  A virtual lock's state (bolt, codes, event log, clock) is its
+"flash": saved under the state dir, encrypted with the lock's own device key
+(AES-GCM), so that an agent restart finds the locks as it left them, like a
+real gateway restart would.
+
+A control endpoint (JSON lines on 127.0.0.1, port and a random token in
+<state dir>/control.json, mode 0600) lets `firmware-bridge keypad` and
+`firmware-bridge fault` act on the locks: type a PIN, jam the next move,
+drop the battery, drop the link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from firmware_bridge.agent.links import LockClientConnector
+from firmware_bridge.agent.model import LockInfo
+from firmware_bridge.bumble_backend.world import VirtualWorld
+from firmware_bridge.simulator.lock import VirtualLock
+
+_LOGGER = logging.getLogger(__name__)
+
+CONTROL_FILE = "control.json"
+SAVE_INTERVAL = 0.25  # seconds between checks for changed lock state to save
+_AAD = b"firmware-bridge virtual lock v1"
+#: Control operations that make the lock log an event: the worker is woken to forward it.
+EVENT_OPS = {"enter_pin", "manual_turn", "press_lock_button", "set_door", "tamper", "set_battery"}
+#: Friendly fault names (`firmware-bridge fault NAME [VALUE]`) -> world control requests.
+FAULTS: dict[str, Callable[[str | None], dict[str, Any]]] = {
+    "jam": lambda _v: {"op": "fault", "name": "jam_next", "value": True},
+    "obstruct": lambda _v: {"op": "fault", "name": "obstruct_next", "value": True},
+    "busy": lambda _v: {"op": "fault", "name": "busy_next", "value": True},
+    "storage-full": lambda v: {"op": "fault", "name": "storage_full", "value": v != "off"},
+    "slow": lambda v: {"op": "fault", "name": "response_delay", "value": float(v or 1.0)},
+    "drop-notifications": lambda v: {"op": "fault", "name": "drop_notifications", "value": int(v or 1)},
+    "disconnect-mid-command": lambda _v: {"op": "fault", "name": "disconnect_mid_command", "value": True},
+    "disconnect-mid-response": lambda _v: {"op": "fault", "name": "disconnect_mid_response", "value": True},
+    "battery": lambda v: {"op": "set_battery", "percent": float(v if v is not None else 10)},
+    "unreachable": lambda v: {"op": "refuse_advertising", "seconds": float(v or 30)},
+    "disconnect": lambda _v: {"op": "disconnect"},
+    "door": lambda v: {"op": "set_door", "state": v or "open"},
+    "manual-turn": lambda _v: {"op": "manual_turn"},
+    "tamper": lambda _v: {"op": "tamper"},
+    "clock-skew": lambda v: {"op": "skew_clock", "seconds": float(v or 3600)},
+}
+
+
+def _seal(key: bytes, data: dict[str, Any]) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(key).encrypt(nonce, json.dumps(data).encode(), _AAD)
+
+
+def _open(key: bytes, blob: bytes) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(AESGCM(key).decrypt(blob[:12], blob[12:], _AAD))
+    return result
+
+
+class VirtualBackend:
+    def __init__(self, state_dir: Path, control: bool = True, control_port: int = 0) -> None:
+        self.state_dir = Path(state_dir)
+        self.locks_dir = self.state_dir / "virtual-locks"
+        self.control = control
+        self.control_port = control_port
+        self.world = VirtualWorld()
+        self._infos: dict[str, LockInfo] = {}  # lock_id -> info
+        self._saved: dict[str, str] = {}  # lock_id -> last saved JSON (to save only changes)
+        self._poke: Callable[[str], None] = lambda _lock_id: None
+        self._saver: asyncio.Task[None] | None = None
+        self._control_server: asyncio.Server | None = None
+        self._control_token = secrets.token_urlsafe(24)
+
+    # ------------------------------------------------------------------ Backend
+    async def start(self, locks: list[LockInfo], poke: Callable[[str], None]) -> LockClientConnector:
+        self._poke = poke
+        await self.world.start()
+        await self.locks_changed(locks)
+        self._saver = asyncio.create_task(self._save_loop(), name="virtual lock saver")
+        if self.control:
+            await self._serve_control()
+        return LockClientConnector(self.world.backend, device_for=self._device_for)
+
+    async def locks_changed(self, locks: list[LockInfo]) -> None:
+        for lock in locks:
+            if lock.lock_id not in self._infos:
+                await self._add(lock)
+            self._infos[lock.lock_id] = lock
+
+    async def close(self) -> None:
+        if self._saver is not None:
+            self._saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._saver
+        self.save_all()
+        if self._control_server is not None:
+            self._control_server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._control_server.wait_closed(), 1.0)
+            with contextlib.suppress(FileNotFoundError):
+                (self.state_dir / CONTROL_FILE).unlink()
+        await self.world.close()
+
+    # ------------------------------------------------------------------ locks
+    def _device_for(self, lock: LockInfo) -> Any:
+        return self.world.ble_device(lock.ble_address)
+
+    def _path(self, lock_id: str) -> Path:
+        return self.locks_dir / f"{lock_id}.bin"
+
+    async def _add(self, info: LockInfo) -> None:
+        path = self._path(info.lock_id)
+        lock: VirtualLock | None = None
+        if path.exists():
+            try:
+                lock = VirtualLock.from_dict(_open(info.device_key, path.read_bytes()))
+            except (InvalidTag, ValueError, KeyError) as err:
+                _LOGGER.warning("%s: saved virtual lock state unreadable (%s); starting afresh",
+                                info.name, type(err).__name__)
+        if lock is None:
+            lock = VirtualLock(name=info.name[:14], capacity=info.code_capacity)
+            # A fresh lock starts with its event log after what the cloud already has,
+            # as if it had been serving all along (the sandbox database outlives lock state).
+            lock._seq = info.last_event_seq  # noqa: SLF001 - simulator bootstrap
+        await self.world.add_lock(lock, device_key=info.device_key, address=info.ble_address, name=info.name)
+        _LOGGER.info("%s: virtual lock at %s (%d code(s))", info.name, info.ble_address, len(lock.codes))
+
+    def lock(self, lock_id: str) -> VirtualLock:
+        return self.world.lock(self._infos[lock_id].ble_address)
+
+    def save_all(self) -> None:
+        for lock_id in list(self._infos):
+            self._save(lock_id)
+
+    def _save(self, lock_id: str) -> None:
+        info = self._infos[lock_id]
+        try:
+            state = self.world.lock(info.ble_address).to_dict()
+        except KeyError:
+            return
+        comparable = json.dumps({k: v for k, v in state.items() if k != "clock"}, sort_keys=True)
+        if self._saved.get(lock_id) == comparable:
+            return
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        path = self._path(lock_id)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_seal(info.device_key, state))
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+        self._saved[lock_id] = comparable
+
+    async def _save_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SAVE_INTERVAL)
+            try:
+                self.save_all()
+            except OSError as err:
+                _LOGGER.error("saving virtual lock state: %s", err)
+
+    # ------------------------------------------------------------------ control
+    def resolve(self, ref: str) -> LockInfo:
+        """A lock by id, name (case-insensitive) or BLE address."""
+        for info in self._infos.values():
+            if ref in (info.lock_id, info.ble_address) or info.name.lower() == ref.lower():
+                return info
+        raise KeyError(f"no virtual lock {ref!r} here")
+
+    async def handle_control(self, request: dict[str, Any]) -> dict[str, Any]:
+        if not secrets.compare_digest(str(request.get("token", "")), self._control_token):
+            return {"ok": False, "error": "bad control token"}
+        op = request.get("op")
+        if op == "locks":
+            return {"ok": True, "locks": [
+                {"lock_id": i.lock_id, "name": i.name, "ble_address": i.ble_address,
+                 "bolt": self.lock(i.lock_id).bolt.name.lower(),
+                 "battery_percent": self.lock(i.lock_id).battery_percent}
+                for i in self._infos.values()]}
+        try:
+            info = self.resolve(str(request.get("lock", "")))
+        except KeyError as err:
+            return {"ok": False, "error": str(err.args[0])}
+        lock = self.lock(info.lock_id)
+        if op == "disconnect":
+            await self.world.peripheral(info.ble_address).drop_connections()
+            answer: dict[str, Any] = {"ok": True}
+        elif op == "skew_clock":
+            lock.skew_clock(float(request.get("seconds", 0)))
+            answer = {"ok": True}
+        elif op == "codes":
+            answer = {"ok": True, "codes": [
+                {"slot": c.slot, "name": c.name, "starts_at": c.starts_at, "ends_at": c.ends_at}
+                for c in sorted(lock.codes.values(), key=lambda c: c.slot)]}
+        else:
+            forwarded = {k: v for k, v in request.items() if k not in ("token", "lock")}
+            answer = self.world.handle_control({**forwarded, "address": info.ble_address})
+        answer.update(lock_id=info.lock_id, name=info.name)
+        if answer.get("ok") and op in EVENT_OPS:
+            self._poke(info.lock_id)  # forward the event now rather than at the next visit
+        self._save(info.lock_id)
+        return answer
+
+    async def _serve_control(self) -> None:
+        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while line := await reader.readline():
+                    try:
+                        request = json.loads(line)
+                        if not isinstance(request, dict):
+                            raise ValueError("expected a JSON object")
+                        answer = await self.handle_control(request)
+                    except (ValueError, TypeError) as err:
+                        answer = {"ok": False, "error": str(err)}
+                    writer.write(json.dumps(answer).encode() + b"\n")
+                    await writer.drain()
+            except (ConnectionError, asyncio.LimitOverrunError):
+                pass
+            finally:
+                writer.close()
+
+        self._control_server = await asyncio.start_server(on_client, "127.0.0.1", self.control_port,
+                                                          limit=8192)
+        port = self._control_server.sockets[0].getsockname()[1]
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / CONTROL_FILE
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"host": "127.0.0.1", "port": port, "token": self._control_token, "pid": os.getpid()},
+                      handle)
+        tmp.replace(path)
+        _LOGGER.info("virtual lock control on 127.0.0.1:%d (firmware-bridge keypad / fault)", port)
+
+
+def find_control(state_dirs: list[Path]) -> list[dict[str, Any]]:
+    """Control endpoints of running virtual-mode agents under these state dirs (and one level down)."""
+    found = []
+    for base in state_dirs:
+        for path in [base / CONTROL_FILE, *sorted(base.glob(f"*/{CONTROL_FILE}"))]:
+            with contextlib.suppress(OSError, ValueError):
+                found.append(json.loads(path.read_text()))
+    return found
+
+
+async def control_request(endpoints: list[dict[str, Any]], request: dict[str, Any],
+                          timeout: float = 10.0) -> dict[str, Any]:
+    """Sends a request to each endpoint until one knows the lock; returns its answer."""
+    answer: dict[str, Any] = {"ok": False, "error": "no running virtual-mode bridge agent found"}
+    for endpoint in endpoints:
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(endpoint["host"], endpoint["port"])
+                try:
+                    writer.write(json.dumps({**request, "token": endpoint["token"]}).encode() + b"\n")
+                    await writer.drain()
+                    answer = json.loads(await reader.readline())
+                finally:
+                    writer.close()
+        except (OSError, TimeoutError, ValueError) as err:
+            answer = {"ok": False, "error": f"agent at port {endpoint.get('port')}: {err}"}
+            continue
+        if answer.get("ok") or "no virtual lock" not in str(answer.get("error", "")):
+            return answer
+    return answer

@@ -1,0 +1,108 @@
+"""The agent over real LockClients and virtual locks on the Bumble link (the provider still a fake)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+
+from firmware_bridge.agent.agent import Agent
+from firmware_bridge.agent.config import AgentConfig
+from firmware_bridge.agent.journal import Journal
+from firmware_bridge.agent.model import LockInfo
+from firmware_bridge.agent.virtual import (
+    CONTROL_FILE,
+    FAULTS,
+    VirtualBackend,
+    control_request,
+    find_control,
+)
+from tests.firmware_bridge.agent.fakes import FakeProvider
+
+PIN = "482913"
+
+
+def _infos(n: int = 2) -> list[LockInfo]:
+    return [LockInfo(lock_id=f"lock-{i}", name=f"Door {i}", ble_address=f"D0:4C:4B:00:00:{i:02X}",
+                     device_key=bytes([i]) * 16, timezone="UTC") for i in range(1, n + 1)]
+
+
+def _config(tmp_path) -> AgentConfig:
+    return AgentConfig(provider_url="http://provider.test", bridge_token="t", backend="virtual",
+                       state_dir=tmp_path, poll_wait=1, heartbeat_interval=0.2, idle_disconnect=0.5,
+                       poll_interval=60, connect_attempts=2, reconnect_max=0.5, retry_max=0.1)
+
+
+async def _session(tmp_path, provider, body) -> None:
+    backend = VirtualBackend(tmp_path)
+    agent = Agent(_config(tmp_path), backend, api=provider, journal=Journal(tmp_path / "journal.sqlite3"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    await asyncio.wait_for(agent.ready.wait(), 10)
+    try:
+        await body(agent, backend)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def test_commands_keypad_and_restart_over_the_bumble_link(tmp_path):
+    infos = _infos()
+    provider = FakeProvider(infos)
+    put = {"access_code_id": "ac-1", "slot": 1, "code": PIN, "device_name": "Guest", "starts_at": None,
+           "ends_at": None}
+    provider.desired["lock-1"] = [put]
+
+    async def first(agent, backend):
+        provider.queue_command("c1", "lock-1", "unlock", action_id="a1")
+        provider.queue_command("c2", "lock-2", "unlock", action_id="a2")
+        provider.queue_command("c3", "lock-1", "put_code", **put)
+        await provider.wait_for(lambda: {"c1", "c2", "c3"} <= set(provider.results), 15)
+        assert backend.lock("lock-1").bolt.name == "UNLOCKED"
+        assert backend.lock("lock-2").bolt.name == "UNLOCKED"
+        control = find_control([tmp_path])
+        assert len(control) == 1
+        assert stat.S_IMODE((tmp_path / CONTROL_FILE).stat().st_mode) == 0o600
+        answer = await control_request(control, {"op": "enter_pin", "lock": "Door 1", "pin": "0000"})
+        assert answer["ok"] and answer["lock_id"] == "lock-1"
+        answer = await control_request(control, {"op": "enter_pin", "lock": "lock-1", "pin": PIN})
+        assert answer["event"] == "UnlockedEvent"
+        assert (await control_request(control, {"op": "enter_pin", "lock": "nope", "pin": PIN}))["ok"] is False
+        bad = await control_request([{**control[0], "token": "guess"}], {"op": "locks"})
+        assert bad == {"ok": False, "error": "bad control token"}
+        await provider.wait_for(
+            lambda: any(e["type"] == "incorrect_pin" for e in provider.events.values())
+            and any(e["data"].get("source") == "keypad" for e in provider.events.values()), 10)
+        await control_request(control, FAULTS["jam"](None) | {"lock": "lock-2"})
+        provider.queue_command("c4", "lock-2", "lock", action_id="a4")
+        await provider.wait_for(lambda: "c4" in provider.results, 15)
+
+    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, first), 60))
+    assert all(provider.results[c]["status"] == "succeeded" for c in ("c1", "c2", "c3"))
+    assert provider.results["c4"]["error_code"] == "LOCK_JAMMED"
+    seqs = [seq for lock_id, seq in provider.event_order if lock_id == "lock-1"]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+    assert not (tmp_path / CONTROL_FILE).exists()
+    saved = (tmp_path / "virtual-locks" / "lock-1.bin").read_bytes()
+    assert PIN.encode() not in saved  # the lock's "flash" is encrypted with its key
+
+    # Restart: the virtual locks come back as they were; nothing re-applied, no event re-sent.
+    events_before = dict(provider.events)
+    puts_before = len([c for c in provider.result_posts if c == "c3"])
+
+    async def second(agent, backend):
+        assert backend.lock("lock-1").codes[1].pin == PIN
+        assert backend.lock("lock-1").bolt.name == "UNLOCKED"
+        provider.queue_command("c3", "lock-1", "put_code", **put)  # redelivered after the restart
+        await provider.wait_for(lambda: provider.result_posts.count("c3") == puts_before + 1, 15)
+        await asyncio.sleep(0.3)
+
+    provider.rebind()
+    provider.lock_infos = [LockInfo(**{**i.__dict__, "last_event_seq": max(
+        [s for (lid, s) in provider.events if lid == i.lock_id], default=0)}) for i in infos]
+    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, second), 60))
+    assert provider.events.items() >= events_before.items()
+    assert provider.duplicate_events == 0
+    assert provider.events[("lock-2", 2)]["type"] == "jammed"  # read after the restart, not lost
+    assert json.dumps(provider.results["c3"]) == json.dumps({"status": "succeeded", "error_code": None,
+                                                              "message": None})
