@@ -578,6 +578,10 @@ def virtual_lock(
 # Other packages register their commands here, e.g.:
 #     from firmware_bridge.agent.cli import agent
 #     main.add_command(agent)
+from firmware_bridge.agent.cli import COMMANDS as _AGENT_COMMANDS  # noqa: E402
+
+for _command in _AGENT_COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -130,7 +130,7 @@ def fault(lock_ref: str, name: str, value: str | None, state_dir: str | None) ->
     click.echo(f"{answer['name']}: {name} {value or ''}".rstrip())
 
 
-@click.command(name="virtual-locks")
+@click.command(name="sandbox-locks")
 @_state_dir_option
 def virtual_locks(state_dir: str | None) -> None:
     """List the virtual locks of running virtual-mode agents (JSON)."""
