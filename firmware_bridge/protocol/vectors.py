@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from .connection import NEED_DATA, CentralConnection, PeripheralConnection
@@ -27,7 +28,7 @@ from .const import (
     TamperKind,
 )
 from .crypto import aead_nonce, confirm_tag, derive_session_keys
-from .framing import crc8, encode_frame
+from .framing import FrameDecoder, crc8, encode_frame
 from .messages import (
     EVENT_TYPES,
     REQUEST_TYPES,
@@ -108,12 +109,17 @@ def lines() -> list[str]:
     def record(
         label: str, message: Message, direction: int, counter: int, chunks: list[bytes]
     ) -> None:
+        decoder = FrameDecoder()
+        decoder.feed(b"".join(chunks))
+        record_body = decoder.next_frame() or b""
         out.extend(
             [
                 "",
                 f"# {label}: {message!r}",
                 f"plaintext = {_hex(bytes(message))}",
                 f"nonce     = {_hex(aead_nonce(direction, keys.session_id, counter))}",
+                f"aad       = {_hex(record_body[:5])}",
+                f"ct || tag = {_hex(record_body[5:])}",
             ]
         )
         out.extend(_chunks("frame", chunks))
@@ -172,8 +178,32 @@ def layout_tables() -> list[str]:
     return out
 
 
+_MARK = "<!-- BEGIN GENERATED: python -m firmware_bridge.protocol.vectors{} -->"
+_END = "<!-- END GENERATED -->"
+
+
+def render_doc(text: str) -> str:
+    """``text`` with its generated sections (tables, vectors) brought up to date."""
+    for flag, body in (
+        (" --tables", "\n".join(layout_tables())),
+        ("", "```text\n" + "\n".join(lines()) + "\n```"),
+    ):
+        begin = _MARK.format(flag)
+        head, found, rest = text.partition(begin)
+        if not found:
+            continue
+        _, _, tail = rest.partition(_END)
+        text = f"{head}{begin}\n{body}\n{_END}{tail}"
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Print the vectors; ``--tables``: the layout tables; ``--update-doc PATH``: rewrite PATH."""
     args = sys.argv[1:] if argv is None else argv
+    if "--update-doc" in args:
+        path = Path(args[args.index("--update-doc") + 1])
+        path.write_text(render_doc(path.read_text(encoding="utf-8")), encoding="utf-8")
+        return
     print("\n".join(layout_tables() if "--tables" in args else lines()))
 
 

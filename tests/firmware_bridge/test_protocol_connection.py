@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
@@ -387,10 +388,23 @@ def test_vectors_match_an_independent_computation() -> None:
     assert f"confirm_lock   = {confirm.hex(' ')}" in text
     lines = vectors.lines()
     start = lines.index("# bridge -> lock, counter 1: StatusRequest(request_id=1)")
-    frame = bytes.fromhex(" ".join(line.split(": ")[1] for line in lines[start + 3 : start + 5]))
+    section = lines[start : lines.index("", start)]
+    frame = bytes.fromhex(
+        " ".join(x.split(": ")[1] for x in section if x.startswith("frame chunk"))
+    )
     record = frame[4:-4]
+    assert f"ct || tag = {record[5:].hex(' ')}" in section
     nonce = bytes((1,)) + okm[32:] + (1).to_bytes(4, "little")
     assert AESCCM(okm[:16], tag_length=16).decrypt(nonce, record[5:], record[:5]) == b"\x01\x01\x00"
+
+
+def test_doc_carries_the_current_vectors_and_tables() -> None:
+    doc = Path(__file__).parents[2] / "docs" / "ble-protocol.md"
+    text = doc.read_text(encoding="utf-8")
+    assert vectors.render_doc(text) == text, (
+        "run: python -m firmware_bridge.protocol.vectors --update-doc docs/ble-protocol.md"
+    )
+    assert "\n".join(vectors.lines()) in text
 
 
 def test_vectors_are_deterministic() -> None:
