@@ -198,3 +198,17 @@ def make_token(oauth_client):
 def auth_headers(account, make_token):
     """Bearer headers for `account`, with both scopes."""
     return {"Authorization": f"Bearer {make_token(account)}"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing():
+    """argon2 at its minimum cost in tests (production keeps the library defaults)."""
+    from argon2 import PasswordHasher
+
+    from provider.services import accounts, oauth_clients
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    saved = accounts._hasher, oauth_clients._hasher
+    accounts._hasher = oauth_clients._hasher = cheap
+    yield
+    accounts._hasher, oauth_clients._hasher = saved

@@ -53,11 +53,15 @@ class OAuthClient(TimestampMixin, db.Model, ClientMixin):
         # No default: the redirect URI must always be named and match exactly.
         return None
 
-    def get_allowed_scope(self, scope: str | None) -> str:
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """The scope to grant: the client's own when none is asked, None if any is not allowed."""
         allowed = scope_to_list(self.scope) or []
         if not scope:
             return list_to_scope(allowed)
-        return list_to_scope([s for s in scope_to_list(scope) if s in allowed])
+        requested = scope_to_list(scope)
+        if any(s not in allowed for s in requested):
+            return None
+        return list_to_scope(requested)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in (self.redirect_uris or [])

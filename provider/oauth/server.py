@@ -347,6 +347,7 @@ _configured = False
 def config_oauth(app: Flask) -> None:
     """Binds the (module-level) server to an app; grants are registered once per process."""
     global _configured
+    app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(SCOPES))
     authorization.init_app(app)
     if _configured:
         return
@@ -356,4 +357,3 @@ def config_oauth(app: Flask) -> None:
     authorization.register_grant(RefreshTokenGrant)
     authorization.register_endpoint(RevocationEndpoint)
     authorization.register_extension(_Issuer())
-    authorization.scopes_supported = list(SCOPES)

@@ -3,42 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from flask import jsonify
 
 from provider.extensions import db
-from provider.oauth.server import current_account, require_oauth
 from provider.services import oauth_tokens
-
-
-@pytest.fixture
-def probe_app(make_app):
-    """An app with two protected probe routes (test-only; not in openapi.yaml)."""
-    other = make_app()
-
-    @other.get("/_probe/read")
-    @require_oauth("locks.read")
-    def _read():
-        return jsonify({"user_id": current_account().id})
-
-    @other.post("/_probe/write")
-    @require_oauth("locks.write")
-    def _write():
-        return jsonify({"ok": True})
-
-    return other
-
-
-@pytest.fixture
-def probe(probe_app):
-    client = probe_app.test_client()
-
-    def _call(path, token=None, method="GET", headers=None):
-        headers = dict(headers or {})
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        return client.open(path, method=method, headers=headers, validate=False)
-
-    return _call
 
 
 def assert_error(response, status, code):
