@@ -69,7 +69,9 @@ class Listener:
         self.server = ThreadingHTTPServer((self.host, self.port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name="certify-webhooks", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="certify-webhooks", daemon=True
+        )
         self.thread.start()
 
     def stop(self) -> None:

@@ -312,13 +312,13 @@ def delete(ctx: Context) -> str | None:
     if not (legacy_ok or current_ok):
         raise fail('DELETE answered neither {"ok": true} nor {"access_code_id", "status": "pending"}', response)
     ctx.cancel_cleanup(f"access_code:{code_id}")
-    ctx.values.setdefault("expected_events", []).append(
-        ("access_code.deleted", {"access_code_id": code_id}, f"access code {code_id} deleted")
-    )
     codes, listed = _list_codes(ctx)
     item = _find(codes, code_id)
     if item is not None and item.get("status") not in REMOVAL_STATUSES:
         raise fail(f"after DELETE the code is still listed with status {item.get('status')!r}", listed)
+    ctx.values.setdefault("expected_events", []).append(
+        ("access_code.deleted", {"access_code_id": code_id}, f"access code {code_id} deleted")
+    )
     return None
 
 

@@ -124,9 +124,6 @@ def pending_then_final(ctx: Context) -> str | None:
         raise fail("action acknowledgement: " + "; ".join(problems), response)
     action_id = body["action_id"]
     ctx.values["action"] = {"action_id": action_id, "custom_id": custom_id, "action": action}
-    ctx.values.setdefault("expected_events", []).append(
-        ("lock.action_completed", {"action_id": action_id}, f"action {action_id}")
-    )
     final, last = wait_final(ctx, action_id)
     if final is None:
         status = last.status_code if last is not None else "no answer"
@@ -135,6 +132,10 @@ def pending_then_final(ctx: Context) -> str | None:
     if status == "pending":
         raise fail(f"the action was still pending after {ctx.settings.action_timeout:.0f} s "
                    "(raise --action-timeout if the lock is slow)", last)
+    # A final action, success or not, is announced with lock.action_completed.
+    ctx.values.setdefault("expected_events", []).append(
+        ("lock.action_completed", {"action_id": action_id}, f"lock.action_completed for action {action_id}")
+    )
     if status != "success":
         raise fail(f"the action ended {status!r}" + (f" with {error_code(final)}" if error_code(final) else "")
                    + "; certification needs a lock that is online and works", last)

@@ -18,7 +18,7 @@ def _listener(ctx: Context) -> Listener:
 
 def _matches(delivery: Delivery, event_type: str, device_id: str, data: dict[str, Any]) -> bool:
     payload = delivery.payload
-    if delivery.status >= 300 or not isinstance(payload, dict):
+    if not isinstance(payload, dict):
         return False
     if payload.get("event_type") != event_type or payload.get("device_id") != device_id:
         return False

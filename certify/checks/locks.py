@@ -77,11 +77,11 @@ def _every_lock(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
     return pairs
 
 
-def _raise_problems(problems: list[str], count: int) -> str:
+def _raise_problems(problems: list[str], pairs: list[tuple[str, dict[str, Any]]]) -> str:
     if problems:
         shown = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
-        raise CheckFailed(shown)
-    return f"{count} lock object(s) checked"
+        raise CheckFailed(shown, [{"where": where, "lock": lock} for where, lock in pairs[:3]])
+    return f"{len(pairs)} lock object(s) checked"
 
 
 @check("locks.legacy_shape", profiles=(LEGACY,))
@@ -97,7 +97,7 @@ def legacy_shape(ctx: Context) -> str | None:
                 problems.append(f"{where}: {name} is {type(lock[name]).__name__}, expected a string")
         if "address" in lock and not isinstance(lock["address"], str | dict | None):
             problems.append(f"{where}: address is {type(lock['address']).__name__}")
-    return _raise_problems(problems, len(pairs))
+    return _raise_problems(problems, pairs)
 
 
 def device_problems(lock: dict[str, Any], now: datetime, zones: set[str]) -> tuple[list[str], list[str]]:
@@ -160,7 +160,7 @@ def device_fields(ctx: Context) -> str | None:
         found, noted = device_problems(lock, now, zones)
         problems.extend(f"{where}: {p}" for p in found)
         notes.extend(f"{where}: {n}" for n in noted)
-    summary = _raise_problems(problems, len(pairs))
+    summary = _raise_problems(problems, pairs)
     return "; ".join([summary, *notes[:2]])
 
 

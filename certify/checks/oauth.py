@@ -280,19 +280,20 @@ def user_id_stable(ctx: Context) -> str | None:
     seen: list[tuple[str, Any]] = ctx.values.get("user_ids", [])
     if len(seen) < 2:
         raise CheckSkipped("fewer than two token responses to compare")
+    shown = [{"token response": label, "user_id": uid} for label, uid in seen]
     missing = [label for label, uid in seen if uid in (None, "")]
     if missing:
-        raise CheckFailed(f"no user_id in the token response of: {', '.join(missing)}")
+        raise CheckFailed(f"no user_id in the token response of: {', '.join(missing)}", shown)
     distinct = {str(uid) for _, uid in seen}
     if len(distinct) > 1:
         first = str(seen[0][1])
         changed = [f"{label} → {uid}" for label, uid in seen if str(uid) != first]
-        raise CheckFailed(f"user_id changed: {seen[0][0]} → {first}; " + "; ".join(changed[:4]))
+        raise CheckFailed(f"user_id changed: {seen[0][0]} → {first}; " + "; ".join(changed[:4]), shown)
     user_id = distinct.pop()
     email = ctx.settings.username.lower()
     local = email.split("@")[0]
     if email in user_id.lower() or (len(local) >= 3 and local in user_id.lower()):
-        raise CheckFailed(f"user_id {user_id!r} is derived from the email address; it must be a permanent id")
+        raise CheckFailed(f"user_id {user_id!r} is derived from the email address; it must be a permanent id", shown)
     return f"{len(seen)} token responses, one user_id"
 
 

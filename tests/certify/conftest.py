@@ -1,0 +1,61 @@
+"""Runs provider-certify against the reference fake provider (tests/certify/fake_provider.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from certify.context import Settings
+from certify.runner import Report, run
+from tests.certify.fake_provider import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME, FakeProvider
+
+FAST = {
+    # The fake acts at once and retries after 0.2 s: these bound only the broken cases.
+    "action_timeout": 1.0,
+    "webhook_timeout": 3.0,
+    "retry_timeout": 1.5,
+    "poll_interval": 0.02,
+    "http_timeout": 10.0,
+}
+
+
+def settings_for(base_url: str, *, listen: bool = True, **overrides: Any) -> Settings:
+    return Settings(
+        base_url=base_url,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        redirect_uri="http://localhost:3020/oauth/callback",
+        username=USERNAME,
+        password=PASSWORD,
+        webhook_listen=("127.0.0.1", 0) if listen else None,
+        **{**FAST, **overrides},
+    )
+
+
+@contextmanager
+def _served(breaks: set[str] | frozenset[str] = frozenset()):
+    fake = FakeProvider(breaks)
+    with fake.serve() as base_url:
+        fake.base_url = base_url
+        yield fake
+
+
+@pytest.fixture
+def serve_fake() -> Callable[..., Any]:
+    """serve_fake(breaks) -> context manager yielding a running FakeProvider (fake.base_url)."""
+    return _served
+
+
+@pytest.fixture
+def certify_against() -> Callable[..., tuple[FakeProvider, Report]]:
+    """certify_against(breaks, **settings) -> (fake, report) after a whole run."""
+
+    def go(breaks: set[str] | frozenset[str] = frozenset(), **overrides: Any) -> tuple[FakeProvider, Report]:
+        with _served(breaks) as fake:
+            report = run(settings_for(fake.base_url, **overrides))
+        return fake, report
+
+    return go

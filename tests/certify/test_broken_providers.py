@@ -1,0 +1,29 @@
+"""Each switch of the fake breaks one rule: the matching check fails, and no other does."""
+
+from __future__ import annotations
+
+import pytest
+
+from certify.registry import Outcome
+from tests.certify.fake_provider import BREAKS
+
+
+@pytest.mark.parametrize("switch", sorted(name for name, checks in BREAKS.items() if checks))
+def test_broken_rule_fails_its_check_and_only_it(certify_against, switch):
+    _, report = certify_against({switch})
+
+    failed = {r.name for r in report.results if r.outcome is Outcome.FAIL}
+    assert failed == BREAKS[switch], {r.name: r.reason for r in report.results if r.outcome is Outcome.FAIL}
+    assert not report.passed
+    for name in failed:
+        result = report.result(name)
+        assert result.reason and result.evidence, name
+
+
+def test_tokens_kept_after_code_replay_is_only_a_warning(certify_against):
+    _, report = certify_against({"code_reuse_keeps_tokens"})
+
+    result = report.result("oauth.code_reuse_revokes_tokens")
+    assert result.outcome is Outcome.WARN
+    assert "still works" in result.reason
+    assert report.passed
