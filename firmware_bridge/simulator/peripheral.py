@@ -114,6 +114,7 @@ class _Session:
     outgoing: asyncio.Queue[tuple[list[bytes], str]] = field(default_factory=asyncio.Queue)
     requests: asyncio.Queue[Request] = field(default_factory=asyncio.Queue)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    last_write: float = 0.0  # loop time of the last chunk received
 
 
 class VirtualLockPeripheral:
@@ -128,8 +129,11 @@ class VirtualLockPeripheral:
         name: str | None = None,
         advertising_interval_ms: float = DEFAULT_ADVERTISING_INTERVAL_MS,
         transport: Any = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.lock = lock
+        # Called after each handled request and each lock event (e.g. to save the state).
+        self.on_change = on_change
         self.device = device
         self.name = name or lock.name
         self._device_key = device_key
@@ -262,6 +266,7 @@ class VirtualLockPeripheral:
         self._sessions[connection.handle] = session
         session.tasks.append(asyncio.ensure_future(self._send_loop(session)))
         session.tasks.append(asyncio.ensure_future(self._request_loop(session)))
+        session.tasks.append(asyncio.ensure_future(self._handshake_deadline(session)))
         connection.on(
             connection.EVENT_CONNECTION_ATT_MTU_UPDATE,
             lambda: session.protocol.set_mtu(connection.att_mtu),
@@ -271,6 +276,15 @@ class VirtualLockPeripheral:
         )
         self._schedule_advertising_update()
         _LOGGER.debug("%s: central %s connected", self.name, connection.peer_address)
+
+    async def _handshake_deadline(self, session: _Session) -> None:
+        """A real lock drops a central that connects but never authenticates (it blocks others)."""
+        await asyncio.sleep(const.LOCK_HANDSHAKE_IDLE_TIMEOUT)
+        if session.protocol.state is not ConnectionState.ESTABLISHED:
+            _LOGGER.info(
+                "%s: no handshake from %s, dropping it", self.name, session.connection.peer_address
+            )
+            await session.connection.disconnect()
 
     def _on_disconnection(self, session: _Session) -> None:
         _LOGGER.debug("%s: central %s disconnected", self.name, session.connection.peer_address)
@@ -299,6 +313,10 @@ class VirtualLockPeripheral:
         if session is None:
             return
         protocol = session.protocol
+        now = asyncio.get_running_loop().time()
+        if now - session.last_write > const.REASSEMBLY_TIMEOUT:
+            protocol.discard_partial_frame()  # a half frame this old lost a chunk
+        session.last_write = now
         protocol.receive_data(bytes(value))
         while True:
             try:
@@ -332,11 +350,15 @@ class VirtualLockPeripheral:
                 await session.connection.disconnect()
                 return
             response: Response = self.lock.handle(request)
+            if self.on_change is not None:
+                self.on_change()
             if session.protocol.state is not ConnectionState.ESTABLISHED:
                 continue  # the bridge started a new handshake meanwhile
             session.outgoing.put_nowait((session.protocol.send(response), "response"))
 
     def _on_lock_event(self, event: LockEvent) -> None:
+        if self.on_change is not None:
+            self.on_change()
         for session in list(self._sessions.values()):
             if session.protocol.state is ConnectionState.ESTABLISHED:
                 session.outgoing.put_nowait((session.protocol.send(event), "event"))
