@@ -375,13 +375,15 @@ class CentralConnection(_Connection):
         if len(body) != _ALERT_SIZE:
             raise MalformedMessageError(f"ALERT of {len(body)} bytes")
         code = ErrorCode(body[1])
+        if self._state not in (ConnectionState.HELLO_SENT, ConnectionState.ESTABLISHED):
+            raise RemoteProtocolError(f"lock alert {code.name} in state {self._state.name}", code)
         if code is ErrorCode.AUTH_FAILED:
             self._transition(_Input.AUTH_FAILED)
             raise AuthenticationError("the lock rejected our key confirmation: wrong device key")
         if code is ErrorCode.UNSUPPORTED_VERSION:
             self._transition(_Input.AUTH_FAILED)
             raise UnsupportedVersionError("the lock does not speak our protocol version")
-        if code is ErrorCode.NOT_AUTHENTICATED and self._state is not ConnectionState.IDLE:
+        if code is ErrorCode.NOT_AUTHENTICATED:
             self._transition(_Input.SESSION_LOST)
             self._drop_channel()
             raise NotAuthenticatedError("the lock has no session for us: handshake again")

@@ -452,3 +452,20 @@ def test_bit_flips_in_transit_never_deliver_a_wrong_message(flips: list[tuple[in
             break
         delivered.append(event)
     assert delivered in ([], [request])
+
+
+@pytest.mark.parametrize("code", [ErrorCode.AUTH_FAILED, ErrorCode.NOT_AUTHENTICATED, ErrorCode.BUSY])
+def test_alerts_outside_a_handshake_or_session_are_remote_errors(code: ErrorCode) -> None:
+    central = CentralConnection(KEY)
+    alert = encode_frame(bytes((FrameType.ALERT, code)))
+    central.receive_data(alert)
+    with pytest.raises(RemoteProtocolError):
+        central.next_event()
+    assert central.state is ConnectionState.IDLE
+    central.start_handshake()
+    central.receive_data(alert)
+    with pytest.raises(RemoteProtocolError):
+        central.next_event()
+    central.receive_data(alert)  # a second alert once FAILED is still a remote error
+    with pytest.raises(RemoteProtocolError):
+        central.next_event()
