@@ -454,7 +454,9 @@ def test_bit_flips_in_transit_never_deliver_a_wrong_message(flips: list[tuple[in
     assert delivered in ([], [request])
 
 
-@pytest.mark.parametrize("code", [ErrorCode.AUTH_FAILED, ErrorCode.NOT_AUTHENTICATED, ErrorCode.BUSY])
+@pytest.mark.parametrize(
+    "code", [ErrorCode.AUTH_FAILED, ErrorCode.NOT_AUTHENTICATED, ErrorCode.BUSY]
+)
 def test_alerts_outside_a_handshake_or_session_are_remote_errors(code: ErrorCode) -> None:
     central = CentralConnection(KEY)
     alert = encode_frame(bytes((FrameType.ALERT, code)))
