@@ -74,6 +74,8 @@ DIRECTION_TO_LOCK: Final = 0x01
 DIRECTION_TO_BRIDGE: Final = 0x02
 #: Largest counter value; a session must re-handshake before reaching it.
 MAX_COUNTER: Final = 0xFFFF_FFFF
+#: Largest message plaintext: a frame body minus the record header (5) and tag (16).
+MAX_MESSAGE_SIZE: Final = MAX_FRAME_BODY - 5 - AEAD_TAG_SIZE
 
 
 # --------------------------------------------------------------------------

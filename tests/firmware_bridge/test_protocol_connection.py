@@ -471,3 +471,23 @@ def test_alerts_outside_a_handshake_or_session_are_remote_errors(code: ErrorCode
     central.receive_data(alert)  # a second alert once FAILED is still a remote error
     with pytest.raises(RemoteProtocolError):
         central.next_event()
+
+
+def test_the_largest_pages_fit_in_one_frame(pair: Pair) -> None:
+    from firmware_bridge.protocol import (
+        CodeEntry,
+        IncorrectPinEvent,
+        ListCodesResponse,
+        ReadEventsResponse,
+    )
+    from firmware_bridge.protocol.const import MAX_MESSAGE_SIZE
+
+    name = "\U0001f511" * 14  # 14 characters of 4 UTF-8 bytes each
+    codes = tuple(CodeEntry(s, "12345678", name, 1, 0xFFFF_FFFF) for s in range(1, 11))
+    events = tuple(IncorrectPinEvent(s, 0xFFFF_FFFF, "1" * 16) for s in range(1, 17))
+    for message in (
+        ListCodesResponse(1, codes, 0xFFFE),
+        ReadEventsResponse(2, events, 16, 1),
+    ):
+        assert len(bytes(message)) <= MAX_MESSAGE_SIZE
+        assert pair.bridge_receives(pair.lock.send(message)) == [message]
