@@ -127,6 +127,10 @@ class LockProtocolError(LockClientError):
     """The lock sent something we reject, or the session broke down."""
 
 
+class LockSessionLost(LockProtocolError):
+    """The lock no longer knows our session (it rebooted); it did not act on the request."""
+
+
 class LockAuthenticationError(LockProtocolError):
     """The handshake failed: the device key does not match this lock."""
 
@@ -391,7 +395,7 @@ class LockClient:
                 self._fail_waiter(LockAuthenticationError(f"{self.name}: {err}"), cause=err)
                 continue
             except NotAuthenticatedError as err:
-                self._fail_waiter(LockProtocolError(f"{self.name}: session lost: {err}"), cause=err)
+                self._fail_waiter(LockSessionLost(f"{self.name}: session lost: {err}"), cause=err)
                 continue
             except ProtocolError as err:  # one bad frame: dropped, the session stays up
                 self.rejected_frames += 1
@@ -488,19 +492,27 @@ class LockClient:
 
         ``retry_safe`` requests (reads, puts to an explicit slot, deletes) are
         tried once more after a dropped link or a timeout, on a fresh
-        connection; anything that could act twice on the lock is not.
+        connection; anything that could act twice on the lock is not.  Any
+        request is sent again once after `LockSessionLost`: the lock refused it
+        without being able to decrypt it, so it cannot have acted on it.
         """
-        attempts = 2 if retry_safe else 1
-        for attempt in range(1, attempts + 1):
+        link_retry = retry_safe
+        session_retry = True
+        while True:
             try:
                 return await self._request_once(build, expected, timeout)
-            except (LockDisconnected, LockTimeout) as err:
-                if attempt == attempts:
+            except LockSessionLost as err:
+                if not session_retry:
                     raise
+                session_retry = False
+                _LOGGER.info("%s: %s; handshaking again", self.name, err)
+            except (LockDisconnected, LockTimeout) as err:
+                if not link_retry:
+                    raise
+                link_retry = False
                 _LOGGER.info("%s: %s; retrying (safe to repeat)", self.name, err)
                 if isinstance(err, LockTimeout):
                     await self.disconnect()  # start over on a clean link and session
-        raise AssertionError("unreachable")
 
     async def _request_once(
         self, build: Callable[[int], Request], expected: type[_R], timeout: float

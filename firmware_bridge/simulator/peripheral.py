@@ -303,6 +303,11 @@ class VirtualLockPeripheral:
             with contextlib.suppress(Exception):
                 await session.connection.disconnect()
 
+    def forget_sessions(self) -> None:
+        """Fault: the lock rebooted (links kept, session keys gone); bridges must handshake again."""
+        for session in self._sessions.values():
+            session.protocol.reset()
+
     # -- GATT callbacks ----------------------------------------------------------------
 
     def _read_info(self, _connection: Connection) -> bytes:

@@ -16,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from bleak import BleakClient
 
+from firmware_bridge.bumble_backend import BumbleClient
 from firmware_bridge.bumble_backend.world import VirtualWorld, send_control
 from firmware_bridge.client import (
     BleBackend,
@@ -408,6 +410,40 @@ def test_a_lock_that_does_not_advertise_is_unreachable_then_comes_back() -> None
                 await h.client.connect()
             await asyncio.sleep(0.8)
             await h.client.connect()
+            assert h.client.has_session
+
+    run(scenario)
+
+
+def test_a_rebooted_lock_gets_a_new_handshake_and_the_command_once() -> None:
+    async def scenario() -> None:
+        async with harness() as h:
+            assert h.client._conn is not None
+            before = h.client._conn.session_id
+            h.peripheral.forget_sessions()
+            assert await h.client.unlock() is const.BoltState.UNLOCKED
+            assert h.client._conn.session_id not in (None, before)
+            assert [type(e) for e in h.lock.events] == [UnlockedEvent]  # acted exactly once
+            assert h.client.has_session
+
+    run(scenario)
+
+
+def test_the_lock_drops_a_central_that_never_authenticates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(const, "LOCK_HANDSHAKE_IDLE_TIMEOUT", 0.2)
+
+    async def scenario() -> None:
+        async with harness(connect=False) as h:
+            dropped = asyncio.Event()
+            silent = BleakClient(
+                h.world.ble_device(h.peripheral.address),
+                lambda _c: dropped.set(),
+                backend=BumbleClient,
+                timeout=1.0,
+            )
+            await silent.connect()
+            await asyncio.wait_for(dropped.wait(), 2.0)
+            await h.client.connect()  # and the lock is free for a real bridge
             assert h.client.has_session
 
     run(scenario)
