@@ -77,6 +77,7 @@ def delete_code(access_code_id: str):
     except DeviceError as err:
         if err.status in (404, 429):
             raise
+        db.session.rollback()
         raise ApiError(500, "ACCESS_CODE_REMOVAL_FAILED", err.message) from err
     body = {"ok": True, "access_code_id": code.id, "status": "pending", "lock_id": code.lock_id}
     db.session.commit()

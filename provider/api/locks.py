@@ -74,6 +74,7 @@ def _legacy(lock_id: str, action: str):
     except DeviceError as err:
         if err.status in (404, 429):
             raise
+        db.session.rollback()
         raise ApiError(500, err.error_code, err.message) from err
     row = actions.wait_for_outcome(row.id, float(current_app.config["ACTION_WAIT_SECONDS"]))
     if row.status == "success":

@@ -9,11 +9,14 @@ from __future__ import annotations
 from flask import Flask, Response
 
 from provider.errors import error_response
+from provider.extensions import db
 from provider.services import rate_limits
 from provider.services.device_errors import DeviceError
 
 
 def _device_error(err: DeviceError) -> Response:
+    # A refusal writes nothing (a rate-limit count in the same transaction included).
+    db.session.rollback()
     return error_response(err.status, err.error_code, err.message, err.headers)
 
 

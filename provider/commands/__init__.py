@@ -14,3 +14,14 @@ def register_commands(group: click.Group) -> None:
         accounts.accounts,
     ):
         group.add_command(command)
+
+    from provider.commands import bridges, locks
+
+    group.add_command(bridges.bridges)
+    group.add_command(locks.locks)
+    group.add_command(locks.sweep)
+
+    from provider.commands import webhooks
+
+    group.add_command(webhooks.webhooks)
+    group.add_command(webhooks.dispatcher)

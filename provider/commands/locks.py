@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import time
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from provider.commands.bridges import owner_id_for
+from provider.extensions import db
+from provider.models import Bridge
+from provider.services import locks as lock_service
+from provider.services.sweeper import SWEEP_INTERVAL_SECONDS
+from provider.services.sweeper import sweep as run_sweep
+
+
+@click.group()
+def locks() -> None:
+    """Locks registered by the vendor."""
+
+
+@locks.command("add")
+@click.option("--owner", "owner_email", required=True, help="The lock owner's email.")
+@click.option("--bridge", "bridge_id", required=True, help="The bridge that serves the lock.")
+@click.option("--name", required=True)
+@click.option("--ble-address", required=True, help="AA:BB:CC:DD:EE:FF")
+@click.option("--device-key", default="generate", show_default=True,
+              help="32 hex characters (the lock's 128-bit key), or 'generate'.")
+@click.option("--model", default="HALO-01", show_default=True)
+@click.option("--timezone", default="UTC", show_default=True, help="IANA timezone name.")
+@click.option("--code-capacity", default=30, show_default=True, type=click.IntRange(1, 1000))
+@with_appcontext
+def add(owner_email: str, bridge_id: str, name: str, ble_address: str, device_key: str,
+        model: str, timezone: str, code_capacity: int) -> None:
+    """Register a lock behind a bridge (device key encrypted at rest)."""
+    owner_id = owner_id_for(owner_email)
+    bridge = db.session.get(Bridge, bridge_id)
+    if bridge is None or bridge.owner_id != owner_id:
+        raise click.ClickException(f"no bridge {bridge_id} for {owner_email}")
+    generated = device_key == "generate"
+    try:
+        lock = lock_service.add_lock(
+            owner_id=owner_id, bridge=bridge, name=name, ble_address=ble_address,
+            device_key_hex=None if generated else device_key, model=model, timezone=timezone,
+            code_capacity=code_capacity,
+        )
+    except lock_service.LockError as err:
+        raise click.ClickException(str(err)) from err
+    db.session.commit()
+    click.echo(f"lock_id: {lock.id}")
+    if generated:
+        # Printed once so it can be provisioned onto the lock; the bridge fetches it from the API.
+        click.echo(f"device_key: {lock_service.device_key(lock)}")
+
+
+@click.command("sweep")
+@click.option("--loop", "loop", is_flag=True, help=f"Keep sweeping every {SWEEP_INTERVAL_SECONDS:g} s.")
+@with_appcontext
+def sweep(loop: bool) -> None:
+    """Mark silent bridges offline and fail expired commands (the dispatcher also does this)."""
+    timeout = float(current_app.config["BRIDGE_HEARTBEAT_TIMEOUT_SECONDS"])
+    while True:
+        report = run_sweep(heartbeat_timeout_seconds=timeout)
+        if not loop:
+            click.echo(" ".join(f"{key}={value}" for key, value in report.items()))
+            return
+        time.sleep(SWEEP_INTERVAL_SECONDS)
