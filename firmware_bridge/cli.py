@@ -62,6 +62,7 @@ class Target:
     transport: str | None
     state_file: Path | None
     timeout: float
+    mtu: int | None
 
     def resolve_key(self, address: str) -> str:
         if self.key:
@@ -117,6 +118,11 @@ def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--timeout", default=10.0, show_default=True, help="Connection timeout, seconds."
         ),
+        click.option(
+            "--mtu",
+            type=click.IntRange(23, 517),
+            help="ATT MTU to request (Bumble backends; BlueZ negotiates its own).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -130,6 +136,7 @@ def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
         transport: str | None,
         state_file: Path | None,
         timeout: float,
+        mtu: int | None,
         **kwargs: Any,
     ) -> Any:
         if virtual and transport:
@@ -137,7 +144,7 @@ def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
         if state_file is not None and not virtual:
             raise click.UsageError("--state-file goes with --virtual")
         return func(
-            Target(address, key, keys_file, virtual, transport, state_file, timeout), **kwargs
+            Target(address, key, keys_file, virtual, transport, state_file, timeout, mtu), **kwargs
         )
 
     return wrapper
@@ -170,7 +177,12 @@ async def open_client(
             peripheral = await world.add_lock(
                 lock, device_key=target.resolve_key(address), address=address
             )
-            client = world.client(peripheral.address, on_event=on_event, timeouts=timeouts)
+            client = world.client(
+                peripheral.address,
+                on_event=on_event,
+                timeouts=timeouts,
+                backend=_bumble_backend(world.adapter, target),
+            )
             try:
                 yield client, world
             finally:
@@ -188,7 +200,7 @@ async def open_client(
             client = LockClient(
                 target.address,
                 key,
-                backend=BleBackend.bumble(adapter),
+                backend=_bumble_backend(adapter, target),
                 on_event=on_event,
                 timeouts=timeouts,
             )
@@ -204,6 +216,10 @@ async def open_client(
         yield client, None
     finally:
         await client.disconnect()
+
+
+def _bumble_backend(adapter: Any, target: Target) -> BleBackend:
+    return BleBackend.bumble(adapter, **({"mtu": target.mtu} if target.mtu else {}))
 
 
 def load_state(path: Path | None) -> Any:
@@ -289,7 +305,7 @@ def scan(timeout: float, virtual: int, transport: str | None) -> None:
         click.echo(f"{address}  {rssi:>4} dBm  {name or ''}")
 
 
-def lock_command(func: Callable[[LockClient, Any], Awaitable[None]]) -> Callable[[Target], None]:
+def lock_command(func: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     """Wrap ``func(client, world)`` as a command on a target lock."""
 
     @functools.wraps(func)

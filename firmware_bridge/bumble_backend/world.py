@@ -182,7 +182,8 @@ class VirtualWorld:
     ) -> LockClient:
         """A `LockClient` for the lock at ``address`` (its own key unless given)."""
         key = device_key if device_key is not None else self.key(address)
-        return LockClient(self.ble_device(address), key, backend=self.backend, **kwargs)
+        backend = kwargs.pop("backend", None) or self.backend
+        return LockClient(self.ble_device(address), key, backend=backend, **kwargs)
 
     # -- control hook --------------------------------------------------------------------
 

@@ -83,8 +83,9 @@ def test_bench_virtual_json_reports_every_step() -> None:
     assert "iteration 3/3" in result.stderr
 
 
-def test_bench_table() -> None:
-    output = invoke("bench", "--virtual", "-n", "2")
+def test_bench_table_at_the_smallest_mtu() -> None:
+    output = invoke("bench", "--virtual", "-n", "2", "--mtu", "23")
+    assert "MTU 23" in output
     assert "p50 ms" in output and "keypad_event" in output and "errors:" not in output
 
 
