@@ -4,5 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from provider.api import health  # noqa: E402,F401
-from provider.api import events, webhooks  # noqa: E402,F401
+from provider.api import access_codes, events, health, locks, webhooks  # noqa: E402,F401
