@@ -108,6 +108,7 @@ from .messages import (
     decode_event,
     decode_from_lock,
     decode_request,
+    decode_response,
 )
 
 
@@ -205,6 +206,7 @@ __all__ = [
     "decode_event",
     "decode_from_lock",
     "decode_request",
+    "decode_response",
     "parse_device_key",
     "timeout_for",
 ]

@@ -341,7 +341,8 @@ class CentralConnection(_Connection):
             kind, body = frame
             if kind is FrameType.SECURE:
                 if self._state is not ConnectionState.ESTABLISHED:
-                    raise NotAuthenticatedError("secure frame from the lock before the handshake")
+                    # A stale record from a previous session, or noise: drop it.
+                    raise RemoteProtocolError(f"secure frame in state {self._state.name}")
                 return decode_from_lock(self._open(body))
             if kind is FrameType.CHALLENGE:
                 return self._on_challenge(body)

@@ -82,6 +82,7 @@ __all__ = [
     "decode_event",
     "decode_from_lock",
     "decode_request",
+    "decode_response",
 ]
 
 
@@ -192,7 +193,7 @@ class Bool8(Codec):
             raise LocalProtocolError(f"{value!r} is not a bool")
 
 
-class Optional(Codec):
+class OrNone(Codec):
     """An integer where one sentinel value means None."""
 
     def __init__(self, inner: Int, sentinel: int) -> None:
@@ -453,6 +454,11 @@ class Response(Message):
     def _header(self) -> bytes:
         return _RESPONSE_HEADER.pack(self.OPCODE | RESPONSE_FLAG, self.request_id, ErrorCode.OK)
 
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Response:
+        """Decode any response (see :func:`decode_response`)."""
+        return decode_response(data)
+
 
 @dataclass(frozen=True)
 class LockEvent(Message):
@@ -477,12 +483,17 @@ class LockEvent(Message):
     def _header(self) -> bytes:
         return _EVENT_HEADER.pack(self._type_byte(), self.seq, self.timestamp)
 
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LockEvent:
+        """Decode any lock event (see :func:`decode_event`)."""
+        return decode_event(data)
+
 
 # --------------------------------------------------------------------------
 # Value objects
 # --------------------------------------------------------------------------
 _SLOT = U16
-_TIME = Optional(U32, NO_TIME)
+_TIME = OrNone(U32, NO_TIME)
 _PIN = Text(PIN_MAX_DIGITS, ErrorCode.BAD_PIN, "; 4-8 ASCII digits")
 _NAME = Text(NAME_MAX_BYTES, ErrorCode.INVALID_NAME, f"; <= {NAME_MAX_CHARS} characters >= U+0020")
 _TZ = Text(TIMEZONE_MAX_BYTES, ErrorCode.INVALID_TIMEZONE, "; IANA name")
@@ -736,7 +747,7 @@ class ListCodesResponse(Response):
     next_slot: int | None = None
     OPCODE = Opcode.LIST_CODES
     _LAYOUT: ClassVar[Layout] = (
-        ("next_slot", Optional(U16, NO_SLOT)),
+        ("next_slot", OrNone(U16, NO_SLOT)),
         ("codes", Array(Nested(CodeEntry), MAX_LIST_PAGE)),
     )
 
@@ -786,7 +797,7 @@ class ErrorResponse(Response):
 # Lock events
 # --------------------------------------------------------------------------
 _SOURCE = Enum8(Source)
-_OPT_SLOT = Optional(U16, NO_SLOT)
+_OPT_SLOT = OrNone(U16, NO_SLOT)
 
 
 @dataclass(frozen=True)

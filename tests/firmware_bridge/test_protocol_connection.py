@@ -491,3 +491,14 @@ def test_the_largest_pages_fit_in_one_frame(pair: Pair) -> None:
     ):
         assert len(bytes(message)) <= MAX_MESSAGE_SIZE
         assert pair.bridge_receives(pair.lock.send(message)) == [message]
+
+
+def test_stale_secure_frame_during_a_new_handshake_is_dropped(pair: Pair) -> None:
+    stale = pair.lock.send(LockResponse(1, BoltState.LOCKED))
+    pair.lock_receives(pair.central.start_handshake())
+    with pytest.raises(RemoteProtocolError) as info:
+        pair.bridge_receives(stale)
+    assert not isinstance(info.value, NotAuthenticatedError)
+    assert pair.central.state is ConnectionState.HELLO_SENT
+    (done,) = pair.bridge_receives(pair.lock.data_to_send())
+    assert isinstance(done, HandshakeComplete)

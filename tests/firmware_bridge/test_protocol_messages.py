@@ -38,6 +38,7 @@ from firmware_bridge.protocol import (
     ReadEventsRequest,
     ReadEventsResponse,
     Request,
+    Response,
     SetTimeRequest,
     SetTimeResponse,
     Source,
@@ -356,3 +357,24 @@ def test_mutated_messages_raise_only_protocol_errors(message: Message, data: st.
             decoder(bytes(raw))
         except ProtocolError:
             pass
+
+
+def test_from_bytes_on_the_base_classes() -> None:
+    assert Request.from_bytes(bytes.fromhex("02 0200")) == LockRequest(2)
+    assert Response.from_bytes(bytes.fromhex("82 0200 00 01")) == LockResponse(2, BoltState.LOCKED)
+    event = TamperEvent(8, T, TamperKind.CASE_OPENED)
+    assert LockEvent.from_bytes(bytes(event)) == event
+    with pytest.raises(MalformedMessageError):
+        Response.from_bytes(bytes(event))
+
+
+@FAST
+@given(
+    st.integers(0, 255),
+    st.integers(0, 0xFFFF_FFFF),
+    st.text(max_size=8).filter(lambda t: "\x00" not in t),
+    st.text(max_size=8).filter(lambda t: "\x00" not in t),
+)
+def test_device_info_round_trip_property(version: int, caps: int, model: str, fw: str) -> None:
+    info = DeviceInfo(version, caps, model, fw)
+    assert DeviceInfo.from_bytes(bytes(info)) == info
