@@ -281,10 +281,17 @@ def test_jam_and_obstruction_are_refusals() -> None:
                 await h.client.unlock()
             assert jam.value.error_code is const.ErrorCode.JAMMED
             assert (await h.client.status()).bolt is const.BoltState.JAMMED
+            assert (await h.next_event(BoltFaultEvent)).fault is const.BoltFault.JAMMED
             h.lock.faults.obstruct_next = True
             with pytest.raises(LockRefused) as obstructed:
                 await h.client.lock()
             assert obstructed.value.error_code is const.ErrorCode.OBSTRUCTED
+            fault = await h.next_event(BoltFaultEvent)
+            assert (fault.fault, fault.action, fault.source) == (
+                const.BoltFault.OBSTRUCTED,
+                const.BoltAction.LOCK,
+                const.Source.BLE,
+            )
 
     run(scenario)
 
@@ -511,6 +518,16 @@ def test_replayed_and_tampered_requests_are_refused_on_the_link() -> None:
             assert h.peripheral.rejected_frames == 2
             assert h.lock.bolt is const.BoltState.LOCKED  # neither acted
             assert (await h.client.status()).bolt is const.BoltState.LOCKED  # session still fine
+            # Cross-session: the old UNLOCK replayed into a new session (after a reconnect).
+            await h.client.disconnect()
+            await h.client.connect()
+            bleak = h.client._bleak
+            assert bleak is not None
+            await bleak.write_gatt_char(const.REQUEST_CHAR_UUID, unlock_frame, response=True)
+            await asyncio.sleep(0.05)
+            assert h.peripheral.rejected_frames == 3
+            assert h.lock.bolt is const.BoltState.LOCKED
+            assert (await h.client.status()).bolt is const.BoltState.LOCKED
 
     run(scenario)
 
