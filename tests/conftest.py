@@ -208,7 +208,11 @@ def _cheap_password_hashing():
     from provider.services import accounts, oauth_clients
 
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    saved = accounts._hasher, oauth_clients._hasher
-    accounts._hasher = oauth_clients._hasher = cheap
+    modules = (accounts, oauth_clients)
+    saved = [(m._hasher, m._DUMMY_HASH) for m in modules]
+    for module in modules:
+        module._hasher = cheap
+        module._DUMMY_HASH = cheap.hash("not-a-real-password")
     yield
-    accounts._hasher, oauth_clients._hasher = saved
+    for module, (hasher, dummy) in zip(modules, saved, strict=True):
+        module._hasher, module._DUMMY_HASH = hasher, dummy

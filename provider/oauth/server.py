@@ -170,7 +170,9 @@ class LegacyAuthorizationCodeGrant(AuthorizationCodeGrant):
 
     @classmethod
     def check_token_endpoint(cls, request: Any) -> bool:
-        return request.method == "POST" and not request.payload.grant_type
+        return (
+            request.method == "POST" and not request.payload.grant_type and "code" in request.form
+        )
 
     def authenticate_token_endpoint_client(self) -> Any:
         if getattr(self, "_client", None) is None:
