@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -74,8 +75,40 @@ def redact_text(text: str, content_type: str = "") -> str:
             pass
     if "x-www-form-urlencoded" in content_type:
         return urlencode(redact_pairs(parse_qsl(text, keep_blank_values=True)), safe="*()")
-    # HTML: long attribute values (CSRF tokens and the like) are masked.
+    if "html" in content_type or text.lstrip()[:1] == "<":
+        return html_text(text)
     return _HIDDEN_INPUT.sub(r"\1***\2", text)
+
+
+class _TextParser(HTMLParser):
+    """The words a person would read on the page, and its form fields by name (values hidden)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "head"):
+            self._skip += 1
+        elif tag in ("input", "button", "form"):
+            attr = dict(attrs)
+            shown = " ".join(f"{k}={attr[k]}" for k in ("type", "name", "action", "method") if attr.get(k))
+            self.parts.append(f"[{tag} {shown}]")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and data.strip():
+            self.parts.append(" ".join(data.split()))
+
+
+def html_text(html: str) -> str:
+    parser = _TextParser()
+    parser.feed(html)
+    return "HTML: " + " ".join(parser.parts)
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

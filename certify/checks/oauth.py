@@ -176,7 +176,8 @@ def token_response(ctx: Context) -> str | None:
 @check("oauth.prompt_login")
 def prompt_login(ctx: Context) -> str | None:
     """With a signed-in browser session, prompt=login still shows the login form."""
-    browser: Browser = ctx.need("browser", "no browser session: the first authorization failed")
+    ctx.need("code_a", "the first authorization failed; see oauth.state_echoed")
+    browser: Browser = ctx.need("browser")
     # Without prompt=login, does the provider remember the browser at all?
     remembered = browser.authorize(ctx.settings.authorize_path, _params(ctx, ctx.nonce(), prompt_login=False),
                                    login=False)
@@ -201,6 +202,7 @@ def prompt_login(ctx: Context) -> str | None:
 @check("oauth.deny_redirects_access_denied")
 def deny(ctx: Context) -> str | None:
     """Denying consent redirects to redirect_uri with error=access_denied and the state, and no code."""
+    ctx.need("code_a", "the first authorization failed; see oauth.state_echoed")
     browser = _browser(ctx)
     state = ctx.nonce()
     flow = browser.authorize(ctx.settings.authorize_path, _params(ctx, state), approve=False)
@@ -300,6 +302,7 @@ def user_id_stable(ctx: Context) -> str | None:
 @check("oauth.code_reuse_refused")
 def code_reuse_refused(ctx: Context) -> str | None:
     """A second exchange of the same authorization code is refused."""
+    ctx.need("code_a", "the first authorization failed; see oauth.state_echoed")
     browser: Browser = ctx.values.get("browser") or _browser(ctx)
     flow = browser.authorize(ctx.settings.authorize_path, _params(ctx, ctx.nonce()))
     code = _complete(ctx, flow, "authorization C")

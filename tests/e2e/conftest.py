@@ -1,0 +1,23 @@
+"""End-to-end fixtures: a real `provider sandbox` for the whole session.
+
+Tests using `live_sandbox` should carry @pytest.mark.xdist_group("live_sandbox") so that
+one xdist worker starts it, not each. LIVE_SANDBOX_DATABASE_URL runs it on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.live import LiveSandbox
+
+
+@pytest.fixture(scope="session")
+def live_sandbox(tmp_path_factory):
+    sandbox = LiveSandbox(
+        tmp_path_factory.mktemp("sandbox"),
+        database_url=os.environ.get("LIVE_SANDBOX_DATABASE_URL") or None,
+    )
+    with sandbox:
+        yield sandbox
