@@ -149,6 +149,9 @@ class VirtualLock:
     battery_drain_per_move: float = 0.05  # percent per motor move
     battery_drain_per_request: float = 0.005  # percent per handled request (radio)
     name: str = "virtual-lock"
+    timezone: str = "UTC"  # IANA name, as set by SET_TIME
+    utc_offset_minutes: int = 0
+    clock_drift_ppm: float = 0.0  # the RTC runs this many parts per million fast
     faults: Faults = field(default_factory=Faults)
     signal_dbm: int = 0  # RSSI the lock sees; the GATT layer may update it
 
@@ -159,9 +162,7 @@ class VirtualLock:
         self.bolt = BoltState.LOCKED
         self.door = DoorState.CLOSED
         self.battery = 100.0
-        self.timezone = "UTC"
-        self.utc_offset_minutes = 0
-        self._clock = _Clock(anchor_device=now, anchor_real=now)
+        self._clock = _Clock(anchor_device=now, anchor_real=now, drift_ppm=self.clock_drift_ppm)
         self.codes: dict[int, CodeEntry] = {}
         self._log: deque[LockEvent] = deque(maxlen=self.event_log_size)
         self._seq = 0
@@ -207,7 +208,7 @@ class VirtualLock:
         """Fault: the RTC runs ``ppm`` parts per million fast (negative: slow)."""
         real = self.time_source()
         self._clock.set(self._clock.now(real), real)
-        self._clock.drift_ppm = ppm
+        self._clock.drift_ppm = self.clock_drift_ppm = ppm
 
     def skew_clock(self, seconds: float) -> None:
         """Fault: jump the lock's clock by ``seconds``."""
@@ -532,9 +533,8 @@ class VirtualLock:
         lock.timezone = str(data["timezone"])
         lock.utc_offset_minutes = int(data["utc_offset_minutes"])
         clock = data["clock"]
-        lock._clock = _Clock(
-            float(clock["device"]), float(clock["real"]), float(clock["drift_ppm"])
-        )
+        lock.clock_drift_ppm = float(clock["drift_ppm"])
+        lock._clock = _Clock(float(clock["device"]), float(clock["real"]), lock.clock_drift_ppm)
         lock.codes = {
             int(c["slot"]): CodeEntry(
                 int(c["slot"]), c["pin"], c["name"], c.get("starts_at"), c.get("ends_at")

@@ -529,3 +529,14 @@ def test_virtual_lock_behind_a_peripheral_connection(lock: VirtualLock) -> None:
     lock_gets(bridge.send(UnlockRequest(bridge.new_request_id())))
     got = bridge_gets()
     assert [type(e) for e in got] == [UnlockedEvent, UnlockResponse]
+
+
+def test_clock_drift_and_timezone_at_construction(clock: FakeTime) -> None:
+    lock = VirtualLock(
+        time_source=clock, clock_drift_ppm=-500, timezone="Asia/Tokyo", utc_offset_minutes=540
+    )
+    clock.advance(2000)
+    status = lock.handle(StatusRequest(1))
+    assert isinstance(status, StatusResponse)
+    assert status.device_time == int(T0) + 1999
+    assert (status.timezone, status.utc_offset_minutes) == ("Asia/Tokyo", 540)
