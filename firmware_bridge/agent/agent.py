@@ -94,7 +94,9 @@ class Agent:
             except Unauthorized as err:
                 _LOGGER.error("%s: check the bridge token (provider bridges create prints it)", err)
             except ProviderError as err:
-                _LOGGER.warning("provider not reachable yet: %s", err)
+                # The sandbox starts us next to the web server: the first misses are expected.
+                log = _LOGGER.warning if backoff.failures >= 4 else _LOGGER.info
+                log("provider not reachable yet: %s", err)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff.next_delay())
         return None

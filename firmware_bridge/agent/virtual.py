@@ -258,23 +258,40 @@ def find_control(state_dirs: list[Path]) -> list[dict[str, Any]]:
     return found
 
 
+async def _ask(endpoint: dict[str, Any], request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(endpoint["host"], endpoint["port"])
+            try:
+                writer.write(json.dumps({**request, "token": endpoint["token"]}).encode() + b"\n")
+                await writer.drain()
+                answer: dict[str, Any] = json.loads(await reader.readline())
+                return answer
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, ValueError) as err:
+        return {"ok": False, "error": f"agent at port {endpoint.get('port')}: {err or type(err).__name__}"}
+
+
 async def control_request(endpoints: list[dict[str, Any]], request: dict[str, Any],
                           timeout: float = 10.0) -> dict[str, Any]:
-    """Sends a request to each endpoint until one knows the lock; returns its answer."""
-    answer: dict[str, Any] = {"ok": False, "error": "no running virtual-mode bridge agent found"}
-    for endpoint in endpoints:
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(endpoint["host"], endpoint["port"])
-                try:
-                    writer.write(json.dumps({**request, "token": endpoint["token"]}).encode() + b"\n")
-                    await writer.drain()
-                    answer = json.loads(await reader.readline())
-                finally:
-                    writer.close()
-        except (OSError, TimeoutError, ValueError) as err:
-            answer = {"ok": False, "error": f"agent at port {endpoint.get('port')}: {err}"}
-            continue
-        if answer.get("ok") or "no virtual lock" not in str(answer.get("error", "")):
-            return answer
-    return answer
+    """Sends a request to the one agent whose virtual lock matches request["lock"]
+    (`op: locks` is answered by all of them, merged)."""
+    answers = [await _ask(endpoint, {"op": "locks"}, timeout) for endpoint in endpoints]
+    listed = [(endpoint, lock) for endpoint, answer in zip(endpoints, answers, strict=True)
+              for lock in answer.get("locks", [])]
+    if request.get("op") == "locks":
+        if not answers or not any(answer.get("ok") for answer in answers):
+            return answers[0] if answers else {"ok": False, "error": "no running virtual-mode bridge agent"}
+        return {"ok": True, "locks": [lock for _, lock in listed]}
+    ref = str(request.get("lock", ""))
+    matches = [(endpoint, lock) for endpoint, lock in listed
+               if ref in (lock["lock_id"], lock["ble_address"]) or lock["name"].lower() == ref.lower()]
+    if not matches:
+        reasons = "; ".join(a["error"] for a in answers if not a.get("ok"))
+        return {"ok": False, "error": f"no virtual lock {ref!r}" + (f" ({reasons})" if reasons else "")}
+    if len(matches) > 1:
+        ids = ", ".join(lock["lock_id"] for _, lock in matches)
+        return {"ok": False, "error": f"{ref!r} names several locks; use the lock id: {ids}"}
+    endpoint, lock = matches[0]
+    return await _ask(endpoint, {**request, "lock": lock["lock_id"]}, timeout)

@@ -365,8 +365,11 @@ class LockWorker:
         self._needs_status = False
         drift = (status.device_time - self._now()).total_seconds()
         if abs(drift) > self._config.max_clock_drift or status.timezone != self.lock.timezone:
-            _LOGGER.warning("%s: device clock off by %.0f s (timezone %s, want %s); setting it",
-                            self.lock.name, drift, status.timezone, self.lock.timezone)
+            if abs(drift) > self._config.max_clock_drift:
+                _LOGGER.warning("%s: device clock off by %.0f s; setting it", self.lock.name, drift)
+            else:
+                _LOGGER.info("%s: device timezone %s, want %s; setting it", self.lock.name,
+                             status.timezone, self.lock.timezone)
             # The provider sees the wrong time first (device.time_wrong), then the fix.
             try:
                 await asyncio.wait_for(self._hooks.heartbeat_now(), self._config.http_timeout)

@@ -64,17 +64,44 @@ def serve(port: int | None, workers: int | None, threads: int | None) -> None:
     run_gunicorn(create_app, gunicorn_options(_port(port), workers, threads))
 
 
-def sandbox_processes(port: int) -> list[tuple[str, list[str]]]:
-    """The processes a sandbox runs, each as (name, argv)."""
+Process = tuple[str, list[str]] | tuple[str, list[str], dict[str, str]]
+
+
+def sandbox_processes(
+    port: int, bridges: list[tuple[str, str]] | None = None, base_path: str = "", var_dir: str = "var"
+) -> list[Process]:
+    """The processes a sandbox runs, each as (name, argv) or (name, argv, extra environment)."""
     provider = [sys.executable, "-m", "provider.cli"]
-    return [
+    processes: list[Process] = [
         ("web", [*provider, "serve", "--port", str(port)]),
+        ("dispatcher", [*provider, "dispatcher"]),
     ]
+    for index, (bridge_id, token) in enumerate(bridges or []):
+        # One agent per sandbox bridge, its locks virtual; the token travels in the
+        # environment (never on a command line other users can read).
+        argv = [sys.executable, "-m", "firmware_bridge.agent", "--backend", "virtual",
+                "--provider-url", f"http://{HOST}:{port}{base_path}",
+                "--state-dir", os.path.join(var_dir, "bridge", bridge_id)]
+        env = {"FIRMWARE_BRIDGE_TOKEN": token,
+               # Idle virtual locks are visited often: cloud and lock agree within 30 s.
+               "FIRMWARE_BRIDGE_POLL_INTERVAL": os.environ.get("FIRMWARE_BRIDGE_POLL_INTERVAL", "15")}
+        processes.append((f"bridge{index + 1 if index else ''}", argv, env))
+    return processes
 
 
-def supervise(processes: list[tuple[str, list[str]]]) -> int:
+#: A sandbox bridge agent that dies is restarted after this delay, as a gateway's service
+#: manager would (its journal makes a restart lose and repeat nothing); others stop the sandbox.
+BRIDGE_RESTART_DELAY = 1.0
+
+
+def _start(spec: Process) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(spec[1], env={**os.environ, **spec[2]} if len(spec) > 2 else None)
+
+
+def supervise(processes: list[Process]) -> int:
     """Run the processes until one exits or Ctrl-C; then stop all of them cleanly."""
-    children = [(name, subprocess.Popen(argv)) for name, argv in processes]
+    children = [(spec[0], _start(spec)) for spec in processes]
+    restart_at: dict[int, float] = {}
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -85,9 +112,16 @@ def supervise(processes: list[tuple[str, list[str]]]) -> int:
     exit_code = 0
     try:
         while not stopping:
-            for name, child in children:
+            for index, (name, child) in enumerate(children):
                 code = child.poll()
-                if code is not None:
+                if code is not None and name.startswith("bridge"):
+                    if index not in restart_at:
+                        click.echo(f"{name} exited with {code}; restarting it", err=True)
+                        restart_at[index] = time.monotonic() + BRIDGE_RESTART_DELAY
+                    elif time.monotonic() >= restart_at[index]:
+                        del restart_at[index]
+                        children[index] = (name, _start(processes[index]))
+                elif code is not None:
                     click.echo(f"{name} exited with {code}; stopping the sandbox", err=True)
                     exit_code = code or 1
                     stopping = True
@@ -111,10 +145,13 @@ def supervise(processes: list[tuple[str, list[str]]]) -> int:
 @with_appcontext
 def sandbox(port: int | None) -> None:
     """Migrate, seed the demo data and run the whole sandbox. Ctrl-C stops it."""
-    from provider.services.sandbox import describe_sandbox, seed_sandbox
+    from provider.services.sandbox import describe_sandbox, sandbox_bridge_tokens, seed_sandbox
 
     port = _port(port)
     upgrade(directory=current_app.extensions["migrate"].directory)
     seed_sandbox()
-    click.echo(describe_sandbox(f"http://{HOST}:{port}{current_app.config['PROVIDER_BASE_PATH']}"))
-    sys.exit(supervise(sandbox_processes(port)))
+    bridges = sandbox_bridge_tokens(current_app.config["SECRET_KEY"])
+    base_path = current_app.config["PROVIDER_BASE_PATH"]
+    click.echo(describe_sandbox(f"http://{HOST}:{port}{base_path}"))
+    var_dir = current_app.config["PROVIDER_VAR_DIR"]
+    sys.exit(supervise(sandbox_processes(port, bridges, base_path, var_dir)))

@@ -29,7 +29,23 @@ def seed_devices() -> None:
     seed()
 
 
-SEED_STEPS: list[Callable[[], None]] = [seed_accounts, seed_devices]
+SEAM_CLIENT = ("seam", "seamsecret")
+SEAM_REDIRECT_URIS = (
+    "https://connect.getseam.com/oauth/callback",
+    "https://staging.connect.getseam.com/oauth/callback",
+    "http://localhost:3020/oauth/callback",
+)
+
+
+def seed_oauth_client() -> None:
+    """Seam's sandbox client; legacy token mode on, so the older guide's token call works too."""
+    from provider.services.oauth_clients import ensure_client
+
+    ensure_client(*SEAM_CLIENT, "Seam", SEAM_REDIRECT_URIS, "locks.read locks.write",
+                  legacy_token_mode=True)
+
+
+SEED_STEPS: list[Callable[[], None]] = [seed_accounts, seed_oauth_client, seed_devices]
 
 
 def seed_sandbox() -> None:
@@ -45,6 +61,10 @@ def describe_sandbox(base_url: str) -> str:
             f"Sandbox running at {base_url}",
             f"  health:        {base_url}/health",
             f"  owner logins:  {JANE[0]} / {JANE[1]}   {JOHN[0]} / {JOHN[1]}",
+            f"  OAuth client:  {SEAM_CLIENT[0]} / {SEAM_CLIENT[1]}   scopes locks.read locks.write",
+            f"  authorize:     {base_url}/oauth/authorize   (also {base_url}/authorize)",
+            f"  token:         {base_url}/oauth/token   metadata: {base_url}/.well-known/oauth-authorization-server",
+            f"  redirect URIs: {'  '.join(SEAM_REDIRECT_URIS)}",
             *describe_virtual_locks(),
             "Press Ctrl-C to stop (web, dispatcher and bridge agent stop together).",
         ]
