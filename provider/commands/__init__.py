@@ -21,6 +21,10 @@ def register_commands(group: click.Group) -> None:
     group.add_command(locks.locks)
     group.add_command(locks.sweep)
 
+    from provider.commands import clients
+
+    group.add_command(clients.clients)
+
     from provider.commands import webhooks
 
     group.add_command(webhooks.webhooks)
