@@ -142,10 +142,22 @@ def create(ctx: Context) -> str | None:
     if problems:
         raise fail("create: " + "; ".join(problems), response)
     ctx.values["code"] = {"access_code_id": code_id, "code": pin, "name": name}
-    ctx.values.setdefault("expected_events", []).append(
-        ("access_code.created", {"access_code_id": code_id}, f"access code {code_id} created")
-    )
     return None
+
+
+def _wait_active(ctx: Context, code_id: str) -> tuple[str | None, requests.Response | None]:
+    """Polls GET /access_codes/<id> until the code is active (bounded by --action-timeout)."""
+    last: dict[str, Any] = {}
+
+    def probe() -> bool:
+        response = ctx.http.get(f"/access_codes/{code_id}", headers=_auth(ctx))
+        last["response"] = response
+        body = json_body(response)
+        last["status"] = unwrap(body, "access_code").get("status") if isinstance(body, dict) else None
+        return response.status_code != 200 or last["status"] in ("active", "failed")
+
+    ctx.poll(probe, ctx.settings.action_timeout)
+    return last.get("status"), last.get("response")
 
 
 def _find(codes: list[dict[str, Any]], code_id: str) -> dict[str, Any] | None:
@@ -168,6 +180,22 @@ def list_get(ctx: Context) -> str | None:
     if got.get("access_code_id") != code["access_code_id"] or got.get("code") != code["code"]:
         raise fail("GET /access_codes/<id> does not return the code that was created", response)
     return f"listed with status {item['status']!r}"
+
+
+@check("access_codes.becomes_active", profiles=(CURRENT,))
+def becomes_active(ctx: Context) -> str | None:
+    """The new code reaches status active (stored on the lock) within --action-timeout."""
+    code = ctx.need("code", "no code: access_codes.create failed")
+    status, response = _wait_active(ctx, code["access_code_id"])
+    if status != "active":
+        raise fail(f"the code is {status!r} after {ctx.settings.action_timeout:.0f} s, not active: it never "
+                   "reached the lock (raise --action-timeout if the lock is slow)", response)
+    ctx.values["codes_reach_lock"] = True
+    ctx.values.setdefault("expected_events", []).append(
+        ("access_code.created", {"access_code_id": code["access_code_id"]},
+         f"access_code.created for {code['access_code_id']}")
+    )
+    return None
 
 
 @check("access_codes.legacy_list_get", profiles=(LEGACY,))
@@ -218,6 +246,13 @@ def patch(ctx: Context) -> str | None:
     if unwrap(json_body(again) or {}, "access_code").get("code") != new_pin:
         raise fail("GET after PATCH still shows the old PIN", again)
     code["code"] = new_pin
+    if ctx.values.get("codes_reach_lock") and _wait_active(ctx, code["access_code_id"])[0] == "active":
+        # Applied on the lock again: Seam hears of it.
+        ctx.values["expected_events"].append(
+            ("access_code.updated", {"access_code_id": code["access_code_id"]},
+             f"access_code.updated for {code['access_code_id']}")
+        )
+        return "the new PIN reached the lock"
     return None
 
 
@@ -317,7 +352,7 @@ def delete(ctx: Context) -> str | None:
     if item is not None and item.get("status") not in REMOVAL_STATUSES:
         raise fail(f"after DELETE the code is still listed with status {item.get('status')!r}", listed)
     ctx.values.setdefault("expected_events", []).append(
-        ("access_code.deleted", {"access_code_id": code_id}, f"access code {code_id} deleted")
+        ("access_code.deleted", {"access_code_id": code_id}, f"access_code.deleted for {code_id}")
     )
     return None
 
@@ -336,5 +371,7 @@ def cleanup(ctx: Context) -> str | None:
             "codes created by this run are still live: " + ", ".join(c["access_code_id"] for c in left),
             None,
         )
+    ctx.cleanup_notes.append(f"access codes: {len(created)} created by this run, none left live "
+                             f"({', '.join(created)})")
     extra = f"; {'; '.join(notes)}" if notes else ""
     return f"{len(created)} code(s) created by this run, none left live{extra}"

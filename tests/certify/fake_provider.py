@@ -60,6 +60,7 @@ BREAKS: dict[str, set[str]] = {
     "time_bound_half_accepted": {"access_codes.rule_missing_end"},
     "past_start_accepted": {"access_codes.rule_start_in_past"},
     "pin_conflict_unchecked": {"access_codes.rule_pin_conflict"},
+    "code_never_applied": {"access_codes.becomes_active"},
     "patch_ignored": {"access_codes.patch"},
     "delete_keeps_code": {"access_codes.delete", "access_codes.cleanup"},
     "webhook_unsigned": {"webhooks.signature"},
@@ -360,8 +361,9 @@ class FakeProvider:
                         "ends_at": body.get("ends_at"), "status": "pending"}
                 fake.access_codes[code["access_code_id"]] = code
             ack = dict(code)
-            code["status"] = "active"
-            fake.emit("access_code.created", {"access_code_id": code["access_code_id"], "status": "success"})
+            if not fake.broken("code_never_applied"):
+                code["status"] = "active"
+                fake.emit("access_code.created", {"access_code_id": code["access_code_id"], "status": "success"})
             return jsonify(ack), 201
 
         @app.get("/access_codes")

@@ -12,12 +12,17 @@ import pytest
 
 from tests.live import LiveSandbox
 
+# Faster presence than production's defaults, so offline/online scenarios take seconds:
+# the bridge agent heartbeats every second, the provider declares it gone after 4 s.
+E2E_ENV = {"BRIDGE_HEARTBEAT_TIMEOUT_SECONDS": "4", "FIRMWARE_BRIDGE_HEARTBEAT_INTERVAL": "1"}
+
 
 @pytest.fixture(scope="session")
 def live_sandbox(tmp_path_factory):
     sandbox = LiveSandbox(
         tmp_path_factory.mktemp("sandbox"),
         database_url=os.environ.get("LIVE_SANDBOX_DATABASE_URL") or None,
+        env=E2E_ENV,
     )
     with sandbox:
         yield sandbox

@@ -27,6 +27,7 @@ DISPATCHER = "the webhook dispatcher (issue 4)"
 NEEDS: dict[str, tuple[str, str]] = {
     "actions.legacy_unlock": ("firmware_bridge", AGENT),
     "actions.pending_then_final": ("firmware_bridge", AGENT),
+    "access_codes.becomes_active": ("firmware_bridge", AGENT),
     "webhooks.delivery": ("firmware_bridge", AGENT),
     "webhooks.retry": ("firmware_bridge", AGENT),
     "webhooks.signature": ("dispatcher", DISPATCHER),

@@ -1,0 +1,113 @@
+"""What a Seam-like client does against a live sandbox: OAuth sign-in, API calls, a webhook receiver.
+
+Reuses the certification kit's browser-like OAuth driver and webhook listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from certify.http import Http
+from certify.listener import Listener
+from certify.oauth_driver import Browser
+from firmware_bridge.agent.virtual import control_request, find_control
+
+CLIENT_ID, CLIENT_SECRET = "seam", "seamsecret"  # seeded by `provider sandbox`
+REDIRECT_URI = "http://localhost:3020/oauth/callback"
+
+
+def sign_in(base_url: str, username: str, password: str) -> dict[str, Any]:
+    """The OAuth code flow as Seam runs it: authorize page (login, consent), then the token call."""
+    state = secrets.token_urlsafe(8)
+    flow = Browser(Http(base_url), username, password).authorize("/oauth/authorize", {
+        "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
+        "scope": "locks.read locks.write", "state": state})
+    assert flow.redirect, f"the OAuth flow did not come back: {flow.error}"
+    assert flow.params.get("state") == state
+    response = requests.post(base_url + "/oauth/token", data={
+        "grant_type": "authorization_code", "code": flow.params["code"], "redirect_uri": REDIRECT_URI,
+    }, auth=(CLIENT_ID, CLIENT_SECRET), timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@dataclass
+class SeamApi:
+    base_url: str
+    token: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def __post_init__(self) -> None:
+        self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, self.base_url + path, **kwargs)
+
+    def wait_action(self, lock_id: str, action_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        return poll(lambda: self.call("GET", f"/locks/{lock_id}/actions/{action_id}").json(),
+                    lambda action: action.get("status") != "pending", timeout)
+
+
+def poll(probe: Callable[[], Any], done: Callable[[Any], bool], timeout: float, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+class Webhooks:
+    """A receiver registered with the sandbox (client credentials), verifying every signature."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.listener = Listener("127.0.0.1", 0, path="/e2e/webhook")
+        self.webhook_id: str | None = None
+
+    def __enter__(self) -> Webhooks:
+        self.listener.start()
+        response = requests.post(self.base_url + "/webhooks", json={"url": self.listener.url},
+                                 auth=(CLIENT_ID, CLIENT_SECRET), timeout=10)
+        assert response.status_code == 201, response.text
+        self.webhook_id = response.json()["webhook_id"]
+        self.listener.secret = response.json()["secret"]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.webhook_id:
+            requests.delete(f"{self.base_url}/webhooks/{self.webhook_id}", auth=(CLIENT_ID, CLIENT_SECRET),
+                            timeout=10)
+        self.listener.stop()
+
+    def events(self, event_type: str | None = None, **data: Any) -> list[dict[str, Any]]:
+        found = []
+        for delivery in list(self.listener.deliveries):
+            payload = delivery.payload or {}
+            if event_type and payload.get("event_type") != event_type:
+                continue
+            body = payload.get("data") or {}
+            if all(body.get(k, payload.get(k)) == v for k, v in data.items()):
+                found.append({**payload, "_signature": delivery.signature})
+        return found
+
+    def wait(self, event_type: str, timeout: float = 20.0, **data: Any) -> dict[str, Any]:
+        self.listener.wait_for(lambda _d: bool(self.events(event_type, **data)), timeout)
+        matches = self.events(event_type, **data)
+        assert matches, (f"no {event_type} {data} webhook within {timeout} s; got "
+                         f"{[d.payload.get('event_type') for d in self.listener.deliveries if d.payload]}")
+        return matches[0]
+
+
+def virtual_locks(var_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
+    """Talks to the sandbox bridge agents' virtual-lock control endpoints."""
+    return asyncio.run(control_request(find_control([var_dir / "bridge"]), request))
