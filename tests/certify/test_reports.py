@@ -1,0 +1,84 @@
+"""JSON and JUnit reports, the summary table, redaction, and the CLI's exit status."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from click.testing import CliRunner
+
+from certify.cli import main
+from certify.http import redact_json, redact_url
+from certify.registry import CheckResult, Outcome
+from certify.report import junit_xml, summary
+from certify.runner import Report
+from tests.certify.fake_provider import CLIENT_SECRET, PASSWORD, USERNAME
+
+
+def _report() -> Report:
+    results = [
+        CheckResult("health.ok", "health", True, Outcome.PASS, "", 0.01),
+        CheckResult("oauth.state_echoed", "oauth", True, Outcome.FAIL, "state dropped", 0.2,
+                    evidence=[{"response": {"status": 302}}]),
+        CheckResult("oauth.code_reuse_revokes_tokens", "oauth", False, Outcome.WARN, "still works", 0.1),
+        CheckResult("webhooks.retry", "webhooks", True, Outcome.SKIP, "no listener", 0.0),
+    ]
+    return Report("http://x", "all", "2026-01-01T00:00:00Z", 1.5, results, ["webhook w: deleted"])
+
+
+def test_junit_has_a_case_per_check_with_failures_and_skips():
+    root = ET.fromstring(junit_xml(_report()))
+
+    cases = {case.get("name"): case for case in root.iter("testcase")}
+    assert set(cases) == {"health.ok", "oauth.state_echoed", "oauth.code_reuse_revokes_tokens", "webhooks.retry"}
+    assert cases["oauth.state_echoed"].find("failure").get("message") == "state dropped"
+    assert cases["webhooks.retry"].find("skipped") is not None
+    assert cases["oauth.code_reuse_revokes_tokens"].find("failure") is None
+    assert root.get("failures") == "1"
+
+
+def test_summary_names_the_verdict_and_the_cleanup():
+    text = summary(_report())
+
+    assert "FAILED (1 required check(s) failed)" in text
+    assert "webhook w: deleted" in text
+    assert "(warning-level)" in text
+
+
+def test_redaction_masks_secrets_in_bodies_and_urls():
+    body = redact_json({"access_token": "abc", "user_id": "u1", "nested": [{"code": "123456"}]})
+
+    assert body == {"access_token": "***(3 chars)", "user_id": "u1", "nested": [{"code": "***(6 chars)"}]}
+    assert "sekrit" not in redact_url("https://x/cb?code=sekrit&state=s1")
+    assert "state=s1" in redact_url("https://x/cb?code=sekrit&state=s1")
+
+
+def _cli(base_url: str, tmp_path, *extra: str):
+    return CliRunner().invoke(main, [
+        "--base-url", base_url, "--client-secret", CLIENT_SECRET, "--username", USERNAME,
+        "--password", PASSWORD, "--action-timeout", "1", "--json", str(tmp_path / "r.json"),
+        "--junit", str(tmp_path / "r.xml"), *extra,
+    ])
+
+
+def test_cli_exit_status_follows_the_required_checks(serve_fake, tmp_path):
+    with serve_fake() as fake:
+        good = _cli(fake.base_url, tmp_path)
+    assert good.exit_code == 0, good.output
+    assert json.loads((tmp_path / "r.json").read_text())["passed"] is True
+    ET.parse(tmp_path / "r.xml")
+
+    with serve_fake({"pin_conflict_unchecked"}) as fake:
+        bad = _cli(fake.base_url, tmp_path, "--select", "oauth.state_echoed", "--select", "oauth.token_response",
+                   "--select", "locks", "--select", "access_codes")
+    assert bad.exit_code == 1
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [c["name"] for c in report["checks"] if c["result"] == "fail"] == ["access_codes.rule_pin_conflict"]
+    assert "actions.legacy_unlock" not in {c["name"] for c in report["checks"]}
+
+
+def test_cli_lists_checks_without_a_provider():
+    result = CliRunner().invoke(main, ["--list"])
+
+    assert result.exit_code == 0
+    assert "oauth.concurrent_refresh" in result.output and "[warning-level]" in result.output
