@@ -59,7 +59,15 @@ def _restore_lock_state(ctx: Context) -> str:
     current = unwrap(json_body(response) or {}, "lock").get("lock_state") if response.ok else None
     if current == original:
         return f"lock {lock_id}: left {original}, as found"
-    posted = post_action(ctx, "lock" if original == "locked" else "unlock", ctx.nonce("certify-restore-"))
+    verb = "lock" if original == "locked" else "unlock"
+    posted = post_action(ctx, verb, ctx.nonce("certify-restore-"))
+    if posted.status_code in (404, 405):
+        # A provider with only the older guide's endpoints.
+        legacy = ctx.http.post(f"/locks/{lock_id}/{verb}", headers=bearer(ctx.api_token()),
+                               timeout=max(ctx.settings.http_timeout, ctx.settings.action_timeout + 15))
+        if legacy.status_code == 200:
+            return f"lock {lock_id}: restored to {original} (POST /locks/<id>/{verb})"
+        return f"lock {lock_id}: COULD NOT restore it to {original} (HTTP {legacy.status_code}); it is {current}"
     body = json_body(posted) if posted.status_code in ACCEPTED_STATUSES else None
     if not isinstance(body, dict) or not body.get("action_id"):
         return f"lock {lock_id}: COULD NOT restore it to {original} (HTTP {posted.status_code}); it is {current}"
