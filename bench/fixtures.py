@@ -14,7 +14,8 @@ from flask_migrate import upgrade
 
 from provider import MIGRATIONS_DIR, create_app
 from provider.extensions import db
-from provider.services import access_codes, bridges, locks, oauth_clients, oauth_tokens, rate_limits
+from provider.services import access_codes, bridges, oauth_clients, oauth_tokens, rate_limits
+from provider.services import locks as locks_service
 from provider.services.accounts import ensure_account
 
 SCOPE = "locks.read locks.write"
@@ -45,7 +46,7 @@ def add_locks(owner_email: str, count: int, *, code_capacity: int = 30) -> list[
     bridge, _ = bridges.create_bridge(account.id, f"bench bridge of {owner_email}")
     ids = []
     for index in range(count):
-        lock = locks.add_lock(
+        lock = locks_service.add_lock(
             owner_id=account.id, bridge=bridge, name=f"Door {index}",
             ble_address=f"C0:00:00:00:{index >> 8 & 0xFF:02X}:{index & 0xFF:02X}",
             code_capacity=code_capacity, online=True, battery_level=90, lock_state="locked",
@@ -86,3 +87,63 @@ class ApiFixture:
             db.engine.dispose()
         return cls(token, lock_ids, codes_per_lock, post_token, post_lock_ids,
                    {"SECRET_KEY": secret_key})
+
+
+@dataclass
+class AgentFixture:
+    """One owner, one bridge (its token known), `locks` locks behind it, an API token."""
+
+    token: str
+    bridge_token: str
+    lock_ids: list[str]
+    server_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, database_url: str, *, locks: int = 50) -> AgentFixture:
+        secret_key = secrets.token_urlsafe(32)
+        app = bench_app(database_url, secret_key)
+        with app.app_context():
+            email = "agent-owner@bench.example"
+            account = ensure_account(email, "bench-password")
+            bridge_token = bridges.TOKEN_PREFIX + secrets.token_urlsafe(32)
+            bridge = bridges.create_bridge_with_token(account.id, "bench gateway", bridge_token)
+            lock_ids = [
+                locks_service.add_lock(
+                    owner_id=account.id, bridge=bridge, name=f"Virtual {index}",
+                    ble_address=f"F0:00:00:00:{index >> 8 & 0xFF:02X}:{index & 0xFF:02X}",
+                ).id
+                for index in range(locks)
+            ]
+            token = issue_token(email)
+            db.session.commit()
+            db.engine.dispose()
+        return cls(token, bridge_token, lock_ids, {"SECRET_KEY": secret_key})
+
+    def drive(self, base_url: str, seconds: float) -> int:
+        """Unlock/lock actions round-robin over the locks for `seconds`; returns how many completed."""
+        import time
+
+        import requests
+
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.token}"
+        deadline = time.monotonic() + seconds
+        completed, index = 0, 0
+        pending: list[str] = []
+        while time.monotonic() < deadline:
+            lock_id = self.lock_ids[index % len(self.lock_ids)]
+            action = "unlock" if (index // len(self.lock_ids)) % 2 == 0 else "lock"
+            index += 1
+            response = session.post(f"{base_url}/locks/{lock_id}/actions", json={"action": action}, timeout=10)
+            if response.status_code < 300:
+                pending.append(response.json()["action_id"])
+            still = []
+            for action_id in pending:
+                status = session.get(f"{base_url}/actions/{action_id}", timeout=10).json().get("status")
+                if status == "pending":
+                    still.append(action_id)
+                else:
+                    completed += 1
+            pending = still
+            time.sleep(0.2)
+        return completed
