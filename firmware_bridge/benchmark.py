@@ -201,3 +201,31 @@ async def run_bench(
         del steps["keypad_event"]
     result.wall_seconds = time.perf_counter() - started
     return result
+
+
+async def run_virtual_bench(
+    iterations: int, *, mtu: int | None = None, key: str | bytes | None = None
+) -> BenchResult:
+    """The bench against one in-process virtual lock (for ``bench/`` modules and scripts)."""
+    from firmware_bridge.bumble_backend.world import VirtualWorld
+    from firmware_bridge.client import BleBackend
+
+    async with VirtualWorld() as world:
+        peripheral = await world.add_lock(device_key=key)
+        waiter = EventWaiter()
+        backend = BleBackend.bumble(world.adapter, **({"mtu": mtu} if mtu else {}))
+        client = world.client(peripheral.address, on_event=waiter, backend=backend)
+
+        async def keypad(pin: str) -> None:
+            peripheral.lock.enter_pin(pin)
+
+        try:
+            return await run_bench(
+                client,
+                waiter,
+                iterations=iterations,
+                keypad=keypad,
+                target="virtual lock (Bumble virtual link)",
+            )
+        finally:
+            await client.disconnect()

@@ -15,6 +15,7 @@ import pytest
 from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 from click.testing import CliRunner
 
+from firmware_bridge.benchmark import percentile, run_virtual_bench
 from firmware_bridge.bumble_backend import BumbleAdapter, VirtualController, VirtualLink
 from firmware_bridge.cli import load_keys_file, main
 from firmware_bridge.client import BleBackend, LockClient, Timeouts
@@ -179,3 +180,20 @@ def test_virtual_lock_command_on_an_hci_transport(tmp_path: Path) -> None:
     saved = json.loads(state.read_text())
     assert saved["bolt"] == "UNLOCKED"
     assert saved["codes"][0]["slot"] == 9
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [5.0, 1.0, 4.0, 2.0, 3.0]
+    assert (percentile(values, 0.5), percentile(values, 0.95), percentile(values, 0.2)) == (
+        3.0,
+        5.0,
+        1.0,
+    )
+    assert percentile([7.0], 0.95) == 7.0
+
+
+def test_run_virtual_bench_for_bench_modules() -> None:
+    result = asyncio.run(asyncio.wait_for(run_virtual_bench(2, mtu=23), 30))
+    rows = {row["step"]: row for row in result.as_dict()["steps"]}
+    assert result.mtu == 23
+    assert rows["keypad_event"]["ok"] == 2 and all(row["failures"] == 0 for row in rows.values())
