@@ -79,7 +79,7 @@ class LiveSandbox:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 60.0) -> LiveSandbox:
+    def start(self, timeout: float = 120.0) -> LiveSandbox:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(

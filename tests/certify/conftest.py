@@ -13,10 +13,11 @@ from certify.runner import Report, run
 from tests.certify.fake_provider import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME, FakeProvider
 
 FAST = {
-    # The fake acts at once and retries after 0.2 s: these bound only the broken cases.
-    "action_timeout": 1.0,
-    "webhook_timeout": 3.0,
-    "retry_timeout": 1.5,
+    # The fake acts at once and retries after 0.2 s, so a passing run never waits these out;
+    # they are generous for a loaded machine. Broken cases that wait shorten theirs (SHORT_WAITS).
+    "action_timeout": 10.0,
+    "webhook_timeout": 10.0,
+    "retry_timeout": 10.0,
     "poll_interval": 0.02,
     "http_timeout": 10.0,
 }
@@ -36,8 +37,8 @@ def settings_for(base_url: str, *, listen: bool = True, **overrides: Any) -> Set
 
 
 @contextmanager
-def _served(breaks: set[str] | frozenset[str] = frozenset()):
-    fake = FakeProvider(breaks)
+def _served(breaks: set[str] | frozenset[str] = frozenset(), **options: Any):
+    fake = FakeProvider(breaks, **options)
     with fake.serve() as base_url:
         fake.base_url = base_url
         yield fake

@@ -91,10 +91,11 @@ def _error(status: int, code: str, message: str) -> Any:
 
 
 class FakeProvider:
-    def __init__(self, breaks: set[str] | frozenset[str] = frozenset()) -> None:
+    def __init__(self, breaks: set[str] | frozenset[str] = frozenset(), *, legacy_only: bool = False) -> None:
         unknown = set(breaks) - set(BREAKS)
         assert not unknown, f"unknown switches {unknown}"
         self.breaks = set(breaks)
+        self.legacy_only = legacy_only  # only the older guide's endpoints (no /actions)
         self.lock = threading.RLock()
         self.user_id = str(uuid.uuid4())
         self.codes: dict[str, dict[str, Any]] = {}  # authorization codes
@@ -296,15 +297,17 @@ class FakeProvider:
             find_lock(lock_id)
             return jsonify(lock_json(lock_id))
 
-        @app.post("/locks/<lock_id>/unlock")
-        def legacy_unlock(lock_id: str) -> Any:
+        @app.post("/locks/<lock_id>/<any(lock, unlock):verb>")
+        def legacy_action(lock_id: str, verb: str) -> Any:
             find_lock(lock_id)
-            fake.locks[lock_id]["lock_state"] = "unlocked"
+            fake.locks[lock_id]["lock_state"] = verb + "ed"
             return jsonify(status="ok") if fake.broken("legacy_unlock_wrong_body") else jsonify(ok=True)
 
         @app.post("/locks/<lock_id>/actions")
         def post_action(lock_id: str) -> Any:
             find_lock(lock_id)
+            if fake.legacy_only:
+                abort(404)
             body = request.get_json()
             custom_id = body.get("custom_id")
             with fake.lock:

@@ -79,3 +79,12 @@ def test_reports_never_contain_secrets(certify_against):
     for secret in [*fake.issued, "seamsecret"]:
         assert secret not in dumped
     assert '"password": "1234"' not in dumped
+
+
+def test_lock_state_restored_through_the_legacy_endpoint(serve_fake):
+    with serve_fake(legacy_only=True) as fake:
+        report = run(settings_for(fake.base_url, listen=False, profile="legacy"))
+
+    assert report.passed
+    assert fake.locks[fake.lock_id]["lock_state"] == "locked"
+    assert any("restored to locked (POST /locks/<id>/lock)" in note for note in report.cleanup), report.cleanup
