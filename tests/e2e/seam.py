@@ -89,9 +89,13 @@ class Webhooks:
                             timeout=10)
         self.listener.stop()
 
-    def events(self, event_type: str | None = None, **data: Any) -> list[dict[str, Any]]:
+    def mark(self) -> int:
+        """A position in the deliveries: `wait(..., since=mark)` ignores what came before."""
+        return len(self.listener.deliveries)
+
+    def events(self, event_type: str | None = None, since: int = 0, **data: Any) -> list[dict[str, Any]]:
         found = []
-        for delivery in list(self.listener.deliveries):
+        for delivery in list(self.listener.deliveries)[since:]:
             payload = delivery.payload or {}
             if event_type and payload.get("event_type") != event_type:
                 continue
@@ -100,9 +104,9 @@ class Webhooks:
                 found.append({**payload, "_signature": delivery.signature})
         return found
 
-    def wait(self, event_type: str, timeout: float = 20.0, **data: Any) -> dict[str, Any]:
-        self.listener.wait_for(lambda _d: bool(self.events(event_type, **data)), timeout)
-        matches = self.events(event_type, **data)
+    def wait(self, event_type: str, timeout: float = 20.0, since: int = 0, **data: Any) -> dict[str, Any]:
+        self.listener.wait_for(lambda _d: bool(self.events(event_type, since, **data)), timeout)
+        matches = self.events(event_type, since, **data)
         assert matches, (f"no {event_type} {data} webhook within {timeout} s; got "
                          f"{[d.payload.get('event_type') for d in self.listener.deliveries if d.payload]}")
         return matches[0]
