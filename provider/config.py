@@ -90,6 +90,8 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         "PROVIDER_BASE_PATH": base_path,
         "PROVIDER_ISSUER": issuer.rstrip("/"),
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # Key material for secrets at rest (device keys, PINs, webhook secrets); SECRET_KEY if unset.
+        "PROVIDER_DATA_KEY": env.get("PROVIDER_DATA_KEY") or None,
         # Bodies beyond this are refused with 413 before anything parses them.
         "MAX_CONTENT_LENGTH": 64 * 1024,
         # How long the legacy /unlock waits for the lock before answering 500.

@@ -1,6 +1,7 @@
 """Secrets that must be read back (webhook signing secrets, device keys), encrypted at rest.
 
-AES-256-GCM under a key derived with HKDF-SHA256 from the app's SECRET_KEY;
+AES-256-GCM under a key derived with HKDF-SHA256 from PROVIDER_DATA_KEY if set,
+else from the app's SECRET_KEY;
 each use has its own `purpose`, which both selects the derived key and is bound
 as associated data, so a device key's ciphertext cannot be passed off as a
 webhook secret. Stored form: "v1:" + urlsafe-base64(nonce || ciphertext+tag).
@@ -43,7 +44,8 @@ def _app_secret_key() -> str:
     # The one place a service reads the app config: callers need not thread the key through.
     from flask import current_app
 
-    return str(current_app.config["SECRET_KEY"])
+    # PROVIDER_DATA_KEY, when set, decouples data at rest from SECRET_KEY (which may then rotate).
+    return str(current_app.config.get("PROVIDER_DATA_KEY") or current_app.config["SECRET_KEY"])
 
 
 def encrypt(plaintext: str, *, purpose: str, secret_key: str | None = None) -> str:

@@ -68,3 +68,16 @@ def test_device_key_encrypted_at_rest(app, site):
 def test_lock_listing_uses_owner_index(app):
     indexes = {ix["name"]: ix["column_names"] for ix in inspect(db.engine).get_indexes("locks")}
     assert indexes["ix_locks_owner_id_id"] == ["owner_id", "id"]
+
+
+def test_data_key_overrides_secret_key(make_app):
+    other = make_app(PROVIDER_DATA_KEY="a-separate-data-key")
+    with other.app_context():
+        sealed = crypto.encrypt("00112233445566778899aabbccddeeff", purpose=locks.DEVICE_KEY_PURPOSE)
+        assert crypto.decrypt(sealed, purpose=locks.DEVICE_KEY_PURPOSE).startswith("0011")
+    try:
+        crypto.decrypt(sealed, purpose=locks.DEVICE_KEY_PURPOSE)  # under SECRET_KEY: unreadable
+    except crypto.DecryptionError:
+        pass
+    else:
+        raise AssertionError("decrypted under the wrong key")
