@@ -45,7 +45,7 @@ class Settings:
     idle_sleep: float = 0.2
     retention: timedelta = timedelta(days=30)
     prune_every: float = 300.0
-    sweep_every: float = 1.0
+    sweep_every: float = 5.0  # provider.services.sweeper.SWEEP_INTERVAL_SECONDS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -78,8 +78,16 @@ class Dispatcher:
                 pool_size=self.settings.concurrency,
             )
         if self.sweep is None:
-            self.sweep = _find_sweeper()
+            self.sweep = _find_sweeper(self.app)
         self._pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="webhook")
+
+    @classmethod
+    def from_env(cls, app: Flask, env: dict[str, str] | None = None) -> Dispatcher:
+        env = dict(os.environ if env is None else env)
+        worker = cls(app, settings=Settings.from_env(env))
+        if env.get("DISPATCHER_NAME"):
+            worker.name = env["DISPATCHER_NAME"][:64]
+        return worker
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -164,8 +172,18 @@ class Dispatcher:
 
     # -- the process ------------------------------------------------------------------
 
+    def release_own_leases(self) -> int:
+        """A restarted dispatcher (same DISPATCHER_NAME) takes back what its dead self held,
+        without waiting for the leases to run out. Names must be unique among live dispatchers."""
+        with self.app.app_context():
+            try:
+                return outbox.release_leases(self.name)
+            finally:
+                db.session.remove()
+
     def run_forever(self, stop: threading.Event) -> None:
-        _LOGGER.info("dispatcher %s started", self.name)
+        released = self.release_own_leases()
+        _LOGGER.info("dispatcher %s started (%d leases of a previous run released)", self.name, released)
         while not stop.is_set():
             try:
                 done = self.run_once()
@@ -179,11 +197,11 @@ class Dispatcher:
         _LOGGER.info("dispatcher %s stopped", self.name)
 
 
-def _find_sweeper() -> Callable[[], Any] | None:
-    """The devices engineer's periodic sweep (missed heartbeats, expired commands), if any."""
+def _find_sweeper(app: Flask) -> Callable[[], Any] | None:
+    """The device side's periodic sweep (silent bridges offline, expired commands failed)."""
     try:
-        from provider.services import devices
+        from provider.services import sweeper
     except ImportError:
         return None
-    sweep = getattr(devices, "sweep", None)
-    return sweep if callable(sweep) else None
+    timeout = float(app.config.get("BRIDGE_HEARTBEAT_TIMEOUT_SECONDS", 90.0))
+    return lambda: sweeper.sweep(heartbeat_timeout_seconds=timeout)

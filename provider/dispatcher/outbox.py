@@ -210,6 +210,18 @@ def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claime
     return claimed
 
 
+def release_leases(owner: str) -> int:
+    d = WebhookDelivery
+    released = db.session.execute(
+        update(d)
+        .where(d.lease_owner == owner, d.status == PENDING)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return released or 0
+
+
 # --- Results -----------------------------------------------------------------------------
 
 

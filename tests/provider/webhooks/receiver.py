@@ -16,6 +16,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    path: str = "/hook"
 
     @property
     def json(self) -> dict[str, Any]:
@@ -44,7 +45,10 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length", "0"))
                 got = Received(
-                    {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length), time.monotonic()
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length),
+                    time.monotonic(),
+                    self.path,
                 )
                 with receiver._lock:
                     receiver.received.append(got)
@@ -65,7 +69,13 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # the dispatchers open many connections at once
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a dispatcher killed or timing out mid-request resets its connection
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from provider.dispatcher import outbox
+from provider.dispatcher import Dispatcher, outbox
 from provider.extensions import db
 from provider.models.webhook import (
     DELIVERED,
@@ -23,6 +24,7 @@ from provider.models.webhook import (
 )
 from provider.schemas.fields import isoformat_z
 from provider.services import webhooks
+from tests.provider.webhooks.conftest import FAST
 from tests.provider.webhooks.receiver import Reply
 
 
@@ -129,8 +131,9 @@ def test_500_is_retried_with_the_same_id_and_body(app, receiver, dispatcher, mak
     assert log[0].error.startswith("HTTP 500")
 
 
-def test_a_timeout_is_retried(app, receiver, dispatcher, make_webhook, emit, frozen_clock):
-    replies = iter([Reply(200, delay=dispatcher.settings.timeout + 0.5), Reply(200)])
+def test_a_timeout_is_retried(app, receiver, make_webhook, emit, frozen_clock):
+    dispatcher = Dispatcher(app, settings=replace(FAST, timeout=0.3), sweep=lambda: None)
+    replies = iter([Reply(200, delay=1.0), Reply(200)])
     receiver.respond = lambda _: next(replies)
     hook, _ = make_webhook(receiver.url)
     emit()
@@ -141,6 +144,7 @@ def test_a_timeout_is_retried(app, receiver, dispatcher, make_webhook, emit, fro
     frozen_clock.advance(10)
     dispatcher.drain()
     [delivery] = _deliveries(hook.id)
+    dispatcher.close()
     assert delivery.status == DELIVERED and len(receiver.received) == 2
 
 

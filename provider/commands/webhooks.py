@@ -1,0 +1,132 @@
+"""`provider webhooks ...` (operator registration) and `provider dispatcher` (the delivery process)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import timedelta
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+
+from provider.config import PRODUCTION
+from provider.extensions import db
+from provider.models.webhook import PENDING, Webhook, WebhookDelivery
+from provider.services import webhooks as rules
+from provider.services.events import EVENT_TYPES
+
+
+@click.group()
+def webhooks() -> None:
+    """Webhooks that receive the event stream (Seam registers its own over the API)."""
+
+
+def _production() -> bool:
+    return current_app.config.get("PROVIDER_ENV") == PRODUCTION
+
+
+def _find(webhook_id: str) -> Webhook:
+    webhook = db.session.get(Webhook, webhook_id)
+    if webhook is None:
+        raise click.ClickException(f"no webhook {webhook_id}")
+    return webhook
+
+
+@webhooks.command("create")
+@click.option("--url", required=True, help="https URL (sandbox: also http://127.0.0.1 / localhost).")
+@click.option("--event", "events", multiple=True, type=click.Choice(EVENT_TYPES),
+              help="Event type to deliver (repeatable; default: all).")
+@click.option("--client", "client_id", default=None,
+              help="OAuth client_id that will own it (and see it over the API); default: operator-owned.")
+@with_appcontext
+def create(url: str, events: tuple[str, ...], client_id: str | None) -> None:
+    """Register a webhook; prints its id and signing secret (shown once)."""
+    owner = None
+    if client_id:
+        from provider.services.oauth_clients import find_client
+
+        client = find_client(client_id)
+        if client is None:
+            raise click.ClickException(f"no OAuth client {client_id!r}")
+        owner = client.id
+    try:
+        webhook, secret = rules.create_webhook(url, events, client_id=owner, production=_production())
+    except rules.WebhookError as err:
+        raise click.ClickException(err.message) from err
+    db.session.commit()
+    click.echo(f"webhook_id: {webhook.id}")
+    click.echo(f"secret: {secret}")
+
+
+@webhooks.command("list")
+@with_appcontext
+def list_() -> None:
+    """Every webhook with its status, why it is failing, and its backlog."""
+    pending = dict(
+        db.session.execute(
+            select(WebhookDelivery.webhook_id, func.count())
+            .where(WebhookDelivery.status == PENDING)
+            .group_by(WebhookDelivery.webhook_id)
+        ).all()
+    )
+    hooks = db.session.scalars(select(Webhook).order_by(Webhook.created_at)).all()
+    if not hooks:
+        click.echo("no webhooks")
+    for hook in hooks:
+        events = ",".join(hook.event_types) or "all events"
+        click.echo(f"{hook.id}  {hook.status:<8}  pending={pending.get(hook.id, 0):<6}  {hook.url}  [{events}]")
+        if hook.status_reason:
+            click.echo(f"    reason: {hook.status_reason}")
+
+
+@webhooks.command("rotate-secret")
+@click.argument("webhook_id")
+@click.option("--grace", type=click.IntRange(0, int(rules.MAX_ROTATION_GRACE.total_seconds())),
+              default=24 * 3600, show_default=True, help="Seconds the old secret keeps signing.")
+@with_appcontext
+def rotate_secret(webhook_id: str, grace: int) -> None:
+    """Replace a webhook's signing secret; prints the new one (shown once)."""
+    secret = rules.rotate_secret(_find(webhook_id), timedelta(seconds=grace))
+    db.session.commit()
+    click.echo(f"secret: {secret}")
+
+
+@webhooks.command("delete")
+@click.argument("webhook_id")
+@with_appcontext
+def delete(webhook_id: str) -> None:
+    """Delete a webhook and its delivery log."""
+    rules.delete_webhook(_find(webhook_id))
+    db.session.commit()
+    click.echo("deleted")
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@with_appcontext
+def dispatcher(once: bool) -> None:
+    """Deliver outbox events to webhooks until stopped (SIGTERM/Ctrl-C finish the current batch).
+
+    Settings from the environment: WEBHOOK_TIMEOUT_SECONDS (15), WEBHOOK_LEASE_SECONDS,
+    DISPATCHER_CONCURRENCY (8), DISPATCHER_IDLE_SECONDS (0.2), EVENT_RETENTION_DAYS (30),
+    DISPATCHER_NAME (unique per live dispatcher; a restart under the same name takes back
+    its leases at once instead of waiting for them to expire).
+    """
+    from provider.dispatcher import Dispatcher
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    worker = Dispatcher.from_env(app)
+    if once:
+        worker.drain()
+        worker.close()
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.run_forever(stop)
