@@ -81,7 +81,10 @@ class Listener:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}{self.path}"
+        """The URL to register (a provider elsewhere needs --webhook-url: a tunnel or public name)."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}{self.path}"
 
     def verify(self, headers: dict[str, str], body: bytes) -> str:
         if not all(name in headers for name in SIGNATURE_HEADERS):

@@ -64,6 +64,7 @@ BREAKS: dict[str, set[str]] = {
     "patch_ignored": {"access_codes.patch"},
     "delete_keeps_code": {"access_codes.delete", "access_codes.cleanup"},
     "webhook_unsigned": {"webhooks.signature"},
+    "webhook_signed_with_another_secret": {"webhooks.signature"},
     "webhook_no_retry": {"webhooks.retry"},
     # Warning-level: the run still passes.
     "code_reuse_keeps_tokens": set(),
@@ -127,12 +128,15 @@ class FakeProvider:
             hook, payload = item
             body = json.dumps(payload)
             msg_id = "msg_" + payload["event_id"]
+            signing_secret = hook["secret"]
+            if self.broken("webhook_signed_with_another_secret"):
+                signing_secret = "whsec_" + base64.b64encode(b"not the secret the kit was given").decode()
             for _ in range(5):
                 headers = {"Content-Type": "application/json"}
                 if not self.broken("webhook_unsigned"):
                     stamp = _now()
                     headers |= {"webhook-id": msg_id, "webhook-timestamp": str(int(stamp.timestamp())),
-                                "webhook-signature": Webhook(hook["secret"]).sign(msg_id, stamp, body)}
+                                "webhook-signature": Webhook(signing_secret).sign(msg_id, stamp, body)}
                 try:
                     status = requests.post(hook["url"], data=body, headers=headers, timeout=5).status_code
                 except requests.RequestException:
