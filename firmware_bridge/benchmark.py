@@ -1,6 +1,6 @@
 """The bench sequence behind ``firmware-bridge bench``: timings per step, failures counted.
 
-One iteration: connect (link + handshake), status, lock, unlock, put code,
+One iteration: connect (link + handshake, the handshake also shown alone), status, lock, unlock, put code,
 list codes, keypad use (the PIN typed on the keypad, timed until the lock's
 UnlockedEvent reaches the bridge), delete code, set time, disconnect.
 A failed step is counted with its error and the iteration goes on (after a
@@ -24,6 +24,7 @@ from firmware_bridge.protocol.messages import LockEvent, UnlockedEvent
 
 STEPS = (
     "connect",
+    "handshake",  # the protocol handshake part of "connect"
     "status",
     "lock",
     "unlock",
@@ -179,6 +180,8 @@ async def run_bench(
         pin = f"{secrets.randbelow(10**6):06d}"
         if await timed("connect", client.connect):
             result.mtu = client.mtu
+            if client.last_connect is not None:
+                steps["handshake"].durations.append(client.last_connect.handshake)
             await timed("status", client.status)
             await timed("lock", client.lock)
             await timed("unlock", client.unlock)

@@ -26,6 +26,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -182,6 +183,15 @@ class BleBackend:
 
 
 @dataclass(frozen=True)
+class ConnectTimings:
+    """Seconds spent by the last `LockClient.connect`: the BLE link (connection, MTU,
+    services, info read, subscription) and the protocol handshake."""
+
+    link: float
+    handshake: float
+
+
+@dataclass(frozen=True)
 class EventLog:
     """What `LockClient.read_events` found.
 
@@ -233,6 +243,7 @@ class LockClient:
         self._closing = False
         self._event_tasks: set[asyncio.Task[None]] = set()
         self.info: DeviceInfo | None = None
+        self.last_connect: ConnectTimings | None = None
         self.last_event_seq = 0  # highest event seq seen (notification or log)
         self.rejected_frames = 0  # frames dropped as invalid (tampered, replayed, garbage)
 
@@ -271,12 +282,15 @@ class LockClient:
             if self.is_connected:  # connected but the session broke: handshake again
                 await self._handshake()
                 return
+            started = time.perf_counter()
             await self._open_link()
+            linked = time.perf_counter()
             try:
                 await self._handshake()
             except BaseException:
                 await self._close_link()
                 raise
+            self.last_connect = ConnectTimings(linked - started, time.perf_counter() - linked)
 
     async def _resolve_device(self) -> BLEDevice:
         if isinstance(self._device, BLEDevice):

@@ -67,6 +67,7 @@ def test_bench_virtual_json_reports_every_step() -> None:
     steps = {s["step"]: s for s in report["steps"]}
     assert list(steps) == [
         "connect",
+        "handshake",
         "status",
         "lock",
         "unlock",

@@ -126,6 +126,7 @@ def test_connect_reads_info_and_establishes_a_session() -> None:
                 and h.client.info.protocol_version == const.PROTOCOL_VERSION
             )
             assert h.client.mtu == 247
+            assert h.client.last_connect is not None and h.client.last_connect.handshake > 0
             status = await h.client.status()
             assert status.bolt is const.BoltState.LOCKED
             assert status.door is const.DoorState.CLOSED
