@@ -9,7 +9,7 @@ from provider.clock import now as clock_now
 from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import Bridge
-from provider.schemas import load_json
+from provider.schemas import load_json, reject_nul
 from provider.schemas.bridge import (
     code_sync_schema,
     commands_query_schema,
@@ -21,6 +21,7 @@ from provider.schemas.fields import isoformat_z
 from provider.services import access_codes, bridges, commands, lock_reports, locks
 
 bp = Blueprint("bridge_api", __name__, url_prefix="/bridge/v1")
+bp.url_value_preprocessor(reject_nul)
 
 
 def _unauthorized() -> ApiError:

@@ -10,6 +10,24 @@ from marshmallow import Schema
 from provider.errors import ApiError
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def reject_nul(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """url_value_preprocessor: NUL in a path or query is refused (PostgreSQL text cannot hold it)."""
+    if values and _has_nul(values):
+        raise ApiError(404, "NOT_FOUND", "Not found.")
+    if any(_has_nul(v) for v in request.args.values()):
+        raise ApiError(400, "INVALID_REQUEST", "NUL characters are not allowed.")
+
+
 def load_json(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
     """The JSON body loaded through `schema`: malformed JSON or a non-object is a 400, never a 500."""
     body = request.get_json(force=True, silent=True)
@@ -19,4 +37,6 @@ def load_json(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
         body = {}
     if not isinstance(body, dict):
         raise ApiError(400, "INVALID_REQUEST", "The request body must be a JSON object.")
+    if _has_nul(body):
+        raise ApiError(400, "INVALID_REQUEST", "NUL characters are not allowed.")
     return schema.load(body, partial=partial)  # type: ignore[no-any-return]

@@ -146,3 +146,15 @@ def test_bad_bodies_are_4xx_in_the_error_shape(client, site, auth_headers, body,
     )
     assert response.status_code == status
     assert response.get_json()["error_code"] in ("INVALID_REQUEST", "PAYLOAD_TOO_LARGE")
+
+
+def test_nul_characters_never_reach_the_database(client, site, auth_headers):
+    lock_id = site.lock_ids[0]
+    assert client.get("/locks/a%00b", headers=auth_headers).status_code == 404
+    assert client.get("/access_codes?lock_id=a%00b", headers=auth_headers).status_code == 400
+    response = _act(client, auth_headers, lock_id, custom_id="a\x00b")
+    assert response.status_code == 400
+    response = client.post(f"/locks/{lock_id}/access_codes", headers=auth_headers, json={"code": "1234", "name": "a\x00b"})
+    assert response.status_code == 400
+    response = client.post("/bridge/v1/heartbeat", headers=site.helper.headers, json={"locks": [{"lock_id": "a\x00"}]})
+    assert response.status_code == 400
