@@ -14,7 +14,6 @@ from provider.schemas.locks import lock_list_query_schema, lock_schema, locks_sc
 from provider.services import actions, locks
 from provider.services.device_errors import DeviceError
 
-
 # NUL in an id or query would reach PostgreSQL as an error: refuse it first (every api route).
 bp.url_value_preprocessor(reject_nul)
 
