@@ -330,6 +330,19 @@ def test_clock_drift_shows_in_status_and_set_time_fixes_it() -> None:
     run(scenario)
 
 
+def test_clock_drift_in_ppm_accumulates_on_the_locks_clock() -> None:
+    now = [1_800_000_000.0]
+
+    async def scenario() -> None:
+        async with harness(time_source=lambda: now[0]) as h:
+            h.lock.set_clock_drift(500)  # the RTC runs 500 ppm fast
+            now[0] += 86_400  # one day later
+            status = await h.client.status()
+            assert status.device_time - int(now[0]) == 43  # 86400 s * 500e-6 = 43.2 s ahead
+
+    run(scenario)
+
+
 def test_disconnect_mid_command() -> None:
     async def scenario() -> None:
         async with harness() as h:
