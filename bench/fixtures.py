@@ -9,16 +9,46 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask_migrate import upgrade
+from sqlalchemy import select
 
 from provider import MIGRATIONS_DIR, create_app
 from provider.extensions import db
+from provider.models import Account
+from provider.models.device import Lock
 from provider.services import access_codes, bridges, oauth_clients, oauth_tokens, rate_limits
 from provider.services import locks as locks_service
 from provider.services.accounts import ensure_account
 
 SCOPE = "locks.read locks.write"
+
+
+def _columns(conn: Any, table: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
+        (table,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def clone_rows(conn: Any, table: str, template_where: str, overrides: dict[str, str], source: str,
+               params: dict[str, Any] | None = None) -> int:
+    """INSERT INTO table SELECT <template's columns, some overridden> FROM <source>, <template>.
+
+    `source` names the row generator (e.g. ``generate_series(1, 100) AS g``); the
+    template rows are aliased ``t``. Columns not overridden are copied from the
+    template, so new columns added by later migrations are filled too.
+    """
+    cols = _columns(conn, table)
+    unknown = set(overrides) - set(cols)
+    if unknown:
+        raise RuntimeError(f"{table} has no columns {sorted(unknown)}")
+    columns_sql = ", ".join(overrides.get(c, f"t.{c}") for c in cols)
+    sql = (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {columns_sql} "
+           f"FROM {source} CROSS JOIN (SELECT * FROM {table} WHERE {template_where}) AS t")
+    return conn.execute(sql, params or {}).rowcount
 
 
 def bench_app(database_url: str, secret_key: str):  # type: ignore[no-untyped-def]
@@ -66,7 +96,7 @@ class ApiFixture:
 
     @classmethod
     def create(cls, database_url: str, *, locks: int = 10, codes_per_lock: int = 10,
-               post_locks: int = 500) -> ApiFixture:
+               post_locks: int = 2000) -> ApiFixture:
         """Owner A: `locks` locks with `codes_per_lock` codes each (the GET figures).
         Owner B: `post_locks` locks that POSTs cycle through, so Seam's per-lock
         limit (10 creates a minute) is not what the benchmark measures."""
@@ -80,10 +110,20 @@ class ApiFixture:
                 for index in range(codes_per_lock):
                     access_codes.create_code(account.id, lock_id, code=f"{4000 + index:04d}",
                                              name=f"Guest {index}", limiter=limiter)
-            post_lock_ids = add_locks("owner-b@bench.example", post_locks, code_capacity=250)
+            template = add_locks("owner-b@bench.example", 1, code_capacity=250)[0]
             token = issue_token("owner-a@bench.example")
             post_token = issue_token("owner-b@bench.example")
             db.session.commit()
+            if post_locks > 1:
+                # More locks for owner B, cloned in bulk from the one the service made.
+                with db.engine.begin() as conn:
+                    clone_rows(conn.connection.driver_connection, "locks", "id = %(lock)s", {
+                        "id": "gen_random_uuid()::text", "name": "'Door ' || g",
+                        "ble_address": "'B0:' || upper(lpad(to_hex(g), 14, '0'))",
+                    }, f"generate_series(1, {post_locks - 1}) AS g", {"lock": template})
+            post_lock_ids = list(db.session.scalars(
+                select(Lock.id).join(Account, Account.id == Lock.owner_id)
+                .where(Account.email == "owner-b@bench.example")).all())
             db.engine.dispose()
         return cls(token, lock_ids, codes_per_lock, post_token, post_lock_ids,
                    {"SECRET_KEY": secret_key})

@@ -118,6 +118,11 @@ def machine() -> dict[str, str]:
         "wrk": _command(["wrk", "--version"]) if shutil.which("wrk") else "not installed",
     }
     try:
+        with open("/proc/loadavg") as handle:
+            info["load average (1/5/15 min) when written"] = " ".join(handle.read().split()[:3])
+    except OSError:
+        pass
+    try:
         import gunicorn
 
         info["gunicorn"] = gunicorn.__version__

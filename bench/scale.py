@@ -36,6 +36,7 @@ from bench.common import (
     skipped,
     wrk,
 )
+from bench.fixtures import clone_rows
 
 NAME = "scale (PostgreSQL)"
 BIG_OWNER = "big-owner@scale.example"
@@ -48,32 +49,6 @@ MAIN_PAGE = 100
 
 
 # ---------------------------------------------------------------- seeding
-
-def _columns(conn: Any, table: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
-        (table,),
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def clone_rows(conn: Any, table: str, template_where: str, overrides: dict[str, str], source: str,
-               params: dict[str, Any] | None = None) -> int:
-    """INSERT INTO table SELECT <template's columns, some overridden> FROM <source>, <template>.
-
-    `source` names the row generator (e.g. ``generate_series(1, 100) AS g``); the
-    template rows are aliased ``t``. Columns not overridden are copied from the
-    template, so new columns added by later migrations are filled too.
-    """
-    cols = _columns(conn, table)
-    unknown = set(overrides) - set(cols)
-    if unknown:
-        raise RuntimeError(f"{table} has no columns {sorted(unknown)}")
-    select = ", ".join(overrides.get(c, f"t.{c}") for c in cols)
-    sql = (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {select} "
-           f"FROM {source} CROSS JOIN (SELECT * FROM {table} WHERE {template_where}) AS t")
-    return conn.execute(sql, params or {}).rowcount
-
 
 def seed_templates(app: Any) -> dict[str, Any]:
     """Rows made by the services, to be cloned: the big owner, one lock with its codes."""
@@ -191,7 +166,7 @@ def measure(base_url: str, tpl: dict[str, Any], phase: str, seconds: float) -> t
     return rows, figures
 
 
-def explain_requests(app: Any, tpl: dict[str, Any], paths: list[str]) -> list[dict]:
+def explain_requests(app: Any, tpl: dict[str, Any], paths: list[tuple[str, str]]) -> list[dict]:
     """Runs each request in-process, captures its SQL and EXPLAIN ANALYZEs every SELECT."""
     from sqlalchemy import event
 
@@ -200,7 +175,7 @@ def explain_requests(app: Any, tpl: dict[str, Any], paths: list[str]) -> list[di
     rows = []
     with app.app_context():
         engine = db.engine
-        for path in paths:
+        for label, path in paths:
             captured: list[tuple[str, Any]] = []
 
             def capture(conn, cursor, statement, parameters, context, executemany, _c=captured):  # type: ignore[no-untyped-def]
@@ -223,8 +198,8 @@ def explain_requests(app: Any, tpl: dict[str, Any], paths: list[str]) -> list[di
                     plans.append("\n-- " + re.sub(r"\s+", " ", statement.strip()) + "\n"
                                  + "\n".join(p[0] for p in plan))
                 raw.rollback()
-            rows.append(row(NAME, f"EXPLAIN: GET {path.split('?')[0]}{'?' + path.split('?')[1] if '?' in path else ''}",
-                            len(captured), "SQL statements", detail="\n".join(plans)))
+            rows.append(row(NAME, f"EXPLAIN ANALYZE: {label}", len(captured), "SQL statements",
+                            detail="\n".join(plans)))
         db.engine.dispose()
     return rows
 
@@ -283,8 +258,11 @@ def run(quick: bool = False) -> list[dict]:
         small, large = phase2["page10"], phase2["page1000"]
         rows.append(row(NAME, "page of 1000 / page of 10 (p50, phase 2)", round(large.p50_ms / small.p50_ms, 1), "x",
                         note="grows with the page"))
-        rows += explain_requests(app, tpl, [f"/locks/{tpl['lock_id']}/access_codes",
-                                            f"/locks?limit={MAIN_PAGE}", cursor_path])
+        rows += explain_requests(app, tpl, [
+            ("list one lock's codes", f"/locks/{tpl['lock_id']}/access_codes"),
+            (f"first page of {MAIN_PAGE} of the 10,000-lock owner", f"/locks?limit={MAIN_PAGE}"),
+            (f"a later page of {MAIN_PAGE} (cursor)", cursor_path),
+        ])
     return rows
 
 
