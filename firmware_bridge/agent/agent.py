@@ -24,7 +24,6 @@ from firmware_bridge.agent.worker import Hooks, LockWorker, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
-LOCKS_REFRESH = 60.0  # new or removed locks are picked up within a minute
 SHUTDOWN_GRACE = 3.0  # seconds given to in-flight result reports on SIGTERM
 
 
@@ -178,7 +177,7 @@ class Agent:
 
     async def _locks_loop(self) -> None:
         while True:
-            await asyncio.sleep(LOCKS_REFRESH)
+            await asyncio.sleep(self.config.locks_refresh)
             try:
                 await self._refresh_locks()
             except ProviderError as err:

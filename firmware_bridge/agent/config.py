@@ -47,6 +47,8 @@ class AgentConfig:
     idle_disconnect: float = 10.0
     #: How often an idle lock is visited (status, missed events, clock) when nothing woke it.
     poll_interval: float = 60.0
+    #: How often the lock list is fetched again (locks added to or removed from this bridge).
+    locks_refresh: float = 60.0
     #: Full code-table reconciliation period, besides the one after every reconnect.
     reconcile_interval: float = 300.0
     #: Device clock further than this from ours is corrected (and reported as device.time_wrong).
