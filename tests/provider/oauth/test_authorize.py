@@ -17,8 +17,14 @@ PATHS = ["/oauth/authorize", "/authorize"]
 
 
 @pytest.fixture(params=PATHS)
-def page(request, client):
+def any_page(request, client):
+    """Both authorization paths (the older guide's and the current one)."""
     return Browser(client, request.param)
+
+
+@pytest.fixture
+def page(client):
+    return Browser(client)
 
 
 def assert_page_headers(response):
@@ -30,8 +36,8 @@ def assert_page_headers(response):
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_first_visit_shows_sign_in_form_with_csrf(page, account, oauth_client):
-    response = page.open(authorize_params(oauth_client.client_id))
+def test_first_visit_shows_sign_in_form_with_csrf(any_page, account, oauth_client):
+    response = any_page.open(authorize_params(oauth_client.client_id))
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     html = response.get_data(as_text=True)
@@ -46,18 +52,18 @@ def test_pages_load_nothing_from_elsewhere(page, account, oauth_client):
     assert "<script" not in html and "<link" not in html
 
 
-def test_approve_redirects_with_code_state_and_iss(page, app, account, oauth_client):
+def test_approve_redirects_with_code_state_and_iss(any_page, app, account, oauth_client):
     params = authorize_params(oauth_client.client_id)
-    signed_in = page.sign_in(params)
+    signed_in = any_page.sign_in(params)
     assert signed_in.status_code == 303
     assert_page_headers(signed_in)
-    consent = page.open(params)
+    consent = any_page.open(params)
     html = consent.get_data(as_text=True)
     # The scopes, in words.
     assert "Lock and unlock your locks" in html
     assert "See your locks" in html
     assert "jane@example.com" in html
-    response = page.decide(params, "approve")
+    response = any_page.decide(params, "approve")
     assert response.status_code == 303
     location = response.headers["Location"]
     assert location.startswith(REDIRECT_URI + "?")
@@ -67,8 +73,8 @@ def test_approve_redirects_with_code_state_and_iss(page, app, account, oauth_cli
     assert len(query["code"]) >= 43  # 256 random bits, base64url
 
 
-def test_deny_redirects_with_access_denied_and_state(page, app, account, oauth_client):
-    query = page.authorize(authorize_params(oauth_client.client_id), decision="deny")
+def test_deny_redirects_with_access_denied_and_state(any_page, app, account, oauth_client):
+    query = any_page.authorize(authorize_params(oauth_client.client_id), decision="deny")
     assert query["error"] == "access_denied"
     assert query["state"] == STATE
     assert query["iss"] == app.config["PROVIDER_ISSUER"]
@@ -87,20 +93,20 @@ def test_live_session_goes_straight_to_consent(page, account, oauth_client):
     assert 'value="consent"' in html and 'name="password"' not in html
 
 
-def test_prompt_login_forces_sign_in_despite_session(page, account, oauth_client):
-    page.authorize(authorize_params(oauth_client.client_id))
+def test_prompt_login_forces_sign_in_despite_session(any_page, account, oauth_client):
+    any_page.authorize(authorize_params(oauth_client.client_id))
     params = authorize_params(oauth_client.client_id, prompt="login", state="fresh")
-    html = page.open(params).get_data(as_text=True)
+    html = any_page.open(params).get_data(as_text=True)
     assert 'name="password"' in html
     # Consent is not reachable without signing in again...
-    refused = page.client.post(
-        page.path, query_string=params,
+    refused = any_page.client.post(
+        any_page.path, query_string=params,
         data={"csrf_token": csrf_token(html), "step": "consent", "decision": "approve"},
     )
     assert refused.status_code == 303
     assert "code=" not in refused.headers["Location"]
     # ...and signing in leads to consent, then the code.
-    query = page.authorize(params)
+    query = any_page.authorize(params)
     assert query["state"] == "fresh" and query["code"]
 
 
@@ -117,10 +123,10 @@ def test_prompt_login_forces_sign_in_despite_session(page, account, oauth_client
     ],
 )
 def test_bad_client_or_redirect_uri_shows_error_page_never_redirects(
-    page, account, oauth_client, override
+    any_page, account, oauth_client, override
 ):
     params = {**authorize_params(oauth_client.client_id), **override}
-    response = page.open({k: v for k, v in params.items() if v is not None})
+    response = any_page.open({k: v for k, v in params.items() if v is not None})
     assert response.status_code == 400
     assert "Location" not in response.headers
     assert response.mimetype == "text/html"
