@@ -151,7 +151,10 @@ class LockWorker:
                 device_time = device_time + (self._now() - self._status_at)
             entry.update(battery_level=status.battery_level, signal_quality=status.signal_quality,
                          lock_state=status.lock_state, door_state=status.door_state,
-                         device_time=isoformat_z(device_time), timezone=status.timezone)
+                         device_time=isoformat_z(device_time))
+            if status.timezone == self.lock.timezone:
+                # The cloud owns the timezone: a lock that lost it is corrected, never believed.
+                entry["timezone"] = status.timezone
         return entry
 
     # ------------------------------------------------------------------ main loop

@@ -36,10 +36,20 @@ class Harness:
         self.fakes = {info.lock_id: FakeLock() for info in self.infos}
         self.connector = FakeConnector(self.fakes)
         self.provider = FakeProvider(self.infos)
-        settings = dict(provider_url="http://provider.test", bridge_token="secret-token",
-                        backend="virtual", state_dir=tmp_path, poll_wait=1, heartbeat_interval=0.05,
-                        idle_disconnect=30.0, poll_interval=60.0, reconcile_interval=600.0,
-                        connect_attempts=1, reconnect_max=0.05, retry_max=0.05)
+        settings = dict(
+            provider_url="http://provider.test",
+            bridge_token="secret-token",
+            backend="virtual",
+            state_dir=tmp_path,
+            poll_wait=1,
+            heartbeat_interval=0.05,
+            idle_disconnect=30.0,
+            poll_interval=60.0,
+            reconcile_interval=600.0,
+            connect_attempts=1,
+            reconnect_max=0.05,
+            retry_max=0.05,
+        )
         settings.update(config)
         self.config = AgentConfig(**settings)
         self.agent: Agent | None = None
@@ -51,8 +61,12 @@ class Harness:
 
     async def _run(self, body) -> None:
         self.backend = FakeBackend(self.connector)
-        self.agent = Agent(self.config, self.backend, api=self.provider,
-                           journal=Journal(self.tmp_path / "journal.sqlite3"))
+        self.agent = Agent(
+            self.config,
+            self.backend,
+            api=self.provider,
+            journal=Journal(self.tmp_path / "journal.sqlite3"),
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(self.agent.run(stop))
         await asyncio.wait_for(self.agent.ready.wait(), 5)

@@ -25,8 +25,14 @@ KEY = bytes(range(16))
 
 
 def lock_info(n: int = 1, last_event_seq: int = 0) -> LockInfo:
-    return LockInfo(lock_id=f"lock-{n}", name=f"Door {n}", ble_address=f"AA:00:00:00:00:0{n}",
-                    device_key=KEY, timezone="Europe/Paris", last_event_seq=last_event_seq)
+    return LockInfo(
+        lock_id=f"lock-{n}",
+        name=f"Door {n}",
+        ble_address=f"AA:00:00:00:00:0{n}",
+        device_key=KEY,
+        timezone="Europe/Paris",
+        last_event_seq=last_event_seq,
+    )
 
 
 @dataclass
@@ -47,7 +53,9 @@ class FakeLock:
     connects: int = 0
 
     def log(self, type_: str, **data: Any) -> LockEvent:
-        event = LockEvent(seq=len(self.events) + 1, type=type_, occurred_at=datetime.now(UTC), data=data)
+        event = LockEvent(
+            seq=len(self.events) + 1, type=type_, occurred_at=datetime.now(UTC), data=data
+        )
         self.events.append(event)
         return event
 
@@ -88,8 +96,13 @@ class FakeSession:
 
     async def status(self) -> LockStatus:
         await self._op("status")
-        return LockStatus(lock_state=self.fake.bolt, door_state="closed", battery_level=self.fake.battery,
-                          device_time=datetime.now(UTC) + self.fake.clock_offset, timezone=self.fake.timezone)
+        return LockStatus(
+            lock_state=self.fake.bolt,
+            door_state="closed",
+            battery_level=self.fake.battery,
+            device_time=datetime.now(UTC) + self.fake.clock_offset,
+            timezone=self.fake.timezone,
+        )
 
     async def _bolt(self, target: str) -> None:
         await self._op(target)
@@ -175,8 +188,16 @@ class FakeProvider:
         self.changed = asyncio.Condition()
 
     def queue_command(self, command_id: str, lock_id: str, type_: str, **params: Any) -> None:
-        self.queue.put_nowait({"command_id": command_id, "lock_id": lock_id, "type": type_,
-                               "params": params, "attempt": 1, "expires_at": None})
+        self.queue.put_nowait(
+            {
+                "command_id": command_id,
+                "lock_id": lock_id,
+                "type": type_,
+                "params": params,
+                "attempt": 1,
+                "expires_at": None,
+            }
+        )
 
     async def _touch(self) -> None:
         if self.down:
@@ -188,6 +209,7 @@ class FakeProvider:
         async def _wait() -> None:
             async with self.changed:
                 await self.changed.wait_for(predicate)
+
         await asyncio.wait_for(_wait(), timeout)
 
     async def locks(self):

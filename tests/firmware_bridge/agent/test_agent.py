@@ -16,8 +16,15 @@ def _ops(lock, name):
 
 
 def _put(slot=3, code=PIN, access_code_id="ac-1", **extra):
-    return {"access_code_id": access_code_id, "slot": slot, "code": code, "device_name": "Guest",
-            "starts_at": None, "ends_at": None, **extra}
+    return {
+        "access_code_id": access_code_id,
+        "slot": slot,
+        "code": code,
+        "device_name": "Guest",
+        "starts_at": None,
+        "ends_at": None,
+        **extra,
+    }
 
 
 def test_unlock_executed_reported_once_and_event_forwarded(harness):
@@ -52,7 +59,9 @@ def test_redelivered_command_not_executed_twice(harness):
     assert h.provider.result_posts == ["c1", "c1"]
 
 
-def test_result_lost_in_a_crash_is_reported_after_restart_without_touching_the_lock(harness, tmp_path):
+def test_result_lost_in_a_crash_is_reported_after_restart_without_touching_the_lock(
+    harness, tmp_path
+):
     journal = Journal(tmp_path / "journal.sqlite3")
     command = Command("c9", "lock-1", "unlock", {"action_id": "a9"})
     journal.start(command)
@@ -121,12 +130,19 @@ def test_jam_fails_the_action_with_lock_jammed(harness):
 
     async def body(h):
         h.provider.queue_command("c1", "lock-1", "unlock", action_id="a1")
-        await h.until(lambda: "c1" in h.provider.results
-                      and any(e["type"] == "jammed" for e in h.provider.events.values()))
+        await h.until(
+            lambda: (
+                "c1" in h.provider.results
+                and any(e["type"] == "jammed" for e in h.provider.events.values())
+            )
+        )
 
     h.run(body)
-    assert h.provider.results["c1"] == {"status": "failed", "error_code": "LOCK_JAMMED",
-                                        "message": "bolt jammed"}
+    assert h.provider.results["c1"] == {
+        "status": "failed",
+        "error_code": "LOCK_JAMMED",
+        "message": "bolt jammed",
+    }
     assert h.lock.bolt == "locked"
 
 
@@ -136,11 +152,20 @@ def test_unreachable_lock_offline_then_back_by_itself_and_parked_code_applied(ha
     h.provider.desired["lock-1"] = [_put()]  # the cloud's table holds pending codes too
 
     def online_in_last_heartbeat():
-        return h.provider.heartbeats and h.provider.heartbeats[-1] and h.provider.heartbeats[-1][0]["online"]
+        return (
+            h.provider.heartbeats
+            and h.provider.heartbeats[-1]
+            and h.provider.heartbeats[-1][0]["online"]
+        )
 
     async def body(h):
-        await h.until(lambda: h.provider.heartbeats and h.provider.heartbeats[-1]
-                      and h.provider.heartbeats[-1][0]["online"] is False)
+        await h.until(
+            lambda: (
+                h.provider.heartbeats
+                and h.provider.heartbeats[-1]
+                and h.provider.heartbeats[-1][0]["online"] is False
+            )
+        )
         h.provider.queue_command("c1", "lock-1", "unlock", action_id="a1")
         h.provider.queue_command("c2", "lock-1", "put_code", **_put())
         await h.until(lambda: "c1" in h.provider.results)
@@ -167,17 +192,24 @@ def test_reconcile_puts_missing_removes_unknown_keeps_matching(harness):
     h.provider.desired["lock-1"] = [
         _put(1, "1111", "ac-1", device_name="Kept"),
         _put(2, "2020", "ac-2", device_name="Stale"),
-        _put(4, "4444", "ac-4", device_name="A very long guest name",
-             starts_at=(now + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
-             ends_at=(now + timedelta(hours=2)).isoformat().replace("+00:00", "Z")),
+        _put(
+            4,
+            "4444",
+            "ac-4",
+            device_name="A very long guest name",
+            starts_at=(now + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+            ends_at=(now + timedelta(hours=2)).isoformat().replace("+00:00", "Z"),
+        ),
     ]
 
     async def body(h):
         await h.until(lambda: h.provider.code_syncs)
 
     h.run(body)
-    assert h.provider.code_syncs[0] == ("lock-1", {"present": ["ac-1", "ac-2", "ac-4"],
-                                                   "unknown_slots": [9], "removed_slots": [9]})
+    assert h.provider.code_syncs[0] == (
+        "lock-1",
+        {"present": ["ac-1", "ac-2", "ac-4"], "unknown_slots": [9], "removed_slots": [9]},
+    )
     assert sorted(h.lock.codes) == [1, 2, 4]
     assert h.lock.codes[2].code == "2020"
     assert h.lock.codes[4].name == "A very long gu"
@@ -196,7 +228,11 @@ def test_second_reconcile_changes_nothing(harness):
 
     h.run(body)
     assert len(_ops(h.lock, "put_code")) == 1
-    assert h.provider.code_syncs[1][1] == {"present": ["ac-1"], "unknown_slots": [], "removed_slots": []}
+    assert h.provider.code_syncs[1][1] == {
+        "present": ["ac-1"],
+        "unknown_slots": [],
+        "removed_slots": [],
+    }
 
 
 def test_clock_drift_reported_then_corrected(harness):
@@ -209,8 +245,10 @@ def test_clock_drift_reported_then_corrected(harness):
         await h.until(lambda: any(hb and abs(_drift(hb[0])) < 5 for hb in h.provider.heartbeats))
 
     h.run(body)
-    drifts = [_drift(hb[0]) for hb in h.provider.heartbeats if hb and "device_time" in hb[0]]
-    assert drifts[0] < -3 * 3600 + 60  # the provider saw the wrong time first
+    reported = [hb[0] for hb in h.provider.heartbeats if hb and "device_time" in hb[0]]
+    assert _drift(reported[0]) < -3 * 3600 + 60  # the provider saw the wrong time first
+    assert "timezone" not in reported[0]  # ... but never the lock's wrong timezone
+    assert reported[-1]["timezone"] == "Europe/Paris"
     assert abs(h.lock.clock_offset.total_seconds()) < 5
     assert h.lock.timezone == "Europe/Paris"
 
@@ -278,15 +316,22 @@ def test_locks_work_in_parallel_one_operation_at_a_time_each(harness):
     async def body(h):
         for n in range(1, 4):
             for k in range(3):
-                h.provider.queue_command(f"c{n}-{k}", f"lock-{n}", "unlock" if k % 2 == 0 else "lock",
-                                         action_id=f"a{n}{k}")
+                h.provider.queue_command(
+                    f"c{n}-{k}",
+                    f"lock-{n}",
+                    "unlock" if k % 2 == 0 else "lock",
+                    action_id=f"a{n}{k}",
+                )
         await h.until(lambda: len(h.provider.results) == 9)
 
     h.run(body)
     assert all(r["status"] == "succeeded" for r in h.provider.results.values())
     for fake in h.fakes.values():
         assert [op for op, _ in fake.operations if op in ("locked", "unlocked")] == [
-            "unlocked", "locked", "unlocked"]
+            "unlocked",
+            "locked",
+            "unlocked",
+        ]
 
 
 def test_idle_disconnect_and_stay_connected_while_busy(harness):
@@ -295,7 +340,9 @@ def test_idle_disconnect_and_stay_connected_while_busy(harness):
     async def body(h):
         await h.until(lambda: h.provider.code_syncs)
         for k in range(4):
-            h.provider.queue_command(f"c{k}", "lock-1", "unlock" if k % 2 == 0 else "lock", action_id=f"a{k}")
+            h.provider.queue_command(
+                f"c{k}", "lock-1", "unlock" if k % 2 == 0 else "lock", action_id=f"a{k}"
+            )
         await h.until(lambda: len(h.provider.results) == 4)
         assert h.agent.workers["lock-1"].connected
         await asyncio.sleep(0.6)

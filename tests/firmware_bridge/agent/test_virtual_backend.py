@@ -23,19 +23,39 @@ PIN = "482913"
 
 
 def _infos(n: int = 2) -> list[LockInfo]:
-    return [LockInfo(lock_id=f"lock-{i}", name=f"Door {i}", ble_address=f"D0:4C:4B:00:00:{i:02X}",
-                     device_key=bytes([i]) * 16, timezone="UTC") for i in range(1, n + 1)]
+    return [
+        LockInfo(
+            lock_id=f"lock-{i}",
+            name=f"Door {i}",
+            ble_address=f"D0:4C:4B:00:00:{i:02X}",
+            device_key=bytes([i]) * 16,
+            timezone="UTC",
+        )
+        for i in range(1, n + 1)
+    ]
 
 
 def _config(tmp_path) -> AgentConfig:
-    return AgentConfig(provider_url="http://provider.test", bridge_token="t", backend="virtual",
-                       state_dir=tmp_path, poll_wait=1, heartbeat_interval=0.2, idle_disconnect=0.5,
-                       poll_interval=60, connect_attempts=2, reconnect_max=0.5, retry_max=0.1)
+    return AgentConfig(
+        provider_url="http://provider.test",
+        bridge_token="t",
+        backend="virtual",
+        state_dir=tmp_path,
+        poll_wait=1,
+        heartbeat_interval=0.2,
+        idle_disconnect=0.5,
+        poll_interval=60,
+        connect_attempts=2,
+        reconnect_max=0.5,
+        retry_max=0.1,
+    )
 
 
 async def _session(tmp_path, provider, body) -> None:
     backend = VirtualBackend(tmp_path)
-    agent = Agent(_config(tmp_path), backend, api=provider, journal=Journal(tmp_path / "journal.sqlite3"))
+    agent = Agent(
+        _config(tmp_path), backend, api=provider, journal=Journal(tmp_path / "journal.sqlite3")
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     await asyncio.wait_for(agent.ready.wait(), 10)
@@ -49,8 +69,14 @@ async def _session(tmp_path, provider, body) -> None:
 def test_commands_keypad_and_restart_over_the_bumble_link(tmp_path):
     infos = _infos()
     provider = FakeProvider(infos)
-    put = {"access_code_id": "ac-1", "slot": 1, "code": PIN, "device_name": "Guest", "starts_at": None,
-           "ends_at": None}
+    put = {
+        "access_code_id": "ac-1",
+        "slot": 1,
+        "code": PIN,
+        "device_name": "Guest",
+        "starts_at": None,
+        "ends_at": None,
+    }
     provider.desired["lock-1"] = [put]
 
     async def first(agent, backend):
@@ -63,16 +89,24 @@ def test_commands_keypad_and_restart_over_the_bumble_link(tmp_path):
         control = find_control([tmp_path])
         assert len(control) == 1
         assert stat.S_IMODE((tmp_path / CONTROL_FILE).stat().st_mode) == 0o600
-        answer = await control_request(control, {"op": "enter_pin", "lock": "Door 1", "pin": "0000"})
+        answer = await control_request(
+            control, {"op": "enter_pin", "lock": "Door 1", "pin": "0000"}
+        )
         assert answer["ok"] and answer["lock_id"] == "lock-1"
         answer = await control_request(control, {"op": "enter_pin", "lock": "lock-1", "pin": PIN})
         assert answer["event"] == "UnlockedEvent"
-        assert (await control_request(control, {"op": "enter_pin", "lock": "nope", "pin": PIN}))["ok"] is False
+        assert (await control_request(control, {"op": "enter_pin", "lock": "nope", "pin": PIN}))[
+            "ok"
+        ] is False
         bad = await control_request([{**control[0], "token": "guess"}], {"op": "locks"})
         assert bad == {"ok": False, "error": "bad control token"}
         await provider.wait_for(
-            lambda: any(e["type"] == "incorrect_pin" for e in provider.events.values())
-            and any(e["data"].get("source") == "keypad" for e in provider.events.values()), 10)
+            lambda: (
+                any(e["type"] == "incorrect_pin" for e in provider.events.values())
+                and any(e["data"].get("source") == "keypad" for e in provider.events.values())
+            ),
+            10,
+        )
         await control_request(control, FAULTS["jam"](None) | {"lock": "lock-2"})
         provider.queue_command("c4", "lock-2", "lock", action_id="a4")
         await provider.wait_for(lambda: "c4" in provider.results, 15)
@@ -98,11 +132,21 @@ def test_commands_keypad_and_restart_over_the_bumble_link(tmp_path):
         await asyncio.sleep(0.3)
 
     provider.rebind()
-    provider.lock_infos = [LockInfo(**{**i.__dict__, "last_event_seq": max(
-        [s for (lid, s) in provider.events if lid == i.lock_id], default=0)}) for i in infos]
+    provider.lock_infos = [
+        LockInfo(
+            **{
+                **i.__dict__,
+                "last_event_seq": max(
+                    [s for (lid, s) in provider.events if lid == i.lock_id], default=0
+                ),
+            }
+        )
+        for i in infos
+    ]
     asyncio.run(asyncio.wait_for(_session(tmp_path, provider, second), 60))
     assert provider.events.items() >= events_before.items()
     assert provider.duplicate_events == 0
     assert provider.events[("lock-2", 2)]["type"] == "jammed"  # read after the restart, not lost
-    assert json.dumps(provider.results["c3"]) == json.dumps({"status": "succeeded", "error_code": None,
-                                                              "message": None})
+    assert json.dumps(provider.results["c3"]) == json.dumps(
+        {"status": "succeeded", "error_code": None, "message": None}
+    )
