@@ -145,10 +145,16 @@ def test_virtual_lock_command_on_an_hci_transport(tmp_path: Path) -> None:
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
+        tasks: list[asyncio.Future[bytes]] = []
         try:
             assert process.stderr is not None
-            banner = await asyncio.wait_for(process.stderr.readline(), 20)
-            assert b"advertising as " + ADDRESS.encode() in banner
+            async with asyncio.timeout(20):  # log lines may come first
+                while b"advertising as " + ADDRESS.encode() not in (
+                    line := await process.stderr.readline()
+                ):
+                    assert line, "virtual-lock exited before advertising"
+            drain = asyncio.ensure_future(process.stderr.read())  # never let its stderr pipe fill
+            tasks.append(drain)
             adapter = await BumbleAdapter.open(f"tcp-client:127.0.0.1:{ports[1]}")
             timeouts = Timeouts(connect=3.0, connect_attempts=1, read=3.0, bolt=3.0, code_write=3.0)
             async with LockClient(
@@ -161,6 +167,7 @@ def test_virtual_lock_command_on_an_hci_transport(tmp_path: Path) -> None:
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
             await asyncio.wait_for(process.wait(), 10)
+            await asyncio.gather(*tasks)
             for transport in transports:
                 await transport.close()
         assert process.returncode == 0
