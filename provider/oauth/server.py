@@ -15,6 +15,7 @@ needs that differ from Authlib's defaults:
 
 from __future__ import annotations
 
+import binascii
 import logging
 from typing import Any
 
@@ -23,7 +24,12 @@ from authlib.integrations.flask_oauth2 import ResourceProtector as _ResourceProt
 from authlib.integrations.flask_oauth2 import current_token
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    grants,
+)
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -236,6 +242,13 @@ class _Issuer(IssuerParameter):
 class AuthorizationServer(_AuthorizationServer):
     def create_oauth2_request(self, request: Any) -> _OAuth2Request:
         return _OAuth2Request()
+
+    def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Any:
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except (UnicodeDecodeError, binascii.Error) as err:
+            # A Basic header that is not base64 of UTF-8: a failed authentication, not a crash.
+            raise InvalidClientError(status_code=401, description="Malformed credentials.") from err
 
     def create_bearer_token_generator(self, config: Any) -> Any:
         bearer = BearerTokenGenerator(

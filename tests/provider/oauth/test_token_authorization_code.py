@@ -162,3 +162,14 @@ def test_simultaneous_exchanges_exactly_one_succeeds(get_code, live_server, oaut
     # The losers count as replays: what the winner got is revoked too.
     winner = next(r.json() for r in responses if r.status_code == 200)
     assert probe(token=winner["access_token"]).status_code == 401
+
+
+@pytest.mark.parametrize("credentials", ["!!!", base64.b64encode(b"\xff\xfe:x").decode(), "Zm9v"])
+def test_malformed_basic_credentials_are_401_not_a_crash(client, credentials):
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "authorization_code", "code": "x", "redirect_uri": REDIRECT_URI},
+        headers={"Authorization": f"Basic {credentials}"},
+    )
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_client"
