@@ -19,7 +19,8 @@ import requests
 
 from certify.registry import all_checks
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live_sandbox")]
+# The kit run (bounded by its own waits) happens in the first test's setup, after the sandbox starts.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live_sandbox"), pytest.mark.timeout(420)]
 
 AGENT = "the bridge agent executing commands on the sandbox's virtual locks (issue 6)"
 DISPATCHER = "the webhook dispatcher (issue 4)"
