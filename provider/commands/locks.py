@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 
 from provider.commands.bridges import owner_id_for
 from provider.extensions import db
-from provider.models import Bridge
+from provider.models import Bridge, Lock
 from provider.services import locks as lock_service
 from provider.services.sweeper import SWEEP_INTERVAL_SECONDS
 from provider.services.sweeper import sweep as run_sweep
@@ -51,6 +51,19 @@ def add(owner_email: str, bridge_id: str, name: str, ble_address: str, device_ke
     if generated:
         # Printed once so it can be provisioned onto the lock; the bridge fetches it from the API.
         click.echo(f"device_key: {lock_service.device_key(lock)}")
+
+
+@locks.command("remove")
+@click.option("--lock", "lock_id", required=True)
+@with_appcontext
+def remove(lock_id: str) -> None:
+    """Unregister a lock (device.removed); its codes and pending commands go with it."""
+    lock = db.session.get(Lock, lock_id)
+    if lock is None:
+        raise click.ClickException(f"no lock {lock_id}")
+    lock_service.remove_lock(lock)
+    db.session.commit()
+    click.echo(f"removed: {lock_id}")
 
 
 @click.command("sweep")

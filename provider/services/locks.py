@@ -7,10 +7,10 @@ import re
 import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from provider.extensions import db
-from provider.models import Bridge, Lock
+from provider.models import AccessCode, Action, Bridge, Command, Lock, LockEventLog
 from provider.services import crypto
 from provider.services.device_errors import DeviceError, not_found
 from provider.services.events import record_event
@@ -130,3 +130,14 @@ def locks_of_bridge(bridge_id: str) -> list[Lock]:
 
 def bridge_can_reach(lock: Lock, bridge: Bridge | None) -> bool:
     return bool(lock.online and bridge is not None and bridge.online)
+
+
+def remove_lock(lock: Lock) -> None:
+    """Unregisters a lock: device.removed, then the lock and everything that hangs off it.
+
+    Its outbox events stay (they have no foreign key), so Seam still hears about the removal.
+    """
+    record_event("device.removed", device=lock, data={"lock_id": lock.id})
+    for model in (Command, AccessCode, Action, LockEventLog):
+        db.session.execute(delete(model).where(model.lock_id == lock.id))
+    db.session.delete(lock)

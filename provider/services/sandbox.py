@@ -66,6 +66,7 @@ def describe_sandbox(base_url: str) -> str:
             f"  token:         {base_url}/oauth/token   metadata: {base_url}/.well-known/oauth-authorization-server",
             f"  redirect URIs: {'  '.join(SEAM_REDIRECT_URIS)}",
             *describe_virtual_locks(),
+            f"  bridge API:    {base_url}/bridge/v1   (a new bridge: provider bridges create --owner EMAIL)",
             "Press Ctrl-C to stop (web, dispatcher and bridge agent stop together).",
         ]
     )

@@ -45,3 +45,13 @@ def test_cli_creates_bridge_and_lock(app, account):
                               "--name", "X", "--ble-address", "aa:bb:cc:dd:ee:02", "--device-key", "abc"])
     assert bad.exit_code != 0 and "32 hex" in bad.output
     assert runner.invoke(locks_cli.sweep, args=[]).exit_code == 0
+
+
+def test_cli_removes_a_lock(app, site, client, auth_headers, events):
+    lock_id = site.lock_ids[0]
+    client.post(f"/locks/{lock_id}/access_codes", headers=auth_headers, json={"code": "1234"})
+    result = app.test_cli_runner().invoke(locks_cli.locks, args=["remove", "--lock", lock_id])
+    assert result.exit_code == 0, result.output
+    assert client.get(f"/locks/{lock_id}", headers=auth_headers).status_code == 404
+    assert [e.event_type for e in events(lock_id)][-1] == "device.removed"
+    assert site.helper.poll() == []
