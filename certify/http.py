@@ -28,7 +28,17 @@ EXCERPT_CHARS = 400
 
 
 def _mask(value: Any) -> str:
-    return f"***({len(str(value))} chars)" if value not in (None, "") else str(value)
+    return f"***(len={len(str(value))})" if value not in (None, "") else str(value)
+
+
+# A secret parameter inside any text: a URL quoted on an HTML page, a log line.
+_SECRET_PARAM = re.compile(
+    r"(?i)\b(" + "|".join(sorted(SECRET_FIELDS)) + r")=([^&\s\"'<>]+)"
+)
+
+
+def redact_params_in_text(text: str) -> str:
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={_mask(m.group(2))}", text)
 
 
 def redact_json(value: Any) -> Any:
@@ -51,7 +61,7 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     if not parts.query:
         return url
-    query = urlencode(redact_pairs(parse_qsl(parts.query, keep_blank_values=True)), safe="*()")
+    query = urlencode(redact_pairs(parse_qsl(parts.query, keep_blank_values=True)), safe="*()=")
     return urlunsplit(parts._replace(query=query))
 
 
@@ -74,10 +84,10 @@ def redact_text(text: str, content_type: str = "") -> str:
         except ValueError:
             pass
     if "x-www-form-urlencoded" in content_type:
-        return urlencode(redact_pairs(parse_qsl(text, keep_blank_values=True)), safe="*()")
+        return urlencode(redact_pairs(parse_qsl(text, keep_blank_values=True)), safe="*()=")
     if "html" in content_type or text.lstrip()[:1] == "<":
         return html_text(text)
-    return _HIDDEN_INPUT.sub(r"\1***\2", text)
+    return redact_params_in_text(_HIDDEN_INPUT.sub(r"\1***\2", text))
 
 
 class _TextParser(HTMLParser):
@@ -108,7 +118,7 @@ class _TextParser(HTMLParser):
 def html_text(html: str) -> str:
     parser = _TextParser()
     parser.feed(html)
-    return "HTML: " + " ".join(parser.parts)
+    return "HTML: " + redact_params_in_text(" ".join(parser.parts))
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

@@ -72,10 +72,13 @@ def test_webhook_checks_are_skipped_without_a_listener(certify_against):
 
 
 def test_reports_never_contain_secrets(certify_against):
-    fake, report = certify_against({"refresh_revokes_old_tokens", "bearer_not_required", "webhook_unsigned"})
+    fake, report = certify_against({"refresh_revokes_old_tokens", "bearer_not_required", "webhook_unsigned",
+                                    "redirect_uri_prefix_matched", "pin_length_unchecked"})
 
     dumped = json.dumps(report.to_dict())
-    assert report.result("oauth.refresh_keeps_old_tokens").evidence  # there is evidence to look at
+    # There is evidence to look at: token calls, a redirect page quoting a code, PIN bodies.
+    for name in ("oauth.refresh_keeps_old_tokens", "oauth.redirect_uri_near_miss", "access_codes.rule_short_pin"):
+        assert report.result(name).evidence, name
     for secret in [*fake.issued, "seamsecret"]:
         assert secret not in dumped
     assert '"password": "1234"' not in dumped

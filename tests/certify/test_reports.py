@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from click.testing import CliRunner
 
 from certify.cli import main
-from certify.http import redact_json, redact_url
+from certify.http import redact_json, redact_text, redact_url
 from certify.registry import CheckResult, Outcome
 from certify.report import junit_xml, summary
 from certify.runner import Report
@@ -48,9 +48,10 @@ def test_summary_names_the_verdict_and_the_cleanup():
 def test_redaction_masks_secrets_in_bodies_and_urls():
     body = redact_json({"access_token": "abc", "user_id": "u1", "nested": [{"code": "123456"}]})
 
-    assert body == {"access_token": "***(3 chars)", "user_id": "u1", "nested": [{"code": "***(6 chars)"}]}
+    assert body == {"access_token": "***(len=3)", "user_id": "u1", "nested": [{"code": "***(len=6)"}]}
     assert "sekrit" not in redact_url("https://x/cb?code=sekrit&state=s1")
     assert "state=s1" in redact_url("https://x/cb?code=sekrit&state=s1")
+    assert "sekrit" not in redact_text("<p>Go to <a href='https://x/cb?code=sekrit'>x</a></p>", "text/html")
 
 
 def _cli(base_url: str, tmp_path, *extra: str):
