@@ -362,6 +362,8 @@ _configured = False
 def config_oauth(app: Flask) -> None:
     """Binds the (module-level) server to an app; grants are registered once per process."""
     global _configured
+    # Authlib logs issued tokens at DEBUG ("Issue token {...}"); secrets are never logged here.
+    logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger("authlib").level))
     app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(SCOPES))
     authorization.init_app(app)
     if _configured:

@@ -173,3 +173,11 @@ def test_malformed_basic_credentials_are_401_not_a_crash(client, credentials):
     )
     assert response.status_code == 401
     assert response.get_json()["error"] == "invalid_client"
+
+
+def test_tokens_never_reach_the_logs(get_code, exchange, caplog):
+    caplog.set_level("DEBUG")
+    body = exchange(get_code()).get_json()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert body["access_token"] not in logged
+    assert body["refresh_token"] not in logged
