@@ -361,7 +361,7 @@ class LockClient:
                 f"{self.name}: no handshake answer in {self.timeouts.handshake} s"
             ) from err
         finally:
-            self._waiter = None
+            self._clear_waiter(future)
         _LOGGER.debug("%s: session %s established", self.name, done.session_id.hex())
 
     async def disconnect(self) -> None:
@@ -445,6 +445,11 @@ class LockClient:
             return
         waiter[1].set_result(value)
 
+    def _clear_waiter(self, future: asyncio.Future[Any]) -> None:
+        self._waiter = None
+        if future.done() and not future.cancelled():
+            future.exception()  # consumed: the caller already raised its own error
+
     def _fail_waiter(self, error: LockClientError, cause: BaseException | None = None) -> None:
         if cause is not None:
             error.__cause__ = cause
@@ -474,9 +479,8 @@ class LockClient:
     async def _wait(self, future: asyncio.Future[Any]) -> Any:
         """Wait for an answer; a link that drops meanwhile ends the wait at once."""
         link_lost = self._link_lost
-        if link_lost is None or link_lost.done():
-            raise LockDisconnected(f"{self.name}: link lost")
-        await asyncio.wait({future, link_lost}, return_when=asyncio.FIRST_COMPLETED)
+        if not future.done() and link_lost is not None and not link_lost.done():
+            await asyncio.wait({future, link_lost}, return_when=asyncio.FIRST_COMPLETED)
         if future.done():
             return future.result()
         raise LockDisconnected(f"{self.name}: link lost while waiting for the lock")
@@ -553,7 +557,7 @@ class LockClient:
                     f"{self.name}: no answer to {type(request).__name__} in {timeout} s"
                 ) from err
             finally:
-                self._waiter = None
+                self._clear_waiter(future)
         if isinstance(response, ErrorResponse):
             raise LockRefused(
                 f"{self.name}: {type(request).__name__} refused: {response.error.name}",

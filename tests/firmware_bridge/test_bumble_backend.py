@@ -30,6 +30,7 @@ from firmware_bridge.bumble_backend import (
     VirtualController,
     VirtualLink,
 )
+from tests.firmware_bridge.asyncrun import run_bounded
 
 SERVICE = "7e570001-0000-4000-8000-00805f9b34fb"
 WRITE = "7e570002-0000-4000-8000-00805f9b34fb"
@@ -39,7 +40,7 @@ PERIPHERAL = "F1:00:00:00:00:01"
 
 
 def run(scenario: Callable[[], Awaitable[None]], timeout: float = 20.0) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), timeout))
+    run_bounded(scenario, timeout)
 
 
 class EchoPeripheral:

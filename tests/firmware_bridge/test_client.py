@@ -44,6 +44,7 @@ from firmware_bridge.protocol.messages import (
     UnlockedEvent,
 )
 from firmware_bridge.simulator.peripheral import VirtualLockPeripheral
+from tests.firmware_bridge.asyncrun import run_bounded
 
 KEY = "000102030405060708090a0b0c0d0e0f"
 OTHER_KEY = "f0e0d0c0b0a090807060504030201000"
@@ -61,7 +62,7 @@ FAST = Timeouts(
 
 
 def run(scenario: Callable[[], Awaitable[None]], timeout: float = 30.0) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), timeout))
+    run_bounded(scenario, timeout)
 
 
 class Harness:
