@@ -181,3 +181,13 @@ def test_other_owner_cannot_see_or_touch_codes(client, site, other_site, auth_he
     for method in ("get", "patch", "delete"):
         response = getattr(client, method)(f"/access_codes/{row.id}", headers=auth_headers, json={"name": "Mine"})
         assert response.status_code == 404
+
+
+def test_legacy_delete_failure_is_500_removal_failed(client, site, auth_headers):
+    code = _create(client, auth_headers, site.lock_ids[0], code="1357").get_json()
+    lock = site.locks[0]
+    lock.bridge_id = None  # detached from its bridge: removal cannot be started
+    db.session.commit()
+    response = client.delete(f"/access_codes/{code['access_code_id']}", headers=auth_headers)
+    assert response.status_code == 500
+    assert response.get_json()["error_id"] == "ACCESS_CODE_REMOVAL_FAILED"

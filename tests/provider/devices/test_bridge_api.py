@@ -136,3 +136,37 @@ def test_bad_bridge_bodies(client, site):
         assert response.status_code == 400, (path, body, response.get_json())
         assert response.get_json()["error_code"] == "INVALID_REQUEST"
     assert client.get("/bridge/v1/commands?wait=99", headers=headers).status_code == 400
+
+
+def test_concurrent_pollers_never_share_a_command(app, site, account):
+    limiter = rate_limits.DatabaseRateLimiter()
+    for n in range(10):
+        actions.request_action(account.id, site.lock_ids[n % 2], "unlock" if n % 4 < 2 else "lock", limiter=limiter)
+    db.session.commit()
+    got: list[list[dict]] = []
+    barrier = threading.Barrier(3)
+
+    def poll():
+        with app.app_context():
+            helper = BridgeHelper(app.test_client(), site.token)
+            barrier.wait()
+            got.append(helper.poll(limit=10))
+
+    threads = [threading.Thread(target=poll) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    ids = [command["command_id"] for batch in got for command in batch]
+    assert len(got) == 3 and len(ids) == len(set(ids)) == 10
+
+
+def test_expired_lease_and_late_result(client, site, auth_headers, frozen_clock, events):
+    """A result for a command that timed out is a duplicate; the action stays failed."""
+    action = client.post(f"/locks/{site.lock_ids[0]}/actions", headers=auth_headers, json={"action": "unlock"}).get_json()
+    command = site.helper.poll()[0]
+    frozen_clock.advance(200)
+    sweeper.sweep(heartbeat_timeout_seconds=3600)
+    assert site.helper.result(command["command_id"])["duplicate"] is True
+    assert client.get(f"/actions/{action['action_id']}", headers=auth_headers).get_json()["error_code"] == "ACTION_TIMEOUT"
+    assert [e.data["status"] for e in events(site.lock_ids[0]) if e.event_type == "lock.action_completed"] == ["failed"]
