@@ -41,7 +41,9 @@ def _measure(label: str, base_url: str, path: str, quick: bool, p99_target: str 
     peak = wrk(base_url + path, duration=seconds, connections=PEAK_CONNECTIONS, **kwargs)
     half = paced(base_url + path, max(1.0, peak.rps / 2), duration=seconds,
                  connections=PACED_CONNECTIONS, **kwargs)
-    errors = f"{peak.non_2xx + half.non_2xx} non-2xx, {peak.socket_errors + half.socket_errors} socket errors"
+    statuses = {k: peak.statuses.get(k, 0) + half.statuses.get(k, 0) for k in {*peak.statuses, *half.statuses}}
+    errors = (f"{peak.non_2xx + half.non_2xx} HTTP errors {statuses or ''}, "
+              f"{peak.socket_errors + half.socket_errors} socket errors")
     rows = [
         row(NAME, f"{label}: peak throughput", round(peak.rps), "req/s", note=errors),
         row(NAME, f"{label}: p99 at peak ({PEAK_CONNECTIONS} conns)", round(peak.p99_ms, 2), "ms"),

@@ -266,6 +266,9 @@ def ensure_wrk() -> str:
     raise RuntimeError("wrk is not installed (make bench installs it: apt-get install -y wrk)")
 
 
+_WRK_RUNS = 0
+
+
 @dataclass
 class WrkResult:
     requests: int
@@ -278,6 +281,7 @@ class WrkResult:
     non_2xx: int
     socket_errors: int
     connections: int
+    statuses: dict[str, int]
 
     def summary(self) -> str:
         return (f"{self.rps:.0f} req/s, p50 {self.p50_ms:.2f} ms, p99 {self.p99_ms:.2f} ms, "
@@ -312,10 +316,15 @@ def wrk(
         env = dict(os.environ)
         env["WRK_OUT"] = str(out)
         env["WRK_METHOD"] = method
+        global _WRK_RUNS
+        _WRK_RUNS += 1
+        env["WRK_COUNTER_START"] = str(_WRK_RUNS * 100_000 % 1_000_000)
         if body is not None:
             env["WRK_BODY"] = body
         if paths:
-            env["WRK_PATHS"] = ",".join(paths)
+            paths_file = Path(tmp) / "paths.txt"
+            paths_file.write_text("\n".join(paths) + "\n")
+            env["WRK_PATHS"] = str(paths_file)
         if headers:
             env["WRK_HEADERS"] = "\n".join(f"{k}: {v}" for k, v in headers.items())
         if rate:
@@ -340,6 +349,7 @@ def wrk(
         non_2xx=data["errors_status"],
         socket_errors=data["errors_connect"] + data["errors_read"] + data["errors_write"] + data["errors_timeout"],
         connections=connections,
+        statuses=data.get("statuses", {}),
     )
 
 

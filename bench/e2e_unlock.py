@@ -61,6 +61,68 @@ async def _ble(bolt_samples: int, connect_samples: int) -> dict[str, list[float]
     return out
 
 
+class _QuietProvider:
+    """What a `LockWorker` asks of the provider, answered at once (the policy run measures BLE)."""
+
+    async def desired_codes(self, lock_id: str) -> list[dict[str, Any]]:
+        return []
+
+    async def code_sync(self, lock_id: str, report: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
+    async def post_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"accepted": len(events), "duplicates": 0}
+
+
+async def _policy(idle: float, gap: float, commands: int) -> dict[str, float]:
+    """One agent worker, one virtual lock: `commands` unlock/lock commands `gap` seconds apart
+    under an idle-disconnect of `idle` seconds. Connections made, share of the time connected,
+    command latency (queued -> result)."""
+    from firmware_bridge.agent.config import AgentConfig
+    from firmware_bridge.agent.journal import Journal
+    from firmware_bridge.agent.model import Command, LockInfo
+    from firmware_bridge.agent.virtual import VirtualBackend
+    from firmware_bridge.agent.worker import Hooks, LockWorker
+
+    async def _no_heartbeat() -> None:
+        return None
+
+    with tempfile.TemporaryDirectory(prefix="bench-policy-") as tmp:
+        info = LockInfo("policy-lock", "Policy", "D0:4C:4B:00:CC:01", KEY, timezone="UTC")
+        backend = VirtualBackend(Path(tmp), control=False)
+        connector = await backend.start([info], lambda _lock_id: None)
+        config = AgentConfig(provider_url="http://unused", bridge_token="unused", backend="virtual",
+                             state_dir=Path(tmp), idle_disconnect=idle, poll_interval=3600,
+                             reconcile_interval=3600)
+        started: dict[str, float] = {}
+        latencies: list[float] = []
+        hooks = Hooks(report=lambda command, _result: latencies.append(
+            time.perf_counter() - started[command.command_id]),
+            heartbeat_now=_no_heartbeat, status_changed=lambda: None)
+        worker = LockWorker(info, connector, _QuietProvider(), Journal(Path(tmp) / "journal.sqlite3"),
+                            config, hooks)
+        task = asyncio.create_task(worker.run())
+        while worker.connects == 0 or worker.connected:  # first visit done and idle again
+            await asyncio.sleep(0.01)
+        connects_before = worker.connects
+        connected = samples = 0
+        begin = time.perf_counter()
+        for n in range(commands):
+            started[f"c{n}"] = time.perf_counter()
+            worker.submit(Command(f"c{n}", info.lock_id, "unlock" if n % 2 == 0 else "lock", {}))
+            next_at = begin + (n + 1) * gap
+            while time.perf_counter() < next_at:
+                connected += worker.connected
+                samples += 1
+                await asyncio.sleep(0.005)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await backend.close()
+    return {"connects per command": (worker.connects - connects_before) / commands,
+            "connected share": connected / max(1, samples),
+            "latency p50 ms": percentile(latencies, 50) * 1000}
+
+
 def _provider(var_dir: Path, *args: str) -> str:
     env = {**os.environ, "PROVIDER_VAR_DIR": str(var_dir)}
     env.pop("DATABASE_URL", None)
@@ -113,14 +175,28 @@ def _e2e(n_locks: int, rounds: int) -> dict[str, Any]:
         return {"legacy": samples, "failures": failures, "actions": action_samples}
 
 
+def policy_rows(quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    commands = 6 if quick else 12
+    for gap in (0.1, 1.0):
+        for idle in (0.0, 0.5, 3.0):
+            result = asyncio.run(_policy(idle, gap, commands))
+            for metric, value in result.items():
+                unit = "ms" if metric.endswith("ms") else ""
+                rows.append(row(BENCH, f"policy gap {gap:g}s idle {idle:g}s: {metric.replace(' ms', '')}",
+                                round(value, 2), unit))
+    return rows
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
     ble = asyncio.run(_ble(bolt_samples=40 if quick else 200, connect_samples=10 if quick else 30))
+    policy = policy_rows(quick)
     try:
         e2e = _e2e(n_locks=4 if quick else 12, rounds=3 if quick else 6)
     except (OSError, RuntimeError, requests.RequestException, subprocess.CalledProcessError,
             AssertionError) as err:
         rows = latency_rows(BENCH, "BLE unlock/lock (open session)", ble["bolt"], {})
-        return [*rows, row(BENCH, "through the cloud", None, note=f"sandbox run failed: {err!r}"[:300])]
+        return [*rows, *policy, row(BENCH, "through the cloud", None, note=f"sandbox run failed: {err!r}"[:300])]
     rows = [
         *latency_rows(BENCH, "BLE unlock/lock (LockClient, open session)", ble["bolt"], {}),
         *latency_rows(BENCH, "BLE connect + handshake", ble["connect"], {}),
@@ -141,6 +217,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             round(cloud_p99 - percentile(ble["bolt"], 99) * 1000, 2), "ms"),
         row(BENCH, "cloud / BLE p50", round(cloud_p50 / ble_p50, 1) if ble_p50 else None, "x"),
         row(BENCH, "cloud mean", round(statistics.fmean(e2e["legacy"]) * 1000, 2), "ms"),
+        *policy,
     ]
     return rows
 
