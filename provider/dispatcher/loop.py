@@ -119,8 +119,9 @@ class Dispatcher:
 
     def _deliver_batch(self) -> int:
         at = now()
+        # Two rounds of the thread pool per batch; the lease (2 x timeout + margin) covers both.
         claimed = outbox.claim(
-            self.name, at, timedelta(seconds=self.settings.lease), self.settings.concurrency
+            self.name, at, timedelta(seconds=self.settings.lease), 2 * self.settings.concurrency
         )
         if not claimed:
             return 0

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from provider.dispatcher.sender import Outcome
@@ -163,8 +163,9 @@ def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claime
         earlier.event_seq < d.event_seq,
     )
     query = (
-        select(d.id)
+        select(d.id, d.attempts, d.event_id, Webhook, Event)
         .join(Webhook, Webhook.id == d.webhook_id)
+        .outerjoin(Event, Event.seq == d.event_seq)
         .where(d.status == PENDING, d.next_attempt_at <= at, lease_free, Webhook.status != DISABLED)
         .where(~blocked)
         .order_by(d.next_attempt_at, d.event_seq)
@@ -172,36 +173,35 @@ def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claime
     )
     if _is_postgres():
         query = query.with_for_update(of=d, skip_locked=True)
-    ids = list(db.session.scalars(query))
-    if not ids:
+    candidates = db.session.execute(query).all()
+    if not candidates:
         db.session.commit()
         return []
     # Compare-and-set: on SQLite (no row locks) a concurrent dispatcher may have won some.
-    db.session.execute(
-        update(d)
-        .where(d.id.in_(ids), d.status == PENDING, lease_free)
-        .values(lease_owner=owner, lease_expires_at=at + lease)
-        .execution_options(synchronize_session=False)
+    won = set(
+        db.session.scalars(
+            update(d)
+            .where(d.id.in_([c.id for c in candidates]), d.status == PENDING, lease_free)
+            .values(lease_owner=owner, lease_expires_at=at + lease)
+            .returning(d.id)
+            .execution_options(synchronize_session=False)
+        )
     )
-    db.session.commit()
-    rows = db.session.execute(
-        select(d, Webhook, Event)
-        .join(Webhook, Webhook.id == d.webhook_id)
-        .outerjoin(Event, Event.seq == d.event_seq)
-        .where(d.id.in_(ids), d.lease_owner == owner, d.lease_expires_at == at + lease)
-    ).all()
     claimed = []
     secrets_by_webhook: dict[str, list[str]] = {}
-    for delivery, webhook, event in rows:
+    for candidate in candidates:
+        if candidate.id not in won:
+            continue
+        webhook, event = candidate.Webhook, candidate.Event
         if webhook.id not in secrets_by_webhook:
             secrets_by_webhook[webhook.id] = signing_secrets(webhook, at)
         claimed.append(
             Claimed(
-                delivery_id=delivery.id,
-                attempt=delivery.attempts + 1,
+                delivery_id=candidate.id,
+                attempt=candidate.attempts + 1,
                 webhook_id=webhook.id,
                 url=webhook.url,
-                event_id=delivery.event_id,
+                event_id=candidate.event_id,
                 body=event_body(event) if event is not None else None,
                 secrets=secrets_by_webhook[webhook.id],
             )
@@ -232,24 +232,42 @@ def record(
     rng: random.Random,
 ) -> None:
     """Writes a batch of attempt results (and their log rows) in one transaction."""
+    if not results:
+        return
+    with db.session.no_autoflush:
+        deliveries = {
+            delivery.id: delivery
+            for delivery in db.session.scalars(
+                select(WebhookDelivery).where(WebhookDelivery.id.in_([c.delivery_id for c, _, _ in results]))
+            )
+        }
+        webhooks = {
+            webhook.id: webhook
+            for webhook in db.session.scalars(
+                select(Webhook).where(Webhook.id.in_({d.webhook_id for d in deliveries.values()}))
+            )
+        }
+    log = []
     for claimed, outcome, attempted_at in results:
-        delivery = db.session.get(WebhookDelivery, claimed.delivery_id)
+        delivery = deliveries.get(claimed.delivery_id)
         if delivery is None:  # the webhook was deleted meanwhile
             continue
-        db.session.add(
-            WebhookAttempt(
-                delivery_id=delivery.id,
-                attempt=claimed.attempt,
-                attempted_at=attempted_at,
-                status_code=outcome.status_code,
-                latency_ms=outcome.latency_ms,
-                error=outcome.error,
-                succeeded=outcome.succeeded,
-                dispatcher=owner,
-            )
+        log.append(
+            {
+                "delivery_id": delivery.id,
+                "attempt": claimed.attempt,
+                "attempted_at": attempted_at,
+                "status_code": outcome.status_code,
+                "latency_ms": outcome.latency_ms,
+                "error": outcome.error,
+                "succeeded": outcome.succeeded,
+                "dispatcher": owner,
+            }
         )
-        webhook = db.session.get(Webhook, delivery.webhook_id)
-        _apply(delivery, webhook, owner, outcome, at, rng)
+        _apply(delivery, webhooks.get(delivery.webhook_id), owner, outcome, at, rng)
+    db.session.flush()
+    if log:
+        db.session.execute(insert(WebhookAttempt), log)
     db.session.commit()
 
 
@@ -280,7 +298,9 @@ def _apply(
             webhook.consecutive_failures = 0
             if webhook.status == FAILING:
                 webhook.status, webhook.status_reason = ACTIVE, None
-        webhook.last_success_at = at
+        # The webhook row is shared by every dispatcher: touch it at most once a second.
+        if webhook.last_success_at is None or at - webhook.last_success_at >= timedelta(seconds=1):
+            webhook.last_success_at = at
         return
     if not ours:
         return  # another dispatcher owns the retry schedule now
