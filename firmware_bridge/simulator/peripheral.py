@@ -264,9 +264,10 @@ class VirtualLockPeripheral:
             connection, PeripheralConnection(self._device_key, mtu=connection.att_mtu)
         )
         self._sessions[connection.handle] = session
-        session.tasks.append(asyncio.ensure_future(self._send_loop(session)))
-        session.tasks.append(asyncio.ensure_future(self._request_loop(session)))
-        session.tasks.append(asyncio.ensure_future(self._handshake_deadline(session)))
+        for loop in (self._send_loop, self._request_loop, self._handshake_deadline):
+            task = asyncio.ensure_future(loop(session))
+            task.add_done_callback(_log_task_error)  # e.g. a notify racing the link's end
+            session.tasks.append(task)
         connection.on(
             connection.EVENT_CONNECTION_ATT_MTU_UPDATE,
             lambda: session.protocol.set_mtu(connection.att_mtu),
