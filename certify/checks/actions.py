@@ -14,7 +14,7 @@ import requests
 from certify.checks.common import error_code, expect_object, fail, unwrap
 from certify.context import Context
 from certify.http import bearer, json_body
-from certify.registry import CURRENT, LEGACY, CheckFailed, check
+from certify.registry import CURRENT, LEGACY, CheckFailed, CheckSkipped, check
 
 ACCEPTED_STATUSES = frozenset({200, 201, 202})
 FINAL_STATUSES = frozenset({"success", "failed"})
@@ -32,8 +32,30 @@ def post_action(ctx: Context, action: str, custom_id: str | None) -> requests.Re
     return ctx.http.post(_action_path(lock_id), json=body, headers=bearer(ctx.api_token()))
 
 
+def _completed_event(ctx: Context, action_id: str) -> dict[str, Any] | None:
+    """The action's final state from its lock.action_completed webhook (bounded wait)."""
+    if ctx.listener is None or "webhook_id" not in ctx.values:
+        return None
+    lock_id = ctx.lock_id()
+
+    def event(deliveries: list[Any]) -> dict[str, Any] | None:
+        for delivery in deliveries:
+            payload = delivery.payload
+            if not isinstance(payload, dict) or payload.get("event_type") != "lock.action_completed":
+                continue
+            data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+            if payload.get("device_id") == lock_id and data.get("action_id", action_id) == action_id:
+                return {"action_id": action_id, "status": data.get("status", payload.get("status")),
+                        "error_code": data.get("error_code")}
+        return None
+
+    return event(ctx.listener.wait_for(lambda ds: event(ds) is not None, ctx.settings.action_timeout))
+
+
 def wait_final(ctx: Context, action_id: str) -> tuple[dict[str, Any] | None, requests.Response | None]:
-    """Polls GET /locks/<id>/actions/<action_id> until the action is final (bounded)."""
+    """Polls GET /locks/<id>/actions/<action_id> until the action is final (bounded). The contract
+    itself only promises a lock.action_completed webhook: a provider without that GET is followed
+    through its webhook when the kit listens."""
     path = f"{_action_path(ctx.lock_id())}/{action_id}"
     last: dict[str, Any] = {}
 
@@ -47,7 +69,10 @@ def wait_final(ctx: Context, action_id: str) -> tuple[dict[str, Any] | None, req
         return last["body"].get("status") in FINAL_STATUSES
 
     ctx.poll(probe, ctx.settings.action_timeout)
-    return last.get("body"), last.get("response")
+    response = last.get("response")
+    if "body" not in last and response is not None and response.status_code in (404, 405):
+        return _completed_event(ctx, action_id), response
+    return last.get("body"), response
 
 
 def _restore_lock_state(ctx: Context) -> str:
@@ -135,7 +160,11 @@ def pending_then_final(ctx: Context) -> str | None:
     final, last = wait_final(ctx, action_id)
     if final is None:
         status = last.status_code if last is not None else "no answer"
-        raise fail(f"GET {_action_path(lock_id)}/{action_id} answered HTTP {status}", last)
+        if status in (404, 405) and ctx.listener is None:
+            raise CheckSkipped(f"GET {_action_path(lock_id)}/<action_id> is not served (HTTP {status}): run with "
+                               "--webhook-listen to follow the action through lock.action_completed")
+        raise fail(f"GET {_action_path(lock_id)}/{action_id} answered HTTP {status}"
+                   + (" and no lock.action_completed arrived" if status in (404, 405) else ""), last)
     status = final.get("status")
     if status == "pending":
         raise fail(f"the action was still pending after {ctx.settings.action_timeout:.0f} s "

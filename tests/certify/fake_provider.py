@@ -92,11 +92,14 @@ def _error(status: int, code: str, message: str) -> Any:
 
 
 class FakeProvider:
-    def __init__(self, breaks: set[str] | frozenset[str] = frozenset(), *, legacy_only: bool = False) -> None:
+    def __init__(
+        self, breaks: set[str] | frozenset[str] = frozenset(), *, legacy_only: bool = False, action_get: bool = True
+    ) -> None:
         unknown = set(breaks) - set(BREAKS)
         assert not unknown, f"unknown switches {unknown}"
         self.breaks = set(breaks)
         self.legacy_only = legacy_only  # only the older guide's endpoints (no /actions)
+        self.action_get = action_get  # GET /locks/<id>/actions/<id>; without it actions finish by themselves
         self.lock = threading.RLock()
         self.user_id = str(uuid.uuid4())
         self.codes: dict[str, dict[str, Any]] = {}  # authorization codes
@@ -321,17 +324,25 @@ class FakeProvider:
                 action = {"action_id": str(uuid.uuid4()), "custom_id": custom_id, "status": "pending",
                           "lock_id": lock_id, "action": body["action"]}
                 fake.actions[action["action_id"]] = action
-            return jsonify(action), 201
+            ack = dict(action)
+            if not fake.action_get:
+                complete(action)
+            return jsonify(ack), 201
+
+        def complete(action: dict[str, Any]) -> None:
+            if action["status"] == "pending" and not fake.broken("action_never_completes"):
+                action["status"] = "success"
+                fake.locks[action["lock_id"]]["lock_state"] = action["action"] + "ed"
+                fake.emit("lock.action_completed", {"action_id": action["action_id"], "status": "success",
+                                                    "performed_via": "remote_api"})
 
         @app.get("/locks/<lock_id>/actions/<action_id>")
         def get_action(lock_id: str, action_id: str) -> Any:
             find_lock(lock_id)
+            if not fake.action_get:
+                abort(404)
             action = fake.actions.get(action_id) or abort(404)
-            if action["status"] == "pending" and not fake.broken("action_never_completes"):
-                action["status"] = "success"
-                fake.locks[lock_id]["lock_state"] = action["action"] + "ed"
-                fake.emit("lock.action_completed", {"action_id": action_id, "status": "success",
-                                                    "performed_via": "remote_api"})
+            complete(action)
             return jsonify(action)
 
         def code_error(body: dict[str, Any], lock_id: str, exclude: str | None = None) -> Any:

@@ -91,3 +91,14 @@ def test_lock_state_restored_through_the_legacy_endpoint(serve_fake):
     assert report.passed
     assert fake.locks[fake.lock_id]["lock_state"] == "locked"
     assert any("restored to locked (POST /locks/<id>/lock)" in note for note in report.cleanup), report.cleanup
+
+
+def test_action_followed_through_its_webhook_when_the_provider_has_no_action_get(serve_fake):
+    with serve_fake(action_get=False) as fake:
+        listening = run(settings_for(fake.base_url))
+        deaf = run(settings_for(fake.base_url, listen=False))
+
+    assert listening.result("actions.pending_then_final").outcome is Outcome.PASS
+    assert listening.passed
+    assert deaf.result("actions.pending_then_final").outcome is Outcome.SKIP
+    assert "--webhook-listen" in deaf.result("actions.pending_then_final").reason
