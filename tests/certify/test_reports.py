@@ -83,3 +83,18 @@ def test_cli_lists_checks_without_a_provider():
 
     assert result.exit_code == 0
     assert "oauth.concurrent_refresh" in result.output and "[warning-level]" in result.output
+
+
+def test_progress_prints_one_line_per_check_when_not_a_terminal():
+    import io
+
+    from certify.report import LineProgress
+
+    stream = io.StringIO()
+    progress = LineProgress(stream)
+    for index, result in enumerate(_report().results, 1):
+        progress.finish(index, 4, result)
+
+    lines = stream.getvalue().splitlines()
+    assert lines[1] == "[ 2/4] oauth.state_echoed: FAIL (0.20 s)"
+    assert len(lines) == 4
