@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import threading
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from flask import jsonify
 from werkzeug.serving import make_server
 
@@ -143,6 +145,35 @@ def probe(probe_app):
         return client.open(path, method=method, headers=headers, validate=False)
 
     return _call
+
+
+def post_at_once(url: str, form: dict[str, str], n: int) -> list[requests.Response]:
+    """POSTs the same form n times from n threads released together (a barrier), in order."""
+    barrier = threading.Barrier(n)
+
+    def _post(_: int) -> requests.Response:
+        barrier.wait(10)
+        return requests.post(url, data=form, timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        return list(pool.map(_post, range(n)))
+
+
+@pytest.fixture
+def refresh(client, oauth_client):
+    """refresh(refresh_token, **form) -> the token endpoint's response to a refresh."""
+
+    def _refresh(refresh_token, **form):
+        data = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": oauth_client.client_id,
+            "client_secret": oauth_client.secret,
+            **form,
+        }
+        return client.post("/oauth/token", data=data)
+
+    return _refresh
 
 
 @pytest.fixture

@@ -29,17 +29,6 @@ def revoke(client, oauth_client):
     return _revoke
 
 
-@pytest.fixture
-def refresh(client, oauth_client):
-    def _refresh(refresh_token):
-        return client.post("/oauth/token", data={
-            "grant_type": "refresh_token", "refresh_token": refresh_token,
-            "client_id": oauth_client.client_id, "client_secret": oauth_client.secret,
-        })
-
-    return _refresh
-
-
 @pytest.mark.parametrize("hint", [None, "access_token"])
 def test_revoking_an_access_token_ends_only_that_token(tokens, revoke, refresh, probe, hint):
     other = refresh(tokens["refresh_token"]).get_json()["access_token"]

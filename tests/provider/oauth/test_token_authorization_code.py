@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 
 import pytest
-import requests
 
 from provider.extensions import db
 from provider.models.oauth import OAuthAuthorizationCode
 from provider.services import oauth_tokens
 from provider.services.oauth_clients import create_client
-from tests.provider.oauth.conftest import REDIRECT_URI
+from tests.provider.oauth.conftest import REDIRECT_URI, post_at_once
 
 
 def basic(client_id, secret):
@@ -151,11 +149,7 @@ def test_simultaneous_exchanges_exactly_one_succeeds(get_code, live_server, oaut
         "client_id": oauth_client.client_id, "client_secret": oauth_client.secret,
     }
     racers = 6
-    with concurrent.futures.ThreadPoolExecutor(racers) as pool:
-        responses = list(pool.map(
-            lambda _: requests.post(f"{live_server}/oauth/token", data=form, timeout=30),
-            range(racers),
-        ))
+    responses = post_at_once(f"{live_server}/oauth/token", form, racers)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [400] * (racers - 1)
     assert {r.json()["error"] for r in responses if r.status_code == 400} == {"invalid_grant"}

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import concurrent.futures
-
 import pytest
 import requests
 
 from provider.extensions import db
 from provider.services import oauth_tokens
 from provider.services.oauth_clients import create_client
-from tests.provider.oauth.conftest import REDIRECT_URI
+from tests.provider.oauth.conftest import REDIRECT_URI, post_at_once
 
 
 @pytest.fixture
@@ -18,21 +16,6 @@ def tokens(get_code, exchange):
     response = exchange(get_code())
     assert response.status_code == 200
     return response.get_json()
-
-
-@pytest.fixture
-def refresh(client, oauth_client):
-    def _refresh(refresh_token, **form):
-        data = {
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-            "client_id": oauth_client.client_id,
-            "client_secret": oauth_client.secret,
-            **form,
-        }
-        return client.post("/oauth/token", data=data)
-
-    return _refresh
 
 
 def test_refresh_issues_new_access_token_and_keeps_the_old_ones(tokens, refresh, probe, account):
@@ -131,11 +114,7 @@ def test_concurrent_refreshes_all_succeed_and_all_tokens_work(tokens, live_serve
         "client_id": oauth_client.client_id, "client_secret": oauth_client.secret,
     }
     workers = 8
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        responses = list(pool.map(
-            lambda _: requests.post(f"{live_server}/oauth/token", data=form, timeout=30),
-            range(workers),
-        ))
+    responses = post_at_once(f"{live_server}/oauth/token", form, workers)
     assert [r.status_code for r in responses] == [200] * workers, [r.text for r in responses]
     issued = {r.json()["access_token"] for r in responses}
     assert len(issued) == workers
