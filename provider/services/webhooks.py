@@ -85,7 +85,7 @@ def check_host_is_public(host: str, port: int) -> None:
     """Refuses hosts that resolve (even partly) to non-public addresses. Raises WebhookError."""
     try:
         addresses = resolve(host, port)
-    except OSError as err:
+    except (OSError, UnicodeError, ValueError) as err:
         raise WebhookError("url", f"cannot resolve {host!r}: {err}") from err
     for address in addresses:
         reason = forbidden_address_reason(address)

@@ -35,6 +35,8 @@ from tests.provider.webhooks.receiver import Reply
         ("https://8.8.8.8/x#frag", False, False),
         ("https://8.8.8.8:99999/x", False, False),
         ("javascript:alert(1)", False, False),
+        ("https://a..b/x", True, False),
+        ("https://does-not-exist.invalid/x", True, False),
         ("", False, False),
     ],
 )
