@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from provider import config as config_module
-from provider.extensions import db, migrate
+from provider.extensions import db, init_migrations
 
 _LOGGER = logging.getLogger(__name__)
 MIGRATIONS_DIR = __path__[0] + "/migrations"
@@ -69,7 +69,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    if app.config.get("PROVIDER_MIGRATIONS", True):
+        init_migrations(app, MIGRATIONS_DIR)
 
     from provider import models  # noqa: F401  (registers the tables)
     from provider.errors import register_error_handlers

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_migrate import Migrate
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 
@@ -17,4 +17,10 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
-migrate = Migrate()
+
+
+def init_migrations(app: Flask, directory: str) -> None:
+    """Flask-Migrate, imported only here: web workers skip it (alembic costs ~11 MB each)."""
+    from flask_migrate import Migrate
+
+    Migrate(app, db, directory=directory)

@@ -7,50 +7,16 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from flask_migrate import upgrade
 
-HOST = "127.0.0.1"
+from provider.server import HOST, default_port
 
 
 def _port(port: int | None) -> int:
-    return port or int(os.environ.get("PORT", "8080"))
-
-
-def gunicorn_options(port: int, workers: int | None = None, threads: int | None = None) -> dict[str, Any]:
-    return {
-        "bind": f"{HOST}:{port}",
-        "worker_class": "gthread",
-        "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
-        # Long-polling bridges and the legacy /unlock wait hold a thread each
-        # for up to 25 s, so each worker keeps plenty of threads.
-        "threads": threads or int(os.environ.get("WEB_THREADS", "16")),
-        # Above the 25 s bridge long-poll, so gunicorn never kills a healthy wait.
-        "timeout": 60,
-        "graceful_timeout": 30,
-        "accesslog": os.environ.get("ACCESS_LOG") or None,
-        "errorlog": "-",
-        "loglevel": os.environ.get("LOG_LEVEL", "info").lower(),
-    }
-
-
-def run_gunicorn(app_factory: Any, options: dict[str, Any]) -> None:
-    from gunicorn.app.base import BaseApplication
-
-    class _Server(BaseApplication):
-        def load_config(self) -> None:
-            for key, value in options.items():
-                if value is not None:
-                    self.cfg.set(key, value)
-
-        def load(self) -> Any:
-            return app_factory()
-
-    _Server().run()
+    return port or default_port()
 
 
 @click.command()
@@ -59,9 +25,13 @@ def run_gunicorn(app_factory: Any, options: dict[str, Any]) -> None:
 @click.option("--threads", type=int, default=None, help="Threads per worker (default: $WEB_THREADS or 16).")
 def serve(port: int | None, workers: int | None, threads: int | None) -> None:
     """Serve the API under gunicorn (gthread workers)."""
-    from provider import create_app
-
-    run_gunicorn(create_app, gunicorn_options(_port(port), workers, threads))
+    argv = [sys.executable, "-m", "provider.server", "--port", str(_port(port))]
+    if workers:
+        argv += ["--workers", str(workers)]
+    if threads:
+        argv += ["--threads", str(threads)]
+    # A fresh interpreter: see provider/server.py for why the CLI does not host gunicorn.
+    os.execv(sys.executable, argv)
 
 
 Process = tuple[str, list[str]] | tuple[str, list[str], dict[str, str]]
@@ -150,6 +120,8 @@ def sandbox(port: int | None) -> None:
     from provider.services.sandbox import describe_sandbox, sandbox_bridge_tokens, seed_sandbox
 
     port = _port(port)
+    from flask_migrate import upgrade
+
     upgrade(directory=current_app.extensions["migrate"].directory)
     seed_sandbox()
     bridges = sandbox_bridge_tokens(current_app.config["SECRET_KEY"])

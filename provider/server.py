@@ -1,0 +1,74 @@
+"""The production web server: the provider app under gunicorn (gthread workers).
+
+Kept apart from the `provider` CLI on purpose: `provider serve` execs this
+module in a fresh interpreter, so the gunicorn master, and every worker forked
+from it, never imports the CLI's plugins (Flask-Migrate pulls in alembic, mako
+and pygments: ~11 MB per worker that serves no request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from typing import Any
+
+HOST = "127.0.0.1"
+
+
+def default_port() -> int:
+    return int(os.environ.get("PORT", "8080"))
+
+
+def gunicorn_options(port: int, workers: int | None = None, threads: int | None = None) -> dict[str, Any]:
+    return {
+        "bind": f"{HOST}:{port}",
+        "worker_class": "gthread",
+        "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
+        # Long-polling bridges and the legacy /unlock wait hold a thread each
+        # for up to 25 s, so each worker keeps plenty of threads.
+        "threads": threads or int(os.environ.get("WEB_THREADS", "16")),
+        # Above the 25 s bridge long-poll, so gunicorn never kills a healthy wait.
+        "timeout": 60,
+        "graceful_timeout": 30,
+        "accesslog": os.environ.get("ACCESS_LOG") or None,
+        "errorlog": "-",
+        "loglevel": os.environ.get("LOG_LEVEL", "info").lower(),
+        # No control socket in the home directory: nothing here uses it.
+        "control_socket_disable": True,
+    }
+
+
+def run_gunicorn(app_factory: Callable[[], Any], options: dict[str, Any]) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if value is not None and key in self.cfg.settings:
+                    self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app_factory()
+
+    _Server().run()
+
+
+def _provider_app() -> Any:
+    from provider import create_app
+
+    # Web workers never migrate; the schema is `provider db upgrade`'s job.
+    return create_app({"PROVIDER_MIGRATIONS": False})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="provider serve", description=__doc__)
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    run_gunicorn(_provider_app, gunicorn_options(args.port or default_port(), args.workers, args.threads))
+
+
+if __name__ == "__main__":
+    main()
