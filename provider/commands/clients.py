@@ -37,3 +37,14 @@ def create(name: str, redirect_uris: tuple[str, ...], scope: str, legacy_token_m
     click.echo(f"client_id:     {client.client_id}")
     click.echo(f"client_secret: {secret}")
     click.echo("Store the secret now: only its hash is kept, it cannot be shown again.")
+
+
+@clients.command("purge")
+@with_appcontext
+def purge() -> None:
+    """Delete authorization codes and tokens that stopped working more than a day ago."""
+    from provider.services.oauth_tokens import purge_expired
+
+    deleted = purge_expired()
+    db.session.commit()
+    click.echo(f"deleted {deleted} expired code/token row(s)")

@@ -12,7 +12,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from provider.clock import now
 from provider.extensions import db
@@ -194,3 +194,29 @@ def revoke_grant(grant_id: str) -> int:
         .execution_options(synchronize_session=False)
     )
     return access
+
+
+def purge_expired(keep_for: timedelta = timedelta(days=1)) -> int:
+    """Deletes codes and tokens that can no longer be used, `keep_for` after they stopped working.
+
+    Used codes are kept that long so a replay can still be recognised (and
+    what the code issued revoked); a row holding a live refresh token is kept
+    however old its access token is. Caller commits. Returns rows deleted.
+    """
+    cutoff = now() - keep_for
+    codes = db.session.execute(
+        delete(OAuthAuthorizationCode).where(OAuthAuthorizationCode.expires_at < cutoff)
+    ).rowcount
+    tokens = db.session.execute(
+        delete(OAuthToken).where(
+            OAuthToken.expires_at < cutoff,
+            or_(
+                OAuthToken.refresh_token_hash.is_(None),
+                and_(
+                    OAuthToken.refresh_token_revoked_at.is_not(None),
+                    OAuthToken.refresh_token_revoked_at < cutoff,
+                ),
+            ),
+        )
+    ).rowcount
+    return codes + tokens

@@ -188,3 +188,11 @@ def test_wrong_password_shows_form_again(page, account, oauth_client):
 def test_scope_defaults_to_clients_scope(page, account, oauth_client):
     query = page.authorize(authorize_params(oauth_client.client_id, scope=None))
     assert query["code"]
+
+
+def test_consent_names_only_the_requested_scopes(page, account, oauth_client):
+    params = authorize_params(oauth_client.client_id, scope="locks.read")
+    page.sign_in(params)
+    html = page.open(params).get_data(as_text=True)
+    assert "See your locks" in html
+    assert "Lock and unlock your locks" not in html
