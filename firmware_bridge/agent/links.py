@@ -172,11 +172,22 @@ class LockClientConnector:
         self.backend = backend
         self.device_for = device_for or (lambda lock: lock.ble_address)
         self.timeouts = timeouts
+        # One LockClient per lock, reused across connections: its bleak client keeps the
+        # GATT service cache, so a reconnection skips service discovery.
+        self._clients: dict[str, tuple[LockInfo, lc.LockClient]] = {}
 
-    async def connect(self, lock: LockInfo, on_activity: EventCallback) -> LockClientSession:
+    def _client(self, lock: LockInfo, on_activity: EventCallback) -> lc.LockClient:
+        cached = self._clients.get(lock.lock_id)
+        if cached is not None and cached[0] == lock:
+            return cached[1]
         client = lc.LockClient(self.device_for(lock), lock.device_key, name=lock.name, backend=self.backend,
                                on_event=lambda _event: on_activity(), timeouts=self.timeouts,
                                auto_reconnect=False)
+        self._clients[lock.lock_id] = (lock, client)
+        return client
+
+    async def connect(self, lock: LockInfo, on_activity: EventCallback) -> LockClientSession:
+        client = self._client(lock, on_activity)
         try:
             await client.connect()
         except lc.LockClientError as err:
