@@ -6,6 +6,7 @@ import http.cookiejar
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -156,6 +157,22 @@ def describe_exchange(response: requests.Response) -> dict[str, Any]:
     }
 
 
+# A rate-limited call is retried this often, when the provider asks for at most this long a wait.
+RATE_LIMIT_RETRIES = 2
+RATE_LIMIT_WAIT = 30.0
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds to wait before retrying a 429, or None when it is not one the kit waits out."""
+    if response.status_code != 429:
+        return None
+    try:
+        wait = float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        return None
+    return wait if 0 <= wait <= RATE_LIMIT_WAIT else None
+
+
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
     """API calls carry bearer tokens only: a cookie must never authenticate them."""
 
@@ -174,6 +191,7 @@ class Http:
     timeout: float = 20.0
     verify_tls: bool = True
     exchanges: list[requests.Response] = field(default_factory=list)
+    rate_limited: int = 0  # 429 answers waited out
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -194,11 +212,19 @@ class Http:
     def request(
         self, method: str, path: str, *, session: requests.Session | None = None, **kwargs: Any
     ) -> requests.Response:
+        """One call; a 429 is waited out (Retry-After, at most RATE_LIMIT_WAIT) and retried, as Seam does."""
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
-        response = (session or self.api).request(method, self.url(path), **kwargs)
-        with self._lock:
-            self.exchanges.append(response)
+        for _ in range(RATE_LIMIT_RETRIES + 1):
+            response = (session or self.api).request(method, self.url(path), **kwargs)
+            with self._lock:
+                self.exchanges.append(response)
+            wait = _retry_after(response)
+            if wait is None:
+                break
+            with self._lock:
+                self.rate_limited += 1
+            time.sleep(wait)
         return response
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:

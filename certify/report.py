@@ -57,7 +57,7 @@ def summary(report: Report, *, verbose_evidence: bool = True) -> str:
                 text = json.dumps(item, indent=2, ensure_ascii=False)
                 lines += ["  " + line for line in text.splitlines()]
     if report.cleanup:
-        lines += ["", "Cleanup (the kit undoes what it did):"] + [f"  - {note}" for note in report.cleanup]
+        lines += ["", "Cleanup (the kit undoes what it did) and notes:"] + [f"  - {note}" for note in report.cleanup]
     counts = report.counts
     tally = ", ".join(f"{counts[o.value]} {o.value}" for o in Outcome)
     verdict = "PASSED" if report.passed else f"FAILED ({len(report.failed_required)} required check(s) failed)"

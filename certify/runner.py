@@ -158,5 +158,8 @@ def run(
         ctx.run_cleanups()
         if ctx.listener is not None:
             ctx.listener.stop()
+    if ctx.http.rate_limited:
+        ctx.cleanup_notes.append(f"note: {ctx.http.rate_limited} answer(s) were HTTP 429; the kit waited "
+                                 "Retry-After and tried again, as Seam does")
     return Report(settings.base_url, settings.profile, started_at, time.monotonic() - started, results,
                   ctx.cleanup_notes)

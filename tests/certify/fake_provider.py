@@ -93,13 +93,15 @@ def _error(status: int, code: str, message: str) -> Any:
 
 class FakeProvider:
     def __init__(
-        self, breaks: set[str] | frozenset[str] = frozenset(), *, legacy_only: bool = False, action_get: bool = True
+        self, breaks: set[str] | frozenset[str] = frozenset(), *, legacy_only: bool = False, action_get: bool = True,
+        rate_limit_next_create: bool = False,
     ) -> None:
         unknown = set(breaks) - set(BREAKS)
         assert not unknown, f"unknown switches {unknown}"
         self.breaks = set(breaks)
         self.legacy_only = legacy_only  # only the older guide's endpoints (no /actions)
         self.action_get = action_get  # GET /locks/<id>/actions/<id>; without it actions finish by themselves
+        self.rate_limit_next_create = rate_limit_next_create  # answer the next code create with a 429
         self.lock = threading.RLock()
         self.user_id = str(uuid.uuid4())
         self.codes: dict[str, dict[str, Any]] = {}  # authorization codes
@@ -370,6 +372,11 @@ class FakeProvider:
             find_lock(lock_id)
             if request.method == "GET":
                 return jsonify(access_codes=[c for c in fake.access_codes.values() if c["lock_id"] == lock_id])
+            if fake.rate_limit_next_create:
+                fake.rate_limit_next_create = False
+                response, status = _error(429, "RATE_LIMITED", "Too many code changes on this lock.")
+                response.headers["Retry-After"] = "0"
+                return response, status
             body = request.get_json()
             with fake.lock:
                 if (error := code_error(body, lock_id)) is not None:

@@ -102,3 +102,12 @@ def test_action_followed_through_its_webhook_when_the_provider_has_no_action_get
     assert listening.passed
     assert deaf.result("actions.pending_then_final").outcome is Outcome.SKIP
     assert "--webhook-listen" in deaf.result("actions.pending_then_final").reason
+
+
+def test_a_rate_limited_call_is_retried_after_retry_after(serve_fake):
+    with serve_fake(rate_limit_next_create=True) as fake:
+        report = run(settings_for(fake.base_url, listen=False))
+
+    assert not fake.rate_limit_next_create  # the 429 was answered
+    assert report.passed
+    assert any("429" in note for note in report.cleanup)
