@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,10 @@ DEFAULT_CENTRAL_ADDRESS = "F0:00:00:00:00:01"
 # scanning, as BlueZ does while a discovery is active.
 SCAN_INTERVAL_MS = 60.0
 SCAN_WINDOW_MS = 60.0
+
+# An advertisement younger than this proves the peripheral connectable now;
+# older, the adapter listens for a fresh one before it tries to connect.
+FRESH_ADVERTISEMENT = 0.5
 
 AdvertisementListener = Callable[[Advertisement], None]
 
@@ -84,6 +89,7 @@ class BumbleAdapter:
         # per controller, so connection attempts from different clients queue here.
         self._connect_lock = asyncio.Lock()
         self._seen: dict[str, Advertisement] = {}
+        self._seen_at: dict[str, float] = {}  # loop time of the last advertisement
         self._services_cache: dict[str, tuple[CachedService, ...]] = {}
         self._closed = False
         device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
@@ -148,6 +154,7 @@ class BumbleAdapter:
     def _on_advertisement(self, advertisement: Advertisement) -> None:
         key = address_key(advertisement.address)
         self._seen[key] = advertisement
+        self._seen_at[key] = asyncio.get_running_loop().time()
         for listener in list(self._listeners.values()):
             try:
                 listener(advertisement)
@@ -177,12 +184,20 @@ class BumbleAdapter:
     def last_advertisement(self, address: str) -> Advertisement | None:
         return self._seen.get(address_key(address))
 
-    async def find_address(self, address: str, timeout: float) -> hci.Address | None:
-        """The typed HCI address of ``address``, scanning up to ``timeout`` s if never seen."""
-        if (seen := self.last_advertisement(address)) is not None:
-            return seen.address
+    async def find_address(
+        self, address: str, timeout: float, *, fresh_within: float = math.inf
+    ) -> hci.Address | None:
+        """The typed HCI address of ``address`` once it advertises.
+
+        An advertisement received less than ``fresh_within`` s ago counts;
+        otherwise scan for up to ``timeout`` s.  None if nothing was heard.
+        """
         key = address_key(address)
-        found: asyncio.Future[hci.Address] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        seen = self._seen.get(key)
+        if seen is not None and loop.time() - self._seen_at.get(key, -math.inf) <= fresh_within:
+            return seen.address
+        found: asyncio.Future[hci.Address] = loop.create_future()
 
         def listener(advertisement: Advertisement) -> None:
             if address_key(advertisement.address) == key and not found.done():
@@ -209,10 +224,20 @@ class BumbleAdapter:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        async with asyncio.timeout(timeout):
+        # Wait for the peripheral to advertise before taking the controller's one
+        # connection slot: a lock that is away must not hold up connections to
+        # the others for a whole timeout.
+        heard = await self.find_address(
+            address_key(address), timeout, fresh_within=FRESH_ADVERTISEMENT
+        )
+        if heard is None:
+            raise TimeoutError(
+                f"{address_key(address)}: not advertising (nothing heard in {timeout} s)"
+            )
+        async with asyncio.timeout(max(deadline - loop.time(), 0.001)):
             await self._connect_lock.acquire()
         remaining = max(deadline - loop.time(), 0.05)
-        attempt = asyncio.ensure_future(self.device.connect(address, timeout=remaining))
+        attempt = asyncio.ensure_future(self.device.connect(heard, timeout=remaining))
         attempt.add_done_callback(lambda _: self._connect_lock.release())
         try:
             return await asyncio.shield(attempt)

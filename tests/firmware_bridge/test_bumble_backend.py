@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from bleak import BleakClient, BleakScanner
+from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError, BleakGATTProtocolError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 from bumble import att, hci
@@ -26,10 +27,12 @@ from bumble.transport.common import AsyncPipeSink
 from firmware_bridge.bumble_backend import (
     BumbleAdapter,
     BumbleClient,
+    BumbleDeviceDetails,
     BumbleScanner,
     VirtualController,
     VirtualLink,
 )
+from firmware_bridge.bumble_backend import adapter as adapter_module
 from tests.firmware_bridge.asyncrun import run_bounded
 
 SERVICE = "7e570001-0000-4000-8000-00805f9b34fb"
@@ -250,7 +253,13 @@ def test_link_drop_during_a_write_raises_bleak_error_and_calls_back() -> None:
     run(scenario)
 
 
-def test_connect_to_a_silent_peripheral_times_out_and_the_adapter_recovers() -> None:
+def test_connect_to_a_silent_peripheral_times_out_and_the_adapter_recovers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Treat the sighting below as fresh throughout, so that the adapter goes on to
+    # the HCI connection procedure (and its cancellation) instead of scanning.
+    monkeypatch.setattr(adapter_module, "FRESH_ADVERTISEMENT", 60.0)
+
     async def scenario() -> None:
         adapter, peripheral = await setup()
         await BleakScanner.discover(0.1, backend=BumbleScanner, bumble_adapter=adapter)
@@ -268,6 +277,33 @@ def test_connect_to_a_silent_peripheral_times_out_and_the_adapter_recovers() -> 
         await client.connect()
         assert client.is_connected
         await client.disconnect()
+        await adapter.close()
+
+    run(scenario)
+
+
+def test_a_peripheral_that_is_away_does_not_block_connections_to_others() -> None:
+    async def scenario() -> None:
+        link = VirtualLink()
+        adapter = await BumbleAdapter.on_link(link)
+        present = EchoPeripheral(link, "F1:00:00:00:00:02")
+        await present.start()
+        # A lock we know (typed address from an old scan) that no longer advertises.
+        gone = BLEDevice(
+            "F1:00:00:00:00:01",
+            "gone",
+            BumbleDeviceDetails(adapter, hci.Address("F1:00:00:00:00:01")),
+        )
+        away = BleakClient(gone, backend=BumbleClient, timeout=5.0)
+        waiting = asyncio.ensure_future(away.connect())
+        await asyncio.sleep(0.05)
+        async with BleakClient(
+            "F1:00:00:00:00:02", backend=BumbleClient, bumble_adapter=adapter, timeout=5.0
+        ) as client:
+            assert client.is_connected and not waiting.done()  # connected while the other waits
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
         await adapter.close()
 
     run(scenario)
