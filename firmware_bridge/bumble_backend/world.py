@@ -30,6 +30,7 @@ import logging
 import os
 from typing import Any
 
+from bleak import BleakScanner
 from bleak.backends.device import BLEDevice
 
 from firmware_bridge.bumble_backend.adapter import (
@@ -176,6 +177,10 @@ class VirtualWorld:
             peripheral.name,
             BumbleDeviceDetails(self.adapter, peripheral.device.random_address),
         )
+
+    def scanner(self, **kwargs: Any) -> BleakScanner:
+        """A `BleakScanner` on the world's central (use as ``async with``)."""
+        return BleakScanner(**{**self.backend.scanner_kwargs(), **kwargs})
 
     def client(
         self, address: str, device_key: bytes | str | None = None, **kwargs: Any

@@ -683,6 +683,9 @@ def test_many_locks_in_one_world() -> None:
     async def scenario() -> None:
         async with VirtualWorld() as world:
             peripherals = [await world.add_lock(device_key=KEY) for _ in range(10)]
+            async with world.scanner(service_uuids=[const.SERVICE_UUID]) as scanner:
+                await asyncio.sleep(0.2)
+            assert {d.address for d in scanner.discovered_devices} == set(world.addresses)
             clients = [world.client(p.address, timeouts=FAST) for p in peripherals]
             await asyncio.gather(*(c.connect() for c in clients))
             bolts = await asyncio.gather(*(c.unlock() for c in clients))
