@@ -254,8 +254,11 @@ class VirtualLockPeripheral:
         """The lock's timers (auto-lock) and the advertising fault, a few times a second."""
         while True:
             await asyncio.sleep(TICK_INTERVAL)
-            self.lock.tick()
-            await self._update_advertising()
+            try:
+                self.lock.tick()
+                await self._update_advertising()
+            except Exception:  # keep ticking: a controller hiccup must not stop auto-lock
+                _LOGGER.exception("%s: timer tick failed", self.name)
 
     # -- connections --------------------------------------------------------------------
 
