@@ -150,3 +150,25 @@ def test_commands_keypad_and_restart_over_the_bumble_link(tmp_path):
     assert json.dumps(provider.results["c3"]) == json.dumps(
         {"status": "succeeded", "error_code": None, "message": None}
     )
+
+
+def test_link_dropped_mid_response_unlock_runs_once(tmp_path):
+    infos = _infos(1)
+    provider = FakeProvider(infos)
+
+    async def body(agent, backend):
+        await provider.wait_for(lambda: provider.code_syncs, 15)
+        lock = backend.lock("lock-1")
+        lock.faults.disconnect_mid_response = True  # the lock acts, the answer is cut off
+        provider.queue_command("c1", "lock-1", "unlock", action_id="a1")
+        await provider.wait_for(lambda: "c1" in provider.results, 30)
+        lock.faults.disconnect_mid_command = True  # the link drops before the lock acts
+        provider.queue_command("c2", "lock-1", "lock", action_id="a2")
+        await provider.wait_for(lambda: "c2" in provider.results, 30)
+        await provider.wait_for(lambda: len(provider.events) >= 2, 15)
+
+    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, body), 90))
+    assert provider.results["c1"]["status"] == "succeeded"
+    assert provider.results["c2"]["status"] == "succeeded"
+    moves = [e["type"] for e in provider.events.values() if e["type"] in ("locked", "unlocked")]
+    assert moves == ["unlocked", "locked"]  # each command moved the bolt exactly once
