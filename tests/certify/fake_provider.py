@@ -114,6 +114,7 @@ class FakeProvider:
         self.access_codes: dict[str, dict[str, Any]] = {}
         self.actions: dict[str, dict[str, Any]] = {}
         self.webhooks: dict[str, dict[str, Any]] = {}
+        self.stopping = threading.Event()
         self.outbox: queue.Queue[tuple[dict[str, Any], dict[str, Any]] | None] = queue.Queue()
         self.app = self._app()
 
@@ -137,6 +138,8 @@ class FakeProvider:
             if self.broken("webhook_signed_with_another_secret"):
                 signing_secret = "whsec_" + base64.b64encode(b"not the secret the kit was given").decode()
             for _ in range(5):
+                if self.stopping.is_set() or hook["webhook_id"] not in self.webhooks:
+                    break  # shutting down, or the webhook was deleted: nobody to deliver to
                 headers = {"Content-Type": "application/json"}
                 if not self.broken("webhook_unsigned"):
                     stamp = _now()
@@ -450,6 +453,7 @@ class FakeProvider:
         try:
             yield f"http://127.0.0.1:{server.server_port}{BASE_PATH}"
         finally:
+            self.stopping.set()
             server.shutdown()
             server.server_close()
             self.outbox.put(None)
