@@ -26,6 +26,7 @@ from provider.services.locks import (
     PIN_LENGTH_MAX,
     PIN_LENGTH_MIN,
     get_owned_lock,
+    lock_rows,
 )
 
 CODE_PURPOSE = commands.CODE_PURPOSE
@@ -142,6 +143,7 @@ def create_code(
     validate_name(name)
     validate_window(starts_at, ends_at, starts_changed=True, at=at)
     rate_limits.enforce(limiter, lock.id, "create_code", at)
+    lock_rows([lock.id])  # serialises PIN and slot checks per lock
     live = _live_codes(lock.id)
     _check_pin_free(live, code)
     slot = _free_slot(lock, live)
@@ -217,6 +219,7 @@ def update_code(
         return row
     lock = db.session.get(Lock, row.lock_id)
     rate_limits.enforce(limiter, lock.id, "update_code", at)
+    lock_rows([lock.id])  # serialises PIN and slot checks per lock
     if code is not _UNSET and code != current_pin:
         _check_pin_free(_live_codes(lock.id), code, exclude_id=row.id)
         row.code_enc = crypto.encrypt(code, purpose=CODE_PURPOSE)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from provider.clock import now as clock_now
@@ -15,11 +14,13 @@ from provider.services import access_codes
 from provider.services.bridges import set_lock_online
 from provider.services.device_errors import not_found
 from provider.services.events import record_event
+from provider.services.locks import lock_rows
 
 # Below this the lock reports a low battery (Seam's "low" band).
 BATTERY_LOW_PERCENT = 20
-# A rise this large between two reports means fresh batteries, not measurement noise.
+# A rise this large from a half-empty level means fresh batteries, not measurement noise.
 BATTERY_REPLACED_JUMP = 30
+BATTERY_REPLACED_FROM_BELOW = 50
 # Drift beyond this makes schedules on the device wrong by a noticeable amount.
 TIME_DRIFT_SECONDS = 60
 PERFORMED_VIA = {"keypad": "pin_code", "manual": "manual_turn", "auto_lock": "auto_lock"}
@@ -28,10 +29,8 @@ PERFORMED_VIA = {"keypad": "pin_code", "manual": "manual_turn", "auto_lock": "au
 def _bridge_locks(bridge: Bridge, lock_ids: set[str]) -> dict[str, Lock]:
     if not lock_ids:
         return {}
-    locks = db.session.scalars(
-        select(Lock).where(Lock.id.in_(lock_ids), Lock.bridge_id == bridge.id)
-    ).all()
-    found = {lock.id: lock for lock in locks}
+    # Under the row lock: battery, online and time transitions are read-compare-write.
+    found = {lock.id: lock for lock in lock_rows(sorted(lock_ids), bridge_id=bridge.id)}
     if len(found) != len(lock_ids):
         raise not_found("Lock served by this bridge")
     return found
@@ -45,7 +44,11 @@ def apply_battery(lock: Lock, level: int, at: datetime | None = None) -> None:
     if crossed_low:
         record_event("battery.low", device=lock, data=data, occurred_at=at)
         record_event("device.low_battery", device=lock, data=data, occurred_at=at)
-    elif previous is not None and level - previous >= BATTERY_REPLACED_JUMP:
+    elif (
+        previous is not None
+        and previous < BATTERY_REPLACED_FROM_BELOW
+        and level - previous >= BATTERY_REPLACED_JUMP
+    ):
         record_event("battery.replaced", device=lock, data={**data, "previous_level": previous}, occurred_at=at)
 
 

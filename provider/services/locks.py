@@ -7,7 +7,7 @@ import re
 import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from provider.extensions import db
 from provider.models import AccessCode, Action, Bridge, Command, Lock, LockEventLog
@@ -90,6 +90,26 @@ def get_owned_lock(owner_id: str, lock_id: str) -> Lock:
     if lock is None or lock.owner_id != owner_id:
         raise not_found("Lock")
     return lock
+
+
+def lock_rows(lock_ids: list[str], **criteria: object) -> list[Lock]:
+    """Loads locks under a write lock, fresh: read-check-write on them cannot race another request.
+
+    PostgreSQL: SELECT ... FOR UPDATE in id order (no deadlock between two such calls).
+    SQLite: a no-op UPDATE first takes the database write lock, then the rows are re-read.
+    """
+    if not lock_ids:
+        return []
+    where = [Lock.id.in_(lock_ids), *(getattr(Lock, name) == value for name, value in criteria.items())]
+    query = select(Lock).where(*where).order_by(Lock.id).execution_options(populate_existing=True)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    else:
+        db.session.execute(
+            update(Lock).where(*where).values(event_seq=Lock.event_seq)
+            .execution_options(synchronize_session=False)
+        )
+    return list(db.session.scalars(query).all())
 
 
 def _encode_cursor(lock_id: str) -> str:

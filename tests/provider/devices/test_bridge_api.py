@@ -170,3 +170,28 @@ def test_expired_lease_and_late_result(client, site, auth_headers, frozen_clock,
     assert site.helper.result(command["command_id"])["duplicate"] is True
     assert client.get(f"/actions/{action['action_id']}", headers=auth_headers).get_json()["error_code"] == "ACTION_TIMEOUT"
     assert [e.data["status"] for e in events(site.lock_ids[0]) if e.event_type == "lock.action_completed"] == ["failed"]
+
+
+def test_concurrent_heartbeats_report_a_transition_once(app, site, events):
+    lock_id = site.lock_ids[0]
+    barrier = threading.Barrier(4)
+
+    def beat():
+        with app.app_context():
+            helper = BridgeHelper(app.test_client(), site.token)
+            barrier.wait()
+            helper.heartbeat({"lock_id": lock_id, "battery_level": 10})
+
+    threads = [threading.Thread(target=beat) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    kinds = [e.event_type for e in events(lock_id)]
+    assert kinds.count("battery.low") == 1 and kinds.count("device.low_battery") == 1
+
+
+def test_battery_replaced_only_from_a_low_level(site, events):
+    lock_id = site.lock_ids[0]
+    site.helper.heartbeat({"lock_id": lock_id, "battery_level": 100})  # 65 -> 100: a reading, not a swap
+    assert "battery.replaced" not in [e.event_type for e in events(lock_id)]
