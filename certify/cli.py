@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+import requests
 
 from certify.context import Settings
 from certify.registry import Outcome
@@ -84,6 +85,11 @@ def main(base_url: str | None, client_id: str, client_secret: str, redirect_uri:
         action_timeout=action_timeout, webhook_timeout=webhook_timeout, retry_timeout=retry_timeout,
         http_timeout=http_timeout, verify_tls=not insecure,
     )
+    try:
+        requests.get(base_url.rstrip("/") + "/health", timeout=http_timeout, verify=not insecure)
+    except requests.RequestException as err:
+        click.echo(f"provider-certify: cannot reach {base_url}: {type(err).__name__}: {err}", err=True)
+        sys.exit(2)
     click.echo(f"provider-certify: {base_url} as {username} (profile {profile}); "
                f"lock: {lock_id or 'the first one listed'}", err=True)
     progress = LineProgress()

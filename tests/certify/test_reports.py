@@ -98,3 +98,12 @@ def test_progress_prints_one_line_per_check_when_not_a_terminal():
     lines = stream.getvalue().splitlines()
     assert lines[1] == "[ 2/4] oauth.state_echoed: FAIL (0.20 s)"
     assert len(lines) == 4
+
+
+def test_cli_says_so_when_the_provider_cannot_be_reached(tmp_path):
+    from tests.live import free_port
+
+    result = CliRunner().invoke(main, ["--base-url", f"http://127.0.0.1:{free_port()}/x", "--http-timeout", "2"])
+
+    assert result.exit_code == 2
+    assert "cannot reach" in result.output
