@@ -49,9 +49,16 @@ def touch(bridge: Bridge, at: datetime | None = None) -> None:
     """Every bridge call is a heartbeat: refresh last_seen_at, come back online if it was off."""
     at = at or clock_now()
     if not bridge.online:
-        bridge.online = True
-        bridge.last_seen_at = at
-        record_event("bridge.online", device=bridge, data={"bridge_id": bridge.id})
+        # Conditional: of concurrent first calls after an outage, one reports bridge.online.
+        came_back = db.session.execute(
+            update(Bridge)
+            .where(Bridge.id == bridge.id, Bridge.online.is_(False))
+            .values(online=True, last_seen_at=at)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        bridge.online, bridge.last_seen_at = True, at
+        if came_back:
+            record_event("bridge.online", device=bridge, data={"bridge_id": bridge.id})
         return
     if bridge.last_seen_at is None or at - bridge.last_seen_at >= TOUCH_INTERVAL:
         bridge.last_seen_at = at
