@@ -39,8 +39,9 @@ _LOGGER = logging.getLogger(__name__)
 CONTROL_FILE = "control.json"
 SAVE_INTERVAL = 0.25  # seconds between checks for changed lock state to save
 _AAD = b"firmware-bridge virtual lock v1"
-#: Control operations that make the lock log an event: the worker is woken to forward it.
-EVENT_OPS = {"enter_pin", "manual_turn", "press_lock_button", "set_door", "tamper", "set_battery"}
+#: Control operations that change what the lock logs or reports: the worker is woken to read it.
+EVENT_OPS = {"enter_pin", "manual_turn", "press_lock_button", "set_door", "tamper", "set_battery",
+             "skew_clock"}
 #: Friendly fault names (`firmware-bridge fault NAME [VALUE]`) -> world control requests.
 FAULTS: dict[str, Callable[[str | None], dict[str, Any]]] = {
     "jam": lambda _v: {"op": "fault", "name": "jam_next", "value": True},

@@ -134,6 +134,21 @@ def test_battery_drop_reported(live_sandbox, seam, webhooks):
     assert api.call("GET", f"/locks/{lock_id}").json()["battery_level"] <= 12
 
 
+def test_clock_drift_reported_and_corrected(live_sandbox, seam, webhooks):
+    api, locks = seam
+    lock_id = locks["Garage"]["lock_id"]
+    mark = webhooks.mark()
+    assert virtual_locks(live_sandbox.var_dir, {"op": "skew_clock", "seconds": -7200, "lock": lock_id})["ok"]
+    wrong = webhooks.wait("device.time_wrong", since=mark, lock_id=lock_id)
+    assert wrong["data"]["drift_seconds"] < -7000
+    # The agent set the lock's clock right after reporting it.
+    lock = poll(lambda: api.call("GET", f"/locks/{lock_id}").json(),
+                lambda current: abs((datetime.fromisoformat(current["device_time"].replace("Z", "+00:00"))
+                                     - datetime.now(UTC)).total_seconds()) < 60, 20)
+    assert abs((datetime.fromisoformat(lock["device_time"].replace("Z", "+00:00"))
+                - datetime.now(UTC)).total_seconds()) < 60
+
+
 def test_bridge_killed_then_restarted_loses_nothing(live_sandbox, seam, webhooks):
     api, locks = seam
     lock_id = locks["Back Door"]["lock_id"]
