@@ -532,6 +532,11 @@ def test_replayed_and_tampered_requests_are_refused_on_the_link() -> None:
             await bleak.write_gatt_char(
                 const.REQUEST_CHAR_UUID, encode_frame(bytes(body)), response=True
             )
+            # Noise: bytes that are no frame at all, then a truncated copy of a real one.
+            await bleak.write_gatt_char(
+                const.REQUEST_CHAR_UUID, b"\x00\xa5\xffnoise", response=True
+            )
+            await bleak.write_gatt_char(const.REQUEST_CHAR_UUID, unlock_frame[:9], response=True)
             await asyncio.sleep(0.05)
             assert h.peripheral.rejected_frames == 2
             assert h.lock.bolt is const.BoltState.LOCKED  # neither acted
