@@ -193,13 +193,15 @@ def test_legacy_delete_failure_is_500_removal_failed(client, site, auth_headers)
     assert response.get_json()["error_id"] == "ACCESS_CODE_REMOVAL_FAILED"
 
 
-def test_code_for_a_lock_that_never_comes_back_times_out(client, site, auth_headers, frozen_clock, events):
+def test_code_for_a_lock_that_never_comes_back_times_out(client, site, account, auth_headers, make_token,
+                                                        frozen_clock, events):
     from provider.services import sweeper
 
     code = _create(client, auth_headers, site.lock_ids[0], code="2580").get_json()
     frozen_clock.advance(7 * 24 * 3600 + 1)
     assert sweeper.sweep(heartbeat_timeout_seconds=90)["commands_expired"] == 1
-    body = client.get(f"/access_codes/{code['access_code_id']}", headers=auth_headers).get_json()
+    fresh = {"Authorization": f"Bearer {make_token(account)}"}  # a week later, the first token expired
+    body = client.get(f"/access_codes/{code['access_code_id']}", headers=fresh).get_json()
     assert body["status"] == "failed" and body["error_code"] == "ACTION_TIMEOUT"
     kinds = [(e.event_type, e.data.get("status")) for e in events(site.lock_ids[0]) if e.event_type.startswith("access_code")]
     assert kinds == [("access_code.created", "failed")]
