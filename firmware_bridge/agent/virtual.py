@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from firmware_bridge.agent.links import LockClientConnector
-from firmware_bridge.agent.model import LockInfo
+from firmware_bridge.agent.model import LockInfo, LockUnreachable
 from firmware_bridge.bumble_backend.world import VirtualWorld
 from firmware_bridge.simulator.lock import VirtualLock
 
@@ -99,7 +99,11 @@ class VirtualBackend:
     async def locks_changed(self, locks: list[LockInfo]) -> None:
         for lock in locks:
             if lock.lock_id not in self._infos:
-                await self._add(lock)
+                try:
+                    await self._add(lock)
+                except (ValueError, KeyError) as err:  # one bad registration must not stop the others
+                    _LOGGER.error("%s: cannot host a virtual lock at %s: %s", lock.name, lock.ble_address, err)
+                    continue
             self._infos[lock.lock_id] = lock
 
     async def close(self) -> None:
@@ -118,7 +122,10 @@ class VirtualBackend:
 
     # ------------------------------------------------------------------ locks
     def _device_for(self, lock: LockInfo) -> Any:
-        return self.world.ble_device(lock.ble_address)
+        try:
+            return self.world.ble_device(lock.ble_address)
+        except KeyError as err:
+            raise LockUnreachable(f"no virtual lock at {lock.ble_address}") from err
 
     def _path(self, lock_id: str) -> Path:
         return self.locks_dir / f"{lock_id}.bin"
