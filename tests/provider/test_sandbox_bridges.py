@@ -1,0 +1,58 @@
+"""`provider sandbox`'s bridge agents: derived tokens, processes, the newcomer's instructions."""
+
+from __future__ import annotations
+
+from provider.commands.serve import sandbox_processes
+from provider.extensions import db
+from provider.models import Bridge
+from provider.services import bridges
+from provider.services.sandbox import (
+    SANDBOX_BRIDGE_NAME,
+    describe_sandbox,
+    sandbox_bridge_token,
+    sandbox_bridge_tokens,
+    seed_sandbox,
+)
+
+
+def test_seeded_bridges_rekeyed_to_tokens_derived_from_the_secret(app):
+    seed_sandbox()
+    other, other_token = bridges.create_bridge(
+        db.session.scalars(db.select(Bridge.owner_id)).first(), "Hall bridge")
+    db.session.commit()
+
+    tokens = sandbox_bridge_tokens("secret-one")
+    assert len(tokens) == 2  # jane's and john's
+    for bridge_id, token in tokens:
+        assert token == sandbox_bridge_token("secret-one", bridge_id)
+        assert bridges.authenticate(token).id == bridge_id
+        assert token not in {b.token_hash for b in db.session.scalars(db.select(Bridge))}
+    assert sandbox_bridge_tokens("secret-one") == tokens  # stable across restarts
+    # Another SECRET_KEY, other tokens; the old ones stop working.
+    rotated = sandbox_bridge_tokens("secret-two")
+    assert {t for _, t in rotated}.isdisjoint({t for _, t in tokens})
+    assert bridges.authenticate(tokens[0][1]) is None
+    # A bridge the vendor registered by hand keeps its own token.
+    assert bridges.authenticate(other_token).id == other.id
+    assert other.name != SANDBOX_BRIDGE_NAME
+
+
+def test_one_agent_per_bridge_token_in_the_environment_only(app):
+    processes = sandbox_processes(8080, [("b1", "brg_one"), ("b2", "brg_two")], "/devicecloud", "/srv/var")
+    names = [spec[0] for spec in processes]
+    assert names[:2] == ["web", "dispatcher"] and names[-2:] == ["bridge", "bridge2"]
+    for spec, (bridge_id, token) in zip(processes[-2:], [("b1", "brg_one"), ("b2", "brg_two")], strict=True):
+        _, argv, env = spec
+        assert token not in " ".join(argv)
+        assert env["FIRMWARE_BRIDGE_TOKEN"] == token
+        assert "http://127.0.0.1:8080/devicecloud" in argv
+        assert f"/srv/var/bridge/{bridge_id}" in argv
+        assert argv[argv.index("--backend") + 1] == "virtual"
+
+
+def test_describe_tells_how_to_type_a_pin(app):
+    seed_sandbox()
+    text = describe_sandbox("http://127.0.0.1:8080")
+    assert "firmware-bridge keypad --lock 'Back Door' 482913" in text  # a name only one lock has
+    assert "john@example.com: Front Door" in text
+    assert "Ctrl-C" in text
