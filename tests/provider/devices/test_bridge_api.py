@@ -195,3 +195,34 @@ def test_battery_replaced_only_from_a_low_level(site, events):
     lock_id = site.lock_ids[0]
     site.helper.heartbeat({"lock_id": lock_id, "battery_level": 100})  # 65 -> 100: a reading, not a swap
     assert "battery.replaced" not in [e.event_type for e in events(lock_id)]
+
+
+QUEUE_FROM_ANOTHER_PROCESS = """
+import sys, time
+from provider import create_app
+from provider.extensions import db
+from provider.services import actions, rate_limits
+time.sleep(0.5)
+app = create_app({"SQLALCHEMY_DATABASE_URI": sys.argv[1], "SECRET_KEY": "test-secret-key",
+                  "ENV": {"PROVIDER_VAR_DIR": sys.argv[4]}})
+with app.app_context():
+    actions.request_action(sys.argv[2], sys.argv[3], "unlock", limiter=rate_limits.DatabaseRateLimiter())
+    db.session.commit()
+"""
+
+
+def test_long_poll_sees_a_command_queued_by_another_process(app, site, account, tmp_path):
+    import subprocess
+    import sys
+
+    writer = subprocess.Popen([sys.executable, "-c", QUEUE_FROM_ANOTHER_PROCESS,
+                               app.config["SQLALCHEMY_DATABASE_URI"], account.id, site.lock_ids[0], str(tmp_path)])
+    try:
+        commands = site.helper.poll(wait=2)
+        if not commands:  # a slow interpreter start; the point is the other process, not the timing
+            writer.wait(timeout=30)
+            commands = site.helper.poll(wait=2)
+    finally:
+        writer.wait(timeout=30)
+    assert writer.returncode == 0
+    assert [command["type"] for command in commands] == ["unlock"]
