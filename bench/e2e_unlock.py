@@ -7,7 +7,7 @@ Two measurements in one run, so the overhead of the cloud path is plain:
   fresh connection (connect + handshake), which is what the agent pays after
   its idle disconnect.
 * **Through the cloud**: a real `provider sandbox` (gunicorn web, dispatcher,
-  sweeper, bridge agent with virtual locks), a Seam-like client signed in with
+  bridge agent with virtual locks), a Seam-like client signed in with
   OAuth calling the legacy `POST /locks/<id>/unlock` (and `/lock`), which
   answers once the lock has acted: API -> command row -> agent long-poll ->
   BLE -> result -> API answer.

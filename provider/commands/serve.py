@@ -45,8 +45,6 @@ def sandbox_processes(
     processes: list[Process] = [
         ("web", [*provider, "serve", "--port", str(port)]),
         ("dispatcher", [*provider, "dispatcher"]),
-        # Silent bridges -> offline, expired commands -> failed (safe next to other sweepers).
-        ("sweeper", [*provider, "sweep", "--loop"]),
     ]
     for index, (bridge_id, token) in enumerate(bridges or []):
         # One agent per sandbox bridge, its locks virtual; the token travels in the
