@@ -19,11 +19,11 @@ import binascii
 import logging
 from typing import Any
 
+from authlib.common.security import is_secure_transport
 from authlib.integrations.flask_oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector as _ResourceProtector
 from authlib.integrations.flask_oauth2 import current_token
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
-from authlib.oauth2 import OAuth2Error
+from authlib.oauth2 import OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc6749 import (
     InvalidClientError,
     InvalidGrantError,
@@ -37,6 +37,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask, current_app, request
 from werkzeug.datastructures import MultiDict
 
+from provider.config import SANDBOX, ConfigError
 from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import Account
@@ -83,19 +84,26 @@ def _legacy_json_body() -> MultiDict[str, str] | None:
     return MultiDict({k: v for k, v in body.items() if isinstance(v, str)})
 
 
-class _OAuth2Request(FlaskOAuth2Request):
+class _OAuth2Request(OAuth2Request):
     def __init__(self) -> None:
-        # Authlib refuses plain http unless loopback; judge by the public URL
-        # we are configured with, not by what a TLS-terminating proxy forwarded.
+        # Authlib refuses plain http (loopback aside). Judge by the public URL
+        # we are configured with, not by what a TLS-terminating proxy forwarded;
+        # production insists on an https issuer at startup (config_oauth), the
+        # sandbox may be reached over plain http on a LAN.
         public = current_app.config["PROVIDER_ISSUER"] + request.full_path.rstrip("?")
-        super().__init__(request)
-        self.uri = public
+        if current_app.config["PROVIDER_ENV"] == SANDBOX and public.startswith("http://"):
+            public = "https://" + public[len("http://"):]
+        super().__init__(request.method, public, headers=request.headers)
         legacy = _legacy_json_body()
         self._form = legacy if legacy is not None else MultiDict(request.form)
         data = MultiDict(request.args)
         for key, values in self._form.lists():
             data.setlist(key, data.getlist(key) + values)
         self.payload = _Payload(data)  # type: ignore[assignment]
+
+    @property
+    def args(self) -> MultiDict[str, str]:
+        return request.args
 
     @property
     def form(self) -> MultiDict[str, str]:
@@ -362,6 +370,8 @@ _configured = False
 def config_oauth(app: Flask) -> None:
     """Binds the (module-level) server to an app; grants are registered once per process."""
     global _configured
+    if app.config["PROVIDER_ENV"] != SANDBOX and not is_secure_transport(app.config["PROVIDER_ISSUER"]):
+        raise ConfigError("PROVIDER_ISSUER must be the public https URL in production")
     # Authlib logs issued tokens at DEBUG ("Issue token {...}"); secrets are never logged here.
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger("authlib").level))
     app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(SCOPES))
