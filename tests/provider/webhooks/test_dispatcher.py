@@ -338,3 +338,20 @@ def test_fan_out_waits_on_young_sequence_holes_but_not_old_ones(app, make_webhoo
     frozen_clock.advance(outbox.SEQ_GAP_SETTLE.total_seconds() + 1)
     outbox.fan_out(frozen_clock.now())
     assert _reload(hook).fanout_seq == moved
+
+
+def test_the_dispatcher_runs_the_device_sweep_periodically(app, frozen_clock):
+    from provider.dispatcher.loop import _find_sweeper
+
+    assert _find_sweeper(app) is not None  # the device side's sweep is found
+    calls = []
+    worker = Dispatcher(app, settings=FAST, sweep=lambda: calls.append(1))
+    try:
+        worker.run_once()
+        worker.run_once()
+        assert len(calls) == 1
+        frozen_clock.advance(worker.settings.sweep_every)
+        worker.run_once()
+        assert len(calls) == 2
+    finally:
+        worker.close()
