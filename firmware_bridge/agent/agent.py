@@ -25,6 +25,8 @@ from firmware_bridge.agent.worker import Hooks, LockWorker, utcnow
 _LOGGER = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 3.0  # seconds given to in-flight result reports on SIGTERM
+#: Seconds a lock operation under way gets to finish on SIGTERM (a bolt move takes 1-2 s).
+WORKER_STOP_GRACE = 5.0
 
 
 class Backend(Protocol):
@@ -75,7 +77,13 @@ class Agent:
             await stop.wait()
         finally:
             _LOGGER.info("stopping")
-            for task in [*tasks, *self._worker_tasks.values()]:
+            for task in tasks:
+                task.cancel()
+            for worker in self.workers.values():
+                worker.stop()
+            if self._worker_tasks:  # operations under way finish, within bounds
+                await asyncio.wait(self._worker_tasks.values(), timeout=WORKER_STOP_GRACE)
+            for task in self._worker_tasks.values():
                 task.cancel()
             await asyncio.gather(*tasks, *self._worker_tasks.values(), return_exceptions=True)
             if self._reports:

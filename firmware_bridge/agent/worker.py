@@ -44,6 +44,7 @@ BOLT_COMMANDS = {"lock": "locked", "unlock": "unlocked"}
 DEFERRABLE = {"put_code", "delete_code", "set_time"}
 EVENT_BATCH = 50
 _WAKE = object()
+_STOP = object()
 
 
 def utcnow() -> datetime:
@@ -115,6 +116,7 @@ class LockWorker:
         self._needs_reconcile = True
         self._last_reconcile = 0.0
         self.connects = 0  # for tests and the benchmark's connection-policy figures
+        self._stopping = False
 
     # ------------------------------------------------------------------ inputs
     def submit(self, command: Command) -> bool:
@@ -132,6 +134,11 @@ class LockWorker:
         if not self._wake_queued:
             self._wake_queued = True
             self._queue.put_nowait(_WAKE)
+
+    def stop(self) -> None:
+        """Finish the operation under way (never cut a lock off mid-command), then return."""
+        self._stopping = True
+        self._queue.put_nowait(_STOP)
 
     def update_info(self, lock: LockInfo) -> None:
         self.lock = lock
@@ -161,8 +168,10 @@ class LockWorker:
     async def run(self) -> None:
         forwarder = asyncio.create_task(self._forward_loop(), name=f"events {self.lock.name}")
         try:
-            while True:
+            while not self._stopping:
                 item = await self._next_item()
+                if self._stopping:
+                    break  # queued commands stay with the provider, which hands them out again
                 try:
                     if isinstance(item, Command):
                         await self._run_command(item)
@@ -346,13 +355,13 @@ class LockWorker:
             return
         loop = asyncio.get_running_loop()
         try:
-            if self._needs_status:
+            if self._needs_status and not self._stopping:
                 await self._read_status(session)
-            if self._needs_events:
+            if self._needs_events and not self._stopping:
                 await self._read_events(session)
             if loop.time() - self._last_reconcile >= self._config.reconcile_interval:
                 self._needs_reconcile = True
-            if self._needs_reconcile:
+            if self._needs_reconcile and not self._stopping:
                 await self.reconcile(session)
         except LinkLost as err:
             _LOGGER.warning("%s: link lost during housekeeping: %s", self.lock.name, err)

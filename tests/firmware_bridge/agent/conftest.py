@@ -59,7 +59,7 @@ class Harness:
     def lock(self) -> FakeLock:
         return self.fakes["lock-1"]
 
-    async def _run(self, body) -> None:
+    async def _run(self, body, stop_inside: bool = False) -> None:
         self.backend = FakeBackend(self.connector)
         self.agent = Agent(
             self.config,
@@ -71,14 +71,14 @@ class Harness:
         task = asyncio.create_task(self.agent.run(stop))
         await asyncio.wait_for(self.agent.ready.wait(), 5)
         try:
-            await body(self)
+            await body(self) if not stop_inside else await body(self, stop)
         finally:
             stop.set()
-            await asyncio.wait_for(task, 5)
+            await asyncio.wait_for(task, 10)
         assert self.backend.closed
 
-    def run(self, body) -> None:
-        asyncio.run(asyncio.wait_for(self._run(body), 20))
+    def run(self, body, stop_inside: bool = False) -> None:
+        asyncio.run(asyncio.wait_for(self._run(body, stop_inside), 20))
 
     async def until(self, predicate, timeout: float = 5.0) -> None:
         await self.provider.wait_for(predicate, timeout)

@@ -51,6 +51,7 @@ class FakeLock:
     drop_link_before_next: bool = False  # the link drops before the operation happens
     operations: list[tuple[str, Any]] = field(default_factory=list)
     connects: int = 0
+    op_delay: float = 0.0  # seconds each operation takes (a motor move)
 
     def log(self, type_: str, **data: Any) -> LockEvent:
         event = LockEvent(
@@ -79,7 +80,7 @@ class FakeSession:
         return self._connected
 
     async def _op(self, name: str, arg: Any = None) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.fake.op_delay)
         if not self._connected:
             raise LinkLost("not connected")
         if self.fake.drop_link_before_next:

@@ -372,3 +372,22 @@ def test_delete_of_an_empty_slot_succeeds(harness):
 
     h.run(body)
     assert h.provider.results["c1"]["status"] == "succeeded"
+
+
+def test_sigterm_lets_the_operation_under_way_finish_and_report(harness, tmp_path):
+    h = harness()
+
+    async def body(h, stop):
+        await h.until(lambda: h.provider.code_syncs)
+        h.lock.op_delay = 0.3  # the motor is moving when the stop comes
+        h.provider.queue_command("c1", "lock-1", "unlock", action_id="a1")
+        h.provider.queue_command("c2", "lock-1", "lock", action_id="a2")
+        await asyncio.sleep(0.15)
+        assert not h.provider.results
+        stop.set()
+
+    h.run(body, stop_inside=True)
+    assert h.lock.bolt == "unlocked"
+    assert h.provider.results == {"c1": {"status": "succeeded", "error_code": None, "message": None}}
+    assert _ops(h.lock, "locked") == []  # the queued one stays with the provider
+    assert Journal(tmp_path / "journal.sqlite3").unreported() == []
