@@ -113,8 +113,9 @@ def write_report(*, quick: bool, skip_schemathesis: bool, output: Path) -> int:
                   "client's credentials for /webhooks; real ids swapped into half of the cases. Fails on "
                   "any 5xx other than the legacy endpoints' documented HTTP 500 and on any response "
                   "that breaks the spec (status, content type, headers, body schema).", ""]
-        rows = [{"benchmark": "schemathesis", "metric": k, "value": json.dumps(v) if isinstance(v, dict) else v,
-                 "unit": ""} for k, v in result.items() if k != "output"]
+        rows = [{"benchmark": "schemathesis", "metric": k,
+                 "value": json.dumps(v) if isinstance(v, dict | list) else v, "unit": ""}
+                for k, v in result.items() if k != "output"]
         lines += [markdown_table(rows), ""]
         if not result["passed"]:
             lines += ["Failures:", "", "```", result["output"], "```", ""]

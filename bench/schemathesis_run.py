@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,10 @@ def run(examples: int = 150, database: str = "postgresql", log: Any = print) -> 
         data = json.loads(counts_path.read_text()) if counts_path.exists() else {"counts": {}, "operations": []}
     counts = data["counts"]
     tail = "\n".join(proc.stdout.strip().splitlines()[-40:])
+    # The test reports one "METHOD /path: error" per failing operation.
+    failing = sorted({m.group(0).rstrip(":") for m in re.finditer(
+        r"\b(GET|POST|PUT|PATCH|DELETE) /[^\s:]*:", proc.stdout)})
+    errors = sorted({m.group(0) for m in re.finditer(r"[A-Za-z.]+(Error|Exception): [^\n]{0,120}", proc.stdout)})
     return {
         "examples per operation (max)": examples,
         "database": database,
@@ -80,6 +85,8 @@ def run(examples: int = 150, database: str = "postgresql", log: Any = print) -> 
         "statuses": {k: v for k, v in counts.items() if k.startswith("status")},
         "operations": len(data["operations"]),
         "passed": proc.returncode == 0,
+        "failing operations": failing,
+        "errors seen": errors[:10],
         "seconds": round(seconds, 1),
         "output": tail if proc.returncode != 0 else tail.splitlines()[-1] if tail else "",
     }
