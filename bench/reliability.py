@@ -114,7 +114,8 @@ def write_report(*, quick: bool, skip_schemathesis: bool, output: Path) -> int:
                   "any 5xx other than the legacy endpoints' documented HTTP 500 and on any response "
                   "that breaks the spec (status, content type, headers, body schema).", ""]
         rows = [{"benchmark": "schemathesis", "metric": k,
-                 "value": json.dumps(v) if isinstance(v, dict | list) else v, "unit": ""}
+                 "value": json.dumps(v) if isinstance(v, dict | list) else ("yes" if v else "no")
+                 if isinstance(v, bool) else v, "unit": ""}
                 for k, v in result.items() if k != "output"]
         lines += [markdown_table(rows), ""]
         if not result["passed"]:
