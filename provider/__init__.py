@@ -79,6 +79,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     _register_security_headers(app)
 
+    hops = app.config.get("PROVIDER_PROXY_HOPS", 0)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     if app.config["PROVIDER_BASE_PATH"]:
         app.wsgi_app = PrefixMiddleware(app.wsgi_app, app.config["PROVIDER_BASE_PATH"])  # type: ignore[method-assign]
     return app

@@ -90,6 +90,9 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         "PROVIDER_BASE_PATH": base_path,
         "PROVIDER_ISSUER": issuer.rstrip("/"),
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # Reverse proxies in front of us whose X-Forwarded-* headers we trust
+        # (client address for sign-in throttling, https for OAuth). 0: none.
+        "PROVIDER_PROXY_HOPS": int(_float(env, "PROVIDER_PROXY_HOPS", 0)),
         # Key material for secrets at rest (device keys, PINs, webhook secrets); SECRET_KEY if unset.
         "PROVIDER_DATA_KEY": env.get("PROVIDER_DATA_KEY") or None,
         # Bodies beyond this are refused with 413 before anything parses them.

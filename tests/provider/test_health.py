@@ -40,3 +40,19 @@ def test_base_path_serves_everything_under_it(make_app):
 def test_schema_comes_from_migrations(app):
     tables = set(inspect(db.engine).get_table_names())
     assert {"accounts", "events", "alembic_version"} <= tables
+
+
+def test_proxy_hops_trust_forwarded_client_address(make_app):
+    from flask import request
+
+    behind_proxy = make_app(PROVIDER_PROXY_HOPS=1)
+
+    @behind_proxy.get("/_whoami")
+    def _whoami():
+        return {"addr": request.remote_addr, "scheme": request.scheme}
+
+    seen = behind_proxy.test_client().get(
+        "/_whoami", headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"},
+        validate=False,
+    ).get_json()
+    assert seen == {"addr": "203.0.113.7", "scheme": "https"}
