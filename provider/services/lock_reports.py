@@ -143,21 +143,10 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
             occurred_at=at,
             data={"lock_id": lock.id, "code": data.get("pin")},
         )
-    elif kind in ("jammed", "obstructed"):
-        if kind == "jammed":
-            lock.lock_state = "unknown"
-        else:
-            lock.obstructed = True
-        performed_via = PERFORMED_VIA.get(data.get("source") or "")
-        if performed_via is not None and data.get("action") in ("lock", "unlock"):
-            # A keypad, thumb-turn or auto-lock attempt that failed (remote ones fail through their result).
-            record_event("lock.action_completed", device=lock, occurred_at=at, data={
-                "lock_id": lock.id,
-                "action_type": data["action"],
-                "status": "failed",
-                "performed_via": performed_via,
-                "error_code": "LOCK_JAMMED" if kind == "jammed" else "BOLT_OBSTRUCTED",
-            })
+    elif kind == "jammed":
+        lock.lock_state = "unknown"
+    elif kind == "obstructed":
+        lock.obstructed = True
     elif kind == "battery" and data.get("level") is not None:
         apply_battery(lock, data["level"], at)
     elif kind == "door" and lock.has_door_sensor:

@@ -228,15 +228,14 @@ def test_long_poll_sees_a_command_queued_by_another_process(app, site, account, 
     assert [command["type"] for command in commands] == ["unlock"]
 
 
-def test_lock_originated_jam_is_a_failed_action_event(site, events):
+
+def test_lock_originated_jam_and_obstruction_update_state(site, events):
     lock_id = site.lock_ids[0]
     at = isoformat_z(now())
     site.helper.events(
         {"lock_id": lock_id, "lock_seq": 1, "type": "jammed", "occurred_at": at, "data": {"action": "lock", "source": "auto_lock"}},
         {"lock_id": lock_id, "lock_seq": 2, "type": "obstructed", "occurred_at": at, "data": {"action": "lock", "source": "ble"}},
     )
-    completed = [e.data for e in events(lock_id) if e.event_type == "lock.action_completed"]
-    assert completed == [{"lock_id": lock_id, "action_type": "lock", "status": "failed",
-                          "performed_via": "auto_lock", "error_code": "LOCK_JAMMED"}]
+    assert [e for e in events(lock_id) if e.event_type == "lock.action_completed"] == []
     lock = db.session.get(Lock, lock_id)
     assert lock.lock_state == "unknown" and lock.obstructed
