@@ -354,15 +354,12 @@ def wrk(
 
 
 def paced(url: str, rate: float, *, duration: float, connections: int, **kwargs: Any) -> WrkResult:
-    """wrk at about `rate` req/s: a short calibration run measures how much time per
-    request the response itself takes, and the pause is shortened by that much."""
+    """wrk at about `rate` req/s: a short calibration run measures the typical (median)
+    response time at that pace, and each connection's pause is shortened by it."""
     wanted_cycle_ms = connections * 1000.0 / rate
     probe = wrk(url, duration=2, connections=connections, delay_ms=wanted_cycle_ms, **kwargs)
-    if probe.rps > 0:
-        overhead_ms = connections * 1000.0 / probe.rps - wanted_cycle_ms
-        delay = max(0.1, wanted_cycle_ms - max(0.0, overhead_ms))
-    else:
-        delay = wanted_cycle_ms
+    # The median, not the mean: a few slow responses must not make the pace overshoot.
+    delay = max(wanted_cycle_ms / 2, wanted_cycle_ms - probe.p50_ms)
     return wrk(url, duration=duration, connections=connections, delay_ms=delay, **kwargs)
 
 
