@@ -42,7 +42,8 @@ def _measure(label: str, base_url: str, path: str, quick: bool, p99_target: str 
     half = paced(base_url + path, max(1.0, peak.rps / 2), duration=seconds,
                  connections=PACED_CONNECTIONS, **kwargs)
     statuses = {k: peak.statuses.get(k, 0) + half.statuses.get(k, 0) for k in {*peak.statuses, *half.statuses}}
-    errors = (f"{peak.non_2xx + half.non_2xx} HTTP errors {statuses or ''}, "
+    by_status = f" {statuses}" if statuses else ""
+    errors = (f"{peak.non_2xx + half.non_2xx} HTTP errors{by_status}, "
               f"{peak.socket_errors + half.socket_errors} socket errors")
     rows = [
         row(NAME, f"{label}: peak throughput", round(peak.rps), "req/s", note=errors),
