@@ -33,7 +33,7 @@ from provider.models.webhook import (
     WebhookAttempt,
     WebhookDelivery,
 )
-from provider.services.webhooks import matches
+from provider.services.webhooks import PARKED, matches, park
 
 # Delay before retry n (1-based); the last value repeats. With jitter only ever
 # lengthening a delay, and expiry only after an attempt at least RETRY_WINDOW after
@@ -97,6 +97,10 @@ def _fan_out_one(webhook_id: str, at: datetime, batch: int) -> int:
             )
         )
     )
+    # A device whose earliest pending delivery waits for a retry at T: its new events
+    # wait until T too, so that no claim has to step over them meanwhile.
+    new = [e for e in events if e.seq not in existing and matches(webhook, e.event_type)]
+    held = _held_until(webhook.id, {e.device_id for e in new if e.device_id is not None}, at)
     rows = [
         {
             "id": _new_id(),
@@ -107,13 +111,12 @@ def _fan_out_one(webhook_id: str, at: datetime, batch: int) -> int:
             "device_id": e.device_id,
             "status": PENDING,
             "attempts": 0,
-            "next_attempt_at": at,
+            "next_attempt_at": held.get(e.device_id, at),
             "pending_since": at,
             "created_at": at,
             "updated_at": at,
         }
-        for e in events
-        if e.seq not in existing and matches(webhook, e.event_type)
+        for e in new
     ]
     if rows:
         db.session.execute(WebhookDelivery.__table__.insert(), rows)
@@ -126,6 +129,44 @@ def _fan_out_one(webhook_id: str, at: datetime, batch: int) -> int:
     webhook.fanout_seq = cursor
     db.session.commit()
     return len(rows)
+
+
+def _held_until(webhook_id: str, device_ids: set[str], at: datetime) -> dict[str, datetime]:
+    """Devices with a pending delivery scheduled after `at` -> the latest such time."""
+    if not device_ids:
+        return {}
+    d = WebhookDelivery
+    return dict(
+        db.session.execute(
+            select(d.device_id, func.max(d.next_attempt_at))
+            .where(
+                d.webhook_id == webhook_id,
+                d.device_id.in_(device_ids),
+                d.status == PENDING,
+                d.next_attempt_at > at,
+            )
+            .group_by(d.device_id)
+        ).all()
+    )
+
+
+def hold_successors(delivery: WebhookDelivery, until: datetime) -> None:
+    """A delivery waits for a retry: its device's later deliveries wait (at least) as long."""
+    if delivery.device_id is None:
+        return
+    d = WebhookDelivery
+    db.session.execute(
+        update(d)
+        .where(
+            d.webhook_id == delivery.webhook_id,
+            d.device_id == delivery.device_id,
+            d.status == PENDING,
+            d.event_seq > delivery.event_seq,
+            d.next_attempt_at < until,
+        )
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _new_id() -> str:
@@ -309,7 +350,8 @@ def _apply(
     if outcome.status_code == 410:
         webhook.status = DISABLED
         webhook.status_reason = f"disabled: the receiver answered 410 Gone for event {delivery.event_id}"
-        delivery.next_attempt_at = at
+        park(webhook.id, PARKED)
+        delivery.next_attempt_at = PARKED
         return
     deadline = delivery.pending_since + RETRY_WINDOW
     if at >= deadline:
@@ -322,6 +364,7 @@ def _apply(
     delay = outcome.retry_after if outcome.retry_after is not None else backoff(delivery.attempts, rng)
     # Never retry later than the end of the window: the last attempt lands on it.
     delivery.next_attempt_at = min(at + timedelta(seconds=delay), deadline)
+    hold_successors(delivery, delivery.next_attempt_at)
     if webhook.consecutive_failures >= FAILING_AFTER:
         _mark_failing(
             webhook, f"{webhook.consecutive_failures} consecutive failed attempts; last error: {outcome.error}"

@@ -87,7 +87,8 @@ class WebhookDelivery(db.Model):
 
     __table_args__ = (
         Index("uq_webhook_deliveries_webhook_event", "webhook_id", "event_seq", unique=True),
-        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # The claim scans due rows in this order and stops at its LIMIT.
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at", "event_seq"),
         Index("ix_webhook_deliveries_device", "webhook_id", "device_id", "status", "event_seq"),
         Index("ix_webhook_deliveries_event", "event_seq"),
     )

@@ -9,7 +9,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from provider.models.webhook import DELIVERED, EXPIRED, PENDING
 from provider.schemas.fields import UTCDateTime
 from provider.services.events import EVENT_TYPES
-from provider.services.webhooks import MAX_ROTATION_GRACE
+from provider.services.webhooks import MAX_ROTATION_GRACE, PARKED
 
 MAX_PAGE = 500
 
@@ -66,8 +66,8 @@ class DeliverySchema(Schema):
     attempt_log = fields.List(fields.Nested(AttemptSchema))
 
     def _next_attempt_at(self, delivery: Any) -> str | None:
-        if delivery.status != PENDING:
-            return None
+        if delivery.status != PENDING or delivery.next_attempt_at >= PARKED:
+            return None  # finished, or waiting for its disabled webhook to be enabled
         return UTCDateTime()._serialize(delivery.next_attempt_at, None, None)
 
 

@@ -14,11 +14,11 @@ import json
 import secrets
 import socket
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from provider.clock import now
 from provider.extensions import db
@@ -40,6 +40,8 @@ SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # Standard Webhooks allows 24-64
 DEFAULT_ROTATION_GRACE = timedelta(hours=24)
 MAX_ROTATION_GRACE = timedelta(days=7)
+# Where a disabled webhook's pending deliveries wait (re-enabling makes them due at once).
+PARKED = datetime(9999, 1, 1, tzinfo=UTC)
 SANDBOX_HTTP_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -238,10 +240,12 @@ def update_webhook(
     if enabled is False and webhook.status != DISABLED:
         webhook.status = DISABLED
         webhook.status_reason = "disabled by its owner"
+        park(webhook.id, PARKED)
     elif enabled is True and webhook.status == DISABLED:
         webhook.status = ACTIVE
         webhook.status_reason = None
         webhook.consecutive_failures = 0
+        park(webhook.id, now())  # pending deliveries are due again, in order
         # Nothing is queued while disabled; pending deliveries from before resume.
         webhook.fanout_seq = max(webhook.fanout_seq, _max_event_seq())
     return webhook
@@ -256,6 +260,17 @@ def rotate_secret(webhook: Webhook, grace: timedelta = DEFAULT_ROTATION_GRACE) -
     webhook.previous_secret_expires_at = now() + grace if grace else None
     webhook.secret_encrypted = _encrypt(secret)
     return secret
+
+
+def park(webhook_id: str, until: datetime) -> None:
+    """A disabled webhook's pending deliveries leave the due range until it is enabled again."""
+    d = WebhookDelivery
+    db.session.execute(
+        update(d)
+        .where(d.webhook_id == webhook_id, d.status == PENDING)
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def delete_webhook(webhook: Webhook) -> None:

@@ -71,7 +71,10 @@ def upgrade():
     )
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.create_index('uq_webhook_deliveries_webhook_event', ['webhook_id', 'event_seq'], unique=True)
-        batch_op.create_index('ix_webhook_deliveries_due', ['status', 'next_attempt_at'], unique=False)
+        # The claim scans due rows in (next_attempt_at, event_seq) order and stops at LIMIT.
+        batch_op.create_index(
+            'ix_webhook_deliveries_due', ['status', 'next_attempt_at', 'event_seq'], unique=False
+        )
         batch_op.create_index(
             'ix_webhook_deliveries_device', ['webhook_id', 'device_id', 'status', 'event_seq'], unique=False
         )

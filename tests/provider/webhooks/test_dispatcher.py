@@ -324,6 +324,8 @@ def test_fan_out_waits_on_young_sequence_holes_but_not_old_ones(app, make_webhoo
     hook, _ = make_webhook("http://127.0.0.1:9/hook")
     first = emit().seq
     moved = emit().seq + 5
+    # PostgreSQL sequences may skip (other tests' rollbacks): start the cursor right before `first`.
+    _reload(hook).fanout_seq = first - 1
     # Pretend the second event got seq + 5: a hole that may be an uncommitted transaction.
     db.session.query(WebhookDelivery).delete()
     from provider.models import Event
@@ -355,3 +357,32 @@ def test_the_dispatcher_runs_the_device_sweep_periodically(app, frozen_clock):
         assert len(calls) == 2
     finally:
         worker.close()
+
+
+def test_a_waiting_device_keeps_its_later_events_out_of_the_due_range(
+    app, receiver, dispatcher, make_webhook, emit, frozen_clock
+):
+    """While a device's first event waits for its retry, claims never step over the rest."""
+    receiver.respond = lambda got: Reply(500 if got.json["device_id"] == "lock-a" else 200)
+    hook, _ = make_webhook(receiver.url)
+    emit(device_id="lock-a")
+    emit(device_id="lock-a")
+    emit(device_id="lock-b")
+    dispatcher.drain()
+    head, second, other = _deliveries(hook.id)
+    assert head.status == PENDING and head.next_attempt_at > frozen_clock.now()
+    assert second.next_attempt_at == head.next_attempt_at  # held as long as the head
+    assert other.status == DELIVERED
+    emit(device_id="lock-a")  # recorded while the device waits: waits too
+    outbox.fan_out(frozen_clock.now())
+    assert _deliveries(hook.id)[-1].next_attempt_at == head.next_attempt_at
+    # Disabling parks everything; enabling makes it due again, still in order.
+    webhooks.update_webhook(_reload(hook), enabled=False)
+    db.session.commit()
+    assert all(d.next_attempt_at >= webhooks.PARKED for d in _deliveries(hook.id) if d.status == PENDING)
+    receiver.respond = lambda got: Reply(200)
+    webhooks.update_webhook(_reload(hook), enabled=True)
+    db.session.commit()
+    dispatcher.drain()
+    sequences = [p["sequence"] for p in receiver.payloads() if p["device_id"] == "lock-a"]
+    assert sequences == [1, 1, 2, 3]

@@ -97,6 +97,7 @@ def test_pruning_keeps_pending_unfanned_and_newest_events(app, receiver, dispatc
     stuck = emit(device_id="lock-2").seq
     dispatcher.drain()
     frozen_clock.advance(40 * 86400)
+    outbox.fan_out(frozen_clock.now())  # the dispatcher's next turn: its cursor passes settled holes
     newest = emit(device_id="lock-3").seq  # recorded now, not yet fanned out
     removed = outbox.prune(frozen_clock.now(), timedelta(days=30))
     remaining = set(db.session.scalars(select(Event.seq)))
