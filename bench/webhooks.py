@@ -182,7 +182,7 @@ def _measure(label: str, database_url: str, dispatchers: int, quick: bool) -> li
                 round(percentile(latencies, 50), 1), "ms"),
             row(NAME, f"event->delivery p99 at {paced_rate} events/s ({shape})",
                 round(percentile(latencies, 99), 1), "ms",
-                note=f"{len(latencies)} of {len(paced_ids)} events measured"),
+                note=f"{len(latencies)} of {len(paced_ids)} events measured; dispatchers poll every 50 ms"),
         ]
     finally:
         receiver.close()
