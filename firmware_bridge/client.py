@@ -431,7 +431,10 @@ class LockClient:
         try:
             result = self._on_event(event)
         except Exception:
-            _LOGGER.exception("%s: event callback failed on %s", self.name, event)
+            # The type and seq only: an IncorrectPinEvent carries the digits typed on the keypad.
+            _LOGGER.exception(
+                "%s: event callback failed on %s #%s", self.name, type(event).__name__, event.seq
+            )
             return
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
