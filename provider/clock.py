@@ -48,3 +48,8 @@ clock = Clock()
 
 def now() -> datetime:
     return clock.now()
+
+
+def isoformat_z(value: datetime) -> str:
+    """ISO 8601 in UTC with a "Z", the one way provider/ writes a datetime into JSON."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -7,9 +7,9 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
+from provider.clock import isoformat_z
 
-def isoformat_z(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+__all__ = ["UTCDateTime", "isoformat_z"]
 
 
 class UTCDateTime(fields.DateTime):

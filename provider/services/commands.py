@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
+from provider.clock import isoformat_z
 from provider.clock import now as clock_now
 from provider.extensions import db
 from provider.models import AccessCode, Bridge, Command, Lock
@@ -148,7 +149,7 @@ def wait_for_commands(
 
 
 def iso_z(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    return None if value is None else isoformat_z(value)
 
 
 def to_wire(command: Command) -> dict[str, Any]:

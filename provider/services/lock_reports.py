@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 
+from provider.clock import isoformat_z
 from provider.clock import now as clock_now
 from provider.extensions import db
 from provider.models import Bridge, Lock, LockEventLog
@@ -60,7 +61,7 @@ def apply_device_time(lock: Lock, device_time: datetime, at: datetime) -> None:
         record_event(
             "device.time_wrong",
             device=lock,
-            data={"lock_id": lock.id, "device_time": device_time.isoformat().replace("+00:00", "Z"),
+            data={"lock_id": lock.id, "device_time": isoformat_z(device_time),
                   "drift_seconds": round(drift, 1)},
         )
     lock.time_wrong = wrong
