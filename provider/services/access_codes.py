@@ -29,7 +29,7 @@ from provider.services.locks import (
     lock_rows,
 )
 
-CODE_PURPOSE = commands.CODE_PURPOSE
+CODE_PURPOSE = "access_code.code"
 NAME_LENGTH_MAX = 200  # stored in full in the cloud; the device gets the first 14 characters
 _UNSET: Any = object()
 
@@ -105,25 +105,33 @@ def _free_slot(lock: Lock, live: list[AccessCode]) -> int:
     raise DeviceError(409, "NO_SPACE_ON_DEVICE", "The lock has no room for another code.")
 
 
-def _send_put(lock: Lock, code: AccessCode, op: str) -> None:
+def _send(lock: Lock, code: AccessCode, command_type: str, params: dict[str, Any]) -> None:
+    """Queues the code's next change for the lock; it replaces any change still queued."""
     code.revision += 1
     commands.supersede_queued(code.id)
     command = commands.enqueue(
         lock,
-        "put_code",
-        {
-            "access_code_id": code.id,
-            "slot": code.slot,
-            "device_name": device_name(code),
-            "starts_at": commands.iso_z(code.starts_at),
-            "ends_at": commands.iso_z(code.ends_at),
-            "op": op,
-        },
+        command_type,
+        {"access_code_id": code.id, "slot": code.slot, **params},
         idempotency_key=f"code:{code.id}:{code.revision}",
         ttl_seconds=commands.CODE_TTL_SECONDS,
         access_code_id=code.id,
     )
     code.command_id = command.id
+
+
+def _send_put(lock: Lock, code: AccessCode, op: str) -> None:
+    _send(
+        lock,
+        code,
+        "put_code",
+        {
+            "device_name": device_name(code),
+            "starts_at": commands.iso_z(code.starts_at),
+            "ends_at": commands.iso_z(code.ends_at),
+            "op": op,
+        },
+    )
 
 
 def create_code(
@@ -240,6 +248,12 @@ def update_code(
     return row
 
 
+def _put_event_type(command: Command | None) -> str:
+    """A put_code that created the code reports access_code.created, one that changed it .updated."""
+    op = command.params.get("op", "create") if command is not None else "create"
+    return "access_code.created" if op == "create" else "access_code.updated"
+
+
 def _never_confirmed(row: AccessCode) -> bool:
     if row.status not in ("pending", "failed") or row.command_id is None:
         return False
@@ -257,19 +271,9 @@ def delete_code(owner_id: str, access_code_id: str, *, limiter: rate_limits.Rate
     if lock.bridge_id is None:
         raise DeviceError(500, "ACCESS_CODE_REMOVAL_FAILED", "The lock is not attached to a bridge.")
     rate_limits.enforce(limiter, lock.id, "delete_code")
-    row.revision += 1
     row.status = "removing"
     row.error_code = None
-    commands.supersede_queued(row.id)
-    command = commands.enqueue(
-        lock,
-        "delete_code",
-        {"access_code_id": row.id, "slot": row.slot},
-        idempotency_key=f"code:{row.id}:{row.revision}",
-        ttl_seconds=commands.CODE_TTL_SECONDS,
-        access_code_id=row.id,
-    )
-    row.command_id = command.id
+    _send(lock, row, "delete_code", {})
     return row
 
 
@@ -290,8 +294,7 @@ def on_command_finished(command: Command, lock: Lock | None, succeeded: bool) ->
     if code is None or lock is None or code.command_id != command.id:
         return  # a newer change superseded this command; its own result decides
     if command.type == "put_code":
-        op = command.params.get("op", "create")
-        event_type = "access_code.created" if op == "create" else "access_code.updated"
+        event_type = _put_event_type(command)
         code.status = "active" if succeeded else "failed"
         code.error_code = None if succeeded else command.error_code
     else:
@@ -333,11 +336,10 @@ def reconcile(lock: Lock, present: list[str]) -> None:
     for code in rows:
         if code.status == "pending" and code.id in present_ids:
             previous = db.session.get(Command, code.command_id) if code.command_id else None
-            op = previous.params.get("op", "create") if previous else "create"
             if previous is not None:
                 commands.cancel_if_queued(previous.id)
             code.status, code.error_code, code.command_id = "active", None, None
-            _event("access_code.created" if op == "create" else "access_code.updated", lock, code, "success")
+            _event(_put_event_type(previous), lock, code, "success")
         elif code.status == "removing" and code.id not in present_ids:
             if code.command_id:
                 commands.cancel_if_queued(code.command_id)

@@ -21,7 +21,6 @@ from provider.clock import now as clock_now
 from provider.extensions import db
 from provider.models import AccessCode, Bridge, Command, Lock
 from provider.models.device import OPEN_COMMAND_STATUSES
-from provider.services import crypto
 from provider.services.device_errors import DeviceError, not_found
 
 COMMAND_TYPES = ("lock", "unlock", "put_code", "delete_code", "set_time")
@@ -35,7 +34,6 @@ SET_TIME_TTL_SECONDS = 600
 # Long-poll: how often a waiting request looks for new rows (works across processes, any DB).
 POLL_INTERVAL_SECONDS = 0.1
 FINAL_STATUSES = ("succeeded", "failed", "cancelled", "superseded")
-CODE_PURPOSE = "access_code.code"
 
 
 def enqueue(
@@ -153,12 +151,14 @@ def iso_z(value: datetime | None) -> str | None:
 
 
 def to_wire(command: Command) -> dict[str, Any]:
+    from provider.services import access_codes
+
     params = dict(command.params)
     params.pop("op", None)  # cloud bookkeeping (create vs update), not for the lock
     if command.type == "put_code":
         code = db.session.get(AccessCode, command.access_code_id)
         # The PIN never sits in the queue; it is decrypted for the bridge as the command leaves.
-        params["code"] = crypto.decrypt(code.code_enc, purpose=CODE_PURPOSE) if code else None
+        params["code"] = access_codes.plaintext(code) if code else None
     return {
         "command_id": command.id,
         "lock_id": command.lock_id,
