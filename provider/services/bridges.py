@@ -25,10 +25,7 @@ def hash_token(token: str) -> str:
 def create_bridge(owner_id: str, name: str = "Bridge") -> tuple[Bridge, str]:
     """Registers a bridge; returns it with its bearer token (shown once, stored hashed)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    bridge = Bridge(owner_id=owner_id, name=name, token_hash=hash_token(token))
-    db.session.add(bridge)
-    db.session.flush()
-    return bridge, token
+    return create_bridge_with_token(owner_id, name, token), token
 
 
 def create_bridge_with_token(owner_id: str, name: str, token: str) -> Bridge:
