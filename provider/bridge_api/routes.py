@@ -51,13 +51,6 @@ def _bridge() -> Bridge:
     return g.bridge  # type: ignore[no-any-return]
 
 
-def _served_lock(lock_id: str) -> Any:
-    lock = next((lk for lk in locks.locks_of_bridge(_bridge().id) if lk.id == lock_id), None)
-    if lock is None:
-        raise ApiError(404, "NOT_FOUND", "Lock not served by this bridge.")
-    return lock
-
-
 @bp.get("/locks")
 @require_bridge
 def list_locks():
@@ -128,7 +121,7 @@ def heartbeat():
 @bp.get("/locks/<lock_id>/access_codes")
 @require_bridge
 def desired_codes(lock_id: str):
-    table = access_codes.desired_table(_served_lock(lock_id))
+    table = access_codes.desired_table(locks.served_lock(_bridge().id, lock_id))
     db.session.commit()
     return jsonify(access_codes=table)
 
@@ -137,7 +130,7 @@ def desired_codes(lock_id: str):
 @require_bridge
 def code_sync(lock_id: str):
     body = load_json(code_sync_schema)
-    lock = _served_lock(lock_id)
+    lock = locks.served_lock(_bridge().id, lock_id)
     access_codes.reconcile(lock, body["present"])
     db.session.commit()
     return jsonify(ok=True)

@@ -148,6 +148,14 @@ def locks_of_bridge(bridge_id: str) -> list[Lock]:
     )
 
 
+def served_lock(bridge_id: str, lock_id: str) -> Lock:
+    """One lock the bridge serves; any other lock is a 404 to that bridge."""
+    lock = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
+    if lock is None or lock.bridge_id != bridge_id:
+        raise not_found("Lock served by this bridge")
+    return lock
+
+
 def bridge_can_reach(lock: Lock, bridge: Bridge | None) -> bool:
     return bool(lock.online and bridge is not None and bridge.online)
 
