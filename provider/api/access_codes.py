@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 
 from provider.api import bp
-from provider.errors import ApiError
+from provider.api.locks import legacy_failures, limiter
 from provider.extensions import db
 from provider.oauth.server import current_account, require_oauth
 from provider.schemas import load_json
@@ -15,11 +15,6 @@ from provider.schemas.access_codes import (
     access_codes_schema,
 )
 from provider.services import access_codes, locks
-from provider.services.device_errors import DeviceError
-
-
-def limiter():
-    return current_app.extensions["device_rate_limiter"]
 
 
 def _listing(lock_id: str):
@@ -72,13 +67,8 @@ def update_code(access_code_id: str):
 @require_oauth("locks.write")
 def delete_code(access_code_id: str):
     """Both guides: {"ok": true} (older) and {"access_code_id", "status": "pending"} (current)."""
-    try:
+    with legacy_failures("ACCESS_CODE_REMOVAL_FAILED"):
         code = access_codes.delete_code(current_account().id, access_code_id, limiter=limiter())
-    except DeviceError as err:
-        if err.status in (404, 429):
-            raise
-        db.session.rollback()
-        raise ApiError(500, "ACCESS_CODE_REMOVAL_FAILED", err.message) from err
     body = {"ok": True, "access_code_id": code.id, "status": "pending", "lock_id": code.lock_id}
     db.session.commit()
     return jsonify(body)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import current_app, jsonify, request
 
 from provider.api import bp
@@ -20,6 +23,18 @@ bp.url_value_preprocessor(reject_nul)
 
 def limiter():
     return current_app.extensions["device_rate_limiter"]
+
+
+@contextmanager
+def legacy_failures(error_code: str | None = None) -> Iterator[None]:
+    """Older guide: a refusal is HTTP 500 in the error shape (404 and 429 stay what they are)."""
+    try:
+        yield
+    except DeviceError as err:
+        if err.status in (404, 429):
+            raise
+        db.session.rollback()
+        raise ApiError(500, error_code or err.error_code, err.message) from err
 
 
 @bp.get("/locks")
@@ -72,13 +87,8 @@ def get_action(action_id: str):
 
 def _legacy(lock_id: str, action: str):
     """Older guide: answer once the lock has acted; any failure is HTTP 500 in the error shape."""
-    try:
+    with legacy_failures():
         row = actions.request_action(current_account().id, lock_id, action, limiter=limiter())
-    except DeviceError as err:
-        if err.status in (404, 429):
-            raise
-        db.session.rollback()
-        raise ApiError(500, err.error_code, err.message) from err
     row = actions.wait_for_outcome(row.id, float(current_app.config["ACTION_WAIT_SECONDS"]))
     if row.status == "success":
         return jsonify(ok=True)
