@@ -1,7 +1,7 @@
 """Periodic housekeeping for the device side: silent bridges, expired commands, old counters.
 
 `sweep()` is safe to run from several processes at once (every transition is a
-conditional UPDATE); the webhook dispatcher calls it every second,
+conditional UPDATE); the webhook dispatcher calls it every 5 s,
 `provider sweep [--loop]` runs it by hand.
 """
 
@@ -17,17 +17,11 @@ from provider.services import bridges, commands, rate_limits
 SWEEP_INTERVAL_SECONDS = 5.0
 
 
-def _configured_timeout() -> float:
-    # Read from the app config when the caller does not say (the dispatcher calls sweep()).
-    from flask import current_app
+def sweep(*, heartbeat_timeout_seconds: float, at: datetime | None = None) -> dict[str, int]:
+    """Marks silent bridges (and their locks) offline and fails expired commands; commits.
 
-    return float(current_app.config.get("BRIDGE_HEARTBEAT_TIMEOUT_SECONDS", 90.0))
-
-
-def sweep(heartbeat_timeout_seconds: float | None = None, at: datetime | None = None) -> dict[str, int]:
-    """Marks silent bridges (and their locks) offline and fails expired commands; commits."""
-    if heartbeat_timeout_seconds is None:
-        heartbeat_timeout_seconds = _configured_timeout()
+    The caller passes BRIDGE_HEARTBEAT_TIMEOUT_SECONDS from its app config.
+    """
     at = at or clock_now()
     offline = bridges.sweep_silent_bridges(heartbeat_timeout_seconds, at)
     db.session.commit()
