@@ -15,7 +15,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from provider.schemas.fields import UTCDateTime
+from provider.schemas.fields import StrictBoolean, UTCDateTime
 
 EVENT_TYPES = ("locked", "unlocked", "incorrect_pin", "jammed", "obstructed", "battery", "door", "tamper")
 LOCK_SOURCES = ("keypad", "manual", "ble", "auto_lock")
@@ -72,7 +72,7 @@ class EventsSchema(Schema):
 
 class LockStatusSchema(Schema):
     lock_id = fields.String(required=True, validate=ID)
-    online = fields.Boolean(allow_none=True)
+    online = StrictBoolean(allow_none=True)
     battery_level = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
     signal_quality = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
     lock_state = fields.String(allow_none=True, validate=validate.OneOf(["locked", "unlocked", "unknown"]))

@@ -9,7 +9,7 @@ from marshmallow import ValidationError, fields
 
 from provider.clock import isoformat_z
 
-__all__ = ["UTCDateTime", "isoformat_z"]
+__all__ = ["StrictBoolean", "UTCDateTime", "isoformat_z"]
 
 
 class UTCDateTime(fields.DateTime):
@@ -33,3 +33,12 @@ class UTCDateTime(fields.DateTime):
             return parsed.astimezone(UTC)
         except (OverflowError, ValueError) as err:
             raise ValidationError("Datetime out of range.") from err
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true/false only: marshmallow's Boolean also takes 1, "yes", "on", ..."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value

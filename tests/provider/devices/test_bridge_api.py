@@ -128,6 +128,9 @@ def test_bad_bridge_bodies(client, site):
         ("/bridge/v1/events", b'{"events": [{"lock_id": "x", "lock_seq": "1", "type": "locked", "occurred_at": "2026-01-01T00:00:00Z"}]}'),
         ("/bridge/v1/events", b'{"events": [{"lock_id": "x", "lock_seq": 1, "type": "exploded", "occurred_at": "2026-01-01T00:00:00Z"}]}'),
         ("/bridge/v1/heartbeat", b'{"locks": [{"lock_id": "x", "timezone": "Mars/Olympus"}]}'),
+        ("/bridge/v1/heartbeat", b'{"locks": [{"lock_id": "x", "online": "yes"}]}'),
+        ("/bridge/v1/heartbeat", b'{"locks": [{"lock_id": "x", "online": 1}]}'),
+        ("/bridge/v1/heartbeat", b'{"locks": [{"lock_id": "x"}], "bridge": "extra"}'),
         ("/bridge/v1/commands/x/result", b'{"status": "failed"}'),
         ("/bridge/v1/commands/x/result", b'{"status": "maybe"}'),
     ]
