@@ -57,6 +57,14 @@ def _run_module(name: str, owner: str, quick: bool) -> list[dict]:
         return json.loads(out.read_text())
 
 
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as handle:
+            return " ".join(handle.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs (smoke test of the harness)")
@@ -66,6 +74,7 @@ def main() -> int:
 
     wanted = set(args.only.split(",")) if args.only else None
     started = now()
+    load_at_start = _loadavg()
     rows: list[dict] = []
     for name, owner in MODULES:
         if wanted is None or name in wanted:
@@ -78,8 +87,9 @@ def main() -> int:
         command = "make bench" + (" (python -m bench --quick)" if args.quick else "")
         analysis_path = ROOT / "bench" / "analysis.md"
         method_path = ROOT / "bench" / "method.md"
+        intro = INTRO + f"\nLoad average (1/5/15 min) when the run started: {load_at_start}.\n"
         text = markdown(
-            rows, started=started, finished=finished, command=command, intro=INTRO,
+            rows, started=started, finished=finished, command=command, intro=intro,
             method=method_path.read_text() if method_path.exists() else "",
             analysis=analysis_path.read_text() if analysis_path.exists() else "",
         )
