@@ -270,13 +270,17 @@ class VirtualLock:
             event = self._emit(lambda s, t: BoltFaultEvent(s, t, fault, action, source))
             code = ErrorCode.JAMMED if fault is BoltFault.JAMMED else ErrorCode.OBSTRUCTED
             return _MotorResult(event=event, error=code)
-        if action is BoltAction.LOCK:
-            self.bolt = BoltState.LOCKED
+        to = BoltState.LOCKED if action is BoltAction.LOCK else BoltState.UNLOCKED
+        return _MotorResult(event=self._bolt_moved(to, source, slot))
+
+    def _bolt_moved(self, to: BoltState, source: Source, slot: int | None = None) -> LockEvent:
+        """The bolt reached ``to``: auto-lock disarmed or armed, Locked/UnlockedEvent logged."""
+        self.bolt = to
+        if to is BoltState.LOCKED:
             self._auto_lock_due = None
-            return _MotorResult(event=self._emit(lambda s, t: LockedEvent(s, t, source, slot)))
-        self.bolt = BoltState.UNLOCKED
+            return self._emit(lambda s, t: LockedEvent(s, t, source, slot))
         self._arm_auto_lock()
-        return _MotorResult(event=self._emit(lambda s, t: UnlockedEvent(s, t, source, slot)))
+        return self._emit(lambda s, t: UnlockedEvent(s, t, source, slot))
 
     def _arm_auto_lock(self) -> None:
         if self.auto_lock_seconds is not None:
@@ -310,13 +314,9 @@ class VirtualLock:
         """
         if to is None:
             to = BoltState.UNLOCKED if self.bolt is BoltState.LOCKED else BoltState.LOCKED
-        if to is BoltState.LOCKED:
-            self.bolt = BoltState.LOCKED
-            self._auto_lock_due = None
-            return self._emit(lambda s, t: LockedEvent(s, t, Source.MANUAL))
-        self.bolt = BoltState.UNLOCKED
-        self._arm_auto_lock()
-        return self._emit(lambda s, t: UnlockedEvent(s, t, Source.MANUAL))
+        return self._bolt_moved(
+            BoltState.LOCKED if to is BoltState.LOCKED else BoltState.UNLOCKED, Source.MANUAL
+        )
 
     def set_door(self, door: DoorState) -> LockEvent | None:
         """The door sensor changed; closing the door re-arms a pending auto-lock."""
