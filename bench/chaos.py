@@ -539,6 +539,85 @@ def run_chaos(config: ChaosConfig, database_url: str | None = None, log: Any = p
         return Outcome(figures, failures)
 
 
+# ---------------------------------------------------------------- receiver down for a day
+
+def receiver_down_for_a_day(app: Any, clock: Any, *, locks: int = 3, hours: int = 24) -> dict[str, Any]:
+    """Inside `app`'s context, with `clock` frozen: a day of events while the receiver
+    answers 503, then the receiver comes back; returns the figures (the caller asserts)."""
+    from provider.dispatcher import Dispatcher, Settings
+    from provider.extensions import db
+    from provider.models import Event
+    from provider.services import bridges, webhooks
+    from provider.services import locks as locks_service
+    from provider.services.accounts import ensure_account
+    from provider.services.events import record_event
+    from tests.provider.webhooks.receiver import Receiver, Reply
+
+    state = {"up": False}
+    delivered: list[dict[str, Any]] = []
+
+    def respond(got: Any) -> Any:
+        if not state["up"]:
+            return Reply(503)
+        delivered.append(got.json)
+        return Reply(204)
+
+    receiver = Receiver(respond).start()
+    dispatcher = Dispatcher(app, settings=Settings(timeout=2.0, lease=10.0, concurrency=4,
+                                                   idle_sleep=0.01, prune_every=1e9), sweep=lambda: None)
+    try:
+        webhooks.create_webhook(receiver.url, None)
+        owner = ensure_account("day@chaos.example", "pw")
+        bridge, _ = bridges.create_bridge(owner.id, "gw")
+        rows = [locks_service.add_lock(owner_id=owner.id, bridge=bridge, name=f"L{i}",
+                                       ble_address=f"C4:D0:00:00:00:{i:02X}") for i in range(locks)]
+        db.session.commit()
+        start = clock.now()
+        for hour in range(hours):
+            for index, lock in enumerate(rows):
+                if (hour + index) % 2 == 0:
+                    record_event("battery.low", device=lock, data={"lock_id": lock.id, "hour": hour})
+            db.session.commit()
+            dispatcher.drain()
+            clock.advance(3600)
+        down_for = clock.now() - start
+        attempts_while_down = len(receiver.received)
+        delivered_while_down = len(delivered)
+
+        state["up"] = True
+        expected = {e.event_id for e in db.session.query(Event).all()}
+        back_at = clock.now()
+        for _ in range(96):
+            dispatcher.drain()
+            if {p["event_id"] for p in delivered} >= expected:
+                break
+            clock.advance(1800)
+        first: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for payload in delivered:
+            if payload["event_id"] not in seen:
+                seen.add(payload["event_id"])
+                first.append(payload)
+        per_device: dict[str, list[int]] = defaultdict(list)
+        for payload in first:
+            per_device[payload["device_id"]].append(payload["sequence"])
+        return {
+            "events": len(expected),
+            "devices": len(per_device),
+            "receiver down for (simulated hours)": round(down_for.total_seconds() / 3600, 1),
+            "attempts while down (all answered 503)": attempts_while_down,
+            "delivered while down": delivered_while_down,
+            "delivered after it came back": len(seen & expected),
+            "missing": len(expected - seen),
+            "all delivered within (simulated hours after it came back)":
+                round((clock.now() - back_at).total_seconds() / 3600, 1),
+            "devices delivered out of order": sum(1 for seqs in per_device.values() if seqs != sorted(seqs)),
+        }
+    finally:
+        dispatcher.close()
+        receiver.stop()
+
+
 # ---------------------------------------------------------------- schemathesis long run
 
 def run_schemathesis(max_examples: int, base_url: str, headers: dict[str, str], log: Any = print) -> dict:
