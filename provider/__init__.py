@@ -74,8 +74,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from provider import models  # noqa: F401  (registers the tables)
     from provider.errors import register_error_handlers
+    from provider.request_guards import register_request_guards
 
     register_error_handlers(app)
+    register_request_guards(app)
     _register_blueprints(app)
     _register_security_headers(app)
 

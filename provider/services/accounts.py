@@ -23,6 +23,8 @@ def normalise_email(email: str) -> str:
 
 
 def find_by_email(email: str) -> Account | None:
+    if "\x00" in email:
+        return None
     return db.session.scalar(select(Account).where(Account.email == normalise_email(email)))
 
 

@@ -122,7 +122,7 @@ def _decode_cursor(cursor: str) -> str:
         value = base64.urlsafe_b64decode(padded.encode()).decode()
     except (ValueError, UnicodeError) as err:
         raise DeviceError(400, "INVALID_REQUEST", "Invalid cursor.") from err
-    if not value or len(value) > 36:
+    if not value or len(value) > 36 or not value.isprintable():
         raise DeviceError(400, "INVALID_REQUEST", "Invalid cursor.")
     return value
 

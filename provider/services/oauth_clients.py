@@ -41,7 +41,8 @@ def verify_secret(client: OAuthClient | None, secret: str) -> bool:
 
 
 def find_client(client_id: str | None) -> OAuthClient | None:
-    if not client_id:
+    # A NUL can arrive inside HTTP Basic credentials; no client id holds one.
+    if not client_id or "\x00" in client_id:
         return None
     return db.session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
 

@@ -56,3 +56,22 @@ def test_proxy_hops_trust_forwarded_client_address(make_app):
         validate=False,
     ).get_json()
     assert seen == {"addr": "203.0.113.7", "scheme": "https"}
+
+
+def test_nul_bytes_are_a_400_never_a_database_error(client):
+    # An id that cannot exist is a 404 before any guard; a NUL anywhere else is a 400.
+    assert client.get("/locks/%00", validate=False).status_code == 404
+    for path in ("/health?x=%00", "/locks?cursor=AA"):
+        response = client.get(path, validate=False)
+        assert response.status_code in (400, 401), path
+        assert response.get_json()["error_code"] in ("INVALID_REQUEST", "UNAUTHORIZED")
+    assert client.get("/health?x=%00", validate=False).status_code == 400
+    token = client.post("/oauth/token", data={"client_id": "\x00", "grant_type": "refresh_token"},
+                        validate=False)
+    assert token.status_code == 400
+
+
+def test_a_cursor_decoding_to_a_nul_is_a_400(client, auth_headers):
+    response = client.get("/locks?limit=5&cursor=AA", headers=auth_headers)
+    assert response.status_code == 400
+    assert response.get_json()["error_code"] == "INVALID_REQUEST"
