@@ -247,7 +247,8 @@ class Text(Codec):
 
     def check(self, value: Any) -> None:
         if not isinstance(value, str):
-            raise LocalProtocolError(f"{value!r} is not a string", self.error)
+            # The type only: this codec also carries PINs, which never go into a message.
+            raise LocalProtocolError(f"{type(value).__name__} is not a string", self.error)
         try:
             raw = value.encode()
         except UnicodeEncodeError as err:
