@@ -226,7 +226,7 @@ class VirtualLockPeripheral:
 
     def refuse_advertising(self, seconds: float) -> None:
         """Fault: do not advertise (so nobody can connect) for ``seconds`` of the lock's time source."""
-        self.lock.faults.refuse_advertising_until = self.lock.time_source() + seconds
+        self.lock.refuse_advertising(seconds)
         self._schedule_advertising_update()
 
     def _schedule_advertising_update(self) -> None:
@@ -237,8 +237,7 @@ class VirtualLockPeripheral:
         async with self._advertising_lock:
             if not self._started:
                 return
-            refused = self.lock.time_source() < self.lock.faults.refuse_advertising_until
-            wanted = not self._sessions and not refused
+            wanted = not self._sessions and self.lock.advertising_allowed()
             if wanted and not self.is_advertising:
                 advertising, scan_response = LockService.advertising_data(self.name)
                 await self.device.start_advertising(
