@@ -54,7 +54,8 @@ class AgentConfig:
     #: Device clock further than this from ours is corrected (and reported as device.time_wrong).
     max_clock_drift: float = 60.0
     #: Connection attempts before a lock counts as unreachable; then backoff up to reconnect_max.
-    connect_attempts: int = 3
+    #: (LockClient itself already retries inside each attempt, bleak-retry-connector style.)
+    connect_attempts: int = 1
     reconnect_max: float = 30.0
     #: Provider-call retry backoff ceiling (seconds).
     retry_max: float = 10.0

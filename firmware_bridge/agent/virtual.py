@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from firmware_bridge.agent.links import LockClientConnector
 from firmware_bridge.agent.model import LockInfo, LockUnreachable
 from firmware_bridge.bumble_backend.world import VirtualWorld
+from firmware_bridge.client import Timeouts
 from firmware_bridge.simulator.lock import VirtualLock
 
 _LOGGER = logging.getLogger(__name__)
@@ -94,7 +95,9 @@ class VirtualBackend:
         self._saver = asyncio.create_task(self._save_loop(), name="virtual lock saver")
         if self.control:
             await self._serve_control()
-        return LockClientConnector(self.world.backend, device_for=self._device_for)
+        # A virtual lock advertises every 20 ms: if it is not found within 2 s it is not there.
+        timeouts = Timeouts(connect=2.0, connect_attempts=2)
+        return LockClientConnector(self.world.backend, device_for=self._device_for, timeouts=timeouts)
 
     async def locks_changed(self, locks: list[LockInfo]) -> None:
         for lock in locks:

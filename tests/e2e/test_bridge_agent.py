@@ -154,6 +154,23 @@ def test_clock_drift_reported_and_corrected(live_sandbox, seam, webhooks):
                 - datetime.now(UTC)).total_seconds()) < 60
 
 
+def test_unreachable_lock_goes_offline_and_comes_back_by_itself(live_sandbox, seam, webhooks):
+    api, locks = seam
+    lock_id = locks["Garage"]["lock_id"]
+    mark = webhooks.mark()
+    # Out of range: the lock stops advertising for a while and its link drops.
+    virtual_locks(live_sandbox.var_dir, {"op": "refuse_advertising", "seconds": 6, "lock": lock_id})
+    virtual_locks(live_sandbox.var_dir, {"op": "disconnect", "lock": lock_id})
+    virtual_locks(live_sandbox.var_dir, {"op": "set_door", "state": "open", "lock": lock_id})  # wakes the agent
+    webhooks.wait("device.offline", timeout=20, since=mark, lock_id=lock_id)
+    refused = api.call("POST", f"/locks/{lock_id}/actions", json={"action": "unlock"})
+    assert refused.status_code == 409 and refused.json()["error_code"] == "DEVICE_OFFLINE"
+    webhooks.wait("device.online", timeout=30, since=mark, lock_id=lock_id)
+    assert poll(lambda: api.call("GET", f"/locks/{lock_id}").json(), lambda lock: lock["door_state"] == "open",
+                10)["door_state"] == "open"  # the event logged while out of reach arrived
+    virtual_locks(live_sandbox.var_dir, {"op": "set_door", "state": "closed", "lock": lock_id})
+
+
 def test_bridge_killed_then_restarted_loses_nothing(live_sandbox, seam, webhooks):
     api, locks = seam
     lock_id = locks["Back Door"]["lock_id"]
