@@ -11,14 +11,11 @@ from provider.api import bp
 from provider.errors import ApiError
 from provider.extensions import db
 from provider.oauth.server import current_account, require_oauth
-from provider.schemas import load_json, reject_nul
+from provider.schemas import load_json
 from provider.schemas.actions import action_schema
 from provider.schemas.locks import lock_list_query_schema, lock_schema, locks_schema
 from provider.services import actions, locks
 from provider.services.device_errors import DeviceError
-
-# NUL in an id or query would reach PostgreSQL as an error: refuse it first (every api route).
-bp.url_value_preprocessor(reject_nul)
 
 
 def limiter():
