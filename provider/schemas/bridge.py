@@ -38,6 +38,11 @@ class ResultSchema(Schema):
     error_code = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
     message = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=1000))
 
+    @validates_schema
+    def _failure_has_code(self, result: dict[str, Any], **kwargs: Any) -> None:
+        if result.get("status") == "failed" and not result.get("error_code"):
+            raise ValidationError({"error_code": ["A failed result needs an error_code."]})
+
 
 class LockEventSchema(Schema):
     lock_id = fields.String(required=True, validate=ID)
