@@ -5,9 +5,14 @@ import asyncio
 import pytest
 
 from firmware_bridge.agent.agent import Agent
-from firmware_bridge.agent.config import AgentConfig
 from firmware_bridge.agent.journal import Journal
-from tests.firmware_bridge.agent.fakes import FakeConnector, FakeLock, FakeProvider, lock_info
+from tests.firmware_bridge.agent.fakes import (
+    FakeConnector,
+    FakeLock,
+    FakeProvider,
+    agent_config,
+    lock_info,
+)
 
 
 class FakeBackend:
@@ -36,22 +41,7 @@ class Harness:
         self.fakes = {info.lock_id: FakeLock() for info in self.infos}
         self.connector = FakeConnector(self.fakes)
         self.provider = FakeProvider(self.infos)
-        settings = dict(
-            provider_url="http://provider.test",
-            bridge_token="secret-token",
-            backend="virtual",
-            state_dir=tmp_path,
-            poll_wait=1,
-            heartbeat_interval=0.05,
-            idle_disconnect=30.0,
-            poll_interval=60.0,
-            reconcile_interval=600.0,
-            connect_attempts=1,
-            reconnect_max=0.05,
-            retry_max=0.05,
-        )
-        settings.update(config)
-        self.config = AgentConfig(**settings)
+        self.config = agent_config(tmp_path, **config)
         self.agent: Agent | None = None
         self.backend: FakeBackend | None = None
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from firmware_bridge.agent.config import AgentConfig
 from firmware_bridge.agent.model import (
     LOCK_JAMMED,
     CodeEntry,
@@ -22,6 +23,17 @@ from firmware_bridge.agent.model import (
 from firmware_bridge.agent.provider_api import ProviderError
 
 KEY = bytes(range(16))
+
+
+def agent_config(state_dir, **overrides: Any) -> AgentConfig:
+    """A configuration for tests: fast retries, no surprise visits."""
+    settings: dict[str, Any] = dict(
+        provider_url="http://provider.test", bridge_token="secret-token", backend="virtual",
+        state_dir=state_dir, poll_wait=1, heartbeat_interval=0.05, idle_disconnect=30.0,
+        poll_interval=60.0, reconcile_interval=600.0, connect_attempts=1, reconnect_max=0.05,
+        retry_max=0.05)
+    settings.update(overrides)
+    return AgentConfig(**settings)
 
 
 def lock_info(n: int = 1, last_event_seq: int = 0) -> LockInfo:

@@ -17,7 +17,7 @@ from firmware_bridge.agent.virtual import (
     control_request,
     find_control,
 )
-from tests.firmware_bridge.agent.fakes import FakeProvider
+from tests.firmware_bridge.agent.fakes import FakeProvider, agent_config
 
 PIN = "482913"
 
@@ -36,19 +36,8 @@ def _infos(n: int = 2) -> list[LockInfo]:
 
 
 def _config(tmp_path) -> AgentConfig:
-    return AgentConfig(
-        provider_url="http://provider.test",
-        bridge_token="t",
-        backend="virtual",
-        state_dir=tmp_path,
-        poll_wait=1,
-        heartbeat_interval=0.2,
-        idle_disconnect=0.5,
-        poll_interval=60,
-        connect_attempts=2,
-        reconnect_max=0.5,
-        retry_max=0.1,
-    )
+    return agent_config(tmp_path, heartbeat_interval=0.2, idle_disconnect=0.5, connect_attempts=2,
+                        reconnect_max=0.5, retry_max=0.1)
 
 
 async def _session(tmp_path, provider, body) -> None:
