@@ -61,7 +61,10 @@ def sandbox_processes(
 
 #: A sandbox bridge agent that dies is restarted after this delay, as a gateway's service
 #: manager would (its journal makes a restart lose and repeat nothing); others stop the sandbox.
+#: One that keeps dying young (a configuration error) waits twice as long each time, up to a minute.
 BRIDGE_RESTART_DELAY = 1.0
+BRIDGE_RESTART_MAX = 60.0
+BRIDGE_HEALTHY_AFTER = 30.0  # seconds of running that reset the delay
 
 
 def _start(spec: Process) -> subprocess.Popen[bytes]:
@@ -71,6 +74,8 @@ def _start(spec: Process) -> subprocess.Popen[bytes]:
 def supervise(processes: list[Process]) -> int:
     """Run the processes until one exits or Ctrl-C; then stop all of them cleanly."""
     children = [(spec[0], _start(spec)) for spec in processes]
+    started_at = [time.monotonic() for _ in processes]
+    delays = [BRIDGE_RESTART_DELAY for _ in processes]
     restart_at: dict[int, float] = {}
     stopping = False
 
@@ -86,11 +91,15 @@ def supervise(processes: list[Process]) -> int:
                 code = child.poll()
                 if code is not None and name.startswith("bridge"):
                     if index not in restart_at:
-                        click.echo(f"{name} exited with {code}; restarting it", err=True)
-                        restart_at[index] = time.monotonic() + BRIDGE_RESTART_DELAY
+                        if time.monotonic() - started_at[index] >= BRIDGE_HEALTHY_AFTER:
+                            delays[index] = BRIDGE_RESTART_DELAY
+                        click.echo(f"{name} exited with {code}; restarting it in {delays[index]:g} s", err=True)
+                        restart_at[index] = time.monotonic() + delays[index]
+                        delays[index] = min(BRIDGE_RESTART_MAX, delays[index] * 2)
                     elif time.monotonic() >= restart_at[index]:
                         del restart_at[index]
                         children[index] = (name, _start(processes[index]))
+                        started_at[index] = time.monotonic()
                 elif code is not None:
                     click.echo(f"{name} exited with {code}; stopping the sandbox", err=True)
                     exit_code = code or 1
