@@ -95,7 +95,11 @@ def register_error_handlers(app: Flask) -> None:
         headers = {}
         if status == 405 and err.valid_methods:  # type: ignore[attr-defined]
             headers["Allow"] = ", ".join(err.valid_methods)  # type: ignore[attr-defined]
-        return error_response(status, code, err.description or code, headers)
+        extra = {}
+        if request.blueprint == "oauth":
+            # Token and revocation clients read RFC 6749 §5.2's `error` (e.g. a request guard's 400).
+            extra = {"error": "invalid_request", "error_description": err.description or code}
+        return error_response(status, code, err.description or code, headers, **extra)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
