@@ -27,6 +27,7 @@ from provider.services.locks import (
     PIN_LENGTH_MIN,
     get_owned_lock,
     lock_rows,
+    owned_row,
 )
 
 CODE_PURPOSE = "access_code.code"
@@ -175,8 +176,8 @@ def create_code(
 
 
 def get_code(owner_id: str, access_code_id: str) -> AccessCode:
-    code = db.session.get(AccessCode, access_code_id) if len(access_code_id) <= 36 else None
-    if code is None or code.owner_id != owner_id:
+    code = owned_row(AccessCode, access_code_id, owner_id)
+    if code is None:
         raise not_found("Access code")
     return code
 

@@ -14,7 +14,7 @@ from provider.models import Action, Bridge, Command, Lock
 from provider.services import commands, rate_limits
 from provider.services.device_errors import DeviceError, device_offline, not_found
 from provider.services.events import record_event
-from provider.services.locks import bridge_can_reach, get_owned_lock
+from provider.services.locks import bridge_can_reach, get_owned_lock, owned_row
 
 ACTIONS = ("lock", "unlock")
 
@@ -74,8 +74,8 @@ def request_action(
 
 
 def get_action(owner_id: str, action_id: str, lock_id: str | None = None) -> Action:
-    action = db.session.get(Action, action_id) if len(action_id) <= 36 else None
-    if action is None or action.owner_id != owner_id or (lock_id and action.lock_id != lock_id):
+    action = owned_row(Action, action_id, owner_id)
+    if action is None or (lock_id and action.lock_id != lock_id):
         raise not_found("Action")
     return action
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select, update
@@ -25,6 +26,9 @@ PIN_LENGTH_MIN = 4
 PIN_LENGTH_MAX = 8
 NAME_LENGTH_MIN = 2
 NAME_LENGTH_ON_DEVICE = 14
+
+
+_Owned = TypeVar("_Owned", Lock, AccessCode, Action)
 
 
 class LockError(ValueError):
@@ -84,10 +88,16 @@ def add_lock(
     return lock
 
 
+def owned_row(model: type[_Owned], row_id: str, owner_id: str) -> _Owned | None:
+    """The row with this id if `owner_id` owns it: another owner's row is as good as missing."""
+    row = db.session.get(model, row_id) if len(row_id) <= 36 else None
+    return row if row is not None and row.owner_id == owner_id else None
+
+
 def get_owned_lock(owner_id: str, lock_id: str) -> Lock:
     """The owner's lock; another owner's lock is indistinguishable from a missing one."""
-    lock = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
-    if lock is None or lock.owner_id != owner_id:
+    lock = owned_row(Lock, lock_id, owner_id)
+    if lock is None:
         raise not_found("Lock")
     return lock
 
