@@ -21,11 +21,13 @@ def _has_nul(value: Any) -> bool:
 
 
 def reject_nul(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    """url_value_preprocessor: NUL in a path or query is refused (PostgreSQL text cannot hold it)."""
+    """url_value_preprocessor: an id holding a NUL cannot exist, so it is a 404.
+
+    NUL in a query or form is refused app-wide (provider.request_guards); in a
+    JSON body, by `load_json`.
+    """
     if values and _has_nul(values):
         raise ApiError(404, "NOT_FOUND", "Not found.")
-    if any(_has_nul(v) for v in request.args.values()):
-        raise ApiError(400, "INVALID_REQUEST", "NUL characters are not allowed.")
 
 
 def load_json(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
