@@ -253,7 +253,10 @@ def _plain(value: Any) -> Any:
 def _parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise click.BadParameter(f"not an ISO 8601 time: {value!r}") from err
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
