@@ -23,7 +23,6 @@ from provider.models import AccessCode, Bridge, Command, Lock
 from provider.models.device import OPEN_COMMAND_STATUSES
 from provider.services.device_errors import DeviceError, not_found
 
-COMMAND_TYPES = ("lock", "unlock", "put_code", "delete_code", "set_time")
 # A handed-out command comes back after this long without a result (a BLE session plus retries fits).
 LEASE_SECONDS = 60
 # How long a lock/unlock may wait for its bridge: after that the action is stale, fail it.
@@ -33,7 +32,6 @@ CODE_TTL_SECONDS = 7 * 24 * 3600
 SET_TIME_TTL_SECONDS = 600
 # Long-poll: how often a waiting request looks for new rows (works across processes, any DB).
 POLL_INTERVAL_SECONDS = 0.1
-FINAL_STATUSES = ("succeeded", "failed", "cancelled", "superseded")
 
 
 def enqueue(
