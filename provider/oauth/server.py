@@ -277,25 +277,18 @@ class AuthorizationServer(_AuthorizationServer):
 
 def _save_token(token: dict[str, Any], request: Any) -> None:
     refreshed = request.refresh_token
-    if refreshed is not None:
-        oauth_tokens.store_token(
-            token,
-            client=request.client,
-            account=request.user,
-            grant_id=refreshed.grant_id,
-            store_refresh_token=False,
-        )
-        db.session.commit()
-        # The refresh token stays the same; echo it so clients keep storing it.
-        token["refresh_token"] = request.form["refresh_token"]
-        return
     oauth_tokens.store_token(
         token,
         client=request.client,
         account=request.user,
-        grant_id=request.authorization_code.id,
+        # A refresh joins the family of the code the refresh token came from.
+        grant_id=refreshed.grant_id if refreshed is not None else request.authorization_code.id,
+        store_refresh_token=refreshed is None,
     )
     db.session.commit()
+    if refreshed is not None:
+        # The refresh token stays the same; echo it so clients keep storing it.
+        token["refresh_token"] = request.form["refresh_token"]
 
 
 authorization = AuthorizationServer(query_client=find_client, save_token=_save_token)
