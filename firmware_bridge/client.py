@@ -376,24 +376,24 @@ class LockClient:
             with contextlib.suppress(BleakError, TimeoutError):
                 async with asyncio.timeout(self.timeouts.disconnect):
                     await client.disconnect()
-        if self._link_lost is not None and not self._link_lost.done():
-            self._link_lost.set_result(None)
-        self._fail_waiter(LockDisconnected(f"{self.name}: disconnected"))
-        if self._conn is not None:
-            self._conn.reset()
+        self._link_ended("disconnected")
 
     def _on_link_lost(self, _client: Any) -> None:
         if self._closing:
             return
         _LOGGER.info("%s: link lost", self.name)
         self._bleak = None
-        if self._link_lost is not None and not self._link_lost.done():
-            self._link_lost.set_result(None)
-        self._fail_waiter(LockDisconnected(f"{self.name}: link lost"))
-        if self._conn is not None:
-            self._conn.reset()
+        self._link_ended("link lost")
         if self._on_disconnect is not None:
             self._on_disconnect(self)
+
+    def _link_ended(self, why: str) -> None:
+        """Whatever waits on the link ends with `LockDisconnected`; the session is gone."""
+        if self._link_lost is not None and not self._link_lost.done():
+            self._link_lost.set_result(None)
+        self._fail_waiter(LockDisconnected(f"{self.name}: {why}"))
+        if self._conn is not None:
+            self._conn.reset()
 
     # -- notifications -------------------------------------------------------------------
 
