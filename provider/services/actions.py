@@ -11,12 +11,16 @@ from sqlalchemy.exc import IntegrityError
 from provider.clock import now as clock_now
 from provider.extensions import db
 from provider.models import Action, Bridge, Command, Lock
-from provider.services import commands, rate_limits
+from provider.services import commands, rate_limits, wakeups
 from provider.services.device_errors import DeviceError, device_offline, not_found
 from provider.services.events import record_event
 from provider.services.locks import bridge_can_reach, get_owned_lock, owned_row
 
 ACTIONS = ("lock", "unlock")
+
+
+def action_channel(action_id: str) -> str:
+    return f"action:{action_id}"
 
 
 def _existing(lock_id: str, custom_id: str) -> Action | None:
@@ -85,6 +89,7 @@ def _complete(action: Action, lock: Lock | None, error_code: str | None, message
     action.error_code = error_code
     action.error_message = message
     action.completed_at = clock_now()
+    wakeups.notify(action_channel(action.id))  # the legacy /unlock waiting for it, once committed
     if lock is None:
         return
     if error_code is None:
@@ -122,7 +127,7 @@ def wait_for_outcome(
     command_timeout: float,
     *,
     poll_interval: float = commands.POLL_INTERVAL_SECONDS,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> Action:
     """Legacy /unlock: waits (bounded) for the action to end.
 
@@ -130,17 +135,25 @@ def wait_for_outcome(
     action fails with ACTION_TIMEOUT; one already handed out keeps running.
     """
     db.session.commit()
-    deadline = time.monotonic() + command_timeout
-    while True:
+
+    def look() -> tuple[Action | None] | None:
         db.session.expire_all()
-        action = db.session.get(Action, action_id)
-        if action is None or action.status != "pending":
-            db.session.commit()
-            return action  # type: ignore[return-value]
-        if time.monotonic() >= deadline:
-            break
+        found = db.session.get(Action, action_id)
+        ended = found is None or found.status != "pending"
         db.session.commit()  # ends the read transaction so the next look sees new commits
-        sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+        return (found,) if ended else None
+
+    ended = wakeups.wait_loop(
+        action_channel(action_id),
+        look,
+        deadline=time.monotonic() + command_timeout,
+        poll_interval=poll_interval,
+        clock=time.monotonic,
+        sleep=sleep,
+    )
+    action = ended[0] if ended else db.session.get(Action, action_id)
+    if action is None or action.status != "pending":
+        return action  # type: ignore[return-value]
     command = db.session.scalar(select(Command).where(Command.action_id == action_id))
     if command is not None and commands.cancel_if_queued(command.id):
         lock = db.session.get(Lock, action.lock_id)

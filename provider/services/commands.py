@@ -21,6 +21,7 @@ from provider.clock import now as clock_now
 from provider.extensions import db
 from provider.models import AccessCode, Bridge, Command, Lock
 from provider.models.device import OPEN_COMMAND_STATUSES
+from provider.services import wakeups
 from provider.services.device_errors import DeviceError, not_found
 
 # A handed-out command comes back after this long without a result (a BLE session plus retries fits).
@@ -30,8 +31,13 @@ ACTION_TTL_SECONDS = 120
 # Code changes wait for an offline lock to come back (Seam: "applied when the lock is back").
 CODE_TTL_SECONDS = 7 * 24 * 3600
 SET_TIME_TTL_SECONDS = 600
-# Long-poll: how often a waiting request looks for new rows (works across processes, any DB).
+# Long-poll: a waiting request is woken (provider.services.wakeups) when its rows change, and
+# looks again at least this often anyway (the safety net, and the only way across processes on SQLite alone).
 POLL_INTERVAL_SECONDS = 0.1
+
+
+def bridge_channel(bridge_id: str) -> str:
+    return f"bridge:{bridge_id}"
 
 
 def enqueue(
@@ -62,6 +68,7 @@ def enqueue(
     )
     db.session.add(command)
     db.session.flush()
+    wakeups.notify(bridge_channel(lock.bridge_id))  # heard once the caller commits
     return command
 
 
@@ -131,17 +138,28 @@ def wait_for_commands(
     wait_seconds: float,
     limit: int,
     poll_interval: float = POLL_INTERVAL_SECONDS,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Long-poll: returns as soon as commands are due, or an empty list after `wait_seconds`."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        commands = claim(bridge_id, limit)
-        wire = [to_wire(command) for command in commands]
+    """Long-poll: returns as soon as commands are due, or an empty list after `wait_seconds`.
+
+    Woken by enqueue's notification; a lease running out wakes nobody and is
+    seen by the next look (at most `poll_interval` later). `sleep` replaces
+    the wake-ups (tests).
+    """
+
+    def look() -> list[dict[str, Any]]:
+        wire = [to_wire(command) for command in claim(bridge_id, limit)]
         db.session.commit()
-        if wire or time.monotonic() >= deadline:
-            return wire
-        sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+        return wire
+
+    return wakeups.wait_loop(
+        bridge_channel(bridge_id),
+        look,
+        deadline=time.monotonic() + wait_seconds,
+        poll_interval=poll_interval,
+        clock=time.monotonic,
+        sleep=sleep,
+    )
 
 
 def iso_z(value: datetime | None) -> str | None:
