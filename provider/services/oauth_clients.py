@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Iterable
 
 from argon2 import PasswordHasher
@@ -32,12 +35,53 @@ def hash_secret(secret: str) -> str:
     return _hasher.hash(secret)
 
 
+class _VerifiedSecrets:
+    """Recently verified (stored hash, secret digest) pairs, per process.
+
+    argon2 costs tens of milliseconds and 64 MiB per check by design; Seam sends
+    the same client credentials on every token, webhook and event call. Keyed by
+    the stored hash, so a changed secret misses the cache at once; only
+    successes are remembered, so a wrong secret always pays the full check.
+    """
+
+    TTL_SECONDS = 300.0
+    MAX_ENTRIES = 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._expiry: dict[tuple[str, bytes], float] = {}
+
+    @staticmethod
+    def _key(stored_hash: str, secret: str) -> tuple[str, bytes]:
+        return stored_hash, hashlib.sha256(secret.encode()).digest()
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        key = self._key(*item)
+        with self._lock:
+            expiry = self._expiry.get(key)
+            return expiry is not None and expiry > time.monotonic()
+
+    def add(self, stored_hash: str, secret: str) -> None:
+        with self._lock:
+            if len(self._expiry) >= self.MAX_ENTRIES:
+                self._expiry.clear()
+            self._expiry[self._key(stored_hash, secret)] = time.monotonic() + self.TTL_SECONDS
+
+
+_verified = _VerifiedSecrets()
+
+
 def verify_secret(client: OAuthClient | None, secret: str) -> bool:
+    if client is not None and (client.client_secret_hash, secret) in _verified:
+        return True
     try:
         _hasher.verify(client.client_secret_hash if client else _DUMMY_HASH, secret)
     except (VerificationError, InvalidHashError):
         return False
-    return client is not None
+    if client is None:
+        return False
+    _verified.add(client.client_secret_hash, secret)
+    return True
 
 
 def find_client(client_id: str | None) -> OAuthClient | None:

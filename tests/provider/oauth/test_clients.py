@@ -66,3 +66,33 @@ def test_sandbox_seeds_seam_idempotently(app):
     text = describe_sandbox("http://127.0.0.1:8080")
     assert "seam / seamsecret" in text
     assert "http://127.0.0.1:8080/oauth/authorize" in text
+
+
+def test_verified_secret_is_remembered_but_a_changed_secret_is_not(app, oauth_client, monkeypatch):
+    from provider.services import oauth_clients
+
+    assert authenticate_client(oauth_client.client_id, oauth_client.secret) is not None
+    checks = []
+    real_hasher = oauth_clients._hasher
+
+    class CountingHasher:
+        def verify(self, *args):
+            checks.append(args)
+            return real_hasher.verify(*args)
+
+        def hash(self, secret):
+            return real_hasher.hash(secret)
+
+    monkeypatch.setattr(oauth_clients, "_hasher", CountingHasher())
+    # Remembered: no second argon2 check for the same credentials.
+    assert authenticate_client(oauth_client.client_id, oauth_client.secret) is not None
+    assert checks == []
+    # A wrong secret always pays the full check and fails.
+    assert authenticate_client(oauth_client.client_id, oauth_client.secret + "x") is None
+    assert len(checks) == 1
+    # A new stored hash (secret changed) misses the cache: the old secret no longer works.
+    client = find_client(oauth_client.client_id)
+    client.client_secret_hash = oauth_clients.hash_secret("a-brand-new-secret")
+    db.session.commit()
+    assert authenticate_client(oauth_client.client_id, oauth_client.secret) is None
+    assert authenticate_client(oauth_client.client_id, "a-brand-new-secret") is not None
