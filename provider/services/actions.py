@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -144,12 +143,7 @@ def wait_for_outcome(
         return (found,) if ended else None
 
     ended = wakeups.wait_loop(
-        action_channel(action_id),
-        look,
-        deadline=time.monotonic() + command_timeout,
-        poll_interval=poll_interval,
-        clock=time.monotonic,
-        sleep=sleep,
+        action_channel(action_id), look, seconds=command_timeout, poll_interval=poll_interval, sleep=sleep
     )
     action = ended[0] if ended else db.session.get(Action, action_id)
     if action is None or action.status != "pending":

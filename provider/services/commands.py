@@ -9,7 +9,6 @@ fails with ACTION_TIMEOUT. Results are idempotent: the first one decides.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -153,12 +152,7 @@ def wait_for_commands(
         return wire
 
     return wakeups.wait_loop(
-        bridge_channel(bridge_id),
-        look,
-        deadline=time.monotonic() + wait_seconds,
-        poll_interval=poll_interval,
-        clock=time.monotonic,
-        sleep=sleep,
+        bridge_channel(bridge_id), look, seconds=wait_seconds, poll_interval=poll_interval, sleep=sleep
     )
 
 

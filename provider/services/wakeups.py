@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -255,6 +256,8 @@ def _transport(session: Any) -> tuple[str, str] | None:
 def notify(channel: str) -> None:
     """Wakes the waiters of `channel` once the current transaction commits (never after a rollback)."""
     session = db.session()
+    if not session.in_transaction():
+        session.begin()  # so that a rollback (which ignores a session with no transaction) drops it too
     pending = session.info.setdefault(_PENDING, set())
     if channel in pending:
         return
@@ -282,9 +285,11 @@ def _after_commit(session: Session) -> None:
             hub.notify_local(channel)
 
 
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction: Any) -> None:
+    # Any rollback() call (even with no transaction begun yet), except a savepoint's.
+    if not session.in_transaction():
+        session.info.pop(_PENDING, None)
 
 
 def _transport_of_bind(session: Session) -> tuple[str, str] | None:
@@ -334,21 +339,21 @@ def wait_loop(
     channel: str,
     check: Callable[[], Any],
     *,
-    deadline: float,
+    seconds: float,
     poll_interval: float,
-    clock: Callable[[], float],
     sleep: Callable[[float], None] | None = None,
 ) -> Any:
-    """Calls `check()` until it returns something truthy or `deadline` (on `clock`) passes; returns the last result.
+    """Calls `check()` until it returns something truthy or `seconds` have passed; returns the last result.
 
     Between looks it waits for a wake-up of `channel`, at most `poll_interval`
     (the safety net: correctness never depends on the wake-up). A given
     `sleep` replaces the wake-ups (tests that drive the time).
     """
+    deadline = time.monotonic() + seconds
     with listening(channel) as waiter:
         while True:
             result = check()
-            remaining = deadline - clock()
+            remaining = deadline - time.monotonic()
             if result or remaining <= 0:
                 return result
             pause = min(poll_interval, remaining)
