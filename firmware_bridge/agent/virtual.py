@@ -33,6 +33,7 @@ from firmware_bridge.agent.links import LockClientConnector
 from firmware_bridge.agent.model import LockInfo, LockUnreachable
 from firmware_bridge.bumble_backend.world import VirtualWorld
 from firmware_bridge.client import Timeouts
+from firmware_bridge.control_channel import request_json_line, serve_json_lines
 from firmware_bridge.simulator.lock import VirtualLock
 
 _LOGGER = logging.getLogger(__name__)
@@ -228,25 +229,7 @@ class VirtualBackend:
         return answer
 
     async def _serve_control(self) -> None:
-        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                while line := await reader.readline():
-                    try:
-                        request = json.loads(line)
-                        if not isinstance(request, dict):
-                            raise ValueError("expected a JSON object")
-                        answer = await self.handle_control(request)
-                    except (ValueError, TypeError) as err:
-                        answer = {"ok": False, "error": str(err)}
-                    writer.write(json.dumps(answer).encode() + b"\n")
-                    await writer.drain()
-            except (ConnectionError, asyncio.LimitOverrunError):
-                pass
-            finally:
-                writer.close()
-
-        self._control_server = await asyncio.start_server(on_client, "127.0.0.1", self.control_port,
-                                                          limit=8192)
+        self._control_server = await serve_json_lines(self.handle_control, "127.0.0.1", self.control_port)
         port = self._control_server.sockets[0].getsockname()[1]
         self.state_dir.mkdir(parents=True, exist_ok=True)
         path = self.state_dir / CONTROL_FILE
@@ -271,15 +254,8 @@ def find_control(state_dirs: list[Path]) -> list[dict[str, Any]]:
 
 async def _ask(endpoint: dict[str, Any], request: dict[str, Any], timeout: float) -> dict[str, Any]:
     try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(endpoint["host"], endpoint["port"])
-            try:
-                writer.write(json.dumps({**request, "token": endpoint["token"]}).encode() + b"\n")
-                await writer.drain()
-                answer: dict[str, Any] = json.loads(await reader.readline())
-                return answer
-            finally:
-                writer.close()
+        return await request_json_line(endpoint["host"], endpoint["port"],
+                                       {**request, "token": endpoint["token"]}, timeout)
     except (OSError, TimeoutError, ValueError) as err:
         return {"ok": False, "error": f"agent at port {endpoint.get('port')}: {err or type(err).__name__}"}
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from typing import Any
@@ -41,6 +40,7 @@ from firmware_bridge.bumble_backend.adapter import (
 )
 from firmware_bridge.bumble_backend.virtual import VirtualLink
 from firmware_bridge.client import BleBackend, LockClient
+from firmware_bridge.control_channel import request_json_line, serve_json_lines
 from firmware_bridge.protocol.const import DoorState, TamperKind
 from firmware_bridge.simulator.lock import VirtualLock
 from firmware_bridge.simulator.peripheral import (
@@ -51,7 +51,6 @@ from firmware_bridge.simulator.peripheral import (
 _LOGGER = logging.getLogger(__name__)
 
 # Control requests larger than this are refused (one JSON object per line).
-_CONTROL_LINE_LIMIT = 4096
 
 
 def virtual_lock_address(index: int) -> str:
@@ -247,31 +246,10 @@ class VirtualWorld:
     async def serve_control(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         """Serve `handle_control` as JSON lines on ``host:port``; returns the bound address."""
 
-        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                while line := await reader.readline():
-                    if len(line) > _CONTROL_LINE_LIMIT:
-                        answer = {"ok": False, "error": "request too long"}
-                    else:
-                        try:
-                            request = json.loads(line)
-                            answer = (
-                                self.handle_control(request)
-                                if isinstance(request, dict)
-                                else {"ok": False, "error": "expected a JSON object"}
-                            )
-                        except json.JSONDecodeError as err:
-                            answer = {"ok": False, "error": f"bad JSON: {err}"}
-                    writer.write(json.dumps(answer).encode() + b"\n")
-                    await writer.drain()
-            except (ConnectionError, asyncio.LimitOverrunError, ValueError):
-                pass
-            finally:
-                writer.close()
+        async def handle(request: dict[str, Any]) -> dict[str, Any]:
+            return self.handle_control(request)
 
-        self._control_server = await asyncio.start_server(
-            on_client, host, port, limit=_CONTROL_LINE_LIMIT * 2
-        )
+        self._control_server = await serve_json_lines(handle, host, port)
         bound = self._control_server.sockets[0].getsockname()
         return str(bound[0]), int(bound[1])
 
@@ -280,12 +258,4 @@ async def send_control(
     host: str, port: int, request: dict[str, Any], timeout: float = 5.0
 ) -> dict[str, Any]:
     """Send one control request to a `VirtualWorld.serve_control` server."""
-    async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            writer.write(json.dumps(request).encode() + b"\n")
-            await writer.drain()
-            answer: dict[str, Any] = json.loads(await reader.readline())
-            return answer
-        finally:
-            writer.close()
+    return await request_json_line(host, port, request, timeout)
