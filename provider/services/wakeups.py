@@ -28,6 +28,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -225,8 +226,8 @@ class _RedisListener(_Listener):
 
 
 hub = Hub()
-# Database URL -> Redis URL, registered by init_app (several apps, e.g. in tests, share one process).
-_redis_for_database: dict[str, str] = {}
+# The app's engine -> its REDIS_URL, registered by init_app (apps of one process, e.g. in tests, differ).
+_redis_for_engine: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _publishers: dict[str, Any] = {}
 _publishers_lock = threading.Lock()
 
@@ -235,21 +236,16 @@ def init_app(app: Any) -> None:
     """Records which Redis (REDIS_URL) carries this app's wake-ups when its database is not PostgreSQL."""
     redis_url = app.config.get("REDIS_URL")
     if redis_url:
-        _redis_for_database[_database_key(app.config["SQLALCHEMY_DATABASE_URI"])] = redis_url
-
-
-def _database_key(url: Any) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(str(url)).render_as_string(hide_password=False)
+        with app.app_context():
+            _redis_for_engine[db.engine] = redis_url
 
 
 def _transport(session: Any) -> tuple[str, str] | None:
     """("postgresql", libpq url) | ("redis", url) | None (this process only), for the session's database."""
-    url = session.get_bind().url
-    if url.get_backend_name() == "postgresql":
-        return "postgresql", url.set(drivername="postgresql").render_as_string(hide_password=False)
-    redis_url = _redis_for_database.get(_database_key(url.render_as_string(hide_password=False)))
+    engine = session.get_bind()
+    if engine.url.get_backend_name() == "postgresql":
+        return "postgresql", engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    redis_url = _redis_for_engine.get(engine)
     return ("redis", redis_url) if redis_url else None
 
 

@@ -31,14 +31,23 @@ def _until(condition, what: str, limit: float = 15.0) -> None:
         time.sleep(0.01)
 
 
+class WakeLog(list):
+    """Every ended Waiter.wait of the test as (channel, woken); `waiting`: channels being waited on now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[str] = []
+
+
 @pytest.fixture
 def wake_log(monkeypatch):
-    """Every Waiter.wait of the test: (channel, woken)."""
-    log: list[tuple[str, bool]] = []
+    log = WakeLog()
     original = wakeups.Waiter.wait
 
     def recording(self, timeout):
+        log.waiting.append(self.channel)
         woken = original(self, timeout)
+        log.waiting.remove(self.channel)
         log.append((self.channel, woken))
         return woken
 
@@ -94,7 +103,7 @@ def _long_poll_is_woken_by_a_queued_command(app, account, wake_log) -> None:
     got: dict = {}
     thread = _command_poller(app, site.bridge.id, got)
     thread.start()
-    _until(lambda: wake_log == [] and wakeups.hub.waiter_count(channel) == 1, "the poller")
+    _until(lambda: wake_log.waiting == [channel], "the poller to wait (after its first, empty look)")
     actions.request_action(account.id, site.lock_ids[0], "unlock", limiter=rate_limits.DatabaseRateLimiter())
     db.session.commit()
     thread.join(LONG + 5)
@@ -116,8 +125,7 @@ def test_bridge_long_poll_is_woken_through_redis(app, account, wake_log, monkeyp
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
     except redis.RedisError as err:
         pytest.skip(f"Redis not reachable at {REDIS_URL} ({type(err).__name__}); set TEST_REDIS_URL")
-    key = wakeups._database_key(db.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setitem(wakeups._redis_for_database, key, REDIS_URL)
+    monkeypatch.setitem(wakeups._redis_for_engine, db.engine, REDIS_URL)  # as init_app does for REDIS_URL
     assert wakeups._transport(db.session()) == ("redis", REDIS_URL)
     _transport_ready()  # connected: the commit publishes and skips the in-process shortcut
     _long_poll_is_woken_by_a_queued_command(app, account, wake_log)
@@ -139,7 +147,7 @@ def test_legacy_wait_is_woken_by_the_result(app, account, wake_log):
     thread = threading.Thread(target=wait)
     thread.start()
     channel = actions.action_channel(action_id)
-    _until(lambda: wakeups.hub.waiter_count(channel) == 1, "the waiting /unlock")
+    _until(lambda: wake_log.waiting == [channel], "the /unlock to wait")
     (command,) = site.helper.poll()
     site.helper.result(command["command_id"])
     thread.join(LONG + 5)
