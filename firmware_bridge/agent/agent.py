@@ -144,9 +144,12 @@ class Agent:
     # ------------------------------------------------------------------ loops
     async def _poll_loop(self) -> None:
         backoff = Backoff(ceiling=self.config.retry_max)
+        # Until one poll succeeds, this agent holds nothing: commands leased to
+        # the bridge belong to a predecessor that died, and are taken back at once.
+        resume = True
         while True:
             try:
-                commands = await self.api.commands(self.config.poll_wait)
+                commands = await self.api.commands(self.config.poll_wait, resume=resume)
             except ProviderError as err:
                 delay = backoff.next_delay()
                 log = _LOGGER.error if isinstance(err, Unauthorized) else _LOGGER.warning
@@ -154,6 +157,7 @@ class Agent:
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
+            resume = False
             for command in commands:
                 await self._dispatch(command)
 

@@ -155,9 +155,11 @@ class ProviderApi:
         data = await self.call("GET", "/locks")
         return data.get("bridge_id", ""), [LockInfo.from_api(item) for item in data["locks"]]
 
-    async def commands(self, wait: float, limit: int = 20) -> list[Command]:
-        data = await self.call("GET", "/commands", params={"wait": int(wait), "limit": limit},
-                               timeout=self.timeout + wait)
+    async def commands(self, wait: float, limit: int = 20, *, resume: bool = False) -> list[Command]:
+        params: dict[str, Any] = {"wait": int(wait), "limit": limit}
+        if resume:
+            params["resume"] = "true"
+        data = await self.call("GET", "/commands", params=params, timeout=self.timeout + wait)
         return [Command.from_api(item) for item in data.get("commands", [])]
 
     async def report_result(self, command_id: str, result: dict[str, Any]) -> dict[str, Any]:

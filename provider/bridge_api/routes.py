@@ -79,7 +79,9 @@ def poll_commands():
     bridge_id = _bridge().id
     db.session.commit()  # the heartbeat, before the wait
     wait = min(query["wait"], float(current_app.config["BRIDGE_POLL_MAX_SECONDS"]))
-    found = commands.wait_for_commands(bridge_id, wait_seconds=wait, limit=query["limit"])
+    found = commands.wait_for_commands(
+        bridge_id, wait_seconds=wait, limit=query["limit"], resume=query["resume"]
+    )
     return jsonify(commands=found)
 
 

@@ -31,6 +31,8 @@ class CommandsQuerySchema(Schema):
 
     wait = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=25))
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+    # A restarted agent's first poll: take back the commands leased to this bridge at once.
+    resume = fields.Boolean(load_default=False)
 
 
 class ResultSchema(Schema):

@@ -92,17 +92,24 @@ def cancel_if_queued(command_id: str) -> bool:
     return bool(result.rowcount)
 
 
-def claim(bridge_id: str, limit: int, at: datetime | None = None) -> list[Command]:
-    """Leases up to `limit` due commands of the bridge, oldest first."""
+def claim(
+    bridge_id: str, limit: int, at: datetime | None = None, *, resume: bool = False
+) -> list[Command]:
+    """Leases up to `limit` due commands of the bridge, oldest first.
+
+    `resume`: the bridge's agent has just started, so whatever it held under a
+    lease died with its predecessor: hand those out again now instead of after
+    the lease (the agent's journal keeps an executed one from running twice).
+    """
     at = at or clock_now()
+    leased_and_due = Command.status == "leased"
+    if not resume:
+        leased_and_due = and_(leased_and_due, Command.lease_until <= at)
     query = (
         select(Command)
         .where(
             Command.bridge_id == bridge_id,
-            or_(
-                Command.status == "queued",
-                and_(Command.status == "leased", Command.lease_until <= at),
-            ),
+            or_(Command.status == "queued", leased_and_due),
             Command.expires_at > at,
         )
         .order_by(Command.created_at, Command.id)
@@ -136,6 +143,7 @@ def wait_for_commands(
     *,
     wait_seconds: float,
     limit: int,
+    resume: bool = False,
     poll_interval: float = POLL_INTERVAL_SECONDS,
     sleep: Callable[[float], None] | None = None,
 ) -> list[dict[str, Any]]:
@@ -143,11 +151,15 @@ def wait_for_commands(
 
     Woken by enqueue's notification; a lease running out wakes nobody and is
     seen by the next look (at most `poll_interval` later). `sleep` replaces
-    the wake-ups (tests).
+    the wake-ups (tests). `resume` (a restarted agent's first poll): see claim().
     """
+    take_back_leases = resume  # on the first look only
 
     def look() -> list[dict[str, Any]]:
-        wire = [to_wire(command) for command in claim(bridge_id, limit)]
+        nonlocal take_back_leases
+        claimed = claim(bridge_id, limit, resume=take_back_leases)
+        take_back_leases = False
+        wire = [to_wire(command) for command in claimed]
         db.session.commit()
         return wire
 

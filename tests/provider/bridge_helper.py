@@ -25,8 +25,9 @@ class BridgeHelper:
     def locks(self) -> dict[str, Any]:
         return self._call("GET", "/locks")
 
-    def poll(self, wait: float = 0, limit: int = 10) -> list[dict[str, Any]]:
-        return self._call("GET", f"/commands?wait={wait}&limit={limit}")["commands"]
+    def poll(self, wait: float = 0, limit: int = 10, resume: bool = False) -> list[dict[str, Any]]:
+        resume_param = "&resume=true" if resume else ""
+        return self._call("GET", f"/commands?wait={wait}&limit={limit}{resume_param}")["commands"]
 
     def result(self, command_id: str, status: str = "succeeded", error_code: str | None = None,
                message: str | None = None, expect: int = 200) -> dict[str, Any]:

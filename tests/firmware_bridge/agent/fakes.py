@@ -192,6 +192,7 @@ class FakeProvider:
         self.code_syncs: list[tuple[str, dict[str, Any]]] = []
         self.duplicate_events = 0
         self.down = False
+        self.poll_resume_flags: list[bool] = []
         self.fail_next_results = 0
         self.rebind()
 
@@ -229,9 +230,10 @@ class FakeProvider:
         await self._touch()
         return "bridge-1", list(self.lock_infos)
 
-    async def commands(self, wait: float, limit: int = 20):
+    async def commands(self, wait: float, limit: int = 20, *, resume: bool = False):
         from firmware_bridge.agent.model import Command
 
+        self.poll_resume_flags.append(resume)
         if self.down:
             await asyncio.sleep(0.01)
             raise ProviderError("connection refused")

@@ -391,3 +391,14 @@ def test_sigterm_lets_the_operation_under_way_finish_and_report(harness, tmp_pat
     assert h.provider.results == {"c1": {"status": "succeeded", "error_code": None, "message": None}}
     assert _ops(h.lock, "locked") == []  # the queued one stays with the provider
     assert Journal(tmp_path / "journal.sqlite3").unreported() == []
+
+
+def test_first_poll_takes_back_the_bridges_leases_and_later_ones_do_not(harness):
+    h = harness()
+
+    async def body(h):
+        await h.until(lambda: len(h.provider.poll_resume_flags) >= 3)
+
+    h.run(body)
+    flags = h.provider.poll_resume_flags
+    assert flags[0] is True and not any(flags[1:]), flags

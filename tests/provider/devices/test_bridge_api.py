@@ -242,3 +242,14 @@ def test_lock_originated_jam_and_obstruction_update_state(site, events):
     assert [e for e in events(lock_id) if e.event_type == "lock.action_completed"] == []
     lock = db.session.get(Lock, lock_id)
     assert lock.lock_state == "unknown" and lock.obstructed
+
+
+def test_a_restarted_agent_takes_back_its_leases_at_once(client, site, auth_headers):
+    """resume=true on the first poll: commands leased to the dead agent come back now, not after 60 s."""
+    client.post(f"/locks/{site.lock_ids[0]}/actions", headers=auth_headers, json={"action": "unlock"})
+    first = site.helper.poll()
+    assert [c["attempt"] for c in first] == [1]
+    assert site.helper.poll() == []  # still leased: an ordinary poll does not see it
+    again = site.helper.poll(resume=True)
+    assert [(c["command_id"], c["attempt"]) for c in again] == [(first[0]["command_id"], 2)]
+    assert site.helper.poll() == []  # leased again, to the live agent
