@@ -212,7 +212,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     cloud_p99 = percentile(e2e["legacy"], 99) * 1000
     rows += [
         row(BENCH, "overhead of the cloud path p50 (cloud - BLE)", round(cloud_p50 - ble_p50, 2), "ms",
-            note="long-poll wake-up and the legacy call's completion wait both poll the database every 0.1 s"),
+            note="long-poll and the legacy call's wait are woken by notification (provider/services/wakeups.py)"),
         row(BENCH, "overhead of the cloud path p99 (cloud - BLE)",
             round(cloud_p99 - percentile(ble["bolt"], 99) * 1000, 2), "ms"),
         row(BENCH, "cloud / BLE p50", round(cloud_p50 / ble_p50, 1) if ble_p50 else None, "x"),

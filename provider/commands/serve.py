@@ -38,12 +38,24 @@ Process = tuple[str, list[str]] | tuple[str, list[str], dict[str, str]]
 
 
 def sandbox_processes(
-    port: int, bridges: list[tuple[str, str]] | None = None, base_path: str = "", var_dir: str = "var"
+    port: int,
+    bridges: list[tuple[str, str]] | None = None,
+    base_path: str = "",
+    var_dir: str = "var",
+    *,
+    wakeups_cross_processes: bool = True,
 ) -> list[Process]:
-    """The processes a sandbox runs, each as (name, argv) or (name, argv, extra environment)."""
+    """The processes a sandbox runs, each as (name, argv) or (name, argv, extra environment).
+
+    Without a cross-process wake-up (SQLite and no REDIS_URL) a bridge's
+    result would wake a legacy /unlock waiting in another worker only at the
+    next 100 ms poll, so the web server then runs one worker (unless
+    WEB_CONCURRENCY says otherwise): SQLite has one writer anyway.
+    """
     provider = [sys.executable, "-m", "provider.cli"]
+    web_env = {} if wakeups_cross_processes else {"WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "1")}
     processes: list[Process] = [
-        ("web", [*provider, "serve", "--port", str(port)]),
+        ("web", [*provider, "serve", "--port", str(port)], web_env),
         ("dispatcher", [*provider, "dispatcher"]),
     ]
     for index, (bridge_id, token) in enumerate(bridges or []):
@@ -135,4 +147,7 @@ def sandbox(port: int | None) -> None:
     base_path = current_app.config["PROVIDER_BASE_PATH"]
     click.echo(describe_sandbox(f"http://{HOST}:{port}{base_path}"))
     var_dir = current_app.config["PROVIDER_VAR_DIR"]
-    sys.exit(supervise(sandbox_processes(port, bridges, base_path, var_dir)))
+    cross = not current_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") or bool(
+        current_app.config.get("REDIS_URL")
+    )
+    sys.exit(supervise(sandbox_processes(port, bridges, base_path, var_dir, wakeups_cross_processes=cross)))

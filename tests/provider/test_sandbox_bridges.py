@@ -56,3 +56,11 @@ def test_describe_tells_how_to_type_a_pin(app):
     assert "firmware-bridge keypad --lock 'Back Door' 482913" in text  # a name only one lock has
     assert "john@example.com: Front Door" in text
     assert "Ctrl-C" in text
+
+
+def test_web_runs_one_worker_when_wakeups_cannot_cross_processes(app, monkeypatch):
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    alone = dict((spec[0], spec) for spec in sandbox_processes(8080, wakeups_cross_processes=False))
+    shared = dict((spec[0], spec) for spec in sandbox_processes(8080, wakeups_cross_processes=True))
+    assert alone["web"][2] == {"WEB_CONCURRENCY": "1"}
+    assert "WEB_CONCURRENCY" not in shared["web"][2]
