@@ -145,9 +145,13 @@ class VirtualBackend:
                                 info.name, type(err).__name__)
         if lock is None:
             lock = VirtualLock(name=info.name[:14], capacity=info.code_capacity)
-            # A fresh lock starts with its event log after what the cloud already has,
-            # as if it had been serving all along (the sandbox database outlives lock state).
-            lock._seq = info.last_event_seq  # noqa: SLF001 - simulator bootstrap
+        # A real lock's event log never runs backwards. Saved state can be up to
+        # SAVE_INTERVAL old after a kill -9, and a fresh lock has none: either way
+        # the log continues after what the cloud already has, or its next events
+        # would reuse sequence numbers the cloud has accepted (and be dropped as
+        # re-sent). What the saved state missed was forwarded already.
+        if lock._seq < info.last_event_seq:  # noqa: SLF001 - simulator bootstrap
+            lock._seq = info.last_event_seq  # noqa: SLF001
         await self.world.add_lock(lock, device_key=info.device_key, address=info.ble_address, name=info.name)
         _LOGGER.info("%s: virtual lock at %s (%d code(s))", info.name, info.ble_address, len(lock.codes))
 

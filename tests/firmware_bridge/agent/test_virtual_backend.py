@@ -161,3 +161,28 @@ def test_link_dropped_mid_response_unlock_runs_once(tmp_path):
     assert provider.results["c2"]["status"] == "succeeded"
     moves = [e["type"] for e in provider.events.values() if e["type"] in ("locked", "unlocked")]
     assert moves == ["unlocked", "locked"]  # each command moved the bolt exactly once
+
+
+def test_restored_lock_log_never_runs_behind_what_the_cloud_accepted(tmp_path):
+    """State saved before a kill -9 can be older than the cloud's last event: no seq reuse."""
+    info = _infos(1)[0]
+
+    async def run_with(last_event_seq: int) -> int:
+        backend = VirtualBackend(tmp_path, control=False)
+        await backend.start([LockInfo(**{**info.__dict__, "last_event_seq": last_event_seq})], lambda _: None)
+        try:
+            lock = backend.lock(info.lock_id)
+            lock.enter_pin("0000")  # one event: seq head + 1
+            backend.save_all()
+            return lock.head_seq
+        finally:
+            await backend.close()
+
+    async def body() -> None:
+        assert await run_with(0) == 1  # saved with its log at seq 1
+        # The cloud had accepted up to 9 (events the save never saw): continue after 9.
+        assert await run_with(9) == 10
+        # Saved state ahead of the cloud (events not forwarded yet) is kept as it is.
+        assert await run_with(3) == 11
+
+    asyncio.run(body())
