@@ -6,8 +6,6 @@ An owner's bearer token never manages webhooks: those belong to the integration
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +15,7 @@ from provider.api import bp
 from provider.config import PRODUCTION
 from provider.errors import ApiError
 from provider.extensions import db
+from provider.schemas import load_json
 from provider.schemas.webhook import (
     delivery_query_schema,
     delivery_schema,
@@ -25,6 +24,7 @@ from provider.schemas.webhook import (
     webhook_schema,
     webhook_update_schema,
 )
+from provider.services import cursors
 from provider.services import webhooks as rules
 from provider.services.oauth_clients import authenticate_client
 
@@ -63,13 +63,6 @@ def _client() -> Any:
     )
 
 
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "INVALID_REQUEST", "The body must be a JSON object.")
-    return body
-
-
 def _production() -> bool:
     return current_app.config.get("PROVIDER_ENV") == PRODUCTION
 
@@ -86,25 +79,22 @@ def _refused(err: rules.WebhookError) -> ApiError:
 
 
 def encode_cursor(seq: int | None) -> str | None:
-    return None if seq is None else base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+    return None if seq is None else cursors.encode(str(seq))
 
 
 def decode_cursor(cursor: str | None) -> int | None:
     if not cursor:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if raw.startswith("s") and raw[1:].isdigit():
-            return int(raw[1:])
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise ApiError(400, "INVALID_REQUEST", "Invalid cursor.", errors={"cursor": ["Invalid cursor."]})
+    seq = cursors.decode(cursor)
+    if seq is None or not seq.isdigit():
+        raise ApiError(400, "INVALID_REQUEST", "Invalid cursor.", errors={"cursor": ["Invalid cursor."]})
+    return int(seq)
 
 
 @bp.post("/webhooks")
 def create_webhook():
     client = _client()
-    data = webhook_schema.load(_json_body())
+    data = load_json(webhook_schema)
     try:
         webhook, secret = rules.create_webhook(
             data["url"], data.get("event_types"), client_id=client.id, production=_production()
@@ -131,7 +121,7 @@ def get_webhook(webhook_id: str):
 @bp.patch("/webhooks/<webhook_id>")
 def update_webhook(webhook_id: str):
     webhook = _webhook(_client(), webhook_id)
-    data = webhook_update_schema.load(_json_body())
+    data = load_json(webhook_update_schema)
     try:
         rules.update_webhook(
             webhook,
@@ -156,7 +146,7 @@ def delete_webhook(webhook_id: str):
 @bp.post("/webhooks/<webhook_id>/rotate_secret")
 def rotate_webhook_secret(webhook_id: str):
     webhook = _webhook(_client(), webhook_id)
-    data = rotate_secret_schema.load(request.get_json(silent=True) or {})
+    data = load_json(rotate_secret_schema)
     secret = rules.rotate_secret(webhook, timedelta(seconds=data["grace_seconds"]))
     db.session.commit()
     return jsonify({**webhook_schema.dump(webhook), "secret": secret})
@@ -179,7 +169,7 @@ def list_webhook_deliveries(webhook_id: str):
 @bp.post("/webhooks/<webhook_id>/redeliver")
 def redeliver_webhook_event(webhook_id: str):
     webhook = _webhook(_client(), webhook_id)
-    data = redeliver_schema.load(_json_body())
+    data = load_json(redeliver_schema)
     delivery = rules.redeliver(webhook, data["event_id"])
     if delivery is None:
         raise ApiError(404, "NOT_FOUND", "No such event (it may have been pruned).")

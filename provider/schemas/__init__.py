@@ -30,8 +30,11 @@ def reject_nul(endpoint: str | None, values: dict[str, Any] | None) -> None:
         raise ApiError(404, "NOT_FOUND", "Not found.")
 
 
-def load_json(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
-    """The JSON body loaded through `schema`: malformed JSON or a non-object is a 400, never a 500."""
+def load_json(schema: Schema, *, partial: bool | None = None) -> dict[str, Any]:
+    """The JSON body loaded through `schema`: malformed JSON or a non-object is a 400, never a 500.
+
+    `partial` None keeps the schema's own setting (e.g. a Schema(partial=True) for PATCH).
+    """
     body = request.get_json(force=True, silent=True)
     if body is None:
         if request.get_data(cache=True):

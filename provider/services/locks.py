@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 from typing import TypeVar
@@ -12,7 +11,7 @@ from sqlalchemy import delete, select, update
 
 from provider.extensions import db
 from provider.models import AccessCode, Action, Bridge, Command, Lock, LockEventLog
-from provider.services import crypto
+from provider.services import crypto, cursors
 from provider.services.device_errors import DeviceError, not_found
 from provider.services.events import record_event
 
@@ -122,19 +121,11 @@ def lock_rows(lock_ids: list[str], **criteria: object) -> list[Lock]:
     return list(db.session.scalars(query).all())
 
 
-def _encode_cursor(lock_id: str) -> str:
-    return base64.urlsafe_b64encode(lock_id.encode()).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = base64.urlsafe_b64decode(padded.encode()).decode()
-    except (ValueError, UnicodeError) as err:
-        raise DeviceError(400, "INVALID_REQUEST", "Invalid cursor.") from err
-    if not value or len(value) > 36 or not value.isprintable():
+    lock_id = cursors.decode(cursor)
+    if lock_id is None:
         raise DeviceError(400, "INVALID_REQUEST", "Invalid cursor.")
-    return value
+    return lock_id
 
 
 def list_locks(
@@ -148,7 +139,7 @@ def list_locks(
         return list(db.session.scalars(query).all()), None
     rows = list(db.session.scalars(query.limit(limit + 1)).all())
     if len(rows) > limit:
-        return rows[:limit], _encode_cursor(rows[limit - 1].id)
+        return rows[:limit], cursors.encode(rows[limit - 1].id)
     return rows, None
 
 
