@@ -201,14 +201,10 @@ def _cheap_password_hashing():
     """argon2 at its minimum cost in tests (production keeps the library defaults)."""
     from argon2 import PasswordHasher
 
-    from provider.services import accounts, oauth_clients
+    from provider.services import secret_hashing
 
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    modules = (accounts, oauth_clients)
-    saved = [(m._hasher, m._DUMMY_HASH) for m in modules]
-    for module in modules:
-        module._hasher = cheap
-        module._DUMMY_HASH = cheap.hash("not-a-real-password")
+    saved = secret_hashing._hasher, secret_hashing._dummy_hash
+    secret_hashing._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    secret_hashing._dummy_hash = None
     yield
-    for module, (hasher, dummy) in zip(modules, saved, strict=True):
-        module._hasher, module._DUMMY_HASH = hasher, dummy
+    secret_hashing._hasher, secret_hashing._dummy_hash = saved

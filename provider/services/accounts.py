@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from provider.extensions import db
 from provider.models import Account
-
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+from provider.services import secret_hashing
 
 
 class AccountError(ValueError):
@@ -36,7 +31,7 @@ def create_account(email: str, password: str) -> Account:
         raise AccountError("a password is required")
     if find_by_email(email) is not None:
         raise AccountError(f"an account already exists for {email}")
-    account = Account(email=email, password_hash=_hasher.hash(password))
+    account = Account(email=email, password_hash=secret_hashing.hash_secret(password))
     db.session.add(account)
     db.session.flush()
     return account
@@ -44,14 +39,11 @@ def create_account(email: str, password: str) -> Account:
 
 def authenticate(email: str, password: str) -> Account | None:
     account = find_by_email(email)
-    try:
-        _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
+    if not secret_hashing.verify(account.password_hash if account else None, password):
         return None
-    if account is None:
-        return None
-    if _hasher.check_needs_rehash(account.password_hash):
-        account.password_hash = _hasher.hash(password)
+    assert account is not None  # verify() is False without a stored hash
+    if secret_hashing.needs_rehash(account.password_hash):
+        account.password_hash = secret_hashing.hash_secret(password)
     return account
 
 

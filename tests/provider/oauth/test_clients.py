@@ -69,11 +69,11 @@ def test_sandbox_seeds_seam_idempotently(app):
 
 
 def test_verified_secret_is_remembered_but_a_changed_secret_is_not(app, oauth_client, monkeypatch):
-    from provider.services import oauth_clients
+    from provider.services import oauth_clients, secret_hashing
 
     assert authenticate_client(oauth_client.client_id, oauth_client.secret) is not None
     checks = []
-    real_hasher = oauth_clients._hasher
+    real_hasher = secret_hashing._hasher
 
     class CountingHasher:
         def verify(self, *args):
@@ -83,7 +83,7 @@ def test_verified_secret_is_remembered_but_a_changed_secret_is_not(app, oauth_cl
         def hash(self, secret):
             return real_hasher.hash(secret)
 
-    monkeypatch.setattr(oauth_clients, "_hasher", CountingHasher())
+    monkeypatch.setattr(secret_hashing, "_hasher", CountingHasher())
     # Remembered: no second argon2 check for the same credentials.
     assert authenticate_client(oauth_client.client_id, oauth_client.secret) is not None
     assert checks == []
