@@ -44,7 +44,7 @@ def create_app() -> Flask:
 
 
 def main() -> None:
-    from provider.server import gunicorn_options, run_gunicorn
+    from provider.web_server import gunicorn_options, run_gunicorn
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)

@@ -61,7 +61,7 @@ def missing_piece() -> str | None:
         ("provider.dispatcher", "webhook dispatcher (issue 4)"),
         ("provider.services.webhooks", "webhooks (issue 4)"),
         ("firmware_bridge.agent.agent", "bridge agent (issue 6)"),
-        ("firmware_bridge.agent.virtual", "virtual-lock backend of the agent (issue 6)"),
+        ("firmware_bridge.agent.virtual_backend", "virtual-lock backend of the agent (issue 6)"),
     ]
     for module, what in needs:
         try:

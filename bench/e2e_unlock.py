@@ -81,7 +81,7 @@ async def _policy(idle: float, gap: float, commands: int) -> dict[str, float]:
     from firmware_bridge.agent.config import AgentConfig
     from firmware_bridge.agent.journal import Journal
     from firmware_bridge.agent.model import Command, LockInfo
-    from firmware_bridge.agent.virtual import VirtualBackend
+    from firmware_bridge.agent.virtual_backend import VirtualBackend
     from firmware_bridge.agent.worker import Hooks, LockWorker
 
     async def _no_heartbeat() -> None:

@@ -57,7 +57,7 @@ def measure_web(quick: bool) -> list[dict]:
     rows = []
     idle, peak, n = worker_rss(bare_flask_argv(), base_env(), ["/locks"], {}, seconds)
     rows.append(row(NAME, "bare Flask worker RSS under load", round(peak or 0, 1), "MB",
-                    note=f"idle {idle:.1f} MB; max of {n} workers; its master imports provider.server "
+                    note=f"idle {idle:.1f} MB; max of {n} workers; its master imports provider.web_server "
                          "(for the same gunicorn options), so the workers carry those modules too"))
     reason = postgres_available()
     if reason:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from firmware_bridge.client import LockClient, LockClientError
+from firmware_bridge.lock_client import LockClient, LockClientError
 from firmware_bridge.protocol.const import Source
 from firmware_bridge.protocol.messages import LockEvent, UnlockedEvent
 
@@ -211,7 +211,7 @@ async def run_virtual_bench(
 ) -> BenchResult:
     """The bench against one in-process virtual lock (for ``bench/`` modules and scripts)."""
     from firmware_bridge.bumble_backend.world import VirtualWorld
-    from firmware_bridge.client import BleBackend
+    from firmware_bridge.lock_client import BleBackend
 
     async with VirtualWorld() as world:
         peripheral = await world.add_lock(device_key=key)

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import click
 
-from firmware_bridge.client import BleBackend, LockClient, LockClientError, Timeouts
+from firmware_bridge.lock_client import BleBackend, LockClient, LockClientError, Timeouts
 from firmware_bridge.protocol.const import SERVICE_UUID
 from firmware_bridge.protocol.messages import LockEvent
 

@@ -46,7 +46,7 @@ def agent(config_file: str | None, **flags: Any) -> None:
     from firmware_bridge.agent.agent import run_agent
 
     if config.backend == "virtual":
-        from firmware_bridge.agent.virtual import VirtualBackend
+        from firmware_bridge.agent.virtual_backend import VirtualBackend
 
         backend: Any = VirtualBackend(config.state_dir, config.control, config.control_port)
     else:
@@ -83,7 +83,7 @@ def _state_dirs(state_dir: str | None) -> list[Path]:
 
 
 def _control(state_dir: str | None, request: dict[str, Any]) -> dict[str, Any]:
-    from firmware_bridge.agent.virtual import control_request, find_control
+    from firmware_bridge.agent.virtual_backend import control_request, find_control
 
     endpoints = find_control(_state_dirs(state_dir))
     if not endpoints:
@@ -122,7 +122,7 @@ def fault(lock_ref: str, name: str, value: str | None, state_dir: str | None) ->
     """Inject FAULT into a virtual lock: jam, obstruct, busy, battery PERCENT, disconnect,
     unreachable SECONDS, slow SECONDS, door open|closed|ajar, manual-turn, tamper, clock-skew SECONDS,
     storage-full [off], drop-notifications N, disconnect-mid-command, disconnect-mid-response."""
-    from firmware_bridge.agent.virtual import FAULTS
+    from firmware_bridge.agent.virtual_backend import FAULTS
 
     if name not in FAULTS:
         raise click.BadParameter(f"one of {', '.join(sorted(FAULTS))}", param_hint="FAULT")

@@ -13,7 +13,7 @@ from typing import Any
 
 from bleak.backends.device import BLEDevice
 
-from firmware_bridge import client as lc
+from firmware_bridge import lock_client as lc
 from firmware_bridge.agent.model import (
     BOLT_OBSTRUCTED,
     FIRMWARE_REFUSED,

@@ -17,9 +17,9 @@ from firmware_bridge.bumble_backend.adapter import (
     get_default_adapter,
     set_default_adapter,
 )
-from firmware_bridge.bumble_backend.client import BumbleClient
+from firmware_bridge.bumble_backend.bleak_backend import BumbleClient
 from firmware_bridge.bumble_backend.scanner import BumbleScanner
-from firmware_bridge.bumble_backend.virtual import VirtualController, VirtualLink
+from firmware_bridge.bumble_backend.virtual_radio import VirtualController, VirtualLink
 
 __all__ = [
     "BumbleAdapter",

@@ -23,7 +23,7 @@ from bumble.device import Advertisement, Connection, Device
 from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 
-from firmware_bridge.bumble_backend.virtual import VirtualController, VirtualLink
+from firmware_bridge.bumble_backend.virtual_radio import VirtualController, VirtualLink
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from firmware_bridge.bumble_backend.adapter import (
     address_key,
     resolve_adapter,
 )
-from firmware_bridge.bumble_backend.client import _uuid_str
+from firmware_bridge.bumble_backend.bleak_backend import _uuid_str
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -38,9 +38,9 @@ from firmware_bridge.bumble_backend.adapter import (
     BumbleDeviceDetails,
     address_key,
 )
-from firmware_bridge.bumble_backend.virtual import VirtualLink
-from firmware_bridge.client import BleBackend, LockClient
+from firmware_bridge.bumble_backend.virtual_radio import VirtualLink
 from firmware_bridge.control_channel import request_json_line, serve_json_lines
+from firmware_bridge.lock_client import BleBackend, LockClient
 from firmware_bridge.protocol.const import DoorState, TamperKind
 from firmware_bridge.simulator.lock import VirtualLock
 from firmware_bridge.simulator.peripheral import (

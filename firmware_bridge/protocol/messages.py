@@ -922,7 +922,7 @@ RESPONSE_TYPES: dict[int, type[Response]] = {
         ReadEventsResponse,
     )
 }
-EVENT_TYPES: dict[int, type[LockEvent]] = {
+EVENT_MESSAGES: dict[int, type[LockEvent]] = {
     cls.EVENT_TYPE: cls
     for cls in (
         LockedEvent,
@@ -971,7 +971,7 @@ def decode_event(data: bytes) -> LockEvent:
         raise MalformedMessageError(f"{event_type:#04x} is not an event type")
     reader = _Reader(data)
     reader.pos = _EVENT_HEADER.size
-    cls = EVENT_TYPES.get(event_type)
+    cls = EVENT_MESSAGES.get(event_type)
     event: LockEvent
     if cls is None:
         event = UnknownLockEvent(seq, timestamp, event_type, reader.rest())

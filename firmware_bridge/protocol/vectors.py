@@ -30,7 +30,7 @@ from .const import (
 from .crypto import aead_nonce, confirm_tag, derive_session_keys
 from .framing import FrameDecoder, crc8, encode_frame
 from .messages import (
-    EVENT_TYPES,
+    EVENT_MESSAGES,
     REQUEST_TYPES,
     RESPONSE_TYPES,
     CodeEntry,
@@ -165,7 +165,7 @@ def layout_tables() -> list[str]:
         out += _table(f"{rcls.__name__} (opcode 0x{opcode | 0x80:02x})", resp, rcls._LAYOUT)
     error = resp[:2] + [("status", 1, "u8 ErrorCode, never 0x00; no body follows")]
     out += _table("ErrorResponse (any request's answer when status != 0)", error, ())
-    for etype, ecls in EVENT_TYPES.items():
+    for etype, ecls in EVENT_MESSAGES.items():
         out += _table(f"{ecls.__name__} (event_type 0x{etype:02x})", event, ecls._LAYOUT)
     out += _table("CodeEntry (inside ListCodesResponse)", [], CodeEntry._LAYOUT)
     out += _table("DeviceInfo (value of the info characteristic)", [], DeviceInfo._LAYOUT)

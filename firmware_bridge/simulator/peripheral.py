@@ -31,7 +31,7 @@ from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 
-from firmware_bridge.bumble_backend.virtual import VirtualController, VirtualLink
+from firmware_bridge.bumble_backend.virtual_radio import VirtualController, VirtualLink
 from firmware_bridge.protocol import const
 from firmware_bridge.protocol.connection import (
     NEED_DATA,

@@ -13,7 +13,7 @@ from provider.api.webhooks import client_from_basic_auth, decode_cursor, encode_
 from provider.errors import ApiError
 from provider.oauth.server import current_account, require_oauth
 from provider.schemas.webhook import event_query_schema
-from provider.services import webhooks as rules
+from provider.services import event_feed
 
 
 def _owner_scope() -> str | None:
@@ -27,7 +27,7 @@ def _owner_scope() -> str | None:
 def list_events():
     user_id = _owner_scope()
     query = event_query_schema.load(request.args)
-    page, next_seq = rules.list_events(
+    page, next_seq = event_feed.list_events(
         user_id=user_id,
         device_id=query["device_id"],
         event_type=query["event_type"],
@@ -36,12 +36,12 @@ def list_events():
         after_seq=decode_cursor(query["cursor"]),
         limit=query["limit"],
     )
-    return jsonify(events=[rules.event_payload(e) for e in page], next_cursor=encode_cursor(next_seq))
+    return jsonify(events=[event_feed.event_payload(e) for e in page], next_cursor=encode_cursor(next_seq))
 
 
 @bp.get("/events/<event_id>")
 def get_event(event_id: str):
-    event = rules.get_event(event_id, user_id=_owner_scope())
+    event = event_feed.get_event(event_id, user_id=_owner_scope())
     if event is None:
         raise ApiError(404, "NOT_FOUND", "No such event.")
-    return jsonify(rules.event_payload(event))
+    return jsonify(event_feed.event_payload(event))

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from provider.clock import now
 from provider.config import PRODUCTION
-from provider.dispatcher import outbox, sender
+from provider.dispatcher import deliveries, sender
 from provider.extensions import db
 from provider.services.webhooks import signature_header
 
@@ -100,7 +100,7 @@ class Dispatcher:
             try:
                 self._housekeeping()
                 try:
-                    outbox.fan_out(now())
+                    deliveries.fan_out(now())
                 except IntegrityError:
                     db.session.rollback()  # another dispatcher fanned out the same rows (SQLite)
                 return self._deliver_batch()
@@ -120,16 +120,16 @@ class Dispatcher:
     def _deliver_batch(self) -> int:
         at = now()
         # Two rounds of the thread pool per batch; the lease (2 x timeout + margin) covers both.
-        claimed = outbox.claim(
+        claimed = deliveries.claim(
             self.name, at, timedelta(seconds=self.settings.lease), 2 * self.settings.concurrency
         )
         if not claimed:
             return 0
         results = list(self._pool.map(self._attempt, claimed))
-        outbox.record(self.name, results, now(), self.rng)
+        deliveries.record(self.name, results, now(), self.rng)
         return len(results)
 
-    def _attempt(self, claimed: outbox.Claimed) -> tuple[outbox.Claimed, sender.Outcome, datetime]:
+    def _attempt(self, claimed: deliveries.Claimed) -> tuple[deliveries.Claimed, sender.Outcome, datetime]:
         attempted_at = now()
         if claimed.body is None:
             return claimed, sender.Outcome(None, 0, "the event no longer exists", None), attempted_at
@@ -156,7 +156,7 @@ class Dispatcher:
         at = now()
         if self._due(self._last_prune, at, self.settings.prune_every):
             self._last_prune = at
-            removed = outbox.prune(at, self.settings.retention)
+            removed = deliveries.prune(at, self.settings.retention)
             if removed:
                 _LOGGER.info("pruned %d outbox rows older than %s", removed, self.settings.retention)
         if self.sweep is not None and self._due(self._last_sweep, at, self.settings.sweep_every):
@@ -178,7 +178,7 @@ class Dispatcher:
         without waiting for the leases to run out. Names must be unique among live dispatchers."""
         with self.app.app_context():
             try:
-                return outbox.release_leases(self.name)
+                return deliveries.release_leases(self.name)
             finally:
                 db.session.remove()
 

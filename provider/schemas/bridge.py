@@ -17,7 +17,7 @@ from marshmallow import (
 
 from provider.schemas.fields import StrictBoolean, UTCDateTime
 
-EVENT_TYPES = ("locked", "unlocked", "incorrect_pin", "jammed", "obstructed", "battery", "door", "tamper")
+BRIDGE_EVENT_TYPES = ("locked", "unlocked", "incorrect_pin", "jammed", "obstructed", "battery", "door", "tamper")
 LOCK_SOURCES = ("keypad", "manual", "ble", "auto_lock")
 DOOR_STATES = ("open", "closed", "ajar")
 ID = validate.Length(min=1, max=36)
@@ -49,7 +49,7 @@ class ResultSchema(Schema):
 class LockEventSchema(Schema):
     lock_id = fields.String(required=True, validate=ID)
     lock_seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=2**31 - 1))
-    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    type = fields.String(required=True, validate=validate.OneOf(BRIDGE_EVENT_TYPES))
     occurred_at = UTCDateTime(required=True)
     data = fields.Dict(keys=fields.String(), load_default=dict, allow_none=True)
 

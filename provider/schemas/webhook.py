@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from provider.models.webhook import DELIVERED, EXPIRED, PENDING
 from provider.schemas.fields import UTCDateTime
-from provider.services.events import EVENT_TYPES
+from provider.services.events import WEBHOOK_EVENT_TYPES
 from provider.services.webhooks import MAX_ROTATION_GRACE, PARKED
 
 MAX_PAGE = 500
@@ -86,7 +86,7 @@ class DeliveryQuerySchema(PageQuerySchema):
 
 class EventQuerySchema(PageQuerySchema):
     device_id = fields.String(load_default=None)
-    event_type = fields.String(load_default=None, validate=validate.OneOf(EVENT_TYPES))
+    event_type = fields.String(load_default=None, validate=validate.OneOf(WEBHOOK_EVENT_TYPES))
     since = UTCDateTime(load_default=None)
     until = UTCDateTime(load_default=None)
 

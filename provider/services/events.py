@@ -15,7 +15,7 @@ from provider.clock import now
 from provider.extensions import db
 from provider.models import Event
 
-EVENT_TYPES = (
+WEBHOOK_EVENT_TYPES = (
     "device.added",
     "device.removed",
     "device.online",
@@ -51,7 +51,7 @@ def record_event(
     data: dict[str, Any] | None = None,
     occurred_at: datetime | None = None,
 ) -> Event:
-    if event_type not in EVENT_TYPES:
+    if event_type not in WEBHOOK_EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     device_seq = None
     if device is not None:

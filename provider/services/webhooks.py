@@ -10,12 +10,10 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import json
 import secrets
 import socket
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
@@ -31,9 +29,8 @@ from provider.models.webhook import (
     WebhookAttempt,
     WebhookDelivery,
 )
-from provider.schemas.fields import isoformat_z
 from provider.services import crypto
-from provider.services.events import EVENT_TYPES
+from provider.services.events import WEBHOOK_EVENT_TYPES
 
 SECRET_PURPOSE = "webhook-secret"
 SECRET_PREFIX = "whsec_"
@@ -128,10 +125,10 @@ def validate_event_types(types: Iterable[str] | None) -> list[str]:
     if types is None:
         return []
     types = list(types)
-    unknown = sorted({t for t in types if t not in EVENT_TYPES}, key=str)
+    unknown = sorted({t for t in types if t not in WEBHOOK_EVENT_TYPES}, key=str)
     if unknown:
         raise WebhookError("events", f"unknown event types: {', '.join(map(str, unknown))}")
-    return sorted(set(types), key=EVENT_TYPES.index)
+    return sorted(set(types), key=WEBHOOK_EVENT_TYPES.index)
 
 
 def matches(webhook: Webhook, event_type: str) -> bool:
@@ -169,29 +166,6 @@ def signature_header(secrets_: Sequence[str], msg_id: str, timestamp: int, body:
         digest = hmac.new(key, signed, hashlib.sha256).digest()
         parts.append("v1," + base64.b64encode(digest).decode())
     return " ".join(parts)
-
-
-# --- Payloads ----------------------------------------------------------------------------
-
-
-def event_payload(event: Event) -> dict[str, Any]:
-    """What Seam receives for an event, by webhook and from GET /events alike."""
-    return {
-        "event_id": event.event_id,
-        "event_type": event.event_type,
-        "device_id": event.device_id,
-        "user_id": event.user_id,
-        "timestamp": isoformat_z(event.occurred_at),
-        "data": event.data or {},
-        # Position in the device's own history (null for events about no device).
-        "sequence": event.device_seq,
-        "created_at": isoformat_z(event.created_at),
-    }
-
-
-def event_body(event: Event) -> bytes:
-    """The exact bytes POSTed: deterministic, so every retry sends the same payload."""
-    return json.dumps(event_payload(event), separators=(",", ":"), sort_keys=True).encode()
 
 
 # --- Registration ------------------------------------------------------------------------
@@ -355,40 +329,3 @@ def list_deliveries(
     for delivery in page:
         delivery.attempt_log = logs[delivery.id]  # type: ignore[attr-defined]
     return page, (page[-1].event_seq if more else None)
-
-
-def list_events(
-    *,
-    user_id: str | None = None,
-    device_id: str | None = None,
-    event_type: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after_seq: int | None = None,
-    limit: int = 100,
-) -> tuple[list[Event], int | None]:
-    """Oldest first (catch-up order); user_id restricts to one owner's events."""
-    query = select(Event)
-    if user_id is not None:
-        query = query.where(Event.user_id == user_id)
-    if device_id:
-        query = query.where(Event.device_id == device_id)
-    if event_type:
-        query = query.where(Event.event_type == event_type)
-    if since:
-        query = query.where(Event.created_at >= since)
-    if until:
-        query = query.where(Event.created_at < until)
-    if after_seq is not None:
-        query = query.where(Event.seq > after_seq)
-    page = list(db.session.scalars(query.order_by(Event.seq).limit(limit + 1)))
-    more = len(page) > limit
-    page = page[:limit]
-    return page, (page[-1].seq if more else None)
-
-
-def get_event(event_id: str, *, user_id: str | None = None) -> Event | None:
-    query = select(Event).where(Event.event_id == event_id)
-    if user_id is not None:
-        query = query.where(Event.user_id == user_id)
-    return db.session.scalar(query)

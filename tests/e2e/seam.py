@@ -18,7 +18,7 @@ import requests
 from certify.http import Http
 from certify.listener import Listener
 from certify.oauth_driver import Browser
-from firmware_bridge.agent.virtual import control_request, find_control
+from firmware_bridge.agent.virtual_backend import control_request, find_control
 
 CLIENT_ID, CLIENT_SECRET = "seam", "seamsecret"  # seeded by `provider sandbox`
 REDIRECT_URI = "http://localhost:3020/oauth/callback"

@@ -209,7 +209,7 @@ def test_bridge_killed_then_restarted_loses_nothing(live_sandbox, seam, webhooks
 
 
 def _controls(live_sandbox):
-    from firmware_bridge.agent.virtual import find_control
+    from firmware_bridge.agent.virtual_backend import find_control
 
     return find_control([live_sandbox.var_dir / "bridge"])
 
@@ -217,6 +217,6 @@ def _controls(live_sandbox):
 def _lock_ids(live_sandbox, info):
     import asyncio
 
-    from firmware_bridge.agent.virtual import _ask
+    from firmware_bridge.agent.virtual_backend import _ask
 
     return {lock["lock_id"] for lock in asyncio.run(_ask(info, {"op": "locks"}, 10)).get("locks", [])}

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from firmware_bridge.benchmark import STEPS, percentile, run_virtual_bench
 from firmware_bridge.bumble_backend import BumbleAdapter, VirtualController, VirtualLink
 from firmware_bridge.cli import load_keys_file, main
-from firmware_bridge.client import BleBackend, LockClient, Timeouts
+from firmware_bridge.lock_client import BleBackend, LockClient, Timeouts
 from firmware_bridge.protocol import const
 
 KEY = "00112233445566778899aabbccddeeff"

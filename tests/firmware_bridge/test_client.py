@@ -20,7 +20,7 @@ from bleak import BleakClient
 
 from firmware_bridge.bumble_backend import BumbleClient
 from firmware_bridge.bumble_backend.world import VirtualWorld, send_control
-from firmware_bridge.client import (
+from firmware_bridge.lock_client import (
     BleBackend,
     LockAuthenticationError,
     LockClient,

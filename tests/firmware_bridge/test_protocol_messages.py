@@ -149,7 +149,7 @@ def test_every_truncation_and_extension_is_rejected(message: Message, wire: str)
 
 def test_cases_cover_every_message_type() -> None:
     covered = {type(message) for message, _ in CASES}
-    every = {*m.REQUEST_TYPES.values(), *m.RESPONSE_TYPES.values(), *m.EVENT_TYPES.values()}
+    every = {*m.REQUEST_TYPES.values(), *m.RESPONSE_TYPES.values(), *m.EVENT_MESSAGES.values()}
     assert every | {ErrorResponse, UnknownLockEvent} <= covered
 
 

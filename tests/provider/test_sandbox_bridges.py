@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provider.commands.serve import sandbox_processes
+from provider.cli.serve import sandbox_processes
 from provider.extensions import db
 from provider.models import Bridge
 from provider.services import bridges

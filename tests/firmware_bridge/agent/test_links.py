@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from firmware_bridge import client as lc
+from firmware_bridge import lock_client as lc
 from firmware_bridge.agent import links
 from firmware_bridge.agent.model import LinkLost, LockUnreachable, SlotEmpty
 from firmware_bridge.protocol import const, messages

@@ -10,7 +10,7 @@ from firmware_bridge.agent.agent import Agent
 from firmware_bridge.agent.config import AgentConfig
 from firmware_bridge.agent.journal import Journal
 from firmware_bridge.agent.model import LockInfo
-from firmware_bridge.agent.virtual import (
+from firmware_bridge.agent.virtual_backend import (
     CONTROL_FILE,
     FAULTS,
     VirtualBackend,

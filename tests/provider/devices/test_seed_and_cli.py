@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from provider.commands import bridges as bridges_cli
-from provider.commands import locks as locks_cli
+from provider.cli import bridges as bridges_cli
+from provider.cli import locks as locks_cli
 from provider.extensions import db
 from provider.models import Bridge, Event, Lock
 from provider.services import locks

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from provider.commands.clients import clients
+from provider.cli.clients import clients
 from provider.extensions import db
 from provider.models.oauth import OAuthClient
 from provider.services.oauth_clients import authenticate_client, find_client

@@ -38,7 +38,7 @@ def test_purge_keeps_what_still_works(get_code, exchange, refresh, probe, frozen
 
 
 def test_purge_command(app):
-    from provider.commands.clients import clients
+    from provider.cli.clients import clients
 
     result = app.test_cli_runner().invoke(clients, ["purge"])
     assert result.exit_code == 0

@@ -171,9 +171,9 @@ def test_deliveries_paging(client, client_auth, emit, dispatcher):
     for _ in range(5):
         emit()
     from provider.clock import now
-    from provider.dispatcher import outbox
+    from provider.dispatcher import deliveries
 
-    outbox.fan_out(now())
+    deliveries.fan_out(now())
     seen, cursor = [], None
     while True:
         url = f"/webhooks/{hook['webhook_id']}/deliveries?limit=2" + (f"&cursor={cursor}" if cursor else "")

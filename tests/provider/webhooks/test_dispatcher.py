@@ -10,7 +10,7 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from provider.dispatcher import Dispatcher, outbox
+from provider.dispatcher import Dispatcher, deliveries
 from provider.extensions import db
 from provider.models.webhook import (
     DELIVERED,
@@ -219,12 +219,12 @@ def test_consecutive_failures_mark_the_webhook_failing(
 ):
     receiver.respond = lambda _: Reply(500, delay=0)
     hook, _ = make_webhook(receiver.url)
-    for i in range(outbox.FAILING_AFTER):
+    for i in range(deliveries.FAILING_AFTER):
         emit(device_id=f"lock-{i}")
     dispatcher.drain()
     hook = _reload(hook)
     assert hook.status == FAILING
-    assert f"{outbox.FAILING_AFTER} consecutive failed attempts" in hook.status_reason
+    assert f"{deliveries.FAILING_AFTER} consecutive failed attempts" in hook.status_reason
     assert "HTTP 500" in hook.status_reason
 
 
@@ -305,8 +305,8 @@ def test_redeliver_sends_a_delivered_event_again(app, receiver, dispatcher, make
 def test_a_lease_held_by_a_dead_dispatcher_expires(app, receiver, dispatcher, make_webhook, emit, frozen_clock):
     hook, _ = make_webhook(receiver.url)
     emit()
-    outbox.fan_out(frozen_clock.now())
-    [claimed] = outbox.claim("dead", frozen_clock.now(), timedelta(seconds=30), 10)
+    deliveries.fan_out(frozen_clock.now())
+    [claimed] = deliveries.claim("dead", frozen_clock.now(), timedelta(seconds=30), 10)
     assert dispatcher.drain() == 0  # leased by "dead"
     frozen_clock.advance(31)
     assert dispatcher.drain() == 1
@@ -314,7 +314,7 @@ def test_a_lease_held_by_a_dead_dispatcher_expires(app, receiver, dispatcher, ma
     # The dead one's late result does not undo or re-schedule anything.
     from provider.dispatcher.sender import Outcome
 
-    outbox.record("dead", [(claimed, Outcome(500, 1, "HTTP 500", None), frozen_clock.now())], frozen_clock.now(),
+    deliveries.record("dead", [(claimed, Outcome(500, 1, "HTTP 500", None), frozen_clock.now())], frozen_clock.now(),
                   dispatcher.rng)
     [delivery] = _deliveries(hook.id)
     assert delivery.status == DELIVERED and delivery.attempts == 1
@@ -332,13 +332,13 @@ def test_fan_out_waits_on_young_sequence_holes_but_not_old_ones(app, make_webhoo
 
     db.session.execute(Event.__table__.update().where(Event.seq == moved - 5).values(seq=moved))
     db.session.commit()
-    outbox.fan_out(frozen_clock.now())
+    deliveries.fan_out(frozen_clock.now())
     assert [d.event_seq for d in _deliveries(hook.id)] == [first, moved]
     assert _reload(hook).fanout_seq == first
-    outbox.fan_out(frozen_clock.now())  # idempotent
+    deliveries.fan_out(frozen_clock.now())  # idempotent
     assert len(_deliveries(hook.id)) == 2
-    frozen_clock.advance(outbox.SEQ_GAP_SETTLE.total_seconds() + 1)
-    outbox.fan_out(frozen_clock.now())
+    frozen_clock.advance(deliveries.SEQ_GAP_SETTLE.total_seconds() + 1)
+    deliveries.fan_out(frozen_clock.now())
     assert _reload(hook).fanout_seq == moved
 
 
@@ -374,7 +374,7 @@ def test_a_waiting_device_keeps_its_later_events_out_of_the_due_range(
     assert second.next_attempt_at == head.next_attempt_at  # held as long as the head
     assert other.status == DELIVERED
     emit(device_id="lock-a")  # recorded while the device waits: waits too
-    outbox.fan_out(frozen_clock.now())
+    deliveries.fan_out(frozen_clock.now())
     assert _deliveries(hook.id)[-1].next_attempt_at == head.next_attempt_at
     # Disabling parks everything; enabling makes it due again, still in order.
     webhooks.update_webhook(_reload(hook), enabled=False)

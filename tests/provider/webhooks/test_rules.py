@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from provider.dispatcher import outbox, sender
+from provider.dispatcher import deliveries, sender
 from provider.extensions import db
 from provider.models import Event
 from provider.models.webhook import DELIVERED, PENDING, WebhookDelivery
@@ -97,9 +97,9 @@ def test_pruning_keeps_pending_unfanned_and_newest_events(app, receiver, dispatc
     stuck = emit(device_id="lock-2").seq
     dispatcher.drain()
     frozen_clock.advance(40 * 86400)
-    outbox.fan_out(frozen_clock.now())  # the dispatcher's next turn: its cursor passes settled holes
+    deliveries.fan_out(frozen_clock.now())  # the dispatcher's next turn: its cursor passes settled holes
     newest = emit(device_id="lock-3").seq  # recorded now, not yet fanned out
-    removed = outbox.prune(frozen_clock.now(), timedelta(days=30))
+    removed = deliveries.prune(frozen_clock.now(), timedelta(days=30))
     remaining = set(db.session.scalars(select(Event.seq)))
     assert delivered not in remaining
     assert stuck in remaining  # still pending (retried for 3 days from its redelivery window)
@@ -115,6 +115,6 @@ def test_pruning_never_outruns_the_fan_out(app, make_webhook, emit, frozen_clock
     old = [emit().seq for _ in range(3)]
     frozen_clock.advance(40 * 86400)
     emit()
-    outbox.prune(frozen_clock.now(), timedelta(days=30))
+    deliveries.prune(frozen_clock.now(), timedelta(days=30))
     # Nothing was fanned out yet: every event stays until the webhook has its delivery rows.
     assert set(old) <= set(db.session.scalars(select(Event.seq)))

@@ -192,7 +192,8 @@ class Claimed:
 def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claimed]:
     """Leases up to `limit` due deliveries, never two of one (webhook, device) at once,
     never one while an earlier event of its device is pending for that webhook."""
-    from provider.services.webhooks import event_body, signing_secrets
+    from provider.services.event_feed import event_body
+    from provider.services.webhooks import signing_secrets
 
     d = WebhookDelivery
     earlier = aliased(WebhookDelivery)

@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from firmware_bridge.agent.links import LockClientConnector
 from firmware_bridge.agent.model import LockInfo, LockUnreachable
 from firmware_bridge.bumble_backend.world import VirtualWorld
-from firmware_bridge.client import Timeouts
 from firmware_bridge.control_channel import request_json_line, serve_json_lines
+from firmware_bridge.lock_client import Timeouts
 from firmware_bridge.simulator.lock import VirtualLock
 
 _LOGGER = logging.getLogger(__name__)

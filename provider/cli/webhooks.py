@@ -16,7 +16,7 @@ from provider.config import PRODUCTION
 from provider.extensions import db
 from provider.models.webhook import PENDING, Webhook, WebhookDelivery
 from provider.services import webhooks as rules
-from provider.services.events import EVENT_TYPES
+from provider.services.events import WEBHOOK_EVENT_TYPES
 
 
 @click.group()
@@ -37,7 +37,7 @@ def _find(webhook_id: str) -> Webhook:
 
 @webhooks.command("create")
 @click.option("--url", required=True, help="https URL (sandbox: also http://127.0.0.1 / localhost).")
-@click.option("--event", "events", multiple=True, type=click.Choice(EVENT_TYPES),
+@click.option("--event", "events", multiple=True, type=click.Choice(WEBHOOK_EVENT_TYPES),
               help="Event type to deliver (repeatable; default: all).")
 @click.option("--client", "client_id", default=None,
               help="OAuth client_id that will own it (and see it over the API); default: operator-owned.")

@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from provider.commands.bridges import owner_id_for
+from provider.cli.bridges import owner_id_for
 from provider.extensions import db
 from provider.models import Bridge, Lock
 from provider.services import locks as lock_service

@@ -12,7 +12,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from provider.server import HOST, default_port
+from provider.web_server import HOST, default_port
 
 
 def _port(port: int | None) -> int:
@@ -25,12 +25,12 @@ def _port(port: int | None) -> int:
 @click.option("--threads", type=int, default=None, help="Threads per worker (default: $WEB_THREADS or 16).")
 def serve(port: int | None, workers: int | None, threads: int | None) -> None:
     """Serve the API under gunicorn (gthread workers)."""
-    argv = [sys.executable, "-m", "provider.server", "--port", str(_port(port))]
+    argv = [sys.executable, "-m", "provider.web_server", "--port", str(_port(port))]
     if workers:
         argv += ["--workers", str(workers)]
     if threads:
         argv += ["--threads", str(threads)]
-    # A fresh interpreter: see provider/server.py for why the CLI does not host gunicorn.
+    # A fresh interpreter: see provider/web_server.py for why the CLI does not host gunicorn.
     os.execv(sys.executable, argv)
 
 

@@ -1,0 +1,26 @@
+"""the bridge channel at fleet scale (MQTT, gateways, presence). Written by hand.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-01
+
+"""
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+
+import provider.models.base  # noqa: F401
+
+
+# revision identifiers, used by Alembic.
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

@@ -1,0 +1,26 @@
+"""owner pages, operations console, audit log. Written by hand.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-01
+
+"""
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+
+import provider.models.base  # noqa: F401
+
+
+# revision identifiers, used by Alembic.
+revision = '0009'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
