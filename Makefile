@@ -19,7 +19,16 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/provider sandbox --port $(PORT)
 
-test: $(STAMP)
+# axe-core (accessibility checks of the page tests), pinned, from the npm registry.
+AXE_VERSION := 4.14.1
+AXE := $(VENV)/npm/node_modules/axe-core/axe.min.js
+
+$(AXE): $(BIN)/python
+	@command -v npm >/dev/null 2>&1 && npm install --silent --prefix $(VENV)/npm --no-save --no-audit \
+	  --no-fund axe-core@$(AXE_VERSION) \
+	  || echo "npm not available: the page tests' accessibility checks will be skipped"
+
+test: $(STAMP) $(AXE)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)

@@ -96,12 +96,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     # Each surface registers itself; imported here so the factory stays the one wiring point.
-    from provider import bridge_api, oauth
+    from provider import bridge_api, oauth, web
     from provider.api import bp as api_bp
 
     app.register_blueprint(api_bp)
     oauth.init_app(app)
     bridge_api.init_app(app)
+    web.init_app(app)
 
 
 def _register_security_headers(app: Flask) -> None:

@@ -8,6 +8,7 @@ refuses to start without an explicit SECRET_KEY and DATABASE_URL.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -107,4 +108,33 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": mode == PRODUCTION,
         "JSON_SORT_KEYS": False,
+        # Branding of every page (sign-in, consent, errors, owner pages, console).
+        "BRAND_NAME": env.get("BRAND_NAME") or "Halo Locks",
+        "BRAND_LOGO_URL": env.get("BRAND_LOGO_URL") or None,
+        "BRAND_COLOUR": _colour(env, "BRAND_COLOUR", "#1d4ed8"),
+        "BRAND_SUPPORT_CONTACT": env.get("BRAND_SUPPORT_CONTACT") or "support@example.com",
+        # How owner accounts come to exist: "operator" (CLI/console only) or "self" (sign-up by email).
+        "ACCOUNT_SIGNUP": _choice(env, "ACCOUNT_SIGNUP", ("operator", "self"), "operator"),
+        # Outgoing mail (password resets, sign-up links). Without SMTP_HOST the mail is
+        # written to var/mail/ (and the sandbox shows it at /account/sandbox/mail).
+        "SMTP_HOST": env.get("SMTP_HOST") or None,
+        "SMTP_PORT": int(_float(env, "SMTP_PORT", 587)),
+        "SMTP_USERNAME": env.get("SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
+        "SMTP_STARTTLS": env.get("SMTP_STARTTLS", "1") != "0",
+        "MAIL_FROM": env.get("MAIL_FROM") or "no-reply@example.com",
     }
+
+
+def _colour(env: dict[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        raise ConfigError(f"{name} must be a colour like #1d4ed8, got {value!r}")
+    return value
+
+
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value

@@ -71,9 +71,22 @@ def error_response(
     return response
 
 
+_PAGE_BLUEPRINTS = ("pages", "account", "ops")
+_PAGE_PREFIXES = ("/account/", "/ops/")
+
+
 def _wants_html() -> bool:
-    """Owner-facing pages render their own HTML errors; everything else is JSON."""
-    return request.blueprint == "pages"
+    """Pages people read get a branded HTML error page; everything else is JSON."""
+    return request.blueprint in _PAGE_BLUEPRINTS or request.path.startswith(_PAGE_PREFIXES)
+
+
+def _html_error(status: int) -> Response:
+    from flask import make_response
+
+    from provider.web.common import error_page
+
+    body, code = error_page(status)
+    return make_response(body, code)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -90,7 +103,7 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(err: HTTPException) -> Response:
         status = err.code or 500
         if _wants_html():
-            return err.get_response()
+            return _html_error(status)
         code = _HTTP_CODES.get(status, "HTTP_ERROR")
         headers = {}
         if status == 405 and err.valid_methods:  # type: ignore[attr-defined]
@@ -104,4 +117,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
         _LOGGER.exception("Unhandled error on %s %s", request.method, request.path)
+        if _wants_html():
+            return _html_error(500)
         return error_response(500, "INTERNAL_ERROR", "An unexpected error occurred.")

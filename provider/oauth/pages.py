@@ -10,7 +10,6 @@ redirect URI gets an error page, never a redirect.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from typing import Any
 
@@ -28,12 +27,12 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from provider.clock import now
 from provider.extensions import db
 from provider.models import Account
 from provider.oauth.server import authorization
-from provider.services import accounts, oauth_login
+from provider.services import oauth_login
 from provider.services.oauth_clients import SCOPES
+from provider.web import common as web_common
 
 bp = Blueprint("pages", __name__)
 
@@ -64,7 +63,10 @@ def _page_headers(response: Response) -> Response:
 
 @bp.errorhandler(HTTPException)
 def _http_error(err: HTTPException) -> tuple[str, int]:
-    return _error_page(err.description or err.name, err.code or 400)
+    from provider.web.common import ERROR_SENTENCES
+
+    status = err.code or 400
+    return _error_page(ERROR_SENTENCES.get(status, ERROR_SENTENCES[400 if status < 500 else 500]), status)
 
 
 def _error_page(message: str, status: int = 400) -> tuple[str, int]:
@@ -74,17 +76,8 @@ def _error_page(message: str, status: int = 400) -> tuple[str, int]:
 # Session helpers -----------------------------------------------------------------
 
 
-def _csrf_token() -> str:
-    token = session.get(_SESSION_CSRF)
-    if not token:
-        token = session[_SESSION_CSRF] = secrets.token_urlsafe(32)
-    return str(token)
-
-
-def _csrf_ok() -> bool:
-    expected = session.get(_SESSION_CSRF)
-    given = request.form.get("csrf_token", "")
-    return bool(expected) and hmac.compare_digest(str(expected), given)
+_csrf_token = web_common.csrf_token
+_csrf_ok = web_common.csrf_ok
 
 
 def _session_account() -> Account | None:
@@ -147,8 +140,16 @@ def _authorization_error(error: OAuth2Error) -> Any:
             response.location, {"iss": current_app.config["PROVIDER_ISSUER"]}
         )
         return _after_post(response)
-    message = error.get_error_description() or error.error
-    return _error_page(f"This sign-in link is not valid: {message}", 400)
+    return _error_page(_PLAIN_OAUTH_ERRORS.get(error.error, _PLAIN_OAUTH_ERRORS["invalid_request"]), 400)
+
+
+# What a person reads instead of the library's message (which names URIs and parameters).
+_PLAIN_OAUTH_ERRORS = {
+    "invalid_client": "The application that sent you here is not registered with us, so it cannot connect to your locks.",
+    "invalid_request": "The application that sent you here made a sign-in link we cannot accept, so we stopped here to protect your account.",
+    "invalid_scope": "The application that sent you here asked for access we do not offer.",
+    "unsupported_response_type": "The application that sent you here made a sign-in link we cannot accept.",
+}
 
 
 def _after_post(response: Response) -> Response:
@@ -178,32 +179,22 @@ def authorize() -> Any:
 
     if request.form.get("step") == "login":
         return _sign_in(grant)
+    if request.form.get("step") == "switch":
+        # "Not you?": forget this sign-in and ask again, for the same authorization request.
+        session.clear()
+        return redirect(_this_url(), 303)
     return _decide(grant, account)
 
 
 def _sign_in(grant: Any) -> Any:
     email = request.form.get("email", "").strip()
-    password = request.form.get("password", "")
-    address = request.remote_addr
-    until = oauth_login.blocked_until(email, address)
-    if until is not None:
-        wait = max(1, int((until - now()).total_seconds()) + 1)
-        return _render_login(
-            grant,
-            error=f"Too many failed sign-ins. Try again in {wait} seconds.",
-            status=429,
-            email=email,
-            headers={"Retry-After": str(wait)},
-        )
-    account = accounts.authenticate(email, password) if email and password else None
-    if account is None:
-        oauth_login.record_failure(email, address)
-        return _render_login(grant, error="Wrong email or password.", status=401, email=email)
-    oauth_login.record_success(email)
-    db.session.commit()
+    outcome = oauth_login.sign_in(email, request.form.get("password", ""), request.remote_addr)
+    if outcome.account is None:
+        headers = {"Retry-After": str(outcome.retry_after)} if outcome.retry_after else None
+        return _render_login(grant, error=outcome.error, status=outcome.status, email=email, headers=headers)
     # A new session for the signed-in owner (nothing carried over from before).
     session.clear()
-    session[_SESSION_ACCOUNT] = account.id
+    session[_SESSION_ACCOUNT] = outcome.account.id
     session[_SESSION_FRESH] = _request_fingerprint()
     session[_SESSION_CSRF] = secrets.token_urlsafe(32)
     return redirect(_this_url(), 303)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from provider.clock import now
 from provider.extensions import db
 from provider.models import Account
 from provider.services import secret_hashing
@@ -27,8 +28,7 @@ def create_account(email: str, password: str) -> Account:
     email = normalise_email(email)
     if "@" not in email or len(email) > 254:
         raise AccountError(f"not an email address: {email!r}")
-    if not password:
-        raise AccountError("a password is required")
+    check_new_password(password)
     if find_by_email(email) is not None:
         raise AccountError(f"an account already exists for {email}")
     account = Account(email=email, password_hash=secret_hashing.hash_secret(password))
@@ -37,11 +37,60 @@ def create_account(email: str, password: str) -> Account:
     return account
 
 
+def check_new_password(password: str) -> None:
+    if not password:
+        raise AccountError("a password is required")
+    if len(password) > 1024:
+        raise AccountError("the password is too long (at most 1024 characters)")
+
+
+def set_password(account: Account, new_password: str) -> None:
+    """A new password; every earlier reset link stops working with the old hash."""
+    check_new_password(new_password)
+    account.password_hash = secret_hashing.hash_secret(new_password)
+
+
+def change_password(account: Account, current_password: str, new_password: str) -> None:
+    if not secret_hashing.verify(account.password_hash, current_password):
+        raise AccountError("the current password is wrong")
+    set_password(account, new_password)
+
+
+def create_confirmed(email: str, password_hash: str) -> Account:
+    """Self sign-up, once the owner followed the mailed link (the hash was made at sign-up)."""
+    email = normalise_email(email)
+    if find_by_email(email) is not None:
+        raise AccountError(f"an account already exists for {email}")
+    account = Account(email=email, password_hash=password_hash)
+    db.session.add(account)
+    db.session.flush()
+    return account
+
+
+def list_accounts(limit: int = 500) -> list[Account]:
+    return list(db.session.scalars(select(Account).order_by(Account.email).limit(limit)))
+
+
+def set_disabled(account: Account, disabled: bool) -> None:
+    """Disabling ends the account's sign-ins and revokes every grant it gave."""
+    from provider.services import grants
+
+    if disabled:
+        if account.disabled_at is None:
+            account.disabled_at = now()
+        for grant in grants.list_grants(account.id):
+            grants.revoke(account.id, grant.grant_id)
+    else:
+        account.disabled_at = None
+
+
 def authenticate(email: str, password: str) -> Account | None:
     account = find_by_email(email)
     if not secret_hashing.verify(account.password_hash if account else None, password):
         return None
     assert account is not None  # verify() is False without a stored hash
+    if account.disabled:
+        return None
     if secret_hashing.needs_rehash(account.password_hash):
         account.password_hash = secret_hashing.hash_secret(password)
     return account

@@ -35,6 +35,7 @@ def request_action(
     *,
     custom_id: str | None = None,
     limiter: rate_limits.RateLimiter,
+    performed_via: str = "remote_api",
 ) -> Action:
     """Queues a lock/unlock for the lock's bridge; the same custom_id returns the same action.
 
@@ -54,7 +55,7 @@ def request_action(
     if action == "lock" and lock.obstructed:
         raise DeviceError(409, "BOLT_OBSTRUCTED", "The bolt is obstructed; clear it before locking.")
     row = Action(lock_id=lock.id, owner_id=owner_id, action=action, custom_id=custom_id,
-                 status="pending", performed_via="remote_api", created_at=clock_now())
+                 status="pending", performed_via=performed_via, created_at=clock_now())
     db.session.add(row)
     try:
         db.session.flush()

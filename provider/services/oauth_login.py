@@ -17,7 +17,9 @@ from sqlalchemy.exc import IntegrityError
 
 from provider.clock import now
 from provider.extensions import db
+from provider.models import Account
 from provider.models.oauth import LoginThrottle
+from provider.services import accounts
 
 
 @dataclass(frozen=True)
@@ -91,3 +93,28 @@ def record_success(email: str) -> None:
     row = db.session.get(LoginThrottle, _keys(email, None)[0][0])
     if row is not None:
         db.session.delete(row)
+
+
+@dataclass(frozen=True)
+class SignInOutcome:
+    """Account on success; otherwise the sentence to show, its status and when to retry."""
+
+    account: Account | None
+    error: str | None = None
+    status: int = 200
+    retry_after: int | None = None
+
+
+def sign_in(email: str, password: str, address: str | None) -> SignInOutcome:
+    """A password sign-in under the throttling rules; commits the counters."""
+    until = blocked_until(email, address)
+    if until is not None:
+        wait = max(1, int((until - now()).total_seconds()) + 1)
+        return SignInOutcome(None, f"Too many failed sign-ins. Try again in {wait} seconds.", 429, wait)
+    account = accounts.authenticate(email, password) if email and password else None
+    if account is None:
+        record_failure(email, address)
+        return SignInOutcome(None, "Wrong email or password.", 401)
+    record_success(email)
+    db.session.commit()
+    return SignInOutcome(account)

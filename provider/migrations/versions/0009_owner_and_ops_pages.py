@@ -19,8 +19,10 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table("accounts") as batch:
+        batch.add_column(sa.Column("disabled_at", provider.models.base.UTCDateTime(), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("accounts") as batch:
+        batch.drop_column("disabled_at")

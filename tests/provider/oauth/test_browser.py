@@ -6,52 +6,25 @@ Skipped with the reason when no Chromium is installed, unless REQUIRE_BROWSER=1
 
 from __future__ import annotations
 
-import os
-import shutil
 from urllib.parse import urlencode
 
 import pytest
 
+from tests.browser import launch, skip_or_fail, unavailable
 from tests.provider.oauth.conftest import REDIRECT_URI, STATE, authorize_params, query_of
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = pytest.mark.browser
 
 
-def _unavailable() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright for Python is not installed (pip install playwright)"
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def chromium():
-    reason = _unavailable()
+    reason = unavailable()
     if reason:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
+        skip_or_fail(reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
-            args=LAUNCH_ARGS,
-        )
+        browser = launch(playwright)
         yield browser
         browser.close()
 

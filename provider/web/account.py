@@ -1,0 +1,543 @@
+"""The lock owner's pages: sign in, locks, access codes, history, connected apps, password."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from provider.extensions import db
+from provider.models import Account, Bridge, Event
+from provider.services import (
+    access_codes,
+    account_links,
+    accounts,
+    actions,
+    grants,
+    local_time,
+    lock_history,
+    locks,
+    mail,
+    oauth_login,
+    secret_hashing,
+)
+from provider.services.device_errors import DeviceError
+from provider.web.common import secure_pages
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+secure_pages(bp)
+
+SESSION_ACCOUNT = "account_id"  # the same key the OAuth sign-in page uses: one sign-in for both
+
+EVENT_WORDS = {
+    "lock.action_completed": "Locked or unlocked",
+    "access_code.created": "Code added",
+    "access_code.updated": "Code changed",
+    "access_code.deleted": "Code removed",
+    "access_code.used": "Code used",
+    "access_code.incorrect_attempt": "Wrong code typed",
+    "device.online": "Came online",
+    "device.offline": "Went offline",
+    "device.low_battery": "Battery low",
+    "battery.low": "Battery low",
+    "battery.replaced": "Battery replaced",
+    "device.time_wrong": "Clock wrong",
+    "device.added": "Added to your account",
+}
+
+
+# Helpers ---------------------------------------------------------------------------
+
+
+def _owner() -> Account | None:
+    account_id = session.get(SESSION_ACCOUNT)
+    account = db.session.get(Account, account_id) if account_id else None
+    if account is not None and account.disabled:
+        session.clear()
+        return None
+    return account
+
+
+def signed_in(view: Any) -> Any:
+    @wraps(view)
+    def wrapper(**kwargs: Any) -> Any:
+        owner = _owner()
+        if owner is None:
+            return redirect(url_for("account.sign_in", next=request.full_path.rstrip("?")), 303)
+        return view(owner, **kwargs)
+
+    return wrapper
+
+
+def _limiter() -> Any:
+    return current_app.extensions["device_rate_limiter"]
+
+
+def _mail_settings() -> mail.MailSettings:
+    return mail.MailSettings.from_config(current_app.config)
+
+
+def _render(template: str, owner: Account | None, status: int = 200, **context: Any) -> tuple[str, int]:
+    return render_template(
+        template,
+        owner=owner,
+        local=local_time.display,
+        utc=lambda value: local_time.display(value, "UTC"),
+        **context,
+    ), status
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site (never another origin) is followed after sign-in."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return request.script_root + target
+    return url_for("account.locks")
+
+
+def _start_session(account: Account) -> None:
+    session.clear()  # nothing carried over from before signing in
+    session[SESSION_ACCOUNT] = account.id
+
+
+def _last_seen(rows: list[Any]) -> dict[str, datetime | None]:
+    bridge_ids = {lock.bridge_id for lock in rows if lock.bridge_id}
+    seen = {
+        bridge.id: bridge.last_seen_at
+        for bridge in db.session.scalars(db.select(Bridge).where(Bridge.id.in_(bridge_ids)))
+    } if bridge_ids else {}
+    return {lock.id: seen.get(lock.bridge_id) if lock.online else lock.updated_at for lock in rows}
+
+
+# Signing in and out ---------------------------------------------------------------
+
+
+@bp.get("/")
+def home() -> Any:
+    return redirect(url_for("account.locks"))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Any:
+    next_url = request.args.get("next", "")
+    context = {"next": next_url, "signup": current_app.config.get("ACCOUNT_SIGNUP") == "self"}
+    if request.method == "GET":
+        if _owner() is not None:
+            return redirect(_safe_next(next_url))
+        return _render("account/sign_in.html", None, email="", error=None, **context)
+    email = request.form.get("email", "").strip()
+    outcome = oauth_login.sign_in(email, request.form.get("password", ""), request.remote_addr)
+    if outcome.account is None:
+        body, status = _render("account/sign_in.html", None, outcome.status, email=email,
+                               error=outcome.error, **context)
+        headers = {"Retry-After": str(outcome.retry_after)} if outcome.retry_after else {}
+        return body, status, headers
+    _start_session(outcome.account)
+    return redirect(_safe_next(next_url), 303)
+
+
+@bp.post("/sign-out")
+def sign_out() -> Any:
+    session.clear()
+    flash("You are signed out.", "notice")
+    return redirect(url_for("account.sign_in"), 303)
+
+
+# Locks -----------------------------------------------------------------------------
+
+
+@bp.get("/locks", endpoint="locks")
+@signed_in
+def locks_page(owner: Account) -> Any:
+    rows, _ = locks.list_locks(owner.id)
+    seen = _last_seen(rows)
+    return _render("account/locks.html", owner, rows=rows, last_seen=lambda lock: seen.get(lock.id))
+
+
+def _codes_for_display(owner: Account, lock: Any) -> list[dict[str, Any]]:
+    shown = []
+    for code in access_codes.list_codes(owner.id, lock.id):
+        shown.append({
+            "id": code.id, "name": code.name, "slot": code.slot, "pin": access_codes.plaintext(code),
+            "starts_at": code.starts_at, "ends_at": code.ends_at, "status": code.status,
+            "error_code": code.error_code, "managed": getattr(code, "managed", True),
+        })
+    return shown
+
+
+def _lock_page(owner: Account, lock: Any, *, error: str | None = None, form: dict[str, str] | None = None,
+               status: int = 200) -> Any:
+    seen = _last_seen([lock])
+    return _render(
+        "account/lock.html", owner, status, lock=lock, codes=_codes_for_display(owner, lock),
+        last_seen=lambda row: seen.get(row.id), error=error,
+        form=form or {"name": "", "code": "", "starts_at": "", "ends_at": ""},
+    )
+
+
+@bp.get("/locks/<lock_id>")
+@signed_in
+def lock(owner: Account, lock_id: str) -> Any:
+    return _lock_page(owner, _owned_lock_or_404(owner, lock_id))
+
+
+def _owned_lock_or_404(owner: Account, lock_id: str) -> Any:
+    try:
+        return locks.get_owned_lock(owner.id, lock_id)
+    except DeviceError:
+        abort(404)
+
+
+@bp.post("/locks/<lock_id>/actions")
+@signed_in
+def act(owner: Account, lock_id: str) -> Any:
+    lock = _owned_lock_or_404(owner, lock_id)
+    action = request.form.get("action", "")
+    try:
+        actions.request_action(owner.id, lock.id, action, limiter=_limiter(), performed_via="mobile_app")
+    except DeviceError as err:
+        db.session.rollback()
+        flash(f"{lock.name}: {err.message}", "error")
+    else:
+        db.session.commit()
+        flash(f"{lock.name}: {'locking' if action == 'lock' else 'unlocking'} — sent to the lock.", "notice")
+    return redirect(_back_to(lock.id), 303)
+
+
+def _back_to(lock_id: str) -> str:
+    """Back to the page the form was on (the list or the lock's own page)."""
+    if request.form.get("from") == "list" or (request.referrer or "").endswith("/account/locks"):
+        return url_for("account.locks")
+    return url_for("account.lock", lock_id=lock_id)
+
+
+# Access codes -----------------------------------------------------------------------
+
+
+def _code_fields(lock: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """The form's values as the service takes them (times from the lock's timezone) and as typed."""
+    typed = {key: request.form.get(key, "") for key in ("name", "code", "starts_at", "ends_at")}
+    fields: dict[str, Any] = {
+        "code": typed["code"].strip(),
+        "name": typed["name"].strip() or None,
+        "starts_at": local_time.parse_local(typed["starts_at"], lock.timezone),
+        "ends_at": local_time.parse_local(typed["ends_at"], lock.timezone),
+    }
+    return fields, typed
+
+
+@bp.post("/locks/<lock_id>/codes")
+@signed_in
+def create_code(owner: Account, lock_id: str) -> Any:
+    lock = _owned_lock_or_404(owner, lock_id)
+    typed = {key: request.form.get(key, "") for key in ("name", "code", "starts_at", "ends_at")}
+    try:
+        fields, typed = _code_fields(lock)
+        access_codes.create_code(owner.id, lock.id, limiter=_limiter(), **fields)
+    except (DeviceError, local_time.LocalTimeError) as err:
+        db.session.rollback()
+        status = err.status if isinstance(err, DeviceError) else 400
+        return _lock_page(owner, lock, error=getattr(err, "message", str(err)), form=typed, status=status)
+    db.session.commit()
+    flash("Code saved. The lock gets it the next time its bridge reaches it.", "notice")
+    return redirect(url_for("account.lock", lock_id=lock.id), 303)
+
+
+@bp.route("/codes/<code_id>/edit", methods=["GET", "POST"])
+@signed_in
+def edit_code(owner: Account, code_id: str) -> Any:
+    try:
+        code = access_codes.get_code(owner.id, code_id)
+    except DeviceError:
+        abort(404)
+    lock = locks.get_owned_lock(owner.id, code.lock_id)
+    if request.method == "GET":
+        form = {
+            "name": code.name or "", "code": access_codes.plaintext(code),
+            "starts_at": local_time.input_value(code.starts_at, lock.timezone),
+            "ends_at": local_time.input_value(code.ends_at, lock.timezone),
+        }
+        return _render("account/edit_code.html", owner, code=code, lock=lock, form=form, error=None)
+    typed = {key: request.form.get(key, "") for key in ("name", "code", "starts_at", "ends_at")}
+    try:
+        fields, typed = _code_fields(lock)
+        changes = _changes(code, fields)
+        if changes:
+            access_codes.update_code(owner.id, code.id, limiter=_limiter(), **changes)
+    except (DeviceError, local_time.LocalTimeError) as err:
+        db.session.rollback()
+        status = err.status if isinstance(err, DeviceError) else 400
+        return _render("account/edit_code.html", owner, status, code=code, lock=lock, form=typed,
+                       error=getattr(err, "message", str(err)))
+    db.session.commit()
+    flash("Code changed." if changes else "Nothing to change.", "notice")
+    return redirect(url_for("account.lock", lock_id=lock.id), 303)
+
+
+def _changes(code: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    """Only what the owner changed, as a PATCH would carry it."""
+    current = {"code": access_codes.plaintext(code), "name": code.name,
+               "starts_at": code.starts_at, "ends_at": code.ends_at}
+    return {key: value for key, value in fields.items() if value != current[key]}
+
+
+@bp.post("/codes/<code_id>/delete")
+@signed_in
+def delete_code(owner: Account, code_id: str) -> Any:
+    try:
+        code = access_codes.delete_code(owner.id, code_id, limiter=_limiter())
+    except DeviceError as err:
+        db.session.rollback()
+        if err.status == 404:
+            abort(404)
+        flash(err.message, "error")
+        return redirect(url_for("account.locks"), 303)
+    db.session.commit()
+    flash("Code removed. The lock forgets it the next time its bridge reaches it.", "notice")
+    return redirect(url_for("account.lock", lock_id=code.lock_id), 303)
+
+
+# History ----------------------------------------------------------------------------
+
+
+def _day_bounds(value: str, timezone: str, *, end: bool) -> datetime | None:
+    """A date typed in the lock's timezone, as the UTC start of that day (or of the next)."""
+    if not value:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d")
+    except ValueError as err:
+        raise local_time.LocalTimeError(f"Not a date: {value!r}.") from err
+    if end:
+        day += timedelta(days=1)
+    return day.replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def _details(event: Event) -> str:
+    data = event.data or {}
+    parts = []
+    for key, words in (("action_type", "action"), ("action", "action"), ("status", "status"),
+                       ("performed_via", "by"), ("error_code", "error"), ("name", "code")):
+        value = data.get(key)
+        if value and f"{words}: {value}" not in parts:
+            parts.append(f"{words}: {value}")
+    if "access_code" in data and isinstance(data["access_code"], dict) and data["access_code"].get("name"):
+        parts.append(f"code: {data['access_code']['name']}")
+    return ", ".join(parts)
+
+
+@bp.get("/locks/<lock_id>/history")
+@signed_in
+def history(owner: Account, lock_id: str) -> Any:
+    lock = _owned_lock_or_404(owner, lock_id)
+    filters = {"type": request.args.get("type", ""), "from": request.args.get("from", ""),
+               "to": request.args.get("to", "")}
+    if filters["type"] and filters["type"] not in EVENT_WORDS:
+        filters["type"] = ""
+    before = request.args.get("before", "")
+    error = None
+    rows: list[Event] = []
+    next_seq = None
+    try:
+        rows, next_seq = lock_history.history(
+            owner.id, lock.id,
+            event_type=filters["type"] or None,
+            since=_day_bounds(filters["from"], lock.timezone, end=False),
+            until=_day_bounds(filters["to"], lock.timezone, end=True),
+            before_seq=int(before) if before.isdigit() else None,
+        )
+    except local_time.LocalTimeError as err:
+        error = str(err)
+    return _render(
+        "account/history.html", owner, lock=lock, rows=rows, next_seq=next_seq, filters=filters,
+        error=error, event_types=sorted(EVENT_WORDS.items(), key=lambda item: item[1]),
+        describe=lambda event_type: EVENT_WORDS.get(event_type, event_type), details=_details,
+    )
+
+
+# Connected apps -----------------------------------------------------------------------
+
+
+@bp.get("/apps")
+@signed_in
+def apps(owner: Account) -> Any:
+    return _render("account/apps.html", owner, grants=grants.list_grants(owner.id))
+
+
+@bp.post("/apps/<grant_id>/revoke")
+@signed_in
+def revoke_app(owner: Account, grant_id: str) -> Any:
+    if not grants.revoke(owner.id, grant_id[:36]):
+        abort(404)
+    db.session.commit()
+    flash("Access revoked. That app can no longer reach your locks.", "notice")
+    return redirect(url_for("account.apps"), 303)
+
+
+# Password -------------------------------------------------------------------------------
+
+
+def _form_page(owner: Account | None, status: int = 200, **context: Any) -> Any:
+    context.setdefault("error", None)
+    context.setdefault("done", None)
+    context.setdefault("intro", None)
+    context.setdefault("fields", None)
+    context.setdefault("back", None)
+    return _render("account/form_page.html", owner, status, **context)
+
+
+_NEW_PASSWORD_FIELDS = [
+    ("new_password", "New password", "password", "new-password"),
+    ("confirm", "New password again", "password", "new-password"),
+]
+
+
+def _new_password() -> tuple[str | None, str | None]:
+    new = request.form.get("new_password", "")
+    if new != request.form.get("confirm", ""):
+        return None, "The two new passwords are not the same."
+    try:
+        accounts.check_new_password(new)
+    except accounts.AccountError as err:
+        return None, str(err).capitalize() + "."
+    return new, None
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@signed_in
+def password(owner: Account) -> Any:
+    page = {"heading": "Change your password", "action": url_for("account.password"),
+            "submit": "Change password",
+            "fields": [("current_password", "Current password", "password", "current-password"),
+                       *_NEW_PASSWORD_FIELDS]}
+    if request.method == "GET":
+        return _form_page(owner, **page)
+    new, error = _new_password()
+    if new is not None:
+        try:
+            accounts.change_password(owner, request.form.get("current_password", ""), new)
+        except accounts.AccountError as err:
+            error = str(err).capitalize() + "."
+    if error:
+        return _form_page(owner, 400, error=error, **page)
+    db.session.commit()
+    _start_session(owner)  # a fresh session after a password change
+    flash("Your password is changed.", "notice")
+    return redirect(url_for("account.locks"), 303)
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+def reset_request() -> Any:
+    page = {"heading": "Reset your password", "action": url_for("account.reset_request"),
+            "submit": "Send me a link", "back": url_for("account.sign_in"),
+            "intro": "Type the email address of your account. We send a link that lets you choose a new password.",
+            "fields": [("email", "Email", "email", "username")]}
+    if request.method == "GET":
+        return _form_page(None, **page)
+    account = accounts.find_by_email(request.form.get("email", ""))
+    if account is not None and not account.disabled:
+        token = account_links.reset_token(current_app.config["SECRET_KEY"], account)
+        link = url_for("account.reset", token=token, _external=True)
+        mail.send(_mail_settings(), account.email, f"Reset your {current_app.config['BRAND_NAME']} password",
+                  f"Someone (hopefully you) asked to reset the password of this account.\n\n"
+                  f"Choose a new password here (the link works for an hour, once):\n{link}\n\n"
+                  f"If it was not you, ignore this mail: your password stays as it is.\n")
+    # The same answer whether or not the address has an account: nothing to learn from it.
+    page.pop("fields")
+    return _form_page(None, done="If that address has an account, a link to reset its password is on its way.",
+                      **page)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token: str) -> Any:
+    secret_key = current_app.config["SECRET_KEY"]
+    account = account_links.account_for_reset(secret_key, token)
+    if account is None:
+        return _form_page(None, 400, heading="This link does not work any more",
+                          error="The link has expired or was already used. Ask for a new one.",
+                          back=url_for("account.reset_request"), back_label="Ask for a new link")
+    page = {"heading": "Choose a new password", "action": url_for("account.reset", token=token),
+            "submit": "Save password", "fields": _NEW_PASSWORD_FIELDS}
+    if request.method == "GET":
+        return _form_page(None, **page)
+    new, error = _new_password()
+    if new is None:
+        return _form_page(None, 400, error=error, **page)
+    accounts.set_password(account, new)
+    db.session.commit()
+    _start_session(account)
+    flash("Your password is changed and you are signed in.", "notice")
+    return redirect(url_for("account.locks"), 303)
+
+
+# Sign-up (when the vendor allows it) ------------------------------------------------------
+
+
+@bp.route("/sign-up", methods=["GET", "POST"])
+def sign_up() -> Any:
+    if current_app.config.get("ACCOUNT_SIGNUP") != "self":
+        abort(404)
+    page = {"heading": "Create an account", "action": url_for("account.sign_up"), "submit": "Create account",
+            "back": url_for("account.sign_in"),
+            "fields": [("email", "Email", "email", "username"), *_NEW_PASSWORD_FIELDS]}
+    if request.method == "GET":
+        return _form_page(None, **page)
+    email = accounts.normalise_email(request.form.get("email", ""))
+    new, error = _new_password()
+    if new is not None and ("@" not in email or len(email) > 254):
+        error = "That is not an email address."
+    if error:
+        return _form_page(None, 400, error=error, **page)
+    if accounts.find_by_email(email) is None:
+        token = account_links.signup_token(current_app.config["SECRET_KEY"], email,
+                                           secret_hashing.hash_secret(new or ""))
+        link = url_for("account.confirm_sign_up", token=token, _external=True)
+        mail.send(_mail_settings(), email, f"Confirm your {current_app.config['BRAND_NAME']} account",
+                  f"Follow this link to confirm your address and create your account (it works for a day):\n"
+                  f"{link}\n\nIf you did not ask for an account, ignore this mail.\n")
+    page.pop("fields")
+    return _form_page(None, done="Check your mail: we sent a link to confirm your address.", **page)
+
+
+@bp.get("/sign-up/<token>")
+def confirm_sign_up(token: str) -> Any:
+    if current_app.config.get("ACCOUNT_SIGNUP") != "self":
+        abort(404)
+    claims = account_links.signup_claims(current_app.config["SECRET_KEY"], token)
+    if claims is None:
+        return _form_page(None, 400, heading="This link does not work any more",
+                          error="The link has expired. Sign up again.", back=url_for("account.sign_up"),
+                          back_label="Sign up again")
+    try:
+        account = accounts.create_confirmed(*claims)
+    except accounts.AccountError:
+        return _form_page(None, 409, heading="Account already exists",
+                          error="This address already has an account. Sign in instead.",
+                          back=url_for("account.sign_in"))
+    db.session.commit()
+    _start_session(account)
+    flash("Your account is ready.", "notice")
+    return redirect(url_for("account.locks"), 303)
+
+
+# The sandbox's mailbox ----------------------------------------------------------------------
+
+
+@bp.get("/sandbox/mail")
+def sandbox_mail() -> Any:
+    if current_app.config.get("PROVIDER_ENV") != "sandbox" or current_app.config.get("SMTP_HOST"):
+        abort(404)
+    return _render("account/mail.html", _owner(), mails=mail.dropped(_mail_settings()))
