@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 
+import bridge_contract as contract
 from provider.extensions import db
 from provider.models import Account, Bridge, Event
 from provider.services import (
@@ -207,7 +208,8 @@ def act(owner: Account, lock_id: str) -> Any:
     lock = _owned_lock_or_404(owner, lock_id)
     action = request.form.get("action", "")
     try:
-        actions.request_action(owner.id, lock.id, action, limiter=_limiter(), performed_via="mobile_app")
+        actions.request_action(owner.id, lock.id, action, limiter=_limiter(),
+                               performed_via=contract.PERFORMED_VIA_MOBILE_APP)
     except DeviceError as err:
         db.session.rollback()
         flash(f"{lock.name}: {err.message}", "error")
