@@ -12,12 +12,13 @@ from provider import create_app
 
 
 def register_commands(group: click.Group) -> None:
-    from provider.cli import accounts, bridges, clients, locks, serve, webhooks
+    from provider.cli import accounts, bridges, clients, locks, operators, serve, webhooks
 
     for command in (
         serve.serve,
         serve.sandbox,
         accounts.accounts,
+        operators.operators,
         clients.clients,
         bridges.bridges,
         locks.locks,

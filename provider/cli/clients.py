@@ -48,3 +48,58 @@ def purge() -> None:
     deleted = purge_expired()
     db.session.commit()
     click.echo(f"deleted {deleted} expired code/token row(s)")
+
+
+def _client_or_fail(client_id: str):
+    from provider.services.oauth_clients import find_client
+
+    client = find_client(client_id)
+    if client is None:
+        raise click.ClickException(f"no client {client_id}")
+    return client
+
+
+@clients.command("list")
+@with_appcontext
+def list_() -> None:
+    """Every client: client_id, name, scopes, redirect URIs."""
+    from provider.services.oauth_clients import list_clients
+
+    for client in list_clients():
+        click.echo(f"{client.client_id}  {client.name}  [{client.scope}]  {' '.join(client.redirect_uris or [])}")
+
+
+@clients.command("delete")
+@click.argument("client_id")
+@with_appcontext
+def delete(client_id: str) -> None:
+    """Delete a client with its tokens and webhooks (its grants end at once)."""
+    from provider.cli.operators import cli_actor
+    from provider.services import audit
+    from provider.services.oauth_clients import delete_client
+
+    hooks = delete_client(_client_or_fail(client_id))
+    audit.record(cli_actor(), "client.delete", client_id, webhooks_deleted=hooks)
+    db.session.commit()
+    click.echo(f"deleted: {client_id} (and {hooks} webhook(s))")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--grace-hours", default=24.0, show_default=True, type=click.FloatRange(0, 24 * 30),
+              help="How long the old secret keeps working.")
+@with_appcontext
+def rotate_secret(client_id: str, grace_hours: float) -> None:
+    """A new client secret (printed once); the old one works for the grace period."""
+    from datetime import timedelta
+
+    from provider.cli.operators import cli_actor
+    from provider.services import audit
+    from provider.services.oauth_clients import rotate_secret as rotate
+
+    client = _client_or_fail(client_id)
+    secret = rotate(client, timedelta(hours=grace_hours))
+    audit.record(cli_actor(), "client.rotate_secret", client_id, grace_hours=grace_hours)
+    db.session.commit()
+    click.echo(f"client_secret: {secret}")
+    click.echo(f"The previous secret keeps working for {grace_hours:g} h. Store the new one now.")

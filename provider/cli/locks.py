@@ -78,3 +78,16 @@ def sweep(loop: bool) -> None:
             click.echo(" ".join(f"{key}={value}" for key, value in report.items()))
             return
         time.sleep(SWEEP_INTERVAL_SECONDS)
+
+
+@locks.command("list")
+@click.option("--owner", "owner_email", default=None, help="Only this owner's locks.")
+@with_appcontext
+def list_(owner_email: str | None) -> None:
+    """Locks: id, name, state, online, battery."""
+    query = db.select(Lock).order_by(Lock.name, Lock.id)
+    if owner_email:
+        query = query.where(Lock.owner_id == owner_id_for(owner_email))
+    for lock in db.session.scalars(query):
+        battery = f"{lock.battery_level}%" if lock.battery_level is not None else "?"
+        click.echo(f"{lock.id}  {lock.name}  {lock.lock_state}  {'online' if lock.online else 'offline'}  battery {battery}")

@@ -18,6 +18,7 @@ from provider.models.oauth import (  # noqa: F401
     OAuthClient,
     OAuthToken,
 )
+from provider.models.ops import AuditEntry, FleetSample, Operator  # noqa: F401
 from provider.models.webhook import Webhook, WebhookAttempt, WebhookDelivery  # noqa: F401
 
 __all__ = ["Account", "Event", "TimestampMixin", "UTCDateTime", "new_id"]

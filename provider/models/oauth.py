@@ -41,6 +41,9 @@ class OAuthClient(TimestampMixin, db.Model, ClientMixin):
     scope: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     # Opt-in: accept the older guide's token call (code + client credentials only).
     legacy_token_mode: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # After a secret rotation the old secret keeps working until this moment (then it is dropped).
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(255))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return f"<OAuthClient {self.client_id}>"

@@ -36,6 +36,29 @@ def create_bridge_with_token(owner_id: str, name: str, token: str) -> Bridge:
     return bridge
 
 
+def list_bridges(owner_id: str | None = None) -> list[Bridge]:
+    query = select(Bridge).order_by(Bridge.name, Bridge.id)
+    if owner_id is not None:
+        query = query.where(Bridge.owner_id == owner_id)
+    return list(db.session.scalars(query))
+
+
+def revoke_token(bridge: Bridge) -> None:
+    """The bridge's token stops working at once (a lost or stolen gateway); its locks stay registered.
+
+    The stored digest is replaced by one of a random value nobody holds. A new
+    token is issued with reissue_token().
+    """
+    bridge.token_hash = hash_token(secrets.token_urlsafe(32) + ":revoked")
+
+
+def reissue_token(bridge: Bridge) -> str:
+    """A new bearer token for the bridge (shown once); the previous one stops working."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    bridge.token_hash = hash_token(token)
+    return token
+
+
 def authenticate(token: str) -> Bridge | None:
     if not token.startswith(TOKEN_PREFIX):
         return None

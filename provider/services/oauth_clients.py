@@ -7,9 +7,11 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from provider.clock import now
 from provider.extensions import db
 from provider.models.oauth import OAuthClient
 from provider.services import secret_hashing
@@ -21,6 +23,8 @@ SCOPES: dict[str, str] = {
     "locks.write": "Lock and unlock your locks, and create, change and delete their access codes",
 }
 DEFAULT_SCOPE = "locks.read locks.write"
+# How long a rotated-out client secret keeps working: time to update it at Seam.
+DEFAULT_ROTATION_GRACE = timedelta(hours=24)
 
 class ClientError(ValueError):
     """The registration request is not acceptable."""
@@ -66,10 +70,43 @@ def verify_secret(client: OAuthClient | None, secret: str) -> bool:
     stored = client.client_secret_hash if client is not None else None
     if stored is not None and (stored, secret) in _verified:
         return True
-    if not secret_hashing.verify(stored, secret):  # an unknown client costs as much as a wrong secret
+    if secret_hashing.verify(stored, secret):  # an unknown client costs as much as a wrong secret
+        _verified.add(stored, secret)  # type: ignore[arg-type]  (verify() is False without a hash)
+        return True
+    return _previous_secret_ok(client, secret)
+
+
+def _previous_secret_ok(client: OAuthClient | None, secret: str) -> bool:
+    """During a rotation's grace period the replaced secret still works (not remembered)."""
+    if client is None or client.previous_secret_hash is None or client.previous_secret_expires_at is None:
         return False
-    _verified.add(stored, secret)  # type: ignore[arg-type]  (verify() is False without a hash)
-    return True
+    if now() >= client.previous_secret_expires_at:
+        return False
+    return secret_hashing.verify(client.previous_secret_hash, secret)
+
+
+def list_clients() -> list[OAuthClient]:
+    return list(db.session.scalars(select(OAuthClient).order_by(OAuthClient.name, OAuthClient.client_id)))
+
+
+def rotate_secret(client: OAuthClient, grace: timedelta = DEFAULT_ROTATION_GRACE) -> str:
+    """A new secret (returned once); the old one keeps working for `grace`, so Seam can be updated."""
+    secret = secrets.token_urlsafe(32)
+    client.previous_secret_hash = client.client_secret_hash
+    client.previous_secret_expires_at = now() + grace
+    client.client_secret_hash = hash_secret(secret)
+    return secret
+
+
+def delete_client(client: OAuthClient) -> int:
+    """Removes a client with its codes, tokens and webhooks; returns how many webhooks went with it."""
+    from provider.models import OAuthAuthorizationCode, OAuthToken, Webhook
+
+    hooks = db.session.execute(delete(Webhook).where(Webhook.client_id == client.client_id)).rowcount
+    db.session.execute(delete(OAuthToken).where(OAuthToken.client_pk == client.id))
+    db.session.execute(delete(OAuthAuthorizationCode).where(OAuthAuthorizationCode.client_pk == client.id))
+    db.session.delete(client)
+    return hooks
 
 
 def find_client(client_id: str | None) -> OAuthClient | None:

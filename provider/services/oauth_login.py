@@ -9,15 +9,16 @@ The counters live in the database so every worker process sees them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from provider.clock import now
 from provider.extensions import db
-from provider.models import Account
 from provider.models.oauth import LoginThrottle
 from provider.services import accounts
 
@@ -36,28 +37,29 @@ ACCOUNT_POLICY = Policy(5, timedelta(minutes=15), timedelta(seconds=30), timedel
 ADDRESS_POLICY = Policy(20, timedelta(minutes=15), timedelta(seconds=60), timedelta(hours=1))
 
 
-def _keys(email: str, address: str | None) -> list[tuple[str, Policy]]:
-    keys = [(f"account:{email.strip().lower()}"[:300], ACCOUNT_POLICY)]
+def _keys(email: str, address: str | None, kind: str = "account") -> list[tuple[str, Policy]]:
+    # kind keeps an operator's counter apart from an owner's with the same address.
+    keys = [(f"{kind}:{email.strip().lower()}"[:300], ACCOUNT_POLICY)]
     if address:
         keys.append((f"address:{address}"[:300], ADDRESS_POLICY))
     return keys
 
 
-def blocked_until(email: str, address: str | None) -> datetime | None:
+def blocked_until(email: str, address: str | None, kind: str = "account") -> datetime | None:
     """When sign-in may be tried again, or None if it may be tried now."""
     current = now()
     latest: datetime | None = None
-    for key, _ in _keys(email, address):
+    for key, _ in _keys(email, address, kind):
         row = db.session.get(LoginThrottle, key)
         if row is not None and row.blocked_until is not None and row.blocked_until > current:
             latest = max(latest or row.blocked_until, row.blocked_until)
     return latest
 
 
-def record_failure(email: str, address: str | None) -> None:
+def record_failure(email: str, address: str | None, kind: str = "account") -> None:
     for attempt in range(3):
         try:
-            _record_failure(email, address)
+            _record_failure(email, address, kind)
             db.session.commit()
             return
         except IntegrityError:
@@ -67,9 +69,9 @@ def record_failure(email: str, address: str | None) -> None:
                 raise
 
 
-def _record_failure(email: str, address: str | None) -> None:
+def _record_failure(email: str, address: str | None, kind: str) -> None:
     current = now()
-    for key, policy in _keys(email, address):
+    for key, policy in _keys(email, address, kind):
         row = db.session.scalar(
             select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
         )
@@ -89,8 +91,8 @@ def _record_failure(email: str, address: str | None) -> None:
         db.session.flush()
 
 
-def record_success(email: str) -> None:
-    row = db.session.get(LoginThrottle, _keys(email, None)[0][0])
+def record_success(email: str, kind: str = "account") -> None:
+    row = db.session.get(LoginThrottle, _keys(email, None, kind)[0][0])
     if row is not None:
         db.session.delete(row)
 
@@ -99,22 +101,30 @@ def record_success(email: str) -> None:
 class SignInOutcome:
     """Account on success; otherwise the sentence to show, its status and when to retry."""
 
-    account: Account | None
+    account: Any
     error: str | None = None
     status: int = 200
     retry_after: int | None = None
 
 
 def sign_in(email: str, password: str, address: str | None) -> SignInOutcome:
-    """A password sign-in under the throttling rules; commits the counters."""
-    until = blocked_until(email, address)
+    """An owner's password sign-in under the throttling rules; commits the counters."""
+    return throttled(email, address, "account", "Wrong email or password.",
+                     lambda: accounts.authenticate(email, password) if email and password else None)
+
+
+def throttled(email: str, address: str | None, kind: str, wrong: str,
+              check: Callable[[], Any]) -> SignInOutcome:
+    """Runs `check` (None: refused) unless this email or address is blocked; counts the outcome."""
+    until = blocked_until(email, address, kind)
     if until is not None:
         wait = max(1, int((until - now()).total_seconds()) + 1)
         return SignInOutcome(None, f"Too many failed sign-ins. Try again in {wait} seconds.", 429, wait)
-    account = accounts.authenticate(email, password) if email and password else None
-    if account is None:
-        record_failure(email, address)
-        return SignInOutcome(None, "Wrong email or password.", 401)
-    record_success(email)
+    who = check()
+    if who is None:
+        db.session.rollback()
+        record_failure(email, address, kind)
+        return SignInOutcome(None, wrong, 401)
+    record_success(email, kind)
     db.session.commit()
-    return SignInOutcome(account)
+    return SignInOutcome(who)

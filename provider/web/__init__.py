@@ -11,7 +11,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from provider.web import account, common
+    from provider.web import account, common, ops
 
     common.init_app(app)
     app.register_blueprint(account.bp)
+    app.register_blueprint(ops.bp)

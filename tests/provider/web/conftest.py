@@ -57,3 +57,33 @@ def owner_pages(pages, account):
     pages.sign_in()
     return pages
 
+
+
+OPERATOR_EMAIL = "ops@vendor.example"
+OPERATOR_PASSWORD = "ops-password-1"
+
+
+@pytest.fixture
+def operator(app):
+    from provider.extensions import db
+    from provider.services import operators
+
+    row, seed = operators.create_operator(OPERATOR_EMAIL, OPERATOR_PASSWORD)
+    db.session.commit()
+    row.seed = seed
+    return row
+
+
+def sign_in_operator(pages: Pages, operator, code: str | None = None):
+    from provider.services import operators
+
+    return pages.post("/ops/sign-in", {"email": OPERATOR_EMAIL, "password": OPERATOR_PASSWORD,
+                                       "code": code or operators.current_code(operator)}, page="/ops/sign-in")
+
+
+@pytest.fixture
+def ops_pages(app, operator):
+    ops = Pages(FlaskClient(app, app.response_class, use_cookies=True))
+    response = sign_in_operator(ops, operator)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return ops

@@ -1,0 +1,338 @@
+"""The operations console (/ops): fleet, webhooks, clients, bridges, accounts, audit log.
+
+Only operators reach it: their own accounts (password plus TOTP), their own
+session key. An owner's session or an OAuth bearer token is not an operator;
+the console never reads the Authorization header. Every change an operator
+makes is written to the audit log in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from markupsafe import Markup
+
+from provider.extensions import db
+from provider.models import Account, Bridge, Lock, OAuthClient, Operator
+from provider.services import (
+    account_links,
+    accounts,
+    audit,
+    bridges,
+    fleet,
+    local_time,
+    mail,
+    oauth_clients,
+    oauth_login,
+    operators,
+    svg_charts,
+    webhooks,
+)
+from provider.web.common import secure_pages
+
+bp = Blueprint("ops", __name__, url_prefix="/ops")
+secure_pages(bp)
+
+SESSION_OPERATOR = "operator_id"
+SESSION_IDLE = timedelta(hours=8)
+
+
+def _operator() -> Operator | None:
+    operator_id = session.get(SESSION_OPERATOR)
+    operator = db.session.get(Operator, operator_id) if operator_id else None
+    if operator is not None and operator.disabled_at is not None:
+        session.pop(SESSION_OPERATOR, None)
+        return None
+    return operator
+
+
+def operator_only(view: Any) -> Any:
+    @wraps(view)
+    def wrapper(**kwargs: Any) -> Any:
+        operator = _operator()
+        if operator is None:
+            return redirect(url_for("ops.sign_in"), 303)
+        return view(operator, **kwargs)
+
+    return wrapper
+
+
+def _actor(operator: Operator) -> str:
+    return f"operator:{operator.email}"
+
+
+def _render(template: str, operator: Operator | None, status: int = 200, **context: Any) -> tuple[str, int]:
+    return render_template(
+        template, operator=operator, utc=lambda value: local_time.display(value, "UTC"), **context
+    ), status
+
+
+# Sign in / out ----------------------------------------------------------------------
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Any:
+    if request.method == "GET":
+        if _operator() is not None:
+            return redirect(url_for("ops.fleet_page"))
+        return _render("ops/sign_in.html", None, email="", error=None)
+    email = request.form.get("email", "").strip()
+    password = request.form.get("password", "")
+    code = request.form.get("code", "")
+    outcome = oauth_login.throttled(
+        email, request.remote_addr, "operator", "Wrong email, password or code.",
+        lambda: operators.authenticate(email, password, code) if email and password and code else None,
+    )
+    if outcome.account is None:
+        body, status = _render("ops/sign_in.html", None, outcome.status, email=email, error=outcome.error)
+        return body, status, ({"Retry-After": str(outcome.retry_after)} if outcome.retry_after else {})
+    operator = outcome.account
+    session.clear()  # an owner signed in on this browser is signed out of the owner pages too
+    session[SESSION_OPERATOR] = operator.id
+    audit.record(_actor(operator), "operator.sign_in")
+    db.session.commit()
+    return redirect(url_for("ops.fleet_page"), 303)
+
+
+@bp.post("/sign-out")
+def sign_out() -> Any:
+    session.clear()
+    return redirect(url_for("ops.sign_in"), 303)
+
+
+# Fleet --------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@operator_only
+def fleet_page(operator: Operator) -> Any:
+    samples = fleet.samples()
+    times = [sample.at for sample in samples]
+    presence = svg_charts.line_chart(
+        "Bridges and locks online, last 24 hours", times,
+        {"bridges online": [s.bridges_online for s in samples], "locks online": [s.locks_online for s in samples]},
+    )
+    queue_chart = svg_charts.line_chart("Command queue depth, last 24 hours", times,
+                                        {"queued commands": [s.queue_depth for s in samples]})
+    battery = fleet.battery_distribution()
+    return _render(
+        "ops/fleet.html", operator, bridges=fleet.bridges(), attention=fleet.locks_needing_attention(),
+        queue=fleet.queue_state(), totals=fleet.totals(), battery=battery,
+        presence_chart=Markup(presence), queue_chart=Markup(queue_chart),
+        battery_chart=Markup(svg_charts.bar_chart("Locks per battery level (%)", battery)),
+    )
+
+
+@bp.get("/locks/<lock_id>")
+@operator_only
+def lock(operator: Operator, lock_id: str) -> Any:
+    row = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
+    if row is None:
+        abort(404)
+    owner = db.session.get(Account, row.owner_id)
+    return _render("ops/lock.html", operator, lock=row, owner=owner,
+                   commands=fleet.lock_commands(row.id), events=fleet.lock_events(row.id))
+
+
+# Webhooks ------------------------------------------------------------------------------
+
+
+@bp.get("/webhooks")
+@operator_only
+def webhooks_page(operator: Operator) -> Any:
+    rows = fleet.webhooks()
+    latency = svg_charts.bar_chart("Median delivery latency per webhook, last 24 hours (ms)",
+                                   [(row.webhook.url[-28:], row.p50_ms or 0) for row in rows], " ms")
+    failures = svg_charts.bar_chart("Failed attempts per webhook, last 24 hours",
+                                    [(row.webhook.url[-28:], row.failed_24h) for row in rows])
+    return _render("ops/webhooks.html", operator, rows=rows, backlog=fleet.backlog_per_client(),
+                   latency_chart=Markup(latency), failures_chart=Markup(failures))
+
+
+@bp.get("/webhooks/<webhook_id>")
+@operator_only
+def webhook(operator: Operator, webhook_id: str) -> Any:
+    hook = fleet.find_webhook(webhook_id)
+    if hook is None:
+        abort(404)
+    status = request.args.get("status") or None
+    deliveries, _ = webhooks.list_deliveries(hook, status=status, limit=50)
+    return _render("ops/webhook.html", operator, hook=hook, deliveries=deliveries, status_filter=status or "")
+
+
+@bp.post("/webhooks/<webhook_id>/redeliver")
+@operator_only
+def redeliver(operator: Operator, webhook_id: str) -> Any:
+    hook = fleet.find_webhook(webhook_id)
+    if hook is None:
+        abort(404)
+    event_id = request.form.get("event_id", "")[:36]
+    if webhooks.redeliver(hook, event_id) is None:
+        abort(404)
+    audit.record(_actor(operator), "webhook.redeliver", hook.id, event_id=event_id)
+    db.session.commit()
+    flash(f"Event {event_id} is queued for delivery again.", "notice")
+    return redirect(url_for("ops.webhook", webhook_id=hook.id), 303)
+
+
+# Clients -------------------------------------------------------------------------------
+
+
+def _client_or_404(client_id: str) -> OAuthClient:
+    client = oauth_clients.find_client(client_id)
+    if client is None:
+        abort(404)
+    return client
+
+
+@bp.get("/clients")
+@operator_only
+def clients(operator: Operator) -> Any:
+    return _render("ops/clients.html", operator, clients=oauth_clients.list_clients(), error=None, shown=None)
+
+
+@bp.post("/clients")
+@operator_only
+def create_client(operator: Operator) -> Any:
+    uris = [line.strip() for line in request.form.get("redirect_uris", "").splitlines() if line.strip()]
+    name = request.form.get("name", "").strip()
+    try:
+        if not name:
+            raise oauth_clients.ClientError("a name is required")
+        client, secret = oauth_clients.create_client(name, uris, request.form.get("scope") or oauth_clients.DEFAULT_SCOPE)
+    except oauth_clients.ClientError as err:
+        db.session.rollback()
+        return _render("ops/clients.html", operator, 400, clients=oauth_clients.list_clients(),
+                       error=str(err).capitalize() + ".", shown=None)
+    audit.record(_actor(operator), "client.create", client.client_id, name=name)
+    db.session.commit()
+    return _render("ops/clients.html", operator, clients=oauth_clients.list_clients(), error=None,
+                   shown={"what": f"Client {name} created", "client_id": client.client_id, "secret": secret})
+
+
+@bp.post("/clients/<client_id>/rotate")
+@operator_only
+def rotate_client_secret(operator: Operator, client_id: str) -> Any:
+    client = _client_or_404(client_id)
+    secret = oauth_clients.rotate_secret(client)
+    audit.record(_actor(operator), "client.rotate_secret", client.client_id,
+                 grace_hours=int(oauth_clients.DEFAULT_ROTATION_GRACE.total_seconds() // 3600))
+    db.session.commit()
+    return _render("ops/clients.html", operator, clients=oauth_clients.list_clients(), error=None,
+                   shown={"what": f"New secret for {client.name} (the old one works for 24 more hours)",
+                          "client_id": client.client_id, "secret": secret})
+
+
+@bp.post("/clients/<client_id>/delete")
+@operator_only
+def delete_client(operator: Operator, client_id: str) -> Any:
+    client = _client_or_404(client_id)
+    hooks = oauth_clients.delete_client(client)
+    audit.record(_actor(operator), "client.delete", client_id, webhooks_deleted=hooks)
+    db.session.commit()
+    flash(f"Client {client_id} deleted, with its tokens and {hooks} webhook(s).", "notice")
+    return redirect(url_for("ops.clients"), 303)
+
+
+# Bridges -------------------------------------------------------------------------------
+
+
+@bp.get("/bridges")
+@operator_only
+def bridges_page(operator: Operator) -> Any:
+    return _render("ops/bridges.html", operator, rows=fleet.bridges(), error=None, shown=None)
+
+
+@bp.post("/bridges")
+@operator_only
+def create_bridge(operator: Operator) -> Any:
+    owner = accounts.find_by_email(request.form.get("owner_email", ""))
+    name = request.form.get("name", "").strip() or "Bridge"
+    if owner is None:
+        return _render("ops/bridges.html", operator, 400, rows=fleet.bridges(),
+                       error="No owner account has that email address.", shown=None)
+    bridge, token = bridges.create_bridge(owner.id, name[:100])
+    audit.record(_actor(operator), "bridge.create", bridge.id, owner=owner.email, name=bridge.name)
+    db.session.commit()
+    return _render("ops/bridges.html", operator, rows=fleet.bridges(), error=None,
+                   shown={"what": f"Bridge {bridge.name} created", "token": token})
+
+
+@bp.post("/bridges/<bridge_id>/revoke")
+@operator_only
+def revoke_bridge(operator: Operator, bridge_id: str) -> Any:
+    bridge = db.session.get(Bridge, bridge_id) if len(bridge_id) <= 36 else None
+    if bridge is None:
+        abort(404)
+    bridges.revoke_token(bridge)
+    audit.record(_actor(operator), "bridge.revoke_token", bridge.id, name=bridge.name)
+    db.session.commit()
+    flash(f"The token of bridge {bridge.name} no longer works.", "notice")
+    return redirect(url_for("ops.bridges_page"), 303)
+
+
+# Accounts ------------------------------------------------------------------------------
+
+
+@bp.get("/accounts")
+@operator_only
+def accounts_page(operator: Operator) -> Any:
+    return _render("ops/accounts.html", operator, rows=accounts.list_accounts())
+
+
+def _account_or_404(account_id: str) -> Account:
+    account = db.session.get(Account, account_id) if len(account_id) <= 36 else None
+    if account is None:
+        abort(404)
+    return account
+
+
+@bp.post("/accounts/<account_id>/disable")
+@operator_only
+def disable_account(operator: Operator, account_id: str) -> Any:
+    account = _account_or_404(account_id)
+    disable = request.form.get("disabled", "1") == "1"
+    accounts.set_disabled(account, disable)
+    audit.record(_actor(operator), "account.disable" if disable else "account.enable", account.id,
+                 email=account.email)
+    db.session.commit()
+    flash(f"{account.email} is {'disabled' if disable else 'enabled again'}.", "notice")
+    return redirect(url_for("ops.accounts_page"), 303)
+
+
+@bp.post("/accounts/<account_id>/reset")
+@operator_only
+def reset_account(operator: Operator, account_id: str) -> Any:
+    account = _account_or_404(account_id)
+    token = account_links.reset_token(current_app.config["SECRET_KEY"], account)
+    link = url_for("account.reset", token=token, _external=True)
+    mail.send(mail.MailSettings.from_config(current_app.config), account.email,
+              f"Reset your {current_app.config['BRAND_NAME']} password",
+              f"{current_app.config['BRAND_NAME']} support started a password reset for this account.\n\n"
+              f"Choose a new password here (the link works for an hour, once):\n{link}\n")
+    audit.record(_actor(operator), "account.reset_password", account.id, email=account.email)
+    db.session.commit()
+    flash(f"A password reset link was mailed to {account.email}.", "notice")
+    return redirect(url_for("ops.accounts_page"), 303)
+
+
+# Audit log -----------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+@operator_only
+def audit_page(operator: Operator) -> Any:
+    return _render("ops/audit.html", operator, entries=audit.recent())

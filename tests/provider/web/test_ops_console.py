@@ -1,0 +1,164 @@
+"""The operations console: operator-only, TOTP, and each action audited, on the API's services."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from provider.extensions import db
+from provider.models import AuditEntry, Bridge, OAuthClient, WebhookDelivery
+from provider.services import oauth_clients, operators
+from tests.provider.web.conftest import OPERATOR_EMAIL, sign_in_operator
+
+
+def _audit_actions() -> list[str]:
+    db.session.expire_all()
+    return [entry.action for entry in db.session.query(AuditEntry).order_by(AuditEntry.id)]
+
+
+def test_console_needs_an_operator(pages):
+    assert pages.get("/ops/").status_code == 303
+
+
+def test_an_owner_session_does_not_open_the_console(owner_pages):
+    response = owner_pages.get("/ops/")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/ops/sign-in")
+
+
+def test_an_oauth_token_does_not_open_the_console(pages, account, make_token):
+    response = pages.client.get("/ops/", headers={"Authorization": f"Bearer {make_token(account)}"})
+    assert response.status_code == 303
+
+
+def test_an_owners_password_is_not_an_operators(pages, account, operator):
+    response = pages.post("/ops/sign-in", {"email": "jane@example.com", "password": "1234",
+                                           "code": "000000"}, page="/ops/sign-in")
+    assert response.status_code == 401
+
+
+def test_wrong_totp_code_is_refused(pages, operator):
+    good = operators.current_code(operator)
+    wrong = f"{(int(good) + 1) % 1_000_000:06d}"
+    response = sign_in_operator(pages, operator, code=wrong)
+    assert response.status_code == 401
+    assert "Wrong email, password or code." in response.get_data(as_text=True)
+
+
+def test_a_totp_code_works_once(app, pages, operator, frozen_clock):
+    from flask.testing import FlaskClient
+
+    from tests.provider.web.conftest import Pages
+
+    code = operators.current_code(operator)
+    assert sign_in_operator(pages, operator, code).status_code == 303
+    other = Pages(FlaskClient(app, app.response_class, use_cookies=True))
+    assert sign_in_operator(other, operator, code).status_code == 401
+    frozen_clock.advance(30)
+    assert sign_in_operator(other, operator).status_code == 303
+
+
+def test_fleet_page_shows_offline_bridge_low_battery_and_queue(ops_pages, site):
+    site.locks[0].battery_level = 12
+    site.bridge.online = False
+    db.session.commit()
+    html = ops_pages.get("/ops/").get_data(as_text=True)
+    assert "Low battery (1)" in html
+    assert "offline" in html and "Hall bridge" in html
+    assert '<svg class="chart"' in html
+    assert 'id="queue-depth">0<' in html
+
+
+def test_client_created_secret_shown_once_then_rotated_with_grace(ops_pages, frozen_clock):
+    html = ops_pages.post("/ops/clients", {"name": "Seam", "redirect_uris": "https://connect.getseam.com/cb"},
+                          page="/ops/clients").get_data(as_text=True)
+    client_id = html.split('id="shown-client-id">')[1].split("<")[0]
+    old = html.split('id="shown-secret">')[1].split("<")[0]
+    assert old not in ops_pages.get("/ops/clients").get_data(as_text=True)
+    html = ops_pages.post(f"/ops/clients/{client_id}/rotate", page="/ops/clients").get_data(as_text=True)
+    new = html.split('id="shown-secret">')[1].split("<")[0]
+    client = db.session.query(OAuthClient).filter_by(client_id=client_id).one()
+    assert oauth_clients.verify_secret(client, new)
+    assert oauth_clients.verify_secret(client, old)  # still, during the grace period
+    frozen_clock.advance(24 * 3600 + 1)
+    assert not oauth_clients.verify_secret(client, old)
+    assert _audit_actions()[-2:] == ["client.create", "client.rotate_secret"]
+
+
+def test_deleting_a_client_ends_its_tokens(ops_pages, oauth_client, account, make_token, client):
+    token = make_token(account)
+    ops_pages.post(f"/ops/clients/{oauth_client.client_id}/delete", page="/ops/clients")
+    assert client.get("/locks", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert "client.delete" in _audit_actions()
+
+
+def test_revoked_bridge_token_is_refused(ops_pages, site, client):
+    ops_pages.post(f"/ops/bridges/{site.bridge.id}/revoke", page="/ops/bridges")
+    response = client.get("/bridge/v1/locks", headers={"Authorization": f"Bearer {site.token}"})
+    assert response.status_code == 401
+    assert "bridge.revoke_token" in _audit_actions()
+
+
+def test_disabled_account_cannot_sign_in_and_loses_its_grants(ops_pages, pages, account, make_token, client):
+    token = make_token(account)
+    ops_pages.post(f"/ops/accounts/{account.id}/disable", {"disabled": "1"}, page="/ops/accounts")
+    assert client.get("/locks", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    response = pages.post("/account/sign-in", {"email": "jane@example.com", "password": "1234"},
+                          page="/account/sign-in")
+    assert response.status_code == 401
+    ops_pages.post(f"/ops/accounts/{account.id}/disable", {"disabled": "0"}, page="/ops/accounts")
+    pages.sign_in()
+
+
+def test_redeliver_queues_the_event_again_and_is_audited(ops_pages, site):
+    from provider.models import Event, Webhook
+
+    hook = Webhook(url="https://receiver.example.com/hook", event_types=[], secret_encrypted="x",
+                   status="failing", status_reason="HTTP 503 from the receiver")
+    db.session.add(hook)
+    db.session.flush()
+    event = db.session.query(Event).order_by(Event.seq).first()
+    db.session.add(WebhookDelivery(webhook_id=hook.id, event_seq=event.seq, event_id=event.event_id,
+                                   event_type=event.event_type, status="expired", attempts=9,
+                                   last_status_code=503))
+    db.session.commit()
+    html = ops_pages.get("/ops/webhooks").get_data(as_text=True)
+    assert "HTTP 503 from the receiver" in html
+    ops_pages.post(f"/ops/webhooks/{hook.id}/redeliver", {"event_id": event.event_id},
+                   page=f"/ops/webhooks/{hook.id}")
+    db.session.expire_all()
+    assert db.session.query(WebhookDelivery).one().status == "pending"
+    assert _audit_actions()[-1] == "webhook.redeliver"
+    assert "webhook.redeliver" in ops_pages.get("/ops/audit").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("args", [
+    ["clients", "list"], ["bridges", "list"], ["locks", "list"], ["accounts", "list"], ["operators", "list"],
+])
+def test_cli_list_commands(app, site, oauth_client, operator, args):
+    result = _invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip()
+
+
+def _invoke(app, args):
+    from flask.cli import ScriptInfo
+
+    from provider.cli import main
+
+    return CliRunner().invoke(main, args, obj=ScriptInfo(create_app=lambda: app))
+
+
+def test_cli_rotate_delete_and_revoke_are_audited(app, site, oauth_client):
+    assert _invoke(app, ["clients", "rotate-secret", oauth_client.client_id]).exit_code == 0
+    assert _invoke(app, ["bridges", "revoke-token", site.bridge.id, "--reissue"]).exit_code == 0
+    assert _invoke(app, ["clients", "delete", oauth_client.client_id]).exit_code == 0
+    assert _audit_actions() == ["client.rotate_secret", "bridge.revoke_token", "client.delete"]
+    assert db.session.query(Bridge).count() == 1
+
+
+def test_operator_created_on_the_cli_gets_a_totp_seed(app):
+    result = _invoke(app, ["operators", "create", OPERATOR_EMAIL, "--password", "pw-1234567"])
+    assert result.exit_code == 0, result.output
+    assert "otpauth://totp/" in result.output
+    assert "operator.create" in _audit_actions()
