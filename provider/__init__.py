@@ -75,10 +75,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config.get("PROVIDER_MIGRATIONS", True):
         init_migrations(app, MIGRATIONS_DIR)
 
-    from provider import models  # noqa: F401  (registers the tables)
+    from provider import (
+        metrics,
+        models,  # noqa: F401  (registers the tables)
+    )
     from provider.errors import register_error_handlers
     from provider.request_guards import register_request_guards
 
+    metrics.init_app(app)
     register_error_handlers(app)
     register_request_guards(app)
     _register_blueprints(app)

@@ -123,6 +123,8 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
         "SMTP_STARTTLS": env.get("SMTP_STARTTLS", "1") != "0",
         "MAIL_FROM": env.get("MAIL_FROM") or "no-reply@example.com",
+        # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset: /metrics is off.
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -66,6 +66,7 @@ def error_response(
 ) -> Response:
     response = jsonify(error_body(error_code, message, **extra))
     response.status_code = status
+    g.error_code = error_code  # counted by /metrics
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

@@ -14,6 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 HOST = "127.0.0.1"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_multiprocess_dir(path: str) -> None:
+    """A fresh directory for per-process metric files (old files would add stale counts)."""
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
 
 
 def default_port() -> int:
@@ -36,7 +45,15 @@ def gunicorn_options(port: int, workers: int | None = None, threads: int | None 
         "loglevel": os.environ.get("LOG_LEVEL", "info").lower(),
         # No control socket in the home directory: nothing here uses it.
         "control_socket_disable": True,
+        # /metrics: a dead worker's live gauges (long-polls in flight) stop counting.
+        "child_exit": _child_exit,
     }
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from provider.metrics import child_exit
+
+    child_exit(server, worker)
 
 
 def run_gunicorn(app_factory: Callable[[], Any], options: dict[str, Any]) -> None:
@@ -61,12 +78,29 @@ def _provider_app() -> Any:
     return create_app({"PROVIDER_MIGRATIONS": False})
 
 
+def _metrics_dir() -> None:
+    """Per-process metric files for /metrics, in a directory set before any worker starts.
+
+    A directory given in PROMETHEUS_MULTIPROC_DIR is used as it is (the sandbox
+    prepares one that its dispatcher shares); otherwise var/prometheus is
+    emptied and used.
+    """
+    # prometheus_client reads the variable when first imported: set it before anything imports it.
+    if os.environ.get(MULTIPROC_ENV):
+        os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+        return
+    path = os.path.join(os.path.abspath(os.environ.get("PROVIDER_VAR_DIR", "var")), "prometheus")
+    prepare_multiprocess_dir(path)
+    os.environ[MULTIPROC_ENV] = path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="provider serve", description=__doc__)
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
+    _metrics_dir()
     run_gunicorn(_provider_app, gunicorn_options(args.port or default_port(), args.workers, args.threads))
 
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from provider import metrics
 from provider.clock import now as clock_now
 from provider.errors import ApiError
 from provider.extensions import db
@@ -79,9 +80,10 @@ def poll_commands():
     bridge_id = _bridge().id
     db.session.commit()  # the heartbeat, before the wait
     wait = min(query["wait"], float(current_app.config["BRIDGE_POLL_MAX_SECONDS"]))
-    found = commands.wait_for_commands(
-        bridge_id, wait_seconds=wait, limit=query["limit"], resume=query["resume"]
-    )
+    with metrics.long_poll():
+        found = commands.wait_for_commands(
+            bridge_id, wait_seconds=wait, limit=query["limit"], resume=query["resume"]
+        )
     return jsonify(commands=found)
 
 

@@ -131,6 +131,15 @@ def supervise(processes: list[Process]) -> int:
     return exit_code
 
 
+def _shared_metrics_dir(var_dir: str) -> None:
+    """One metrics directory for the sandbox's web workers and dispatcher (/metrics adds them up)."""
+    from provider.web_server import MULTIPROC_ENV, prepare_multiprocess_dir
+
+    path = os.environ.get(MULTIPROC_ENV) or os.path.join(var_dir, "prometheus")
+    prepare_multiprocess_dir(path)
+    os.environ[MULTIPROC_ENV] = path
+
+
 @click.command()
 @click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: $PORT or 8080).")
 @with_appcontext
@@ -147,6 +156,7 @@ def sandbox(port: int | None) -> None:
     base_path = current_app.config["PROVIDER_BASE_PATH"]
     click.echo(describe_sandbox(f"http://{HOST}:{port}{base_path}"))
     var_dir = current_app.config["PROVIDER_VAR_DIR"]
+    _shared_metrics_dir(var_dir)
     cross = not current_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") or bool(
         current_app.config.get("REDIS_URL")
     )

@@ -21,6 +21,7 @@ import requests
 from flask import Flask
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from provider import metrics
 from provider.clock import now
 from provider.config import PRODUCTION
 from provider.dispatcher import deliveries, sender
@@ -150,6 +151,7 @@ class Dispatcher:
             claimed.webhook_id, claimed.event_id, claimed.attempt,
             outcome.status_code or outcome.error, outcome.latency_ms,
         )
+        metrics.observe_delivery(claimed.webhook_id, outcome.status_code, outcome.latency_ms, outcome.succeeded)
         return claimed, outcome, attempted_at
 
     def _housekeeping(self) -> None:

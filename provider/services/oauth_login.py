@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from provider import metrics
 from provider.clock import now
 from provider.extensions import db
 from provider.models.oauth import LoginThrottle
@@ -119,12 +120,15 @@ def throttled(email: str, address: str | None, kind: str, wrong: str,
     until = blocked_until(email, address, kind)
     if until is not None:
         wait = max(1, int((until - now()).total_seconds()) + 1)
+        metrics.count_sign_in(kind, "throttled")
         return SignInOutcome(None, f"Too many failed sign-ins. Try again in {wait} seconds.", 429, wait)
     who = check()
     if who is None:
         db.session.rollback()
         record_failure(email, address, kind)
+        metrics.count_sign_in(kind, "failure")
         return SignInOutcome(None, wrong, 401)
     record_success(email, kind)
+    metrics.count_sign_in(kind, "success")
     db.session.commit()
     return SignInOutcome(who)
