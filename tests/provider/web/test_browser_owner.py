@@ -69,6 +69,8 @@ def test_owner_signs_in_works_the_lock_and_its_codes(page, app, account, live_se
         page.click("#save-code")
         page.wait_for_selector("tr[data-code-name='Cleaner']")
         wait_until(_code_status("active"), what="the lock to take the code")
+        page.reload()
+        check_page(page, "account-lock-with-code")
         page.click("a[aria-label='Edit Cleaner']")
         check_page(page, "account-edit-code")
         page.fill("#code-name", "Cleaner Tue")
