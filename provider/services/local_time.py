@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from provider.errors import InvalidRequest
+
 INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
 
 
-class LocalTimeError(ValueError):
-    pass
+class LocalTimeError(InvalidRequest):
+    """A date or time typed in a form that is not one."""
 
 
 def parse_local(value: str, timezone: str) -> datetime | None:

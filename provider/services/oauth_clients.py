@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 
 from provider.clock import now
+from provider.errors import InvalidRequest
 from provider.extensions import db
 from provider.models.oauth import OAuthClient
 from provider.services import secret_hashing
@@ -26,7 +27,7 @@ DEFAULT_SCOPE = "locks.read locks.write"
 # How long a rotated-out client secret keeps working: time to update it at Seam.
 DEFAULT_ROTATION_GRACE = timedelta(hours=24)
 
-class ClientError(ValueError):
+class ClientError(InvalidRequest):
     """The registration request is not acceptable."""
 
 

@@ -21,6 +21,7 @@ from flask import (
 )
 
 import bridge_contract as contract
+from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import Account, Bridge, Event
 from provider.services import (
@@ -36,7 +37,6 @@ from provider.services import (
     oauth_login,
     secret_hashing,
 )
-from provider.services.device_errors import DeviceError
 from provider.web.common import secure_pages
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -198,7 +198,7 @@ def lock(owner: Account, lock_id: str) -> Any:
 def _owned_lock_or_404(owner: Account, lock_id: str) -> Any:
     try:
         return locks.get_owned_lock(owner.id, lock_id)
-    except DeviceError:
+    except ApiError:
         abort(404)
 
 
@@ -210,7 +210,7 @@ def act(owner: Account, lock_id: str) -> Any:
     try:
         actions.request_action(owner.id, lock.id, action, limiter=_limiter(),
                                performed_via=contract.PERFORMED_VIA_MOBILE_APP)
-    except DeviceError as err:
+    except ApiError as err:
         db.session.rollback()
         flash(f"{lock.name}: {err.message}", "error")
     else:
@@ -249,10 +249,9 @@ def create_code(owner: Account, lock_id: str) -> Any:
     try:
         fields, typed = _code_fields(lock)
         access_codes.create_code(owner.id, lock.id, limiter=_limiter(), **fields)
-    except (DeviceError, local_time.LocalTimeError) as err:
+    except ApiError as err:
         db.session.rollback()
-        status = err.status if isinstance(err, DeviceError) else 400
-        return _lock_page(owner, lock, error=getattr(err, "message", str(err)), form=typed, status=status)
+        return _lock_page(owner, lock, error=err.message, form=typed, status=err.status)
     db.session.commit()
     flash("Code saved. The lock gets it the next time its bridge reaches it.", "notice")
     return redirect(url_for("account.lock", lock_id=lock.id), 303)
@@ -263,7 +262,7 @@ def create_code(owner: Account, lock_id: str) -> Any:
 def edit_code(owner: Account, code_id: str) -> Any:
     try:
         code = access_codes.get_code(owner.id, code_id)
-    except DeviceError:
+    except ApiError:
         abort(404)
     lock = locks.get_owned_lock(owner.id, code.lock_id)
     if request.method == "GET":
@@ -279,11 +278,10 @@ def edit_code(owner: Account, code_id: str) -> Any:
         changes = _changes(code, fields)
         if changes:
             access_codes.update_code(owner.id, code.id, limiter=_limiter(), **changes)
-    except (DeviceError, local_time.LocalTimeError) as err:
+    except ApiError as err:
         db.session.rollback()
-        status = err.status if isinstance(err, DeviceError) else 400
-        return _render("account/edit_code.html", owner, status, code=code, lock=lock, form=typed,
-                       error=getattr(err, "message", str(err)))
+        return _render("account/edit_code.html", owner, err.status, code=code, lock=lock, form=typed,
+                       error=err.message)
     db.session.commit()
     flash("Code changed." if changes else "Nothing to change.", "notice")
     return redirect(url_for("account.lock", lock_id=lock.id), 303)
@@ -301,7 +299,7 @@ def _changes(code: Any, fields: dict[str, Any]) -> dict[str, Any]:
 def delete_code(owner: Account, code_id: str) -> Any:
     try:
         code = access_codes.delete_code(owner.id, code_id, limiter=_limiter())
-    except DeviceError as err:
+    except ApiError as err:
         db.session.rollback()
         if err.status == 404:
             abort(404)
