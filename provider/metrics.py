@@ -103,9 +103,12 @@ def exposition() -> bytes:
 def init_app(app: Any) -> None:
     from flask import Response, abort, g, request
 
+    from provider import request_ids
+
     @app.before_request
     def _start_timer() -> None:
         g.metrics_started = time.perf_counter()
+        g.request_id = request_ids.begin(request.headers.get("X-Request-Id"))
 
     @app.after_request
     def _count(response: Any) -> Any:
@@ -117,7 +120,13 @@ def init_app(app: Any) -> None:
             error_code = g.pop("error_code", None)
             if error_code:
                 ERRORS.labels(error_code).inc()
+        if g.get("request_id"):
+            response.headers["X-Request-Id"] = g.request_id
         return response
+
+    @app.teardown_request
+    def _forget_request_id(_: BaseException | None) -> None:
+        request_ids.end()
 
     @app.get("/metrics", endpoint="metrics")
     def _metrics() -> Any:

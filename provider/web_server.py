@@ -72,7 +72,9 @@ def run_gunicorn(app_factory: Callable[[], Any], options: dict[str, Any]) -> Non
 
 
 def _provider_app() -> Any:
-    from provider import create_app
+    from provider import create_app, logs
+
+    logs.configure()  # LOG_FORMAT=json: one JSON object per line, each with its request_id
 
     # Web workers never migrate; the schema is `provider db upgrade`'s job.
     return create_app({"PROVIDER_MIGRATIONS": False})

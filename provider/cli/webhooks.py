@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from datetime import timedelta
@@ -115,11 +114,10 @@ def dispatcher(once: bool) -> None:
     DISPATCHER_NAME (unique per live dispatcher; a restart under the same name takes back
     its leases at once instead of waiting for them to expire).
     """
+    from provider import logs
     from provider.dispatcher import Dispatcher
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure()  # LOG_FORMAT=json for JSON lines
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     worker = Dispatcher.from_env(app)
     if once:

@@ -157,6 +157,8 @@ class Command(db.Model):
     access_code_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The id of the API request that queued it: the bridge's result is logged under it too.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_commands_bridge_status_created", "bridge_id", "status", "created_at"),

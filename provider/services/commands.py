@@ -9,12 +9,14 @@ fails with ACTION_TIMEOUT. Results are idempotent: the first one decides.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
+from provider import request_ids
 from provider.clock import isoformat_z
 from provider.clock import now as clock_now
 from provider.errors import ApiError, not_found
@@ -22,6 +24,8 @@ from provider.extensions import db
 from provider.models import AccessCode, Bridge, Command, Lock
 from provider.models.device import OPEN_COMMAND_STATUSES
 from provider.services import wakeups
+
+_LOGGER = logging.getLogger(__name__)
 
 # A handed-out command comes back after this long without a result (a BLE session plus retries fits).
 LEASE_SECONDS = 60
@@ -64,10 +68,13 @@ def enqueue(
         action_id=action_id,
         access_code_id=access_code_id,
         created_at=at,
+        request_id=request_ids.current(),
     )
     db.session.add(command)
     db.session.flush()
     wakeups.notify(bridge_channel(lock.bridge_id))  # heard once the caller commits
+    _LOGGER.info("lock %s: command %s (%s) queued for bridge %s", lock.id, command.id, command_type,
+                 lock.bridge_id, extra={"command_id": command.id})
     return command
 
 
@@ -236,6 +243,9 @@ def report_result(
     if not _claim_open(command.id):
         return True
     _finish(command, succeeded, error_code, message)
+    _LOGGER.info("lock %s: command %s (%s) %s%s, asked by request %s", command.lock_id, command.id, command.type,
+                 "succeeded" if succeeded else "failed", f" ({error_code})" if error_code else "",
+                 command.request_id or "-", extra={"command_id": command.id, "origin_request_id": command.request_id})
     return False
 
 

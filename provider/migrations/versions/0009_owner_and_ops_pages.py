@@ -25,6 +25,8 @@ BIGINT_PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade():
     with op.batch_alter_table("accounts") as batch:
         batch.add_column(sa.Column("disabled_at", UTC(), nullable=True))
+    with op.batch_alter_table("commands") as batch:
+        batch.add_column(sa.Column("request_id", sa.String(64), nullable=True))
     with op.batch_alter_table("oauth_clients") as batch:
         batch.add_column(sa.Column("previous_secret_hash", sa.String(255), nullable=True))
         batch.add_column(sa.Column("previous_secret_expires_at", UTC(), nullable=True))
@@ -72,5 +74,7 @@ def downgrade():
     with op.batch_alter_table("oauth_clients") as batch:
         batch.drop_column("previous_secret_expires_at")
         batch.drop_column("previous_secret_hash")
+    with op.batch_alter_table("commands") as batch:
+        batch.drop_column("request_id")
     with op.batch_alter_table("accounts") as batch:
         batch.drop_column("disabled_at")
