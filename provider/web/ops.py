@@ -8,7 +8,7 @@ makes is written to the audit log in the same transaction.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import secrets
 from functools import wraps
 from typing import Any
 
@@ -47,7 +47,6 @@ bp = Blueprint("ops", __name__, url_prefix="/ops")
 secure_pages(bp)
 
 SESSION_OPERATOR = "operator_id"
-SESSION_IDLE = timedelta(hours=8)
 
 
 def _operator() -> Operator | None:
@@ -313,16 +312,39 @@ def disable_account(operator: Operator, account_id: str) -> Any:
     return redirect(url_for("ops.accounts_page"), 303)
 
 
+def _mail_password_link(account: Account, subject: str, opening: str) -> None:
+    token = account_links.reset_token(current_app.config["SECRET_KEY"], account)
+    link = url_for("account.reset", token=token, _external=True)
+    mail.send(mail.MailSettings.from_config(current_app.config), account.email, subject,
+              f"{opening}\n\nChoose a password here (the link works for an hour, once):\n{link}\n")
+
+
+@bp.post("/accounts")
+@operator_only
+def create_account(operator: Operator) -> Any:
+    """An owner account with an unusable random password; the owner sets one from the mailed link."""
+    brand_name = current_app.config["BRAND_NAME"]
+    try:
+        account = accounts.create_account(request.form.get("email", ""), secrets.token_urlsafe(32))
+    except accounts.AccountError as err:
+        db.session.rollback()
+        flash(str(err).capitalize() + ".", "error")
+        return redirect(url_for("ops.accounts_page"), 303)
+    audit.record(_actor(operator), "account.create", account.id, email=account.email)
+    db.session.commit()
+    _mail_password_link(account, f"Your {brand_name} account",
+                        f"{brand_name} created an account for you with this address.")
+    flash(f"Account {account.email} created; a link to choose a password was mailed.", "notice")
+    return redirect(url_for("ops.accounts_page"), 303)
+
+
 @bp.post("/accounts/<account_id>/reset")
 @operator_only
 def reset_account(operator: Operator, account_id: str) -> Any:
     account = _account_or_404(account_id)
-    token = account_links.reset_token(current_app.config["SECRET_KEY"], account)
-    link = url_for("account.reset", token=token, _external=True)
-    mail.send(mail.MailSettings.from_config(current_app.config), account.email,
-              f"Reset your {current_app.config['BRAND_NAME']} password",
-              f"{current_app.config['BRAND_NAME']} support started a password reset for this account.\n\n"
-              f"Choose a new password here (the link works for an hour, once):\n{link}\n")
+    brand_name = current_app.config["BRAND_NAME"]
+    _mail_password_link(account, f"Reset your {brand_name} password",
+                        f"{brand_name} support started a password reset for this account.")
     audit.record(_actor(operator), "account.reset_password", account.id, email=account.email)
     db.session.commit()
     flash(f"A password reset link was mailed to {account.email}.", "notice")

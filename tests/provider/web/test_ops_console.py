@@ -162,3 +162,21 @@ def test_operator_created_on_the_cli_gets_a_totp_seed(app):
     assert result.exit_code == 0, result.output
     assert "otpauth://totp/" in result.output
     assert "operator.create" in _audit_actions()
+
+
+def test_operator_creates_an_account_and_the_owner_sets_a_password_from_the_mail(
+    ops_pages, pages, app, tmp_path, monkeypatch
+):
+    import re
+
+    from provider.models import Account
+    from provider.services import mail
+
+    monkeypatch.setitem(app.config, "PROVIDER_VAR_DIR", str(tmp_path))
+    ops_pages.post("/ops/accounts", {"email": "new.owner@example.com"}, page="/ops/accounts")
+    assert db.session.query(Account).filter_by(email="new.owner@example.com").count() == 1
+    body = mail.dropped(mail.MailSettings.from_config(app.config))[0].body
+    link = re.search(r"http://localhost(/account/reset/\S+)", body).group(1)
+    response = pages.post(link, {"new_password": "chosen-pw", "confirm": "chosen-pw"}, page=link)
+    assert response.status_code == 303
+    assert "account.create" in _audit_actions()
