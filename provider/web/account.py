@@ -37,7 +37,7 @@ from provider.services import (
     oauth_login,
     secret_hashing,
 )
-from provider.web.common import secure_pages
+from provider.web.common import secure_pages, sentence
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 secure_pages(bp)
@@ -412,7 +412,7 @@ def _new_password() -> tuple[str | None, str | None]:
     try:
         accounts.check_new_password(new)
     except accounts.AccountError as err:
-        return None, str(err).capitalize() + "."
+        return None, sentence(err)
     return new, None
 
 
@@ -430,7 +430,7 @@ def password(owner: Account) -> Any:
         try:
             accounts.change_password(owner, request.form.get("current_password", ""), new)
         except accounts.AccountError as err:
-            error = str(err).capitalize() + "."
+            error = sentence(err)
     if error:
         return _form_page(owner, 400, error=error, **page)
     db.session.commit()

@@ -24,6 +24,13 @@ ERROR_SENTENCES = {
 }
 
 
+def sentence(err: Exception) -> str:
+    """A rule's message as a sentence on a page: capital first letter, full stop."""
+    text = getattr(err, "message", None) or str(err)
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def brand() -> dict[str, Any]:
     config = current_app.config
     return {

@@ -41,7 +41,8 @@ from provider.services import (
     svg_charts,
     webhooks,
 )
-from provider.web.common import secure_pages
+from provider.services import locks as lock_service
+from provider.web.common import secure_pages, sentence
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 secure_pages(bp)
@@ -146,6 +147,53 @@ def lock(operator: Operator, lock_id: str) -> Any:
                    commands=fleet.lock_commands(row.id), events=fleet.lock_events(row.id))
 
 
+@bp.get("/locks")
+@operator_only
+def locks_page(operator: Operator) -> Any:
+    rows = list(db.session.scalars(db.select(Lock).order_by(Lock.name, Lock.id).limit(fleet.LIST_LIMIT)))
+    return _render("ops/locks.html", operator, rows=rows, bridges=fleet.bridges(), shown=None, error=None)
+
+
+@bp.post("/locks")
+@operator_only
+def add_lock(operator: Operator) -> Any:
+    """Registers a lock behind a bridge, as `provider locks add` does; a generated key is shown once."""
+    bridge = db.session.get(Bridge, request.form.get("bridge_id", "")[:36])
+    given_key = request.form.get("device_key", "").strip() or None
+    try:
+        if bridge is None:
+            raise lock_service.LockRegistrationError("choose the bridge that serves the lock")
+        row = lock_service.add_lock(
+            owner_id=bridge.owner_id, bridge=bridge, name=request.form.get("name", ""),
+            ble_address=request.form.get("ble_address", "").strip(), device_key_hex=given_key,
+            timezone=request.form.get("timezone", "").strip() or "UTC",
+        )
+    except lock_service.LockRegistrationError as err:
+        db.session.rollback()
+        rows = list(db.session.scalars(db.select(Lock).order_by(Lock.name, Lock.id).limit(fleet.LIST_LIMIT)))
+        return _render("ops/locks.html", operator, 400, rows=rows, bridges=fleet.bridges(), shown=None,
+                       error=sentence(err))
+    audit.record(_actor(operator), "lock.add", row.id, name=row.name, bridge=bridge.id)
+    db.session.commit()
+    rows = list(db.session.scalars(db.select(Lock).order_by(Lock.name, Lock.id).limit(fleet.LIST_LIMIT)))
+    shown = {"what": f"Lock {row.name} registered", "device_key": None if given_key else lock_service.device_key(row)}
+    return _render("ops/locks.html", operator, rows=rows, bridges=fleet.bridges(), shown=shown, error=None)
+
+
+@bp.post("/locks/<lock_id>/remove")
+@operator_only
+def remove_lock(operator: Operator, lock_id: str) -> Any:
+    row = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
+    if row is None:
+        abort(404)
+    name = row.name
+    lock_service.remove_lock(row)
+    audit.record(_actor(operator), "lock.remove", lock_id, name=name)
+    db.session.commit()
+    flash(f"Lock {name} removed.", "notice")
+    return redirect(url_for("ops.locks_page"), 303)
+
+
 # Webhooks ------------------------------------------------------------------------------
 
 
@@ -215,7 +263,7 @@ def create_client(operator: Operator) -> Any:
     except oauth_clients.ClientError as err:
         db.session.rollback()
         return _render("ops/clients.html", operator, 400, clients=oauth_clients.list_clients(),
-                       error=str(err).capitalize() + ".", shown=None)
+                       error=sentence(err), shown=None)
     audit.record(_actor(operator), "client.create", client.client_id, name=name)
     db.session.commit()
     return _render("ops/clients.html", operator, clients=oauth_clients.list_clients(), error=None,
@@ -328,7 +376,7 @@ def create_account(operator: Operator) -> Any:
         account = accounts.create_account(request.form.get("email", ""), secrets.token_urlsafe(32))
     except accounts.AccountError as err:
         db.session.rollback()
-        flash(str(err).capitalize() + ".", "error")
+        flash(sentence(err), "error")
         return redirect(url_for("ops.accounts_page"), 303)
     audit.record(_actor(operator), "account.create", account.id, email=account.email)
     db.session.commit()

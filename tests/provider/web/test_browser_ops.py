@@ -80,7 +80,7 @@ def test_operator_signs_in_with_totp_finds_the_failing_webhook_and_redelivers(pa
     page.click("nav >> text=Audit log")
     assert "webhook.redeliver" in page.inner_text("table")
     check_page(page, "ops-audit")
-    for name in ("Clients", "Bridges", "Accounts"):
+    for name in ("Locks", "Clients", "Bridges", "Accounts"):
         page.click(f"nav >> text={name}")
         page.wait_for_selector(f"h1:has-text('{name if name != 'Clients' else 'OAuth clients'}')")
         check_page(page, f"ops-{name.lower()}")

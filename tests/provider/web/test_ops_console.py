@@ -180,3 +180,25 @@ def test_operator_creates_an_account_and_the_owner_sets_a_password_from_the_mail
     response = pages.post(link, {"new_password": "chosen-pw", "confirm": "chosen-pw"}, page=link)
     assert response.status_code == 303
     assert "account.create" in _audit_actions()
+
+
+def test_operator_registers_a_lock_with_a_generated_key_then_removes_it(ops_pages, site):
+    from provider.models import Event, Lock
+
+    html = ops_pages.post("/ops/locks", {"bridge_id": site.bridge.id, "name": "Garage",
+                                         "ble_address": "c0:ff:ee:00:00:99", "timezone": "Europe/Paris"},
+                          page="/ops/locks").get_data(as_text=True)
+    assert len(html.split('id="shown-device-key">')[1].split("<")[0]) == 32
+    lock = db.session.query(Lock).filter_by(name="Garage").one()
+    assert lock.owner_id == site.bridge.owner_id
+    ops_pages.post(f"/ops/locks/{lock.id}/remove", page="/ops/locks")
+    assert db.session.query(Lock).filter_by(name="Garage").count() == 0
+    assert db.session.query(Event).filter_by(device_id=lock.id, event_type="device.removed").count() == 1
+    assert _audit_actions()[-2:] == ["lock.add", "lock.remove"]
+
+
+def test_a_bad_ble_address_is_refused_in_a_sentence(ops_pages, site):
+    response = ops_pages.post("/ops/locks", {"bridge_id": site.bridge.id, "name": "Garage", "ble_address": "nope"},
+                              page="/ops/locks")
+    assert response.status_code == 400
+    assert "Not a BLE address" in response.get_data(as_text=True)
