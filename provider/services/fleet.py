@@ -175,7 +175,7 @@ def _percentile(values: list[int], fraction: float) -> int | None:
 def webhooks(hours: int = 24) -> list[WebhookRow]:
     """Every webhook with its backlog and the last day's latency and failures; failing ones first."""
     hooks = list(db.session.scalars(select(Webhook).order_by(Webhook.status != FAILING, Webhook.created_at)))
-    names = dict(db.session.execute(select(OAuthClient.client_id, OAuthClient.name)).all())
+    names = _client_names()
     backlog = dict(db.session.execute(
         select(WebhookDelivery.webhook_id, func.count()).where(WebhookDelivery.status == PENDING)
         .group_by(WebhookDelivery.webhook_id)
@@ -194,7 +194,7 @@ def webhooks(hours: int = 24) -> list[WebhookRow]:
         ok = [latency for latency, succeeded in seen if succeeded]
         rows.append(WebhookRow(
             webhook=hook,
-            client_name=names.get(hook.client_id or "", "operator") if hook.client_id else "operator",
+            client_name=names.get(hook.client_id, "?") if hook.client_id else "operator",
             backlog=backlog.get(hook.id, 0),
             delivered_24h=len(ok),
             failed_24h=len(seen) - len(ok),
@@ -212,7 +212,14 @@ def backlog_per_client() -> list[tuple[str, int, datetime | None]]:
         .where(WebhookDelivery.status == PENDING)
         .group_by(Webhook.client_id)
     ).all()
-    return [(client_id or "operator", count, oldest) for client_id, count, oldest in rows]
+    names = _client_names()
+    return [(names.get(client_pk, "?") if client_pk else "operator", count, oldest)
+            for client_pk, count, oldest in rows]
+
+
+def _client_names() -> dict[str, str]:
+    """Webhook.client_id holds the client's primary key; its name is what a person reads."""
+    return dict(db.session.execute(select(OAuthClient.id, OAuthClient.name)).all())
 
 
 def find_webhook(webhook_id: str) -> Webhook | None:

@@ -103,7 +103,7 @@ def delete_client(client: OAuthClient) -> int:
     """Removes a client with its codes, tokens and webhooks; returns how many webhooks went with it."""
     from provider.models import OAuthAuthorizationCode, OAuthToken, Webhook
 
-    hooks = db.session.execute(delete(Webhook).where(Webhook.client_id == client.client_id)).rowcount
+    hooks = db.session.execute(delete(Webhook).where(Webhook.client_id == client.id)).rowcount
     db.session.execute(delete(OAuthToken).where(OAuthToken.client_pk == client.id))
     db.session.execute(delete(OAuthAuthorizationCode).where(OAuthAuthorizationCode.client_pk == client.id))
     db.session.delete(client)

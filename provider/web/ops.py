@@ -209,15 +209,63 @@ def webhooks_page(operator: Operator) -> Any:
                    latency_chart=Markup(latency), failures_chart=Markup(failures))
 
 
+@bp.post("/webhooks")
+@operator_only
+def create_webhook(operator: Operator) -> Any:
+    """An operator-owned webhook (every owner's events, as `provider webhooks create`)."""
+    types = [t for t in request.form.getlist("event_types") if t]
+    try:
+        hook, secret = webhooks.create_webhook(request.form.get("url", "").strip(), types,
+                                               production=current_app.config["PROVIDER_ENV"] == "production")
+    except webhooks.WebhookError as err:
+        db.session.rollback()
+        flash(sentence(err), "error")
+        return redirect(url_for("ops.webhooks_page"), 303)
+    audit.record(_actor(operator), "webhook.create", hook.id, url=hook.url)
+    db.session.commit()
+    return _webhook_page(operator, hook, shown={"what": "Webhook created: its signing secret", "secret": secret})
+
+
+def _webhook_page(operator: Operator, hook: Any, shown: dict[str, Any] | None = None) -> Any:
+    status = request.args.get("status") or None
+    deliveries, _ = webhooks.list_deliveries(hook, status=status, limit=50)
+    return _render("ops/webhook.html", operator, hook=hook, deliveries=deliveries, status_filter=status or "",
+                   shown=shown, error=None)
+
+
 @bp.get("/webhooks/<webhook_id>")
 @operator_only
 def webhook(operator: Operator, webhook_id: str) -> Any:
     hook = fleet.find_webhook(webhook_id)
     if hook is None:
         abort(404)
-    status = request.args.get("status") or None
-    deliveries, _ = webhooks.list_deliveries(hook, status=status, limit=50)
-    return _render("ops/webhook.html", operator, hook=hook, deliveries=deliveries, status_filter=status or "")
+    return _webhook_page(operator, hook)
+
+
+@bp.post("/webhooks/<webhook_id>/rotate")
+@operator_only
+def rotate_webhook_secret(operator: Operator, webhook_id: str) -> Any:
+    hook = fleet.find_webhook(webhook_id)
+    if hook is None:
+        abort(404)
+    secret = webhooks.rotate_secret(hook)
+    audit.record(_actor(operator), "webhook.rotate_secret", hook.id)
+    db.session.commit()
+    return _webhook_page(operator, hook, shown={"what": "New signing secret (the old one signs for 24 more hours)",
+                                                "secret": secret})
+
+
+@bp.post("/webhooks/<webhook_id>/delete")
+@operator_only
+def delete_webhook(operator: Operator, webhook_id: str) -> Any:
+    hook = fleet.find_webhook(webhook_id)
+    if hook is None:
+        abort(404)
+    audit.record(_actor(operator), "webhook.delete", hook.id, url=hook.url)
+    webhooks.delete_webhook(hook)
+    db.session.commit()
+    flash("Webhook deleted with its delivery log.", "notice")
+    return redirect(url_for("ops.webhooks_page"), 303)
 
 
 @bp.post("/webhooks/<webhook_id>/redeliver")

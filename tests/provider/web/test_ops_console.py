@@ -85,10 +85,17 @@ def test_client_created_secret_shown_once_then_rotated_with_grace(ops_pages, fro
     assert _audit_actions()[-2:] == ["client.create", "client.rotate_secret"]
 
 
-def test_deleting_a_client_ends_its_tokens(ops_pages, oauth_client, account, make_token, client):
+def test_deleting_a_client_ends_its_tokens_and_webhooks(ops_pages, oauth_client, account, make_token, client):
+    from provider.models import Webhook
+    from provider.services import webhooks
+
     token = make_token(account)
+    webhooks.create_webhook("http://127.0.0.1:9/hook", [], client_id=oauth_client.id)
+    db.session.commit()
+    assert "Test client" in ops_pages.get("/ops/webhooks").get_data(as_text=True)
     ops_pages.post(f"/ops/clients/{oauth_client.client_id}/delete", page="/ops/clients")
     assert client.get("/locks", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert db.session.query(Webhook).count() == 0
     assert "client.delete" in _audit_actions()
 
 
@@ -202,3 +209,26 @@ def test_a_bad_ble_address_is_refused_in_a_sentence(ops_pages, site):
                               page="/ops/locks")
     assert response.status_code == 400
     assert "Not a BLE address" in response.get_data(as_text=True)
+
+
+def test_operator_webhook_created_rotated_and_deleted(ops_pages):
+    from provider.models import Webhook
+
+    html = ops_pages.post("/ops/webhooks", {"url": "http://127.0.0.1:9/hook"},
+                          page="/ops/webhooks").get_data(as_text=True)
+    first = html.split('id="shown-secret">')[1].split("<")[0]
+    hook = db.session.query(Webhook).one()
+    html = ops_pages.post(f"/ops/webhooks/{hook.id}/rotate", page=f"/ops/webhooks/{hook.id}").get_data(as_text=True)
+    assert html.split('id="shown-secret">')[1].split("<")[0] != first
+    ops_pages.post(f"/ops/webhooks/{hook.id}/delete", page=f"/ops/webhooks/{hook.id}")
+    assert db.session.query(Webhook).count() == 0
+    assert _audit_actions()[-3:] == ["webhook.create", "webhook.rotate_secret", "webhook.delete"]
+
+
+def test_a_bad_webhook_url_is_refused_with_the_rules_message(ops_pages):
+    from provider.models import Webhook
+
+    response = ops_pages.post("/ops/webhooks", {"url": "ftp://x"}, page="/ops/webhooks")
+    assert response.status_code == 303
+    assert db.session.query(Webhook).count() == 0
+    assert 'class="error"' in ops_pages.get("/ops/webhooks").get_data(as_text=True)
