@@ -220,8 +220,8 @@ def act(owner: Account, lock_id: str) -> Any:
 
 
 def _back_to(lock_id: str) -> str:
-    """Back to the page the form was on (the list or the lock's own page)."""
-    if request.form.get("from") == "list" or (request.referrer or "").endswith("/account/locks"):
+    """Back to the page the form was on (the list or the lock's own page; pages send no Referer)."""
+    if request.form.get("from") == "list":
         return url_for("account.locks")
     return url_for("account.lock", lock_id=lock_id)
 

@@ -188,3 +188,15 @@ def test_consent_page_says_how_to_revoke_and_not_you_signs_out(client, account, 
                            data={"csrf_token": csrf_token(html), "step": "switch"})
     assert response.status_code == 303
     assert 'value="login"' in browser.open(params).get_data(as_text=True)
+
+
+def test_lock_action_from_the_list_returns_to_the_list(owner_pages, site):
+    lock = site.locks[0]
+    response = owner_pages.post(f"/account/locks/{lock.id}/actions", {"action": "lock", "from": "list"},
+                                page="/account/locks")
+    assert response.headers["Location"].endswith("/account/locks")
+
+
+def test_the_list_pages_lock_forms_say_where_they_are(owner_pages, site):
+    html = owner_pages.get("/account/locks").get_data(as_text=True)
+    assert html.count('name="from" value="list"') == 2
