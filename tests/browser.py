@@ -116,8 +116,11 @@ def chromium_with_axe():
 
 
 @pytest.fixture(name="page")
-def axe_page(chromium_with_axe, live_server):
+def axe_page(chromium_with_axe, live_server, database_url):
     """A fresh browser context on the live server, ready for check_page()."""
+    if not database_url.startswith("sqlite"):
+        # A person's flows through the pages, once: every rule they reach is tested on both databases.
+        pytest.skip("browser flows run on SQLite only (their services are tested on PostgreSQL too)")
     # bypass_csp: only so that axe-core's script can be added to the page under test.
     context = chromium_with_axe.new_context(base_url=live_server, viewport=DESKTOP, bypass_csp=True)
     page = context.new_page()
