@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -249,10 +250,22 @@ def _forget_on_rollback(session: Session, previous_transaction: Any) -> None:
 
 _caches: dict[tuple[str, str], ReadCache] = {}
 _caches_lock = threading.Lock()
+# Engines of apps configured with PROVIDER_READ_CACHE off.
+_disabled: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def init_app(app: Any) -> None:
+    if not app.config.get("PROVIDER_READ_CACHE", True):
+        from provider.extensions import db
+
+        with app.app_context():
+            _disabled.add(db.engine)
 
 
 def for_session(session: Session) -> ReadCache | None:
     """This process's cache for the session's database, or None when invalidation cannot reach us."""
+    if session.get_bind() in _disabled:
+        return None
     transport = wakeups.transport_of(session)
     if transport is None:
         return None
