@@ -124,6 +124,6 @@ def axe_page(chromium_with_axe, live_server, database_url):
     # bypass_csp: only so that axe-core's script can be added to the page under test.
     context = chromium_with_axe.new_context(base_url=live_server, viewport=DESKTOP, bypass_csp=True)
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(60_000)
     yield page
     context.close()

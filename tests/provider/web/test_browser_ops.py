@@ -14,7 +14,8 @@ from tests.browser import check_page
 from tests.provider.devices.conftest import make_site
 from tests.provider.web.conftest import OPERATOR_EMAIL, OPERATOR_PASSWORD
 
-pytestmark = pytest.mark.browser
+# Many pages, each screenshotted and checked at two widths: minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 
 def _failing_webhook(app, account) -> tuple[Webhook, Event]:

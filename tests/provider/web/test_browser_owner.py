@@ -16,7 +16,8 @@ from tests.browser import check_page, wait_until
 from tests.provider.bridge_helper import BackgroundBridge
 from tests.provider.devices.conftest import make_site
 
-pytestmark = pytest.mark.browser
+# Many pages, each screenshotted and checked at two widths: minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 
 def _settled(action_count: int):
