@@ -89,7 +89,7 @@ def check_page(page, name: str) -> None:
     assert not found, f"{name}: " + "; ".join(found)
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> object:
+def wait_until(predicate: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> object:
     """Waits for a condition another thread or process brings about."""
     deadline = time.monotonic() + timeout
     while True:
