@@ -29,8 +29,9 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+import bridge_contract as contract
 from firmware_bridge.agent.links import LockClientConnector
-from firmware_bridge.agent.model import LockInfo, LockUnreachable
+from firmware_bridge.agent.model import LockInfo, LockOffline
 from firmware_bridge.bumble_backend.world import VirtualWorld
 from firmware_bridge.control_channel import request_json_line, serve_json_lines
 from firmware_bridge.lock_client import Timeouts
@@ -131,7 +132,7 @@ class VirtualBackend:
         try:
             return self.world.ble_device(lock.ble_address)
         except KeyError as err:
-            raise LockUnreachable(f"no virtual lock at {lock.ble_address}") from err
+            raise LockOffline(f"no virtual lock at {lock.ble_address}") from err
 
     def _path(self, lock_id: str) -> Path:
         return self.locks_dir / f"{lock_id}.bin"
@@ -150,7 +151,7 @@ class VirtualBackend:
                                 info.name, engine_of(lock), self.engine)
                 lock = None
         if lock is None:
-            lock = new_lock(self.engine, device_key=info.device_key, name=info.name[:14],
+            lock = new_lock(self.engine, device_key=info.device_key, name=info.name[:contract.NAME_MAX_CHARS],
                             capacity=info.code_capacity)
         # A real lock's event log never runs backwards. Saved state can be up to
         # SAVE_INTERVAL old after a kill -9, and a fresh lock has none: either way
