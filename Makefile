@@ -44,9 +44,8 @@ bench: $(STAMP)
 	  || { echo "make bench needs wrk (apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench
 
-chaos: $(STAMP)
+chaos: $(STAMP) firmware
 	$(BIN)/python -m bench.chaos
-	$(MAKE) -s -C firmware fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-300}
 
 clean:
 	rm -rf $(VENV) var .pytest_cache firmware/build
