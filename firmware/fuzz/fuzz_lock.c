@@ -17,6 +17,8 @@ static host_t g_host;
 static lock_t g_lock;
 static lkp_session_t g_central;
 
+static uint8_t g_version;
+
 static void boot(void)
 {
     lock_hal_t hal;
@@ -29,6 +31,7 @@ static void boot(void)
     cfg.model = "fuzz";
     cfg.firmware = "0";
     cfg.device_key = KEY;
+    cfg.protocol_version = g_version;
     if (lock_init(&g_lock, &hal, &cfg) != 0) {
         abort();
     }
@@ -46,17 +49,21 @@ static void handshake(uint16_t mtu)
     size_t i;
     lock_radio_connected(&g_lock, mtu);
     memset(&g_central, 0, sizeof g_central);
+    g_central.version = g_version;
     f[4] = LKP_FRAME_HELLO;
-    f[5] = 1;
+    f[5] = g_version;
     for (i = 0; i < 16; i++) {
         f[6 + i] = g_central.nonce_bridge[i] = (uint8_t)(0x10 + i);
     }
     lock_radio_write(&g_lock, f, lkp_frame_seal(f, 18));
     memcpy(g_central.nonce_lock, g_lock.session.nonce_lock, 16);
-    (void)lkp_derive_keys(KEY, g_central.nonce_bridge, g_central.nonce_lock, &g_central.keys);
+    if (g_version >= 2) {
+        g_central.transcript[0] = g_central.transcript[1] = g_version;
+        g_central.transcript_len = 2;
+    }
+    (void)lkp_derive_keys(KEY, &g_central);
     f[4] = LKP_FRAME_CONFIRM;
-    (void)lkp_confirm_tag(g_central.keys.confirm_key, LKP_LABEL_BRIDGE, g_central.nonce_bridge,
-                          g_central.nonce_lock, f + 5);
+    (void)lkp_confirm_tag(&g_central, LKP_LABEL_BRIDGE, f + 5);
     lock_radio_write(&g_lock, f, lkp_frame_seal(f, 17));
     g_central.state = LKP_SESSION_ESTABLISHED;
 }
@@ -66,6 +73,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static uint8_t frame[LKP_MAX_FRAME_SIZE];
     size_t off = 0;
     uint32_t last_head;
+    /* The first byte picks the protocol version. */
+    g_version = size ? (uint8_t)(1u + (data[0] & 1u)) : 1u;
+    if (size) {
+        data++;
+        size--;
+    }
     memset(&g_host, 0, sizeof g_host);
     g_host.rtc = 1700000000u;
     g_host.battery = 50;

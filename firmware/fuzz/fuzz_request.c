@@ -18,7 +18,14 @@ static void inside(const lkp_str_t *s, const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     lkp_request_t r;
-    int rc = lkp_decode_request(data, size, &r);
+    /* The first byte picks the protocol version (1: compact, 2: padded fields). */
+    uint8_t version = size ? (uint8_t)(1u + (data[0] & 1u)) : 1u;
+    int rc;
+    if (size) {
+        data++;
+        size--;
+    }
+    rc = lkp_decode_request(data, size, version, &r);
     size_t cps = 0;
     int control = 0;
     if (rc < 0) {

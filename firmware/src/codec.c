@@ -8,6 +8,7 @@ typedef struct reader {
     const uint8_t *p;
     size_t len, pos;
     int err; /* first error (ErrorCode) or LKP_OK */
+    int padded; /* version 2: PIN and name are zero-padded to their maximum */
 } reader_t;
 
 static int need(reader_t *r, size_t n)
@@ -139,6 +140,44 @@ static lkp_str_t rd_text(reader_t *r, uint8_t max, int field_error)
     return s;
 }
 
+/* Version 2's fixed-size field: u8 length, then exactly `max` bytes, zero after the text. */
+static lkp_str_t rd_padded(reader_t *r, uint8_t max, int field_error)
+{
+    lkp_str_t s;
+    uint8_t n = rd_u8(r);
+    size_t i;
+    s.p = NULL;
+    s.len = 0;
+    if (r->err != LKP_OK) {
+        return s;
+    }
+    if (n > max) {
+        r->err = field_error;
+        return s;
+    }
+    if (!need(r, max)) {
+        return s;
+    }
+    s.p = r->p + r->pos;
+    s.len = n;
+    r->pos += max;
+    for (i = n; i < max; i++) {
+        if (s.p[i] != 0) {
+            r->err = field_error;
+            return s;
+        }
+    }
+    if (!lkp_utf8_valid(s.p, n, NULL, NULL) || memchr(s.p, 0, n) != NULL) {
+        r->err = field_error;
+    }
+    return s;
+}
+
+static lkp_str_t rd_code_text(reader_t *r, uint8_t max, int field_error)
+{
+    return r->padded ? rd_padded(r, max, field_error) : rd_text(r, max, field_error);
+}
+
 int lkp_pin_valid(const uint8_t *p, size_t len)
 {
     size_t i;
@@ -186,7 +225,7 @@ static int validate_code(const lkp_str_t *pin, const lkp_str_t *name, uint32_t s
     return LKP_OK;
 }
 
-int lkp_decode_request(const uint8_t *msg, size_t len, lkp_request_t *out)
+int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_request_t *out)
 {
     reader_t r;
     int semantic = LKP_OK;
@@ -201,6 +240,7 @@ int lkp_decode_request(const uint8_t *msg, size_t len, lkp_request_t *out)
     r.len = len;
     r.pos = 3;
     r.err = LKP_OK;
+    r.padded = version >= 2;
 
     /* Fields are read in layout order (the first decoding error wins), then
      * the semantic rules run, then trailing bytes are refused. */
@@ -227,8 +267,8 @@ int lkp_decode_request(const uint8_t *msg, size_t len, lkp_request_t *out)
         out->u.put_code.replace = rd_bool(&r);
         out->u.put_code.starts_at = rd_u32(&r);
         out->u.put_code.ends_at = rd_u32(&r);
-        out->u.put_code.pin = rd_text(&r, LKP_PIN_MAX, LKP_ERR_BAD_PIN);
-        out->u.put_code.name = rd_text(&r, LKP_NAME_MAX_BYTES, LKP_ERR_INVALID_NAME);
+        out->u.put_code.pin = rd_code_text(&r, LKP_PIN_MAX, LKP_ERR_BAD_PIN);
+        out->u.put_code.name = rd_code_text(&r, LKP_NAME_MAX_BYTES, LKP_ERR_INVALID_NAME);
         if (r.err == LKP_OK) {
             semantic = validate_code(&out->u.put_code.pin, &out->u.put_code.name, out->u.put_code.starts_at,
                                      out->u.put_code.ends_at);
@@ -270,17 +310,18 @@ int lkp_decode_request(const uint8_t *msg, size_t len, lkp_request_t *out)
     return LKP_OK;
 }
 
-size_t lkp_encode_event(const lkp_event_t *ev, uint8_t *buf, size_t cap)
+size_t lkp_encode_event(const lkp_event_t *ev, uint8_t version, uint8_t *buf, size_t cap)
 {
     size_t n = 9;
     size_t body;
+    int padded = version >= 2;
     switch (ev->type) {
     case LKP_EV_LOCKED:
     case LKP_EV_UNLOCKED:
         body = 3;
         break;
     case LKP_EV_INCORRECT_PIN:
-        body = 1u + ev->digits_len;
+        body = 1u + (padded ? LKP_DIGITS_MAX : ev->digits_len);
         break;
     case LKP_EV_BOLT_FAULT:
         body = 3;
@@ -310,6 +351,9 @@ size_t lkp_encode_event(const lkp_event_t *ev, uint8_t *buf, size_t cap)
     case LKP_EV_INCORRECT_PIN:
         buf[9] = ev->digits_len;
         memcpy(buf + 10, ev->digits, ev->digits_len);
+        if (padded) {
+            memset(buf + 10 + ev->digits_len, 0, LKP_DIGITS_MAX - ev->digits_len);
+        }
         break;
     case LKP_EV_BOLT_FAULT:
         buf[9] = ev->a;
@@ -325,4 +369,40 @@ size_t lkp_encode_event(const lkp_event_t *ev, uint8_t *buf, size_t cap)
         break;
     }
     return n + body;
+}
+
+size_t lkp_code_record(uint16_t slot, const lkp_request_t *put, uint8_t rec[LKP_CODE_RECORD_SIZE])
+{
+    memset(rec, 0, LKP_CODE_RECORD_SIZE);
+    lkp_put_u16(rec, slot);
+    lkp_put_u32(rec + 2, put->u.put_code.starts_at);
+    lkp_put_u32(rec + 6, put->u.put_code.ends_at);
+    rec[10] = put->u.put_code.pin.len;
+    memcpy(rec + 11, put->u.put_code.pin.p, put->u.put_code.pin.len);
+    rec[11 + LKP_PIN_MAX] = put->u.put_code.name.len;
+    if (put->u.put_code.name.len) {
+        memcpy(rec + 12 + LKP_PIN_MAX, put->u.put_code.name.p, put->u.put_code.name.len);
+    }
+    return LKP_CODE_RECORD_SIZE;
+}
+
+int lkp_code_record_valid(const uint8_t *rec, size_t len)
+{
+    return len == LKP_CODE_RECORD_SIZE && lkp_pin_valid(rec + 11, rec[10]) &&
+           rec[11 + LKP_PIN_MAX] <= LKP_NAME_MAX_BYTES;
+}
+
+size_t lkp_code_entry_wire(const uint8_t rec[LKP_CODE_RECORD_SIZE], uint8_t version, uint8_t *out)
+{
+    uint8_t pin_len = rec[10], name_len = rec[11 + LKP_PIN_MAX];
+    size_t n;
+    if (version >= 2) {
+        memcpy(out, rec, LKP_CODE_RECORD_SIZE);
+        return LKP_CODE_RECORD_SIZE;
+    }
+    memcpy(out, rec, 11u + pin_len);
+    n = 11u + pin_len;
+    out[n++] = name_len;
+    memcpy(out + n, rec + 12 + LKP_PIN_MAX, name_len);
+    return n + name_len;
 }

@@ -10,9 +10,10 @@
 #include "lkp/wire.h"
 
 #define STATE_MAGIC 0x4Cu /* 'L' */
-#define STATE_VERSION 1u
-#define STATE_RECORD_SIZE (12u + LKP_TIMEZONE_MAX)
-#define CODE_RECORD_MAX (10u + 1u + LKP_PIN_MAX + 1u + LKP_NAME_MAX_BYTES)
+#define STATE_VERSION 2u
+#define STATE_HEADER 17u
+#define STATE_RECORD_SIZE (STATE_HEADER + LKP_TIMEZONE_MAX)
+#define CODE_RECORD_MAX LKP_CODE_RECORD_SIZE
 #define MSG_OFFSET (LKP_FRAME_HEADER + LKP_RECORD_HEADER) /* plaintext inside lock->tx */
 
 /* ------------------------------------------------------------------ util */
@@ -52,17 +53,22 @@ static void save_state(lock_t *lock)
     rec[4] = lock->wrong_pins;
     lkp_put_u16(rec + 5, (uint16_t)lock->utc_offset_minutes);
     lkp_put_u32(rec + 7, lock->seq_floor);
-    rec[11] = lock->timezone_len;
-    memcpy(rec + 12, lock->timezone, lock->timezone_len);
-    (void)lock->hal.nvs_write(lock->hal.user, LOCK_NVS_ID_STATE, rec, 12u + lock->timezone_len);
+    rec[11] = lock->lockouts;
+    /* A running lockout is stored at its full length: a power cycle restarts it
+     * rather than lift it (the monotonic timer does not survive a reboot). */
+    lkp_put_u32(rec + 12, lock->keypad_locked ? lock->keypad_lockout_ms : 0u);
+    rec[16] = lock->timezone_len;
+    memcpy(rec + STATE_HEADER, lock->timezone, lock->timezone_len);
+    (void)lock->hal.nvs_write(lock->hal.user, LOCK_NVS_ID_STATE, rec, STATE_HEADER + lock->timezone_len);
 }
 
 static void load_state(lock_t *lock)
 {
     uint8_t rec[STATE_RECORD_SIZE];
     int n = lock->hal.nvs_read(lock->hal.user, LOCK_NVS_ID_STATE, rec, sizeof rec);
-    if (n < 12 || rec[0] != STATE_MAGIC || rec[1] != STATE_VERSION || rec[11] > LKP_TIMEZONE_MAX ||
-        (size_t)n < 12u + rec[11]) {
+    uint32_t lockout_ms;
+    if (n < (int)STATE_HEADER || rec[0] != STATE_MAGIC || rec[1] != STATE_VERSION || rec[16] > LKP_TIMEZONE_MAX ||
+        (size_t)n < STATE_HEADER + rec[16]) {
         return;
     }
     lock->bolt = rec[2] <= LOCK_BOLT_JAMMED ? rec[2] : (uint8_t)LOCK_BOLT_UNKNOWN;
@@ -70,9 +76,16 @@ static void load_state(lock_t *lock)
     lock->wrong_pins = rec[4];
     lock->utc_offset_minutes = (int16_t)lkp_get_u16(rec + 5);
     lock->seq_floor = lkp_get_u32(rec + 7);
-    if (rec[11] > 0) {
-        lock->timezone_len = rec[11];
-        memcpy(lock->timezone, rec + 12, rec[11]);
+    lock->lockouts = rec[11];
+    lockout_ms = lkp_get_u32(rec + 12);
+    if (lockout_ms) {
+        lock->keypad_locked = 1;
+        lock->keypad_lockout_ms = lockout_ms;
+        lock->keypad_locked_until_ms = lock->hal.uptime_ms(lock->hal.user) + lockout_ms;
+    }
+    if (rec[16] > 0) {
+        lock->timezone_len = rec[16];
+        memcpy(lock->timezone, rec + STATE_HEADER, rec[16]);
     }
 }
 
@@ -177,7 +190,7 @@ static void emit(lock_t *lock, lkp_event_t *ev)
     seq = lock->head_seq + 1u;
     ev->seq = seq;
     ev->timestamp = now_rtc(lock);
-    n = lkp_encode_event(ev, rec, sizeof rec);
+    n = lkp_encode_event(ev, lock->cfg.protocol_version, rec, sizeof rec);
     if (n == 0) {
         return;
     }
@@ -275,30 +288,11 @@ static uint8_t move_bolt(lock_t *lock, lock_bolt_action_t action, uint8_t source
 
 /* ------------------------------------------------------------------ codes */
 
-/* CodeEntry wire record: slot u16, starts u32, ends u32, pin, name. */
-static size_t encode_code(uint8_t *buf, uint16_t slot, const lkp_request_t *req)
-{
-    size_t n = 0;
-    lkp_put_u16(buf, slot);
-    lkp_put_u32(buf + 2, req->u.put_code.starts_at);
-    lkp_put_u32(buf + 6, req->u.put_code.ends_at);
-    n = 10;
-    buf[n++] = req->u.put_code.pin.len;
-    memcpy(buf + n, req->u.put_code.pin.p, req->u.put_code.pin.len);
-    n += req->u.put_code.pin.len;
-    buf[n++] = req->u.put_code.name.len;
-    if (req->u.put_code.name.len) {
-        memcpy(buf + n, req->u.put_code.name.p, req->u.put_code.name.len);
-    }
-    return n + req->u.put_code.name.len;
-}
-
 static int read_code(lock_t *lock, uint16_t slot, uint8_t *buf, size_t cap)
 {
     int n = lock->hal.nvs_read(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SLOT_BASE + slot), buf, cap);
     /* A record that does not parse is treated as empty rather than trusted. */
-    if (n < 12 || (size_t)n > cap || buf[10] > LKP_PIN_MAX || (size_t)n < 12u + buf[10] ||
-        (size_t)n != 12u + buf[10] + buf[11u + buf[10]]) {
+    if (n < 0 || (size_t)n > cap || !lkp_code_record_valid(buf, (size_t)n)) {
         return 0;
     }
     return n;
@@ -394,7 +388,7 @@ static uint8_t put_code(lock_t *lock, const lkp_request_t *req, uint16_t *slot_o
         return LKP_ERR_INVALID_SLOT;
     }
     *slot_out = slot;
-    n = encode_code(entry, slot, req);
+    n = lkp_code_record(slot, req, entry);
     current_len = slot_used(lock, slot) ? read_code(lock, slot, current, sizeof current) : 0;
     if (current_len > 0 && (size_t)current_len == n && memcmp(current, entry, n) == 0) {
         return LKP_OK; /* idempotent retry */
@@ -470,6 +464,7 @@ static void handle_list_codes(lock_t *lock, const lkp_request_t *req)
     uint8_t count = 0;
     uint16_t slot = req->u.list_codes.start_slot ? req->u.list_codes.start_slot : 1u;
     uint16_t next = LKP_NO_SLOT, last = 0;
+    uint8_t rec[CODE_RECORD_MAX];
 
     for (; slot >= 1 && slot <= lock->cfg.code_capacity; slot++) {
         int len;
@@ -480,9 +475,9 @@ static void handle_list_codes(lock_t *lock, const lkp_request_t *req)
             next = (uint16_t)(last + 1u); /* more after this page */
             break;
         }
-        len = read_code(lock, slot, m + n, CODE_RECORD_MAX);
+        len = read_code(lock, slot, rec, sizeof rec);
         if (len > 0) {
-            n += (size_t)len;
+            n += lkp_code_entry_wire(rec, lock->cfg.protocol_version, m + n);
             count++;
             last = slot;
         }
@@ -562,32 +557,79 @@ static void execute(lock_t *lock, const lkp_request_t *req)
 
 /* -------------------------------------------------------------- radio in */
 
+static uint32_t doubling(uint32_t initial, unsigned steps, uint32_t max)
+{
+    uint32_t v = initial;
+    while (steps-- && v < max) {
+        v = v > max / 2u ? max : v * 2u;
+    }
+    return v < max ? v : max;
+}
+
+static int backing_off(lock_t *lock)
+{
+    if (lock->backing_off &&
+        (int32_t)(lock->hal.uptime_ms(lock->hal.user) - lock->backoff_until_ms) >= 0) {
+        lock->backing_off = 0;
+    }
+    return lock->backing_off;
+}
+
+static void handshake_failed(lock_t *lock)
+{
+    lock->counters.handshakes_failed++;
+    if (lock->cfg.protocol_version < 2) {
+        return;
+    }
+    if (lock->handshake_failures < 0xFF) {
+        lock->handshake_failures++;
+    }
+    if (lock->handshake_failures > LOCK_HANDSHAKE_FREE_FAILURES) {
+        unsigned excess = lock->handshake_failures - LOCK_HANDSHAKE_FREE_FAILURES;
+        lock->backing_off = 1;
+        lock->backoff_until_ms = lock->hal.uptime_ms(lock->hal.user) +
+                                 doubling(LOCK_HANDSHAKE_BACKOFF_INITIAL_MS, excess - 1u, LOCK_HANDSHAKE_BACKOFF_MAX_MS);
+    }
+}
+
 static void on_hello(lock_t *lock, const uint8_t *body, uint16_t len)
 {
     uint8_t *f = lock->tx + LKP_FRAME_HEADER;
+    uint8_t ours = lock->cfg.protocol_version, theirs;
     if (len != LKP_HELLO_SIZE) {
         return;
     }
-    if (body[1] != LKP_PROTOCOL_VERSION) {
+    theirs = body[1];
+    /* Version 1 speaks exactly 1; version 2 serves any bridge of 2 or more in 2. */
+    if (ours < 2 ? theirs != ours : theirs < 2) {
         lock->counters.handshakes_failed++;
         send_alert(lock, LKP_ERR_UNSUPPORTED_VERSION);
         return;
     }
+    if (ours >= 2 && backing_off(lock)) {
+        /* No CHALLENGE, no nonce: each guess costs the guesser the back-off. */
+        send_alert(lock, LKP_ERR_BUSY);
+        return;
+    }
     lkp_session_clear(&lock->session);
     lock->request_len = 0;
+    lock->session.version = ours;
+    if (ours >= 2) {
+        lock->session.transcript[0] = theirs;
+        lock->session.transcript[1] = ours < theirs ? ours : theirs;
+        lock->session.transcript_len = 2;
+    }
     memcpy(lock->session.nonce_bridge, body + 2, LKP_NONCE_SIZE);
     /* No fresh nonce, no answer: a repeated Nl would repeat the session keys. */
     if (lock->hal.random(lock->hal.user, lock->session.nonce_lock, LKP_NONCE_SIZE) != 0 ||
-        lkp_derive_keys(lock->device_key, lock->session.nonce_bridge, lock->session.nonce_lock,
-                        &lock->session.keys) != 0 ||
-        lkp_confirm_tag(lock->session.keys.confirm_key, LKP_LABEL_LOCK, lock->session.nonce_bridge,
-                        lock->session.nonce_lock, f + 2 + LKP_NONCE_SIZE) != 0) {
+        lkp_derive_keys(lock->device_key, &lock->session) != 0 ||
+        lkp_confirm_tag(&lock->session, LKP_LABEL_LOCK, f + 2 + LKP_NONCE_SIZE) != 0) {
         lkp_session_clear(&lock->session);
         return;
     }
     lock->session.state = LKP_SESSION_CHALLENGE_SENT;
     f[0] = LKP_FRAME_CHALLENGE;
-    f[1] = LKP_PROTOCOL_VERSION;
+    f[1] = ours >= 2 ? lock->session.transcript[1] : ours;
     memcpy(f + 2, lock->session.nonce_lock, LKP_NONCE_SIZE);
     send_plain(lock, LKP_CHALLENGE_SIZE, LOCK_TX_PROTOCOL);
 }
@@ -599,17 +641,17 @@ static void on_confirm(lock_t *lock, const uint8_t *body, uint16_t len)
     if (lock->session.state != LKP_SESSION_CHALLENGE_SENT) {
         return;
     }
-    ok = len == LKP_CONFIRM_FRAME_SIZE &&
-         lkp_confirm_tag(lock->session.keys.confirm_key, LKP_LABEL_BRIDGE, lock->session.nonce_bridge,
-                         lock->session.nonce_lock, expected) == 0 &&
+    ok = len == LKP_CONFIRM_FRAME_SIZE && lkp_confirm_tag(&lock->session, LKP_LABEL_BRIDGE, expected) == 0 &&
          lkp_ct_equal(expected, body + 1, LKP_CONFIRM_SIZE);
     lkp_wipe(expected, sizeof expected);
     if (!ok) {
-        lock->counters.handshakes_failed++;
+        handshake_failed(lock);
         lkp_session_clear(&lock->session);
         send_alert(lock, LKP_ERR_AUTH_FAILED);
         return;
     }
+    lock->handshake_failures = 0;
+    lock->backing_off = 0;
     lock->session.state = LKP_SESSION_ESTABLISHED;
     lock->session.tx_counter = 0;
     lock->session.rx_counter = 0;
@@ -629,7 +671,7 @@ static void on_secure(lock_t *lock, const uint8_t *body, uint16_t len)
         lock->counters.rejected_records++;
         return;
     }
-    rc = lkp_decode_request(lock->request, n, &req);
+    rc = lkp_decode_request(lock->request, n, lock->cfg.protocol_version, &req);
     if (rc < 0) {
         return; /* not even a header: dropped */
     }
@@ -699,7 +741,7 @@ int lock_process(lock_t *lock)
         return 0;
     }
     check_battery(lock);
-    if (lkp_decode_request(lock->request, lock->request_len, &req) == LKP_OK) {
+    if (lkp_decode_request(lock->request, lock->request_len, lock->cfg.protocol_version, &req) == LKP_OK) {
         execute(lock, &req);
     }
     lkp_wipe(lock->request, lock->request_len);
@@ -780,7 +822,7 @@ size_t lock_device_info(const lock_t *lock, uint8_t *buf, size_t len)
     if (len < 5) {
         return 0;
     }
-    buf[0] = LKP_PROTOCOL_VERSION;
+    buf[0] = lock->cfg.protocol_version;
     lkp_put_u32(buf + 1, lock->cfg.capabilities);
     off = put_text(buf, 5, len, lock->cfg.model);
     return off ? put_text(buf, off, len, lock->cfg.firmware) : 0;
@@ -788,18 +830,34 @@ size_t lock_device_info(const lock_t *lock, uint8_t *buf, size_t len)
 
 /* --------------------------------------------------------- physical world */
 
+static int keypad_locked_out(lock_t *lock)
+{
+    if (lock->keypad_locked &&
+        (int32_t)(lock->hal.uptime_ms(lock->hal.user) - lock->keypad_locked_until_ms) >= 0) {
+        lock->keypad_locked = 0;
+        save_state(lock);
+    }
+    return lock->keypad_locked;
+}
+
 void lock_keypad_entry(lock_t *lock, const char *digits, size_t len)
 {
     uint16_t slot;
     lkp_event_t ev;
     size_t i;
+    int v2 = lock->cfg.protocol_version >= 2;
 
+    /* Locked out: every PIN refused, the right one too, and nothing logged. */
+    if (v2 && keypad_locked_out(lock)) {
+        return;
+    }
     for (slot = 1; slot <= lock->cfg.code_capacity; slot++) {
         uint8_t rec[CODE_RECORD_MAX];
         if (slot_used(lock, slot) && read_code(lock, slot, rec, sizeof rec) > 0 && rec[10] == len &&
             memcmp(rec + 11, digits, len) == 0 && code_valid_now(lock, rec)) {
-            if (lock->wrong_pins) {
+            if (lock->wrong_pins || lock->lockouts) {
                 lock->wrong_pins = 0;
+                lock->lockouts = 0;
                 save_state(lock);
             }
             (void)move_bolt(lock, LOCK_ACTION_UNLOCK, LOCK_SOURCE_KEYPAD, slot);
@@ -816,10 +874,19 @@ void lock_keypad_entry(lock_t *lock, const char *digits, size_t len)
     if (lock->wrong_pins < 0xFF) {
         lock->wrong_pins++;
     }
+    if (v2 && lock->wrong_pins >= LOCK_KEYPAD_LOCKOUT_AFTER) {
+        lock->keypad_lockout_ms = doubling(LOCK_KEYPAD_LOCKOUT_INITIAL_MS, lock->lockouts, LOCK_KEYPAD_LOCKOUT_MAX_MS);
+        lock->keypad_locked = 1;
+        lock->keypad_locked_until_ms = lock->hal.uptime_ms(lock->hal.user) + lock->keypad_lockout_ms;
+        if (lock->lockouts < 0xFF) {
+            lock->lockouts++;
+        }
+    }
     save_state(lock);
     emit(lock, &ev);
     lkp_wipe(&ev, sizeof ev);
-    if (lock->wrong_pins == LOCK_WRONG_PIN_TAMPER_THRESHOLD) {
+    if (v2 ? lock->keypad_locked && lock->wrong_pins >= LOCK_KEYPAD_LOCKOUT_AFTER
+           : lock->wrong_pins == LOCK_WRONG_PIN_TAMPER_THRESHOLD) {
         emit_simple(lock, LKP_EV_TAMPER, LOCK_TAMPER_KEYPAD_LOCKOUT, 0, 0);
     }
 }
@@ -891,12 +958,12 @@ void lock_continue_after(lock_t *lock, uint32_t seq)
 
 size_t lock_code_entry(lock_t *lock, uint16_t slot, uint8_t *buf, size_t len)
 {
-    int n;
-    if (slot < 1 || slot > lock->cfg.code_capacity || !slot_used(lock, slot) || len < CODE_RECORD_MAX) {
+    uint8_t rec[CODE_RECORD_MAX];
+    if (slot < 1 || slot > lock->cfg.code_capacity || !slot_used(lock, slot) || len < CODE_RECORD_MAX ||
+        read_code(lock, slot, rec, sizeof rec) == 0) {
         return 0;
     }
-    n = read_code(lock, slot, buf, len);
-    return n > 0 ? (size_t)n : 0u;
+    return lkp_code_entry_wire(rec, lock->cfg.protocol_version, buf);
 }
 
 size_t lock_logged_event(lock_t *lock, uint32_t seq, uint8_t *buf, size_t len)
@@ -929,6 +996,10 @@ void lock_get_state(const lock_t *lock, lock_state_t *out)
     out->auto_lock_due_ms = lock->auto_lock_due_ms;
     memcpy(out->timezone, lock->timezone, lock->timezone_len);
     out->counters = lock->counters;
+    out->keypad_locked = lock->keypad_locked;
+    out->backing_off = lock->backing_off;
+    out->protocol_version = lock->cfg.protocol_version;
+    out->lockouts = lock->lockouts;
 }
 
 size_t lock_sizeof(void)
@@ -944,6 +1015,8 @@ int lock_init(lock_t *lock, const lock_hal_t *hal, const lock_config_t *config)
     if (!hal || !config || !config->device_key || !hal->rtc_get || !hal->rtc_set || !hal->uptime_ms ||
         !hal->random || !hal->motor_drive || !hal->battery_percent || !hal->nvs_read || !hal->nvs_write ||
         !hal->nvs_delete || !hal->radio_notify || config->code_capacity < 1 ||
+        (config->protocol_version != 0 && (config->protocol_version < LKP_PROTOCOL_VERSION_MIN ||
+                                           config->protocol_version > LKP_PROTOCOL_VERSION)) ||
         config->code_capacity > LOCK_MAX_CODE_SLOTS || config->event_log_size < 1 ||
         config->event_log_size > LOCK_MAX_EVENT_LOG) {
         return -1;
@@ -953,6 +1026,10 @@ int lock_init(lock_t *lock, const lock_hal_t *hal, const lock_config_t *config)
     lock->cfg = *config;
     memcpy(lock->device_key, config->device_key, LKP_KEY_SIZE);
     lock->cfg.device_key = NULL; /* the copy above is the only one the core keeps */
+    if (lock->cfg.protocol_version == 0) {
+        lock->cfg.protocol_version = LKP_PROTOCOL_VERSION;
+    }
+    lock->session.version = lock->cfg.protocol_version;
     lock->chunk_size = LKP_MIN_CHUNK;
     lock->bolt = LOCK_BOLT_LOCKED;
     lock->door = LOCK_DOOR_CLOSED;

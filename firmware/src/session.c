@@ -5,41 +5,59 @@
 #include "lkp/crypto.h"
 #include "lkp/wire.h"
 
-int lkp_derive_keys(const uint8_t device_key[LKP_KEY_SIZE], const uint8_t nonce_bridge[LKP_NONCE_SIZE],
-                    const uint8_t nonce_lock[LKP_NONCE_SIZE], lkp_keys_t *keys)
+/* "LKPn <what>" for the session's version; returns its length. */
+static size_t label(uint8_t version, int which, char out[24])
 {
-    /* HKDF-SHA256(IKM = K, salt = Nb || Nl, info, L = 40), RFC 5869. */
+    static const char *const what[] = {" session keys", " lock confirm", " bridge confirm"};
+    size_t n = strlen(what[which]);
+    out[0] = 'L';
+    out[1] = 'K';
+    out[2] = 'P';
+    out[3] = (char)('0' + (version % 10u));
+    memcpy(out + 4, what[which], n);
+    return 4 + n;
+}
+
+int lkp_derive_keys(const uint8_t device_key[LKP_KEY_SIZE], lkp_session_t *s)
+{
+    /* HKDF-SHA256(IKM = K, salt = Nb || Nl, info = label || T, L = 40), RFC 5869. */
     static const uint8_t one = 0x01, two = 0x02;
     uint8_t salt[2 * LKP_NONCE_SIZE];
     uint8_t prk[LKP_SHA256_SIZE], t1[LKP_SHA256_SIZE], t2[LKP_SHA256_SIZE];
-    lkp_part_t parts[3];
+    char info[24];
+    size_t info_len = label(s->version, LKP_LABEL_KEYS, info);
+    lkp_part_t parts[4];
     int rc;
 
-    memcpy(salt, nonce_bridge, LKP_NONCE_SIZE);
-    memcpy(salt + LKP_NONCE_SIZE, nonce_lock, LKP_NONCE_SIZE);
+    memcpy(salt, s->nonce_bridge, LKP_NONCE_SIZE);
+    memcpy(salt + LKP_NONCE_SIZE, s->nonce_lock, LKP_NONCE_SIZE);
     parts[0].p = device_key;
     parts[0].n = LKP_KEY_SIZE;
     rc = lkp_hmac_sha256(salt, sizeof salt, parts, 1, prk);
-    parts[0].p = (const uint8_t *)LKP_HKDF_INFO;
-    parts[0].n = sizeof LKP_HKDF_INFO - 1;
-    parts[1].p = &one;
-    parts[1].n = 1;
+    parts[0].p = (const uint8_t *)info;
+    parts[0].n = info_len;
+    parts[1].p = s->transcript;
+    parts[1].n = s->transcript_len;
+    parts[2].p = &one;
+    parts[2].n = 1;
     if (rc == 0) {
-        rc = lkp_hmac_sha256(prk, sizeof prk, parts, 2, t1);
+        rc = lkp_hmac_sha256(prk, sizeof prk, parts, 3, t1);
     }
     parts[0].p = t1;
     parts[0].n = sizeof t1;
-    parts[1].p = (const uint8_t *)LKP_HKDF_INFO;
-    parts[1].n = sizeof LKP_HKDF_INFO - 1;
-    parts[2].p = &two;
-    parts[2].n = 1;
+    parts[1].p = (const uint8_t *)info;
+    parts[1].n = info_len;
+    parts[2].p = s->transcript;
+    parts[2].n = s->transcript_len;
+    parts[3].p = &two;
+    parts[3].n = 1;
     if (rc == 0) {
-        rc = lkp_hmac_sha256(prk, sizeof prk, parts, 3, t2);
+        rc = lkp_hmac_sha256(prk, sizeof prk, parts, 4, t2);
     }
     if (rc == 0) {
-        memcpy(keys->session_key, t1, 16);
-        memcpy(keys->confirm_key, t1 + 16, 16);
-        memcpy(keys->session_id, t2, 8);
+        memcpy(s->keys.session_key, t1, 16);
+        memcpy(s->keys.confirm_key, t1 + 16, 16);
+        memcpy(s->keys.session_id, t2, 8);
     }
     lkp_wipe(prk, sizeof prk);
     lkp_wipe(t1, sizeof t1);
@@ -47,21 +65,22 @@ int lkp_derive_keys(const uint8_t device_key[LKP_KEY_SIZE], const uint8_t nonce_
     return rc;
 }
 
-int lkp_confirm_tag(const uint8_t confirm_key[LKP_KEY_SIZE], const char *label,
-                    const uint8_t nonce_bridge[LKP_NONCE_SIZE], const uint8_t nonce_lock[LKP_NONCE_SIZE],
-                    uint8_t out[LKP_CONFIRM_SIZE])
+int lkp_confirm_tag(const lkp_session_t *s, int which, uint8_t out[LKP_CONFIRM_SIZE])
 {
     uint8_t mac[LKP_SHA256_SIZE];
-    lkp_part_t parts[3];
+    char text[24];
+    lkp_part_t parts[4];
     int rc;
 
-    parts[0].p = (const uint8_t *)label;
-    parts[0].n = strlen(label);
-    parts[1].p = nonce_bridge;
-    parts[1].n = LKP_NONCE_SIZE;
-    parts[2].p = nonce_lock;
+    parts[0].p = (const uint8_t *)text;
+    parts[0].n = label(s->version, which, text);
+    parts[1].p = s->transcript;
+    parts[1].n = s->transcript_len;
+    parts[2].p = s->nonce_bridge;
     parts[2].n = LKP_NONCE_SIZE;
-    rc = lkp_hmac_sha256(confirm_key, LKP_KEY_SIZE, parts, 3, mac);
+    parts[3].p = s->nonce_lock;
+    parts[3].n = LKP_NONCE_SIZE;
+    rc = lkp_hmac_sha256(s->keys.confirm_key, LKP_KEY_SIZE, parts, 4, mac);
     if (rc == 0) {
         memcpy(out, mac, LKP_CONFIRM_SIZE);
     }
@@ -129,7 +148,9 @@ int lkp_record_open(lkp_session_t *s, uint8_t direction, const uint8_t *record, 
 void lkp_session_clear(lkp_session_t *s)
 {
     uint32_t gaps = s->rx_gaps;
+    uint8_t version = s->version;
     lkp_wipe(s, sizeof *s);
     s->rx_gaps = gaps;
+    s->version = version;
     s->state = LKP_SESSION_IDLE;
 }

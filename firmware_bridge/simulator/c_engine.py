@@ -35,6 +35,7 @@ from cffi import FFI
 
 from firmware_bridge.protocol import (
     DEFAULT_CODE_CAPACITY,
+    PROTOCOL_VERSION,
     DEFAULT_EVENT_LOG_SIZE,
     BatteryEvent,
     BoltState,
@@ -77,6 +78,7 @@ typedef struct lock_config {
     const char *model;
     const char *firmware;
     const uint8_t *device_key;
+    uint8_t protocol_version;
 } lock_config_t;
 
 typedef struct lock_counters {
@@ -89,6 +91,7 @@ typedef struct lock_counters {
 typedef struct lock_state {
     uint8_t bolt, door, battery_percent, wrong_pins;
     uint8_t session_established, request_pending, auto_lock_armed, timezone_len;
+    uint8_t keypad_locked, backing_off, protocol_version, lockouts;
     int16_t utc_offset_minutes;
     uint16_t code_count;
     uint32_t head_seq, oldest_seq, auto_lock_due_ms;
@@ -123,7 +126,7 @@ void lock_get_state(const void *lock, lock_state_t *out);
 
 uint8_t lkp_crc8(const uint8_t *data, size_t len);
 uint32_t lkp_crc32(const uint8_t *data, size_t len);
-int lkp_decode_request(const uint8_t *msg, size_t len, void *out);
+int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, void *out);
 """
 
 MODEL = "VL-1 virtual lock (C core)"
@@ -242,6 +245,8 @@ class CLock(SimulatedHardware):
         model, firmware = ffi.new("char[]", MODEL.encode()), ffi.new("char[]", FIRMWARE.encode())
         key = ffi.new("uint8_t[16]", self.device_key)
         config.model, config.firmware, config.device_key = model, firmware, key
+        # The core speaks the version the Python protocol package speaks (it knows 1 and 2).
+        config.protocol_version = PROTOCOL_VERSION
         self._keep += [hal, config, model, firmware]
         if self.lib.lock_init(self._lock, hal, config) != 0:
             raise ValueError("the C core refused its configuration")
@@ -332,6 +337,10 @@ class CLock(SimulatedHardware):
     @property
     def utc_offset_minutes(self) -> int:
         return int(self._state().utc_offset_minutes)
+
+    @property
+    def keypad_locked_out(self) -> bool:
+        return bool(self._state().keypad_locked)
 
     @property
     def counters(self) -> dict[str, int]:

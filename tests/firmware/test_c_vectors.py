@@ -51,10 +51,12 @@ def _vector_lock() -> LockUnderTest:
     """A C lock in the state of the vectors' StatusResponse, set through its storage."""
     from firmware_bridge.simulator.c_engine import NVS_SLOT_BASE
 
+    # The storage layouts of firmware/README.md: the state record (bolt, door,
+    # offset, seq floor 42, time zone) and two code slots (padded PIN and name).
     tz = b"Europe/Paris"
-    state = bytes([0x4C, 1, 1, 1, 0]) + (60).to_bytes(2, "little") + (42).to_bytes(4, "little")
-    state += bytes([len(tz)]) + tz
-    codes = {NVS_SLOT_BASE + slot: slot.to_bytes(2, "little") + bytes(8) + b"\x04" + pin + b"\x00"
+    state = bytes([0x4C, 2, 1, 1, 0]) + (60).to_bytes(2, "little") + (42).to_bytes(4, "little")
+    state += bytes(5) + bytes([len(tz)]) + tz
+    codes = {NVS_SLOT_BASE + slot: slot.to_bytes(2, "little") + bytes(8) + b"\x04" + pin + bytes(4) + bytes(57)
              for slot, pin in ((1, b"1111"), (2, b"2222"))}
     return LockUnderTest("c", nvs={0x0001: state, **codes}, battery=87.0, signal_dbm=-60,
                          battery_drain_per_request=0.0)

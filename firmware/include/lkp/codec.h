@@ -121,7 +121,7 @@ typedef struct lkp_request {
  * answers (UNKNOWN_OPCODE, MALFORMED, BAD_PIN...), or -1 when not even the
  * 3-byte header can be read (the request is dropped). On an error >= 0,
  * out->opcode and out->request_id are set. */
-int lkp_decode_request(const uint8_t *msg, size_t len, lkp_request_t *out);
+int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_request_t *out);
 
 /* An event to log and send (seq and timestamp filled by the lock). */
 typedef struct lkp_event {
@@ -133,8 +133,18 @@ typedef struct lkp_event {
     char digits[LKP_DIGITS_MAX];
 } lkp_event_t;
 
-/* Encode an event (header included); returns its length (0 if cap too small). */
-size_t lkp_encode_event(const lkp_event_t *ev, uint8_t *buf, size_t cap);
+/* Encode an event (header included) as `version` lays it out (version 2 pads
+ * the wrong-PIN digits to 16 bytes); returns its length (0 if cap too small). */
+size_t lkp_encode_event(const lkp_event_t *ev, uint8_t version, uint8_t *buf, size_t cap);
+
+/* A code slot as stored: the version-2 CodeEntry layout (slot, window, PIN and
+ * name padded), whatever version is on the air. */
+#define LKP_CODE_RECORD_SIZE (10u + 1u + LKP_PIN_MAX + 1u + LKP_NAME_MAX_BYTES)
+size_t lkp_code_record(uint16_t slot, const lkp_request_t *put, uint8_t rec[LKP_CODE_RECORD_SIZE]);
+/* 1 if rec is a well-formed stored code. */
+int lkp_code_record_valid(const uint8_t *rec, size_t len);
+/* The stored record as a CodeEntry of `version`; returns its length. */
+size_t lkp_code_entry_wire(const uint8_t rec[LKP_CODE_RECORD_SIZE], uint8_t version, uint8_t *out);
 
 /* Field rules shared with the storage code. */
 int lkp_utf8_valid(const uint8_t *p, size_t len, size_t *code_points, int *has_control);

@@ -37,7 +37,16 @@ extern "C" {
 
 #define LOCK_LOW_BATTERY_PERCENT 15u      /* BatteryEvent.low at or below */
 #define LOCK_CRITICAL_BATTERY_PERCENT 3u  /* motor refused (LOW_BATTERY) at or below */
-#define LOCK_WRONG_PIN_TAMPER_THRESHOLD 5u
+#define LOCK_WRONG_PIN_TAMPER_THRESHOLD 5u  /* version 1: tamper event only */
+/* Version 2: keypad lockout after 5 wrong PINs in a row, 60 s doubling to 15 min. */
+#define LOCK_KEYPAD_LOCKOUT_AFTER 5u
+#define LOCK_KEYPAD_LOCKOUT_INITIAL_MS 60000u
+#define LOCK_KEYPAD_LOCKOUT_MAX_MS 900000u
+/* Version 2: after 3 bad CONFIRMs in a row, HELLO is answered ALERT(BUSY) for
+ * 1 s, doubling per further failure up to 300 s. */
+#define LOCK_HANDSHAKE_FREE_FAILURES 3u
+#define LOCK_HANDSHAKE_BACKOFF_INITIAL_MS 1000u
+#define LOCK_HANDSHAKE_BACKOFF_MAX_MS 300000u
 #define LOCK_EARLIEST_VALID_TIME 1577836800u /* 2020-01-01 */
 
 /* Non-volatile storage record ids (16-bit, as Zephyr NVS and nRF FDS use). */
@@ -109,6 +118,7 @@ typedef struct lock_config {
     const char *model;           /* <= 32 bytes, DeviceInfo */
     const char *firmware;        /* <= 32 bytes, DeviceInfo */
     const uint8_t *device_key;   /* 16 bytes, copied */
+    uint8_t protocol_version;    /* 1 or 2 (0 = LKP_PROTOCOL_VERSION) */
 } lock_config_t;
 
 typedef struct lock_counters {
@@ -142,6 +152,17 @@ typedef struct lock {
     uint8_t battery_reported;
     uint8_t auto_lock_armed;
     uint32_t auto_lock_due_ms;
+
+    /* Version 2 keypad lockout (count and length kept in the STATE record). */
+    uint8_t lockouts;        /* lockouts since the last correct PIN */
+    uint8_t keypad_locked;   /* a lockout is running */
+    uint32_t keypad_locked_until_ms;
+    uint32_t keypad_lockout_ms; /* length of the running lockout */
+
+    /* Version 2 handshake back-off: RAM only (a reboot costs the attacker the boot time). */
+    uint8_t handshake_failures;
+    uint8_t backing_off;
+    uint32_t backoff_until_ms;
 
     /* Code slots: occupancy in RAM, contents in storage. */
     uint8_t slot_used[(LOCK_MAX_CODE_SLOTS + 8) / 8];
@@ -198,6 +219,7 @@ void lock_continue_after(lock_t *lock, uint32_t seq);
 typedef struct lock_state {
     uint8_t bolt, door, battery_percent, wrong_pins;
     uint8_t session_established, request_pending, auto_lock_armed, timezone_len;
+    uint8_t keypad_locked, backing_off, protocol_version, lockouts;
     int16_t utc_offset_minutes;
     uint16_t code_count;
     uint32_t head_seq, oldest_seq, auto_lock_due_ms;

@@ -9,7 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LKP_PROTOCOL_VERSION 1u
+/* Versions this core speaks: 1 (LKP1) and 2 (LKP2: version bytes bound into
+ * the key schedule, padded PIN/name/digits, handshake back-off, keypad
+ * lockout). lock_config_t.protocol_version picks one (0 = the newest). */
+#define LKP_PROTOCOL_VERSION 2u
+#define LKP_PROTOCOL_VERSION_MIN 1u
 #define LKP_KEY_SIZE 16u
 #define LKP_NONCE_SIZE 16u
 #define LKP_CONFIRM_SIZE 16u
@@ -20,9 +24,10 @@
 #define LKP_DIRECTION_TO_LOCK 0x01u
 #define LKP_DIRECTION_TO_BRIDGE 0x02u
 
-#define LKP_HKDF_INFO "LKP1 session keys"
-#define LKP_LABEL_LOCK "LKP1 lock confirm"
-#define LKP_LABEL_BRIDGE "LKP1 bridge confirm"
+/* Labels: "LKPn session keys", "LKPn lock confirm", "LKPn bridge confirm". */
+#define LKP_LABEL_KEYS 0
+#define LKP_LABEL_LOCK 1
+#define LKP_LABEL_BRIDGE 2
 
 /* Frame types (first byte of a frame body). */
 #define LKP_FRAME_HELLO 0x01u
@@ -46,8 +51,13 @@ typedef struct lkp_keys {
     uint8_t session_id[LKP_SESSION_ID_SIZE];
 } lkp_keys_t;
 
+#define LKP_TRANSCRIPT_MAX 2u
+
 typedef struct lkp_session {
     uint8_t state; /* lkp_session_state_t */
+    uint8_t version;        /* the version of the key schedule in use */
+    uint8_t transcript_len; /* 0 (version 1) or 2: Vb || Vl */
+    uint8_t transcript[LKP_TRANSCRIPT_MAX];
     uint8_t nonce_bridge[LKP_NONCE_SIZE];
     uint8_t nonce_lock[LKP_NONCE_SIZE];
     lkp_keys_t keys;
@@ -62,11 +72,11 @@ typedef struct lkp_session {
 #define LKP_RECORD_REPLAY (-2)  /* counter not above the last accepted */
 #define LKP_RECORD_TOO_BIG (-3) /* plaintext does not fit the caller's buffer */
 
-int lkp_derive_keys(const uint8_t device_key[LKP_KEY_SIZE], const uint8_t nonce_bridge[LKP_NONCE_SIZE],
-                    const uint8_t nonce_lock[LKP_NONCE_SIZE], lkp_keys_t *keys);
-int lkp_confirm_tag(const uint8_t confirm_key[LKP_KEY_SIZE], const char *label,
-                    const uint8_t nonce_bridge[LKP_NONCE_SIZE], const uint8_t nonce_lock[LKP_NONCE_SIZE],
-                    uint8_t out[LKP_CONFIRM_SIZE]);
+/* The key schedule of `s->version` over s->nonce_bridge, s->nonce_lock and
+ * s->transcript (version 2 appends Vb || Vl to the HKDF info and to both
+ * confirmation inputs). */
+int lkp_derive_keys(const uint8_t device_key[LKP_KEY_SIZE], lkp_session_t *s);
+int lkp_confirm_tag(const lkp_session_t *s, int label, uint8_t out[LKP_CONFIRM_SIZE]);
 void lkp_aead_nonce(uint8_t direction, const uint8_t session_id[LKP_SESSION_ID_SIZE], uint32_t counter,
                     uint8_t nonce[13]);
 
