@@ -35,8 +35,8 @@ from cffi import FFI
 
 from firmware_bridge.protocol import (
     DEFAULT_CODE_CAPACITY,
-    PROTOCOL_VERSION,
     DEFAULT_EVENT_LOG_SIZE,
+    PROTOCOL_VERSION,
     BatteryEvent,
     BoltState,
     Capability,
