@@ -29,8 +29,8 @@ def run(quick: bool = False) -> list[dict]:
     elapsed = time.monotonic() - start
     rows = []
     for harness in HARNESSES:
-        execs = re.search(rf"^{harness}: stat::number_of_executed_units: (\d+)", proc.stdout, re.M)
-        units = re.search(rf"^{harness}: stat::new_units_added: (\d+)", proc.stdout, re.M)
+        execs = re.search(rf"^{harness}: stat::number_of_executed_units:\s+(\d+)", proc.stdout, re.M)
+        units = re.search(rf"^{harness}: stat::new_units_added:\s+(\d+)", proc.stdout, re.M)
         rows.append(row(NAME, f"{harness}: executions", int(execs.group(1)) if execs else None, "inputs",
                         note=f"{seconds} s, ASan + UBSan" if execs else "did not complete"))
         rows.append(row(NAME, f"{harness}: corpus units added", int(units.group(1)) if units else None, ""))
