@@ -103,7 +103,13 @@ def _free_slot(lock: Lock, live: list[AccessCode]) -> int:
     raise ApiError(409, "NO_SPACE_ON_DEVICE", "The lock has no room for another code.")
 
 
-def _send(lock: Lock, code: AccessCode, command_type: str, params: dict[str, Any]) -> None:
+def _send(
+    lock: Lock,
+    code: AccessCode,
+    command_type: str,
+    params: dict[str, Any],
+    sealed: dict[str, tuple[str, str]] | None = None,
+) -> None:
     """Queues the code's next change for the lock; it replaces any change still queued."""
     code.revision += 1
     commands.supersede_queued(code.id)
@@ -113,22 +119,23 @@ def _send(lock: Lock, code: AccessCode, command_type: str, params: dict[str, Any
         {"access_code_id": code.id, "slot": code.slot, **params},
         idempotency_key=f"code:{code.id}:{code.revision}",
         ttl_seconds=commands.CODE_TTL_SECONDS,
+        sealed=sealed,
         access_code_id=code.id,
     )
     code.command_id = command.id
 
 
-def _send_put(lock: Lock, code: AccessCode, op: str) -> None:
+def _send_put(lock: Lock, code: AccessCode) -> None:
     _send(
         lock,
         code,
-        "put_code",
+        contract.PUT_CODE,
         {
             "device_name": device_name(code),
             "starts_at": commands.iso_z(code.starts_at),
             "ends_at": commands.iso_z(code.ends_at),
-            "op": op,
         },
+        sealed={"code": (CODE_PURPOSE, code.code_enc)},  # the PIN stays encrypted in the queue
     )
 
 
@@ -168,7 +175,7 @@ def create_code(
     )
     db.session.add(row)
     db.session.flush()
-    _send_put(lock, row, "create")
+    _send_put(lock, row)
     return row
 
 
@@ -237,26 +244,21 @@ def update_code(
         live = _live_codes(lock.id)
         if any(other.slot == row.slot for other in live if other.id != row.id):
             row.slot = _free_slot(lock, live)
-    # A code the lock never confirmed is still being created, as far as Seam knows.
-    op = "create" if _never_confirmed(row) else "update"
     row.status = "pending"
     row.error_code = None
     row.updated_at = at
-    _send_put(lock, row, op)
+    _send_put(lock, row)
     return row
 
 
-def _put_event_type(command: Command | None) -> str:
-    """A put_code that created the code reports access_code.created, one that changed it .updated."""
-    op = command.params.get("op", "create") if command is not None else "create"
-    return "access_code.created" if op == "create" else "access_code.updated"
+def _put_event_type(code: AccessCode) -> str:
+    """A code the lock never confirmed is still being created, as far as Seam knows."""
+    return "access_code.created" if code.confirmed_at is None else "access_code.updated"
 
 
-def _never_confirmed(row: AccessCode) -> bool:
-    if row.status not in ("pending", "failed") or row.command_id is None:
-        return False
-    previous = db.session.get(Command, row.command_id)
-    return previous is not None and previous.params.get("op") == "create"
+def _confirmed(code: AccessCode) -> None:
+    code.status, code.error_code = "active", None
+    code.confirmed_at = code.confirmed_at or clock_now()
 
 
 def delete_code(owner_id: str, access_code_id: str, *, limiter: rate_limits.RateLimiter) -> AccessCode:
@@ -271,7 +273,7 @@ def delete_code(owner_id: str, access_code_id: str, *, limiter: rate_limits.Rate
     rate_limits.enforce(limiter, lock.id, "delete_code")
     row.status = "removing"
     row.error_code = None
-    _send(lock, row, "delete_code", {})
+    _send(lock, row, contract.DELETE_CODE, {})
     return row
 
 
@@ -287,14 +289,17 @@ def _event(event_type: str, lock: Lock, code: AccessCode, status: str, error_cod
     record_event(event_type, device=lock, data=data)
 
 
-def on_command_finished(command: Command, lock: Lock | None, succeeded: bool) -> None:
+@commands.on_finished(contract.PUT_CODE, contract.DELETE_CODE)
+def _command_finished(command: Command, lock: Lock | None, succeeded: bool) -> None:
     code = db.session.get(AccessCode, command.access_code_id) if command.access_code_id else None
     if code is None or lock is None or code.command_id != command.id:
         return  # a newer change superseded this command; its own result decides
-    if command.type == "put_code":
-        event_type = _put_event_type(command)
-        code.status = "active" if succeeded else "failed"
-        code.error_code = None if succeeded else command.error_code
+    if command.type == contract.PUT_CODE:
+        event_type = _put_event_type(code)
+        if succeeded:
+            _confirmed(code)
+        else:
+            code.status, code.error_code = "failed", command.error_code
     else:
         event_type = "access_code.deleted"
         code.status = "removed" if succeeded else "active"
@@ -323,8 +328,14 @@ def desired_table(lock: Lock) -> list[dict[str, Any]]:
     ]
 
 
-def reconcile(lock: Lock, present: list[str]) -> None:
-    """The bridge read the lock's table: codes present are active, codes being removed that are gone are removed."""
+def reconcile(
+    lock: Lock, present: list[str], *, unknown_slots: list[int], removed_slots: list[int]
+) -> None:
+    """The bridge read the lock's table: codes present are active, codes being removed that are gone
+    are removed; what it found that the cloud did not know is kept on the lock."""
+    lock.code_sync_at = clock_now()
+    lock.unknown_code_slots = sorted(set(unknown_slots))
+    lock.removed_code_slots = sorted(set(removed_slots))
     present_ids = set(present)
     rows = db.session.scalars(
         select(AccessCode).where(
@@ -333,11 +344,12 @@ def reconcile(lock: Lock, present: list[str]) -> None:
     ).all()
     for code in rows:
         if code.status == "pending" and code.id in present_ids:
-            previous = db.session.get(Command, code.command_id) if code.command_id else None
-            if previous is not None:
-                commands.cancel_if_queued(previous.id)
-            code.status, code.error_code, code.command_id = "active", None, None
-            _event(_put_event_type(previous), lock, code, "success")
+            if code.command_id:
+                commands.cancel_if_queued(code.command_id)
+            event_type = _put_event_type(code)
+            _confirmed(code)
+            code.command_id = None
+            _event(event_type, lock, code, "success")
         elif code.status == "removing" and code.id not in present_ids:
             if code.command_id:
                 commands.cancel_if_queued(code.command_id)
