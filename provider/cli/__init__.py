@@ -16,6 +16,7 @@ def register_commands(group: click.Group) -> None:
 
     for command in (
         serve.serve,
+        serve.bridge_api,
         serve.sandbox,
         accounts.accounts,
         clients.clients,
