@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: run test lint bench chaos clean browser
+.PHONY: run test lint bench chaos clean browser mosquitto
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,19 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/provider sandbox --port $(PORT)
 
-test: $(STAMP)
+# Mosquitto (Debian) is the MQTT broker the bridge-channel tests start privately; installed when missing.
+mosquitto:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || (export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq mosquitto >/dev/null 2>&1 \
+	  || (apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null) \
+	  || sudo -n sh -c 'apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null') \
+	  || echo "no mosquitto could be installed: the MQTT tests will be skipped (apt-get install mosquitto)"
+
+test: $(STAMP) mosquitto
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
-	$(BIN)/ruff check provider firmware_bridge certify tests bench
+	$(BIN)/ruff check provider firmware_bridge certify tests bench bridge_contract
 	$(BIN)/mypy firmware_bridge/protocol
 
 # wrk (Debian) is the load generator; installed here when missing.

@@ -29,6 +29,9 @@ ENV_PREFIX = "FIRMWARE_BRIDGE_"
 ENV_ALIASES = {"bridge_token": "FIRMWARE_BRIDGE_TOKEN"}
 
 
+TRANSPORTS = ("http", "mqtt")
+
+
 class ConfigError(ValueError):
     """The flags, environment and file do not describe a runnable agent."""
 
@@ -65,6 +68,12 @@ class AgentConfig:
     control: bool = True
     #: virtual backend only: fixed control port (0 = any free port, written to the state dir).
     control_port: int = 0
+    #: How commands, results, events and heartbeats travel: "http" (long-poll) or "mqtt" (a broker).
+    transport: str = "http"
+    #: transport mqtt: the broker, mqtt://host:1883 (the bridge signs in with its id and token).
+    mqtt_url: str = ""
+    #: transport mqtt: a lost connection's first retry falls at random within this many seconds.
+    reconnect_spread: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.provider_url:
@@ -75,6 +84,10 @@ class AgentConfig:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if not 0 < self.poll_wait <= 25:
             raise ConfigError("poll_wait must be in (0, 25] seconds")
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}")
+        if self.transport == "mqtt" and not self.mqtt_url:
+            raise ConfigError("transport mqtt needs the broker (--mqtt-url or FIRMWARE_BRIDGE_MQTT_URL)")
 
     @property
     def api_url(self) -> str:

@@ -57,6 +57,17 @@ def serve(port: int | None, workers: int | None, threads: int | None) -> None:
     os.execv(sys.executable, argv)
 
 
+@click.command("bridge-gateway", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bridge_gateway(args: tuple[str, ...]) -> None:
+    """The MQTT bridge channel's cloud side (MQTT_URL): commands to the broker, reports into the services.
+
+    Options: --mqtt-url, --group, --no-shared, --threads (see --help).
+    """
+    # A fresh interpreter, as for `serve`.
+    os.execv(sys.executable, [sys.executable, "-m", "provider.bridge_gateway", *args])
+
+
 Process = tuple[str, list[str]] | tuple[str, list[str], dict[str, str]]
 
 
@@ -68,12 +79,15 @@ def sandbox_processes(
     *,
     wakeups_cross_processes: bool = True,
     bridge_port: int | None = None,
+    mqtt: bool = False,
 ) -> list[Process]:
     """The processes a sandbox runs, each as (name, argv) or (name, argv, extra environment).
 
     With `bridge_port` the bridge API runs on its own asyncio server there
     (`provider bridge-api`) and the agents poll it, so their long-polls never
-    hold the web server's threads.
+    hold the web server's threads. With `mqtt` (MQTT_URL is set) a
+    `provider bridge-gateway` runs too; agents take the MQTT transport when
+    FIRMWARE_BRIDGE_TRANSPORT=mqtt and FIRMWARE_BRIDGE_MQTT_URL say so.
 
     Without a cross-process wake-up (SQLite and no REDIS_URL) a bridge's
     result would wake a legacy /unlock waiting in another worker only at the
@@ -90,6 +104,8 @@ def sandbox_processes(
     if bridge_port is not None:
         processes.append(("bridge-api", [*provider, "bridge-api", "--port", str(bridge_port)]))
         bridge_url = f"http://{HOST}:{bridge_port}{base_path}"
+    if mqtt:
+        processes.append(("gateway", [*provider, "bridge-gateway"]))
     for index, (bridge_id, token) in enumerate(bridges or []):
         # One agent per sandbox bridge, its locks virtual; the token travels in the
         # environment (never on a command line other users can read).
@@ -186,5 +202,20 @@ def sandbox(port: int | None, bridge_port: int | None) -> None:
     cross = not current_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") or bool(
         current_app.config.get("REDIS_URL")
     )
+    mqtt = bool(current_app.config.get("MQTT_URL"))
+    if mqtt:
+        _provision_sandbox_bridges(bridges)
     sys.exit(supervise(sandbox_processes(port, bridges, base_path, var_dir, wakeups_cross_processes=cross,
-                                         bridge_port=bridge_port)))
+                                         bridge_port=bridge_port, mqtt=mqtt)))
+
+
+def _provision_sandbox_bridges(bridges: list[tuple[str, str]]) -> None:
+    """The sandbox bridges' broker accounts (MQTT_PROVISIONING), remade at every start like their tokens."""
+    from provider.services import broker_accounts
+
+    provisioner = broker_accounts.from_config(current_app.config)
+    for bridge_id, token in bridges if provisioner is not None else []:
+        try:
+            provisioner.provision(bridge_id, token)
+        except broker_accounts.ProvisioningError as err:
+            click.echo(f"bridge {bridge_id}: no MQTT broker account ({err})", err=True)

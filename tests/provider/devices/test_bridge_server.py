@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,37 +12,28 @@ import pytest
 from provider.bridge_api.server import BridgeServer
 from provider.extensions import db
 from provider.services import actions, commands, rate_limits
+from tests.loop_thread import LoopThread
 from tests.provider.devices.conftest import make_site
 
 THREADS = 4
 POLLS = 150  # far more than the server's threads
 
 
-class Running:
-    """A BridgeServer on its own event loop thread; `run(coro)` executes a coroutine there."""
+class Running(LoopThread):
+    """A BridgeServer on its own event loop thread."""
 
     def __init__(self, server: BridgeServer) -> None:
+        super().__init__()
         self.server = server
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
         self.port = self.run(server.start()).result(20)
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
     def parked_at_least(self, count: int, timeout: float = 30) -> None:
-        async def _wait() -> None:
-            while self.server.parked < count:
-                await asyncio.sleep(0.01)
-
-        self.run(asyncio.wait_for(_wait(), timeout)).result(timeout + 5)
+        self.until(lambda: self.server.parked >= count, timeout)
 
     def close(self) -> None:
         self.run(self.server.stop()).result(20)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        super().close()
 
 
 @pytest.fixture
