@@ -310,11 +310,11 @@ def _apply_up(bridge_id: str, kind: str, payload: dict[str, Any]) -> dict[str, A
     """Applies one up-message through the HTTP bridge API's schemas and services; returns the ack to send."""
     from marshmallow import ValidationError
 
+    from provider.errors import ApiError
     from provider.extensions import db
     from provider.models import Bridge
     from provider.schemas.bridge import events_schema, heartbeat_schema, result_schema
     from provider.services import bridges, commands, lock_reports
-    from provider.services.device_errors import DeviceError
 
     bridge = db.session.get(Bridge, bridge_id)
     if bridge is None:
@@ -340,7 +340,7 @@ def _apply_up(bridge_id: str, kind: str, payload: dict[str, Any]) -> dict[str, A
     except ValidationError as err:
         db.session.rollback()
         ack.update(error_code="INVALID_REQUEST", message="The message body is invalid.", errors=err.messages)
-    except DeviceError as err:
+    except ApiError as err:
         db.session.rollback()
         ack.update(error_code=err.error_code, message=err.message)
     return ack or None

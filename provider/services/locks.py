@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, select, update
 
 import bridge_contract as contract
+from provider.errors import ApiError, InvalidRequest, not_found
 from provider.extensions import db
 from provider.models import AccessCode, Action, Bridge, Command, Lock, LockEventLog
 from provider.services import crypto, cursors
-from provider.services.device_errors import DeviceError, not_found
 from provider.services.events import record_event
 
 DEVICE_KEY_PURPOSE = "lock.device_key"
@@ -26,7 +26,7 @@ MAX_PAGE = 1000
 _Owned = TypeVar("_Owned", Lock, AccessCode, Action)
 
 
-class LockError(ValueError):
+class LockRegistrationError(InvalidRequest):
     """Invalid registration data (CLI and seeding)."""
 
 
@@ -52,19 +52,19 @@ def add_lock(
 ) -> Lock:
     """Registers a lock behind one of the owner's bridges; writes device.added."""
     if bridge.owner_id != owner_id:
-        raise LockError("the bridge belongs to another owner")
+        raise LockRegistrationError("the bridge belongs to another owner")
     ble_address = ble_address.upper()
     if not BLE_ADDRESS.match(ble_address):
-        raise LockError(f"not a BLE address: {ble_address!r}")
+        raise LockRegistrationError(f"not a BLE address: {ble_address!r}")
     key = (device_key_hex or generate_device_key()).lower()
     if not DEVICE_KEY_HEX.match(key):
-        raise LockError("the device key must be 32 hex characters (128 bits)")
+        raise LockRegistrationError("the device key must be 32 hex characters (128 bits)")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, OSError) as err:
-        raise LockError(f"unknown IANA timezone: {timezone!r}") from err
+        raise LockRegistrationError(f"unknown IANA timezone: {timezone!r}") from err
     if not name.strip():
-        raise LockError("a lock needs a name")
+        raise LockRegistrationError("a lock needs a name")
     lock = Lock(
         owner_id=owner_id,
         bridge_id=bridge.id,
@@ -120,7 +120,7 @@ def lock_rows(lock_ids: list[str], **criteria: object) -> list[Lock]:
 def _decode_cursor(cursor: str) -> str:
     lock_id = cursors.decode(cursor)
     if lock_id is None:
-        raise DeviceError(400, "INVALID_REQUEST", "Invalid cursor.")
+        raise ApiError(400, "INVALID_REQUEST", "Invalid cursor.")
     return lock_id
 
 
