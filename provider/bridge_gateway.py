@@ -233,9 +233,12 @@ class Gateway:
         if state not in (channel.ONLINE, channel.OFFLINE) or not isinstance(session, int):
             return
         self._set_present(bridge_id, state == channel.ONLINE)
-        applied = await self._in_pool(self._with_app, _apply_presence, bridge_id, state, session)
-        if state == channel.ONLINE and applied is not None:
-            self._mark_due(bridge_id, resume=True)  # what its previous connection held comes back now
+        changed = await self._in_pool(self._with_app, _apply_presence, bridge_id, state, session)
+        if state == channel.ONLINE and changed:
+            # A new connection: what the previous one held comes back now (one gateway does it).
+            self._mark_due(bridge_id, resume=True)
+        elif state == channel.ONLINE:
+            self._mark_due(bridge_id)
 
     # ------------------------------------------------------------------ down: cloud -> bridge
     async def _ticks(self) -> None:

@@ -116,13 +116,14 @@ def sweep_silent_bridges(timeout_seconds: float, at: datetime | None = None) -> 
 def presence_online(bridge: Bridge, session: int) -> bool:
     """The bridge's MQTT connection `session` is up (its retained presence says so).
 
-    False for a message about a session older than the one already known
-    (a late retained copy, a second gateway's view): nothing changes then.
+    False for a message about a session already known or older (a late
+    retained copy, the same message seen by a second gateway): nothing
+    changes then, and only the gateway that got True takes the bridge's leases back.
     """
     claimed = db.session.execute(
         update(Bridge)
         .where(Bridge.id == bridge.id,
-               (Bridge.presence_session.is_(None)) | (Bridge.presence_session <= session))
+               (Bridge.presence_session.is_(None)) | (Bridge.presence_session < session))
         .values(presence_session=session)
         .execution_options(synchronize_session=False)
     ).rowcount

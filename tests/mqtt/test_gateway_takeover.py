@@ -59,23 +59,22 @@ def test_a_killed_gateway_is_replaced_without_loss(app, account, mosquitto, tmp_
         world.run(api.locks()).result(20)
         world.run(api.wait_connected(20)).result(25)
 
-        async def execute(count: int, kill_first: bool) -> list[str]:
-            """Receives `count` commands, reports them all at once (killing gateway 1 meanwhile)."""
-            received: list[str] = []
-            while len(set(received)) < count:
-                received += [command.command_id for command in await api.commands(20)]
+        async def execute(expected: list[str], kill_first: bool) -> None:
+            """Receives the expected commands, reports them all at once (killing gateway 1 meanwhile)."""
+            received: set[str] = set()
+            while not set(expected) <= received:
+                received |= {command.command_id for command in await api.commands(20)}
             reports = [asyncio.create_task(api.report_result(command_id, {"status": "succeeded"}))
-                       for command_id in dict.fromkeys(received)]
+                       for command_id in received]
             if kill_first:
                 os.killpg(gateways[0].pid, signal.SIGKILL)
             await asyncio.gather(*reports)
-            return received
 
         first = _enqueue(lock, 5, "before")
-        world.run(execute(5, kill_first=True)).result(120)
+        world.run(execute(first, kill_first=True)).result(120)
         gateways[0].wait(10)
         second = _enqueue(lock, 5, "after")  # only gateway 2 is left to hand these out
-        world.run(execute(5, kill_first=False)).result(120)
+        world.run(execute(second, kill_first=False)).result(120)
 
         db.session.rollback()
         statuses = {row.id: row.status for row in db.session.scalars(db.select(Command))}
