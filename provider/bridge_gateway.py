@@ -87,13 +87,14 @@ class _Waker:
 class Gateway:
     def __init__(self, flask_app: Any, broker: BrokerAddress, *, prefix: str = channel.DEFAULT_PREFIX,
                  group: str = DEFAULT_GROUP, threads: int = DEFAULT_THREADS, tick: float = TICK_SECONDS,
-                 shared: bool = True) -> None:
+                 shared: bool = True, protocol: str = "5") -> None:
         self.flask_app = flask_app
         self.broker = broker
         self.prefix = prefix
         self.group = group
         self.tick = tick
         self.shared = shared
+        self.protocol = protocol
         self.identifier = f"gateway-{uuid.uuid4().hex[:12]}"
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="bridge-gateway")
         self._present: dict[str, _Waker] = {}  # bridge id -> its hub waiter, while its presence is online
@@ -158,7 +159,8 @@ class Gateway:
                 async with aiomqtt.Client(
                     self.broker.host, self.broker.port, username=self.broker.username,
                     password=self.broker.password, identifier=self.identifier,
-                    protocol=aiomqtt.ProtocolVersion.V5, keepalive=channel.KEEPALIVE_SECONDS,
+                    protocol=aiomqtt.ProtocolVersion.V5 if self.protocol == "5" else aiomqtt.ProtocolVersion.V311,
+                    keepalive=channel.KEEPALIVE_SECONDS,
                 ) as client:
                     self._client = client
                     await self._subscribe(client)
@@ -363,6 +365,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="plain subscriptions, for a broker without MQTT 5 shared subscriptions "
                              "(then every gateway applies every message: harmless, but run only one)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    parser.add_argument("--protocol", choices=("5", "3.1.1"), default=os.environ.get("MQTT_PROTOCOL", "5"),
+                        help="MQTT version (3.1.1 for NATS's MQTT gateway: implies --no-shared)")
     args = parser.parse_args(argv)
     if not args.mqtt_url:
         parser.error("set MQTT_URL (or --mqtt-url)")
@@ -373,7 +377,8 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app({"PROVIDER_MIGRATIONS": False})
     prefix = os.environ.get("MQTT_TOPIC_PREFIX", channel.DEFAULT_PREFIX)
     gateway = Gateway(app, BrokerAddress.parse(args.mqtt_url), prefix=prefix, group=args.group,
-                      threads=args.threads, shared=not args.no_shared)
+                      threads=args.threads, shared=not args.no_shared and args.protocol == "5",
+                      protocol=args.protocol)
 
     async def _run() -> None:
         stop = asyncio.Event()

@@ -165,3 +165,38 @@ class Mosquitto(Broker):
     @property
     def gateway_url(self) -> str:
         return f"mqtt://{GATEWAY[0]}:{GATEWAY[1]}@{HOST}:{self.port}"
+
+
+def nats_binary() -> str | None:
+    return shutil.which("nats-server") or next(
+        (path for path in ("/usr/sbin/nats-server", "/usr/bin/nats-server") if os.path.exists(path)), None)
+
+
+class NatsMqtt(Broker):
+    """nats-server with JetStream and its mqtt {} block (MQTT 3.1.1, no auth): `port` is the MQTT port."""
+
+    name = "nats"
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        super().__init__(directory, port)
+        self.client_port = free_port()
+        self.config = self.directory / "nats.conf"
+        lines = [
+            f'server_name: "nats-{self.port}"',
+            f"listen: {HOST}:{self.client_port}",
+            f'jetstream {{ store_dir: "{self.directory / "jetstream"}" }}',
+            f"mqtt {{ listen: {HOST}:{self.port} }}",
+        ]
+        self.config.write_text("\n".join(lines) + "\n")
+
+    def argv(self) -> list[str]:
+        binary = nats_binary()
+        assert binary is not None
+        return [binary, "-c", str(self.config)]
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{HOST}:{self.port}"
+
+    gateway_url = url
+

@@ -46,7 +46,8 @@ def make_api(config: AgentConfig) -> ProviderApi:
         from firmware_bridge.agent.mqtt_api import MqttProviderApi
 
         return MqttProviderApi(config.api_url, config.bridge_token, config.mqtt_url, timeout=config.http_timeout,
-                               retry_max=config.retry_max, reconnect_spread=config.reconnect_spread)
+                               retry_max=config.retry_max, reconnect_spread=config.reconnect_spread,
+                               protocol=config.mqtt_protocol)
     return ProviderApi(config.api_url, config.bridge_token, config.http_timeout, config.retry_max)
 
 

@@ -76,6 +76,8 @@ class AgentConfig:
     mqtt_url: str = ""
     #: transport mqtt: a lost connection's first retry falls at random within this many seconds.
     reconnect_spread: float = 10.0
+    #: transport mqtt: "5", or "3.1.1" for a broker without MQTT 5 (NATS's MQTT gateway).
+    mqtt_protocol: str = "5"
 
     def __post_init__(self) -> None:
         if not self.provider_url:

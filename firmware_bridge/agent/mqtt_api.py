@@ -37,6 +37,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: How long a published result or event batch waits for its ack before it is sent again.
 ACK_TIMEOUT = 10.0
+#: MQTT 5 (session expiry, reason codes), or 3.1.1 for brokers without 5 (NATS's MQTT gateway).
+PROTOCOLS = ("5", "3.1.1")
 #: A persistent session survives this long without the bridge (commands queue in the broker meanwhile).
 SESSION_EXPIRY_SECONDS = 24 * 3600
 
@@ -53,12 +55,15 @@ def parse_broker_url(url: str) -> tuple[str, int]:
 class MqttProviderApi(ProviderApi):
     def __init__(self, api_url: str, token: str, mqtt_url: str, *, timeout: float = 10.0,
                  retry_max: float = 10.0, reconnect_spread: float = 10.0, prefix: str = channel.DEFAULT_PREFIX,
-                 ack_timeout: float = ACK_TIMEOUT, rng: random.Random | None = None) -> None:
+                 ack_timeout: float = ACK_TIMEOUT, protocol: str = "5", rng: random.Random | None = None) -> None:
         super().__init__(api_url, token, timeout, retry_max)
         self.host, self.port = parse_broker_url(mqtt_url)
         self.prefix = prefix
         self.reconnect_spread = reconnect_spread
         self.ack_timeout = ack_timeout
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"MQTT protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        self.protocol = protocol
         self.bridge_id = ""
         self.connections = 0
         self._rng = rng or random.Random()
@@ -89,14 +94,19 @@ class MqttProviderApi(ProviderApi):
                 await asyncio.sleep(self._first_delay(backoff))
             session = time.time_ns() // 1_000_000
             offline = json.dumps({"state": channel.OFFLINE, "session": session})
-            properties = Properties(PacketTypes.CONNECT)
-            properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+            if self.protocol == "5":
+                properties = Properties(PacketTypes.CONNECT)
+                properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+                session_options: dict[str, Any] = {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False,
+                                                   "properties": properties}
+            else:  # 3.1.1: a persistent session is clean_session=False
+                session_options = {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": False}
             try:
                 async with aiomqtt.Client(
                     self.host, self.port, username=self.bridge_id, password=self._token,
-                    identifier=channel.client_id(self.bridge_id), protocol=aiomqtt.ProtocolVersion.V5,
-                    clean_start=False, properties=properties, keepalive=channel.KEEPALIVE_SECONDS,
+                    identifier=channel.client_id(self.bridge_id), keepalive=channel.KEEPALIVE_SECONDS,
                     will=aiomqtt.Will(self._topic(channel.PRESENCE), offline, qos=channel.QOS, retain=True),
+                    **session_options,
                 ) as client:
                     for kind in channel.DOWN_TOPICS:
                         await client.subscribe(self._topic(kind), qos=channel.QOS)

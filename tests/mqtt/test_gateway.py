@@ -19,7 +19,6 @@ from provider.bridge_gateway import BrokerAddress, Gateway
 from provider.extensions import db
 from provider.models import Action, Bridge, Lock
 from provider.services import actions, commands, rate_limits
-from provider.services.broker_accounts import MosquittoDynsec
 from tests.loop_thread import LoopThread
 from tests.provider.devices.conftest import make_site
 
@@ -27,20 +26,23 @@ from tests.provider.devices.conftest import make_site
 class World(LoopThread):
     """The cloud's processes of the MQTT channel, in this process: bridge API (HTTP) and one gateway."""
 
-    def __init__(self, app: Any, broker: Any) -> None:
+    def __init__(self, app: Any, channel_broker: Any) -> None:
         super().__init__()
         self.app = app
-        self.broker = broker
+        self.broker = broker = channel_broker.broker
+        self.protocol = channel_broker.protocol
         self.server = BridgeServer(app, threads=4)
         self.url = f"http://127.0.0.1:{self.run(self.server.start()).result(20)}"
-        self.gateway = Gateway(app, BrokerAddress.parse(broker.gateway_url), tick=0.2)
+        self.gateway = Gateway(app, BrokerAddress.parse(broker.gateway_url), tick=0.2,
+                               shared=channel_broker.shared, protocol=channel_broker.protocol)
         self.stop_gateway = self.run(_event()).result(5)
         self.gateway_run = self.run(self.gateway.run(self.stop_gateway))
         self.until(self.gateway.connected.is_set)
-        self.accounts = MosquittoDynsec(broker.admin_url)
+        self.accounts = channel_broker.accounts
 
     def bridge_api(self, token: str) -> MqttProviderApi:
-        return MqttProviderApi(self.url + "/bridge/v1", token, self.broker.url, reconnect_spread=0.5)
+        return MqttProviderApi(self.url + "/bridge/v1", token, self.broker.url, reconnect_spread=0.5,
+                               protocol=self.protocol)
 
     def connect(self, api: MqttProviderApi) -> None:
         self.run(api.locks()).result(20)
@@ -60,8 +62,8 @@ async def _event() -> Any:
 
 
 @pytest.fixture
-def world(app, mosquitto) -> Iterator[World]:
-    world = World(app, mosquitto)
+def world(app, channel_broker) -> Iterator[World]:
+    world = World(app, channel_broker)
     yield world
     world.close()
 
@@ -151,7 +153,8 @@ def test_a_bridge_cannot_report_for_another_bridges_lock(app, world, account, ot
 
 
 def _agent(world: World, token: str, state_dir: Any) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "FIRMWARE_BRIDGE_TOKEN": token, "FIRMWARE_BRIDGE_RECONNECT_SPREAD": "0.5"}
+    env = {**os.environ, "FIRMWARE_BRIDGE_TOKEN": token, "FIRMWARE_BRIDGE_RECONNECT_SPREAD": "0.5",
+           "FIRMWARE_BRIDGE_MQTT_PROTOCOL": world.protocol}
     return subprocess.Popen(
         [sys.executable, "-m", "firmware_bridge.cli", "agent", "--provider-url", world.url, "--backend", "virtual",
          "--transport", "mqtt", "--mqtt-url", world.broker.url, "--state-dir", str(state_dir),

@@ -15,15 +15,15 @@ from provider.bridge_api.server import BridgeServer
 from provider.extensions import db
 from provider.models import Command, Lock
 from provider.services import commands
-from provider.services.broker_accounts import MosquittoDynsec
 from tests.loop_thread import LoopThread
 from tests.provider.devices.conftest import make_site
 
 
-def _gateway(app, broker, log: Path) -> subprocess.Popen[bytes]:
+def _gateway(app, channel_broker, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
            "SECRET_KEY": app.config["SECRET_KEY"], "PROVIDER_VAR_DIR": str(log.parent),
-           "MQTT_URL": broker.gateway_url, "PROVIDER_ENV": "sandbox"}
+           "MQTT_URL": channel_broker.broker.gateway_url, "MQTT_PROTOCOL": channel_broker.protocol,
+           "PROVIDER_ENV": "sandbox"}
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "provider.bridge_gateway"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -43,16 +43,17 @@ def _enqueue(lock: Lock, count: int, tag: str) -> list[str]:
     return ids
 
 
-def test_a_killed_gateway_is_replaced_without_loss(app, account, mosquitto, tmp_path):
+def test_a_killed_gateway_is_replaced_without_loss(app, account, channel_broker, tmp_path):
     site = make_site(app, account, count=1)
     lock = site.locks[0]
-    MosquittoDynsec(mosquitto.admin_url).provision(site.bridge.id, site.token)
+    channel_broker.accounts.provision(site.bridge.id, site.token)
     logs = [tmp_path / "gateway1.log", tmp_path / "gateway2.log"]
-    gateways = [_gateway(app, mosquitto, log) for log in logs]
+    gateways = [_gateway(app, channel_broker, log) for log in logs]
     world = LoopThread()
     server = BridgeServer(app, threads=2)
     url = f"http://127.0.0.1:{world.run(server.start()).result(20)}"
-    api = MqttProviderApi(url + "/bridge/v1", site.token, mosquitto.url, reconnect_spread=0.5, ack_timeout=2)
+    api = MqttProviderApi(url + "/bridge/v1", site.token, channel_broker.broker.url, reconnect_spread=0.5,
+                          ack_timeout=2, protocol=channel_broker.protocol)
     try:
         for log in logs:
             _wait(lambda log=log: "connected to" in log.read_text(), f"{log.name}: gateway did not connect")
