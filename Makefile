@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: run test lint bench chaos clean browser mosquitto
+.PHONY: run test lint bench chaos clean browser brokers
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +19,18 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/provider sandbox --port $(PORT)
 
-# Mosquitto (Debian) is the MQTT broker the bridge-channel tests start privately; installed when missing.
-mosquitto:
-	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || (export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -qq mosquitto >/dev/null 2>&1 \
-	  || (apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null) \
-	  || sudo -n sh -c 'apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null') \
-	  || echo "no mosquitto could be installed: the MQTT tests will be skipped (apt-get install mosquitto)"
+# The MQTT brokers the bridge-channel tests start privately (Debian's mosquitto and
+# nats-server); installed when missing. Without them those tests skip, saying why.
+brokers:
+	@for pkg in mosquitto nats-server; do \
+	  command -v $$pkg >/dev/null 2>&1 || test -x /usr/sbin/$$pkg || (export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq $$pkg >/dev/null 2>&1 \
+	    || (apt-get update -qq && apt-get install -y -qq $$pkg >/dev/null) \
+	    || sudo -n sh -c "apt-get update -qq && apt-get install -y -qq $$pkg >/dev/null") \
+	  || echo "$$pkg could not be installed: its MQTT tests will be skipped (apt-get install $$pkg)"; \
+	done
 
-test: $(STAMP) mosquitto
+test: $(STAMP) brokers
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
