@@ -45,7 +45,10 @@ _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "gateways"
 DEFAULT_THREADS = 4
+#: With pg_notify or Redis the tick only catches leases that ran out; without them (SQLite alone)
+#: it is how a command committed by another process is noticed.
 TICK_SECONDS = 1.0
+TICK_SECONDS_LOCAL = 0.1
 CLAIM_LIMIT = 20
 RECONNECT_MIN_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 10.0
@@ -86,7 +89,7 @@ class _Waker:
 
 class Gateway:
     def __init__(self, flask_app: Any, broker: BrokerAddress, *, prefix: str = channel.DEFAULT_PREFIX,
-                 group: str = DEFAULT_GROUP, threads: int = DEFAULT_THREADS, tick: float = TICK_SECONDS,
+                 group: str = DEFAULT_GROUP, threads: int = DEFAULT_THREADS, tick: float | None = None,
                  shared: bool = True, protocol: str = "5") -> None:
         self.flask_app = flask_app
         self.broker = broker
@@ -151,7 +154,9 @@ class Gateway:
         import aiomqtt
 
         self._loop = asyncio.get_running_loop()
-        await self._in_pool(self._with_app, _start_listener)
+        cross_process = await self._in_pool(self._with_app, _start_listener)
+        if self.tick is None:
+            self.tick = TICK_SECONDS if cross_process else TICK_SECONDS_LOCAL
         rng = random.Random()
         pause = RECONNECT_MIN_SECONDS
         while not stop.is_set():
@@ -245,7 +250,7 @@ class Gateway:
     # ------------------------------------------------------------------ down: cloud -> bridge
     async def _ticks(self) -> None:
         while True:
-            await asyncio.sleep(self.tick)
+            await asyncio.sleep(self.tick or TICK_SECONDS)
             if not self._present:
                 continue
             due = await self._in_pool(self._with_app, _due_bridges)

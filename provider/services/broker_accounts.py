@@ -72,7 +72,7 @@ def _role(bridge_id: str) -> str:
     return f"bridge-{bridge_id}"
 
 
-def _role_acls(acl: Acl) -> list[dict[str, Any]]:
+def role_acls(acl: Acl) -> list[dict[str, Any]]:
     rules = [{"acltype": "publishClientSend", "topic": name, "allow": True} for name in acl.publish]
     rules += [{"acltype": "subscribeLiteral", "topic": name, "allow": True} for name in acl.subscribe]
     rules += [{"acltype": "publishClientReceive", "topic": name, "allow": True} for name in acl.subscribe]
@@ -98,7 +98,7 @@ class MosquittoDynsec:
         self._send([{"command": "deleteClient", "username": bridge_id},
                     {"command": "deleteRole", "rolename": role}], tolerate=True)
         self._send([
-            {"command": "createRole", "rolename": role, "acls": _role_acls(bridge_acl(self.prefix, bridge_id))},
+            {"command": "createRole", "rolename": role, "acls": role_acls(bridge_acl(self.prefix, bridge_id))},
             {"command": "createClient", "username": bridge_id, "password": password,
              "clientid": channel.client_id(bridge_id), "roles": [{"rolename": role}]},
         ])

@@ -9,6 +9,7 @@ import pytest
 
 from provider.services.broker_accounts import MosquittoDynsec
 from tests.brokers import REQUIRE_MQTT, Mosquitto, NatsMqtt, missing_mosquitto, nats_binary
+from tests.mqtt.world import World
 from tests.provider.devices.conftest import events  # noqa: F401  (the same fixture as the bridge API tests)
 
 
@@ -63,3 +64,10 @@ def channel_broker(request, tmp_path):
     broker = _nats(tmp_path)
     yield ChannelBroker(broker, "3.1.1", _OpenBroker())
     broker.stop()
+
+
+@pytest.fixture
+def world(app, channel_broker):
+    world = World(app, channel_broker)
+    yield world
+    world.close()

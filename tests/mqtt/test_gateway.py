@@ -6,78 +6,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from firmware_bridge.agent.mqtt_api import MqttProviderApi
 from firmware_bridge.agent.provider_api import ProviderError
-from provider.bridge_api.server import BridgeServer
-from provider.bridge_gateway import BrokerAddress, Gateway
 from provider.extensions import db
 from provider.models import Action, Bridge, Lock
 from provider.services import actions, commands, rate_limits
-from tests.loop_thread import LoopThread
+from tests.mqtt.world import World, until
 from tests.provider.devices.conftest import make_site
-
-
-class World(LoopThread):
-    """The cloud's processes of the MQTT channel, in this process: bridge API (HTTP) and one gateway."""
-
-    def __init__(self, app: Any, channel_broker: Any) -> None:
-        super().__init__()
-        self.app = app
-        self.broker = broker = channel_broker.broker
-        self.protocol = channel_broker.protocol
-        self.server = BridgeServer(app, threads=4)
-        self.url = f"http://127.0.0.1:{self.run(self.server.start()).result(20)}"
-        self.gateway = Gateway(app, BrokerAddress.parse(broker.gateway_url), tick=0.2,
-                               shared=channel_broker.shared, protocol=channel_broker.protocol)
-        self.stop_gateway = self.run(_event()).result(5)
-        self.gateway_run = self.run(self.gateway.run(self.stop_gateway))
-        self.until(self.gateway.connected.is_set)
-        self.accounts = channel_broker.accounts
-
-    def bridge_api(self, token: str) -> MqttProviderApi:
-        return MqttProviderApi(self.url + "/bridge/v1", token, self.broker.url, reconnect_spread=0.5,
-                               protocol=self.protocol)
-
-    def connect(self, api: MqttProviderApi) -> None:
-        self.run(api.locks()).result(20)
-        self.run(api.wait_connected(20)).result(25)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.stop_gateway.set)
-        self.gateway_run.result(20)
-        self.run(self.server.stop()).result(20)
-        super().close()
-
-
-async def _event() -> Any:
-    import asyncio
-
-    return asyncio.Event()
-
-
-@pytest.fixture
-def world(app, channel_broker) -> Iterator[World]:
-    world = World(app, channel_broker)
-    yield world
-    world.close()
-
-
-def _until(condition: Any, world: World, timeout: float = 30) -> None:
-    """Waits until `condition()` holds in the database (looked at afresh every 50 ms)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        db.session.rollback()  # a fresh snapshot each look
-        if condition():
-            return
-        assert world.gateway_run.done() is False, world.gateway_run.result()
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)
 
 
 def _event_types(events: Any, device_id: str) -> list[str]:
@@ -90,10 +28,10 @@ def test_commands_results_and_events_travel_over_mqtt(app, world, account, event
     api = world.bridge_api(site.token)
     world.connect(api)
     try:
-        _until(lambda: db.session.get(Bridge, site.bridge.id).online, world)
+        until(lambda: db.session.get(Bridge, site.bridge.id).online, world)
         assert "bridge.online" in _event_types(events, site.bridge.id)
         world.run(api.heartbeat([{"lock_id": site.lock_ids[0], "online": True, "battery_level": 42}])).result(10)
-        _until(lambda: db.session.get(Lock, site.lock_ids[0]).battery_level == 42, world)
+        until(lambda: db.session.get(Lock, site.lock_ids[0]).battery_level == 42, world)
 
         action = actions.request_action(account.id, site.lock_ids[0], "unlock",
                                         limiter=rate_limits.DatabaseRateLimiter())
@@ -121,7 +59,7 @@ def test_a_command_queued_while_the_bridge_is_away_arrives_when_it_is_back(app, 
     api = world.bridge_api(site.token)
     world.connect(api)
     world.run(api.aclose()).result(10)
-    _until(lambda: not db.session.get(Bridge, site.bridge.id).online, world)
+    until(lambda: not db.session.get(Bridge, site.bridge.id).online, world)
 
     # A deferrable command (a bolt command would be refused at once for an offline bridge).
     queued = commands.enqueue(db.session.get(Lock, site.lock_ids[0]), "set_time", {"timezone": "UTC"},
@@ -170,17 +108,17 @@ def test_a_killed_agent_takes_its_bridge_and_locks_offline_at_once(app, world, a
     (tmp_path / "agent").mkdir()
     agent = _agent(world, site.token, tmp_path / "agent")
     try:
-        _until(lambda: db.session.get(Lock, site.lock_ids[0]).online, world, timeout=60)
+        until(lambda: db.session.get(Lock, site.lock_ids[0]).online, world, timeout=60)
         action = actions.request_action(account.id, site.lock_ids[0], "unlock",
                                         limiter=rate_limits.DatabaseRateLimiter())
         db.session.commit()
-        _until(lambda: db.session.get(Action, action.id).status != "pending", world, timeout=60)
+        until(lambda: db.session.get(Action, action.id).status != "pending", world, timeout=60)
         assert db.session.get(Action, action.id).status == "success"
         assert db.session.get(Lock, site.lock_ids[0]).lock_state == "unlocked"
 
         os.killpg(agent.pid, signal.SIGKILL)
         agent.wait(10)
-        _until(lambda: not db.session.get(Lock, site.lock_ids[0]).online, world)
+        until(lambda: not db.session.get(Lock, site.lock_ids[0]).online, world)
         assert _event_types(events, site.bridge.id)[-1] == "bridge.offline"
         assert _event_types(events, site.lock_ids[0])[-1] == "device.offline"
     finally:
