@@ -160,6 +160,16 @@ def _online_bridges(database_url: str) -> int:
         return int(conn.execute("SELECT count(*) FROM bridges WHERE online = 1").fetchone()[0])
 
 
+def _online_locks(database_url: str, lock_ids: list[str]) -> int:
+    import sqlite3
+
+    marks = ",".join("?" * len(lock_ids))
+    with sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30) as conn:
+        return int(conn.execute(
+            f"SELECT count(*) FROM locks JOIN bridges ON bridges.id = locks.bridge_id "  # noqa: S608 - placeholders
+            f"WHERE locks.online = 1 AND bridges.online = 1 AND locks.id IN ({marks})", lock_ids).fetchone()[0])
+
+
 def _command_load(database_url: str, secret_key: str, lock_ids: list[str], rate: float, seconds: float) -> dict[str, float]:
     """Queues set_time commands at `rate` per second for `seconds`; returns command id -> wall time of its commit."""
     from bench.fixtures import bench_app
@@ -193,17 +203,20 @@ def _get_locks(base_url: str, token: str, seconds: float) -> Any:
                  headers={"Authorization": f"Bearer {token}"})
 
 
-def _unlocks(base_url: str, token: str, lock_ids: list[str], count: int) -> list[float]:
+def _unlocks(base_url: str, token: str, lock_ids: list[str], count: int) -> tuple[list[float], list[str]]:
+    """Legacy /unlock (it answers once the lock has): the whole round trip, as Seam sees it."""
     import requests
 
-    took = []
+    took, failures = [], []
     for n in range(count):
         started = time.monotonic()
         response = requests.post(f"{base_url}/locks/{lock_ids[n % len(lock_ids)]}/unlock",
                                  headers={"Authorization": f"Bearer {token}"}, timeout=30)
         if response.status_code < 300:
             took.append(time.monotonic() - started)
-    return took
+        else:
+            failures.append(f"{response.status_code} {response.text[:200]}")
+    return took, failures
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -256,7 +269,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 with_fleet = _get_locks(base_url, seam_token, 10)
                 idle = time.monotonic() - idle_started
                 rows.append(row(B, "GET /locks p99, MQTT fleet connected", round(with_fleet.p99_ms, 2), "ms",
-                                f"<= 1.2x ({alone.p99_ms * 1.2:.1f})", detail=with_fleet.summary()))
+                                f"<= {alone.p99_ms * 1.2:.1f}", note="target: 1.2x the p99 with no bridges",
+                                detail=with_fleet.summary()))
                 broker_rss, gateway_rss = rss_mb(broker.pid) or 0.0, rss_mb(gateway.pid) or 0.0
                 sims_rss = sum(rss_mb(p.pid) or 0.0 for p in sims)
                 rows += [
@@ -279,10 +293,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 rows.append(row(B, "MQTT: commands not delivered", len(sent) - len(delays), "commands", "0"))
                 sims = _simulators("mqtt", bridges_file, directory / "mqtt-status-2", env, port=str(broker.port))
                 processes += sims
-                _wait(lambda: _status(directory / "mqtt-status-2").get("connected", 0) >= SEAM_LOCKS, 600,
-                      "Seam's bridges back")
-                unlocks = _unlocks(base_url, seam_token, seam_locks, 20 if quick else 50)
-                rows += latency_rows(B, "MQTT: remote unlock via Seam's API (simulated lock)", unlocks, {})
+                _wait(lambda: _online_locks(database_url, seam_locks) >= SEAM_LOCKS, 600, "Seam's locks back online")
+                unlocks, failures = _unlocks(base_url, seam_token, seam_locks, 20 if quick else 50)
+                if unlocks:
+                    rows += latency_rows(B, "MQTT: remote unlock via Seam's API (simulated lock)", unlocks, {})
+                rows.append(row(B, "MQTT: remote unlocks that failed", len(failures), "requests", "0",
+                                note=failures[0] if failures else None))
             finally:
                 for sim in sims:
                     sim.stop()
@@ -308,8 +324,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                     measured = _get_locks(base_url, seam_token, 10)
                     rss = rss_mb(bridge_api.pid) or 0.0
                     rows.append(row(B, f"HTTP: GET /locks p99 with {step} long-polling bridges",
-                                    round(measured.p99_ms, 2), "ms", f"<= 1.5x ({alone.p99_ms * 1.5:.1f})",
-                                    detail=measured.summary()))
+                                    round(measured.p99_ms, 2), "ms", f"<= {alone.p99_ms * 1.5:.1f}",
+                                    note="target: 1.5x the p99 with no bridges", detail=measured.summary()))
                     rows.append(row(B, f"HTTP: bridge-api RSS with {step} bridges", round(rss, 1), "MB",
                                     note=f"{(rss - base_rss) * 1024 / step:.1f} kB per bridge"))
                     if step == http_steps[-1]:

@@ -104,6 +104,7 @@ class Gateway:
         self._due: set[str] = set()
         self._resume: set[str] = set()
         self._due_event = asyncio.Event()
+        self._chains: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
         self.connected = asyncio.Event()
@@ -227,13 +228,34 @@ class Gateway:
             if not isinstance(payload, dict):
                 continue
             if kind == channel.PRESENCE:
-                await self._presence(bridge_id, payload)
+                self._in_order(bridge_id, self._presence(bridge_id, payload))
             elif kind in (channel.RESULTS, channel.EVENTS, channel.HEARTBEAT):
-                ack = await self._in_pool(self._with_app, _apply_up, bridge_id, kind, payload)
-                self.handled += 1
-                if ack is not None:
-                    await client.publish(channel.topic(self.prefix, bridge_id, channel.ACKS),
-                                         json.dumps(ack), qos=channel.QOS)
+                self._in_order(bridge_id, self._up(client, bridge_id, kind, payload))
+
+    def _in_order(self, key: str, work: Any) -> None:
+        """Runs `work` after the previous work of the same key: one bridge's messages in their order,
+        different bridges' side by side (as many as the pool has threads)."""
+        previous = self._chains.get(key)
+
+        async def chained() -> None:
+            if previous is not None:
+                with contextlib.suppress(Exception):
+                    await previous
+            try:
+                await work
+            except Exception as err:  # noqa: BLE001 - one bad message must not stop the gateway
+                _LOGGER.warning("%s: %s (%s); the bridge sends it again", key, type(err).__name__, err)
+
+        task = asyncio.get_running_loop().create_task(chained())
+        self._chains[key] = task
+        task.add_done_callback(lambda done: self._chains.pop(key, None) if self._chains.get(key) is done else None)
+
+    async def _up(self, client: Any, bridge_id: str, kind: str, payload: dict[str, Any]) -> None:
+        ack = await self._in_pool(self._with_app, _apply_up, bridge_id, kind, payload)
+        self.handled += 1
+        if ack is not None:
+            await client.publish(channel.topic(self.prefix, bridge_id, channel.ACKS), json.dumps(ack),
+                                 qos=channel.QOS)
 
     async def _presence(self, bridge_id: str, payload: dict[str, Any]) -> None:
         state, session = payload.get("state"), payload.get("session")
@@ -265,14 +287,16 @@ class Gateway:
             due, self._due = self._due, set()
             resume, self._resume = self._resume & due, self._resume - due
             for bridge_id in due:
-                if bridge_id not in self._present:
-                    continue
-                claimed = await self._in_pool(self._with_app, _claim, bridge_id, bridge_id in resume)
-                for command in claimed:
-                    await client.publish(channel.topic(self.prefix, bridge_id, channel.COMMANDS),
-                                         json.dumps(command), qos=channel.QOS)
-                if len(claimed) >= CLAIM_LIMIT:
-                    self._mark_due(bridge_id)  # more are waiting
+                if bridge_id in self._present:
+                    self._in_order(f"claim {bridge_id}", self._hand_out(client, bridge_id, bridge_id in resume))
+
+    async def _hand_out(self, client: Any, bridge_id: str, resume: bool) -> None:
+        claimed = await self._in_pool(self._with_app, _claim, bridge_id, resume)
+        for command in claimed:
+            await client.publish(channel.topic(self.prefix, bridge_id, channel.COMMANDS), json.dumps(command),
+                                 qos=channel.QOS)
+        if len(claimed) >= CLAIM_LIMIT:
+            self._mark_due(bridge_id)  # more are waiting
 
 
 # ---------------------------------------------------------------------- service calls (in the pool)
