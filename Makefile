@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: run test lint bench chaos clean browser brokers
+.PHONY: run test lint bench chaos clean browser firmware firmware-size brokers
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/provider sandbox --port $(PORT)
+run: $(STAMP) $(if $(filter c,$(ENGINE)),firmware)
+	$(BIN)/provider sandbox --port $(PORT) $(if $(ENGINE),--engine $(ENGINE))
 
 # The MQTT brokers the bridge-channel tests start privately (Debian's mosquitto and
 # nats-server); installed when missing. Without them those tests skip, saying why.
@@ -30,7 +30,16 @@ brokers:
 	  || echo "$$pkg could not be installed: its MQTT tests will be skipped (apt-get install $$pkg)"; \
 	done
 
-test: $(STAMP) brokers
+# The C firmware core (firmware/): its shared library for the virtual locks
+# C engine and its unit-test binary; libmbedtls-dev is installed when missing.
+firmware:
+	$(MAKE) -s -C firmware all
+
+# Cortex-M4 .text/.data/.bss of the core (installs gcc-arm-none-eabi, ~450 MB).
+firmware-size:
+	$(MAKE) -s -C firmware size
+
+test: $(STAMP) firmware brokers
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
@@ -46,8 +55,8 @@ bench: $(STAMP)
 	  || { echo "make bench needs wrk (apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench
 
-chaos: $(STAMP)
+chaos: $(STAMP) firmware
 	$(BIN)/python -m bench.chaos
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache firmware/build
