@@ -158,7 +158,7 @@ def _invoke(app, args):
 
 def test_cli_rotate_delete_and_revoke_are_audited(app, site, oauth_client):
     assert _invoke(app, ["clients", "rotate-secret", oauth_client.client_id]).exit_code == 0
-    assert _invoke(app, ["bridges", "revoke-token", site.bridge.id, "--reissue"]).exit_code == 0
+    assert _invoke(app, ["bridges", "revoke-token", site.bridge.id]).exit_code == 0
     assert _invoke(app, ["clients", "delete", oauth_client.client_id]).exit_code == 0
     assert _audit_actions() == ["client.rotate_secret", "bridge.revoke_token", "client.delete"]
     assert db.session.query(Bridge).count() == 1
