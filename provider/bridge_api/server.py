@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, unquote, urlencode
 
 from aiohttp import web
 
+from provider import metrics
 from provider.bridge_api.routes import DEFERRED_POLL
 from provider.services import commands, wakeups
 
@@ -256,11 +257,14 @@ class BridgeServer:
 
     def _register(self, bridge_id: str, parked: _Parked) -> None:
         self._parked.setdefault(bridge_id, set()).add(parked)
+        metrics.LONG_POLLS.inc()  # a parked poll is a long-poll in flight
         # The hub calls wake() from its listener thread, or from the thread that committed.
         wakeups.hub.add(commands.bridge_channel(bridge_id), parked)
 
     def _unregister(self, bridge_id: str, parked: _Parked) -> None:
         group = self._parked.get(bridge_id)
+        if group is not None and parked in group:
+            metrics.LONG_POLLS.dec()
         if group is not None:
             group.discard(parked)
             if not group:
