@@ -46,6 +46,8 @@ class Bridge(TimestampMixin, db.Model):
     online: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Taken by each long-poll; a poll that no longer holds the newest number ends.
+    poll_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
     __table_args__ = (Index("ix_bridges_online_seen", "online", "last_seen_at"),)
 
