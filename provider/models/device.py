@@ -103,6 +103,9 @@ class AccessCode(TimestampMixin, db.Model):
     owner_id: Mapped[str] = mapped_column(String(36), nullable=False)
     name: Mapped[str | None] = mapped_column(String(200))
     code_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    # Keyed HMAC of (lock, PIN): the PIN-conflict check is an index lookup, no decryption.
+    # NULL on rows written before it existed (filled in when a check meets them).
+    pin_lookup: Mapped[str | None] = mapped_column(String(64))
     slot: Mapped[int] = mapped_column(Integer, nullable=False)
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -119,6 +122,7 @@ class AccessCode(TimestampMixin, db.Model):
     __table_args__ = (
         # Listing one lock's codes stays an index range scan with millions of rows.
         Index("ix_access_codes_lock_status", "lock_id", "status", "created_at"),
+        Index("ix_access_codes_lock_pin", "lock_id", "pin_lookup"),
     )
 
 

@@ -21,6 +21,7 @@ from provider.clock import now as clock_now
 from provider.errors import ApiError, not_found
 from provider.extensions import db
 from provider.models import Bridge, Command, Lock
+from provider.models.base import new_id
 from provider.models.device import OPEN_COMMAND_STATUSES
 from provider.services import crypto, wakeups
 
@@ -70,8 +71,12 @@ def enqueue(
     sealed: Mapping[str, tuple[str, str]] | None = None,
     action_id: str | None = None,
     access_code_id: str | None = None,
+    command_id: str | None = None,
 ) -> Command:
     """Queues a command for the lock's bridge; heard by the bridge once the caller commits.
+
+    `command_id` lets a caller that points at the command (a code's command_id)
+    write that pointer with its own row instead of in an UPDATE afterwards.
 
     `params` are the wire parameters as the bridge receives them; `sealed` maps
     further wire parameters to (encryption purpose, ciphertext): they stay
@@ -86,6 +91,7 @@ def enqueue(
     if sealed:
         stored[_SEALED] = {name: [purpose, ciphertext] for name, (purpose, ciphertext) in sealed.items()}
     command = Command(
+        id=command_id or new_id(),
         bridge_id=lock.bridge_id,
         lock_id=lock.id,
         type=command_type,
@@ -99,7 +105,6 @@ def enqueue(
         created_at=at,
     )
     db.session.add(command)
-    db.session.flush()
     wakeups.notify(bridge_channel(lock.bridge_id))  # heard once the caller commits
     return command
 
