@@ -28,7 +28,9 @@ MODULES = [
     ("memory", "issue 8"),
     ("webhooks", "issue 4"),
     ("e2e_unlock", "issue 6"),
+    ("fleet", "issue 13"),
     ("fuzz", "issue 8"),
+    ("firmware", "issue 19"),
 ]
 MODULE_TIMEOUT = 1800  # seconds; the scale seeding alone takes a few minutes on 2 cores
 

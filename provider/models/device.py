@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -48,6 +49,9 @@ class Bridge(TimestampMixin, db.Model):
     event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Taken by each long-poll; a poll that no longer holds the newest number ends.
     poll_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # MQTT presence: the session of the agent's connection the last presence message was about
+    # (an "offline" will of an older connection must not take a reconnected bridge offline).
+    presence_session: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_bridges_online_seen", "online", "last_seen_at"),)
 
