@@ -235,7 +235,8 @@ _SUPERSEDED = object()  # truthy: ends the wait
 
 
 def _begin_poll(bridge_id: str) -> int:
-    """Takes the bridge's next poll number and wakes the poll that held the previous one."""
+    """Takes the bridge's next poll number; the poll that held the previous one sees it at its
+    next look (within the poll interval: no wake-up, which would also wake this poll itself)."""
     db.session.execute(
         update(Bridge)
         .where(Bridge.id == bridge_id)
@@ -243,7 +244,6 @@ def _begin_poll(bridge_id: str) -> int:
         .execution_options(synchronize_session=False)
     )
     generation = int(db.session.scalar(select(Bridge.poll_generation).where(Bridge.id == bridge_id)) or 0)
-    wakeups.notify(bridge_channel(bridge_id))
     db.session.commit()
     return generation
 
