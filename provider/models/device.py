@@ -1,4 +1,4 @@
-"""Bridges, locks, access codes, lock actions and the durable command queue (issue 3).
+"""Bridges, locks, access codes, lock actions and the durable command queue.
 
 Secrets never sit in clear text: bridge tokens are stored as SHA-256 digests,
 device keys and PINs as AES-GCM ciphertext (provider.services.crypto).
