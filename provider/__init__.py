@@ -69,8 +69,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     db.init_app(app)
-    from provider.services import wakeups
+    from provider.services import grants, wakeups
 
+    grants.init_app(app)  # the refresh tokens' absolute lifetime
     wakeups.init_app(app)  # which Redis carries long-poll wake-ups (REDIS_URL, non-PostgreSQL databases)
     if app.config.get("PROVIDER_MIGRATIONS", True):
         init_migrations(app, MIGRATIONS_DIR)

@@ -103,6 +103,9 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         "BRIDGE_POLL_MAX_SECONDS": _float(env, "BRIDGE_POLL_MAX_SECONDS", 25.0),
         # A bridge silent for this long is declared offline with its locks.
         "BRIDGE_HEARTBEAT_TIMEOUT_SECONDS": _float(env, "BRIDGE_HEARTBEAT_TIMEOUT_SECONDS", 90.0),
+        # Absolute lifetime of a refresh token (and so of an owner's grant to a client),
+        # counted from the authorization. Long by default: Seam keeps a connection for years.
+        "PROVIDER_REFRESH_TOKEN_DAYS": _float(env, "PROVIDER_REFRESH_TOKEN_DAYS", 1825.0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": mode == PRODUCTION,

@@ -252,9 +252,12 @@ def delete_webhook(webhook: Webhook) -> None:
 
 
 def redeliver(webhook: Webhook, event_id: str) -> WebhookDelivery | None:
-    """Queues one event again for this webhook (None: no such event). Caller commits."""
+    """Queues one event again for this webhook (None: no such event, or not one its client
+    may see any more). Caller commits."""
+    from provider.services import grants
+
     event = db.session.scalar(select(Event).where(Event.event_id == event_id))
-    if event is None:
+    if event is None or not grants.may_see(webhook.client_id, event.user_id):
         return None
     delivery = db.session.scalar(
         select(WebhookDelivery).where(

@@ -39,6 +39,17 @@ def client_auth(oauth_client):
     return basic(oauth_client.client_id, oauth_client.secret)
 
 
+@pytest.fixture
+def emit(emit, account, make_token):
+    """Events of jane, who authorised the test client: a client hears only such owners."""
+    make_token(account)
+
+    def _emit(*args, user_id=None, **kwargs):
+        return emit(*args, user_id=user_id or account.id, **kwargs)
+
+    return _emit
+
+
 def _create(client, headers, url="http://127.0.0.1:9/hook", **body):
     return client.post("/webhooks", json={"url": url, **body}, headers=headers)
 
@@ -191,6 +202,7 @@ def test_deliveries_paging(client, client_auth, emit, dispatcher):
 def test_events_feed_for_the_client_and_for_an_owner(
     client, client_auth, account, other_account, make_token, emit
 ):
+    make_token(other_account, "locks.read")  # both owners authorised the test client
     mine = [emit("device.online", device_id="lock-1", user_id=account.id) for _ in range(3)]
     theirs = emit("device.offline", device_id="lock-2", user_id=other_account.id)
 
