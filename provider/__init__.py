@@ -76,10 +76,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config.get("PROVIDER_MIGRATIONS", True):
         init_migrations(app, MIGRATIONS_DIR)
 
-    from provider import models  # noqa: F401  (registers the tables)
+    from provider import (
+        models,  # noqa: F401  (registers the tables)
+        sessions,
+    )
     from provider.errors import register_error_handlers
     from provider.request_guards import register_request_guards
 
+    sessions.init_app(app)  # browser sessions kept server-side; `flask.session` as usual
     register_error_handlers(app)
     register_request_guards(app)
     _register_blueprints(app)

@@ -106,6 +106,10 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         # Absolute lifetime of a refresh token (and so of an owner's grant to a client),
         # counted from the authorization. Long by default: Seam keeps a connection for years.
         "PROVIDER_REFRESH_TOKEN_DAYS": _float(env, "PROVIDER_REFRESH_TOKEN_DAYS", 1825.0),
+        # Browser sessions (provider.sessions): ended after this long without a request,
+        # and this long after sign-in however active.
+        "PROVIDER_SESSION_IDLE_MINUTES": _float(env, "PROVIDER_SESSION_IDLE_MINUTES", 30.0),
+        "PROVIDER_SESSION_MAX_HOURS": _float(env, "PROVIDER_SESSION_MAX_HOURS", 12.0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": mode == PRODUCTION,

@@ -80,11 +80,15 @@ class Lock(TimestampMixin, db.Model):
     event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Highest lock event-log sequence accepted from the bridge (the agent resumes after it).
     last_event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Keyed digest of the device key (crypto.fingerprint): finds a key used twice
+    # without decrypting every lock's key.
+    device_key_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         # GET /locks for one owner, paged by id: an index range scan, whatever the table size.
         Index("ix_locks_owner_id_id", "owner_id", "id"),
         Index("ix_locks_bridge", "bridge_id"),
+        Index("ix_locks_device_key_fingerprint", "device_key_fingerprint"),
     )
 
 

@@ -218,3 +218,15 @@ def _decide(grant: Any, account: Account | None) -> Any:
         grant_user=account if approved else None, grant=grant
     )
     return _after_post(response)
+
+
+@bp.post("/oauth/logout")
+def logout() -> Any:
+    """Signs this browser out: its server-side session ends at once (provider.sessions).
+
+    The CSRF token is required so that another site cannot sign the owner out.
+    """
+    if session.get(_SESSION_ACCOUNT) is not None and not _csrf_ok():
+        return _error_page("This form has expired. Reload the page and try again.", 400)
+    session.clear()
+    return render_template("oauth/signed_out.html")
