@@ -69,6 +69,14 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
             raise ConfigError("SECRET_KEY is required when PROVIDER_ENV=production")
         if not database_url:
             raise ConfigError("DATABASE_URL is required when PROVIDER_ENV=production")
+        if env.get("PROVIDER_PROXY_HOPS", "").strip() == "":
+            # The app binds 127.0.0.1, so something always stands in front. Guessing it
+            # wrong either trusts forged X-Forwarded-For or gives every owner the proxy's
+            # address (one guesser then slows everybody's sign-in).
+            raise ConfigError(
+                "PROVIDER_PROXY_HOPS is required when PROVIDER_ENV=production: the number of "
+                "reverse proxies in front whose X-Forwarded-For/-Proto to trust (0: none)"
+            )
     if not database_url:
         var_dir.mkdir(parents=True, exist_ok=True)
         database_url = f"sqlite:///{var_dir / 'provider.db'}"

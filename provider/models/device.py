@@ -179,6 +179,8 @@ class LockEventLog(db.Model):
     type: Mapped[str] = mapped_column(String(32), nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    # The whole report's data, encrypted, for event types that carry secrets (keypad digits).
+    data_sealed: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
 
     __table_args__ = (UniqueConstraint("lock_id", "lock_seq", name="uq_lock_event_log_lock_seq"),)

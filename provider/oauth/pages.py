@@ -199,7 +199,7 @@ def _sign_in(grant: Any) -> Any:
     if account is None:
         oauth_login.record_failure(email, address)
         return _render_login(grant, error="Wrong email or password.", status=401, email=email)
-    oauth_login.record_success(email)
+    oauth_login.record_success(email, address)
     db.session.commit()
     # A new session for the signed-in owner (nothing carried over from before).
     session.clear()

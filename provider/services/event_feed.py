@@ -15,7 +15,15 @@ from sqlalchemy import select
 from provider.extensions import db
 from provider.models import Event
 from provider.schemas.fields import isoformat_z
-from provider.services import grants
+from provider.services import grants, sealed
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """The event's data as delivered: the public part, with its sealed part decrypted."""
+    data = dict(event.data or {})
+    if event.data_sealed:
+        data.update(sealed.unseal(event.data_sealed))
+    return data
 
 
 def event_payload(event: Event) -> dict[str, Any]:
@@ -26,7 +34,7 @@ def event_payload(event: Event) -> dict[str, Any]:
         "device_id": event.device_id,
         "user_id": event.user_id,
         "timestamp": isoformat_z(event.occurred_at),
-        "data": event.data or {},
+        "data": event_data(event),
         # Position in the device's own history (null for events about no device).
         "sequence": event.device_seq,
         "created_at": isoformat_z(event.created_at),

@@ -39,19 +39,55 @@ def upgrade():
         batch_op.create_index('ix_locks_device_key_fingerprint', ['device_key_fingerprint'], unique=False)
     _backfill_key_fingerprints()
 
+    # Secrets of an event (a mistyped PIN) encrypted apart from its public data.
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('data_sealed', sa.Text(), nullable=True))
+    with op.batch_alter_table('lock_event_log', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('data_sealed', sa.Text(), nullable=True))
+    _seal_mistyped_pins()
+
     # Which owners authorised a client: asked by the event feed and the webhook fan-out.
     with op.batch_alter_table('oauth_tokens', schema=None) as batch_op:
         batch_op.create_index('ix_oauth_tokens_client_user', ['client_pk', 'user_id'], unique=False)
 
 
-def _backfill_key_fingerprints():
-    """Existing locks get their fingerprint when the app's data key is at hand (flask db
-    upgrade runs inside the app); otherwise they keep NULL and are simply not compared."""
+def _in_app() -> bool:
     try:
         from flask import current_app
 
         current_app.config  # noqa: B018 - raises outside an app context
     except RuntimeError:
+        return False
+    return True
+
+
+def _seal_mistyped_pins():
+    """Encrypts the typed digits already stored in clear (needs the app's data key)."""
+    if not _in_app():
+        return
+    from provider.services import sealed
+
+    conn = op.get_bind()
+    events = sa.table('events', sa.column('seq', sa.BigInteger), sa.column('event_type', sa.String),
+                      sa.column('data', sa.JSON), sa.column('data_sealed', sa.Text))
+    for row in conn.execute(sa.select(events.c.seq, events.c.data).where(
+            events.c.event_type == 'access_code.incorrect_attempt')).all():
+        data = dict(row.data or {})
+        secret = {k: data.pop(k) for k in ('code', 'pin') if k in data}
+        conn.execute(events.update().where(events.c.seq == row.seq).values(
+            data=data, data_sealed=sealed.seal(secret)))
+    log = sa.table('lock_event_log', sa.column('id', sa.BigInteger), sa.column('type', sa.String),
+                   sa.column('data', sa.JSON), sa.column('data_sealed', sa.Text))
+    for row in conn.execute(sa.select(log.c.id, log.c.data).where(
+            log.c.type.in_(sorted(sealed.SEALED_LOCK_REPORTS)))).all():
+        conn.execute(log.update().where(log.c.id == row.id).values(
+            data={}, data_sealed=sealed.seal(dict(row.data or {}))))
+
+
+def _backfill_key_fingerprints():
+    """Existing locks get their fingerprint when the app's data key is at hand (flask db
+    upgrade runs inside the app); otherwise they keep NULL and are simply not compared."""
+    if not _in_app():
         return
     from provider.services import crypto
     from provider.services.locks import DEVICE_KEY_PURPOSE
@@ -69,6 +105,10 @@ def _backfill_key_fingerprints():
 
 
 def downgrade():
+    with op.batch_alter_table('lock_event_log', schema=None) as batch_op:
+        batch_op.drop_column('data_sealed')
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.drop_column('data_sealed')
     with op.batch_alter_table('locks', schema=None) as batch_op:
         batch_op.drop_index('ix_locks_device_key_fingerprint')
         batch_op.drop_column('device_key_fingerprint')

@@ -102,7 +102,8 @@ def test_invalid_registrations_are_400(client, client_auth):
 
 
 def test_production_requires_https_to_public_hosts(make_app, oauth_client, client_auth):
-    prod = make_app(ENV={"PROVIDER_ENV": "production", "SECRET_KEY": "k", "DATABASE_URL": "sqlite://"})
+    prod = make_app(ENV={"PROVIDER_ENV": "production", "SECRET_KEY": "k", "DATABASE_URL": "sqlite://",
+                         "PROVIDER_PROXY_HOPS": "0"})
     with prod.app_context():
         client = prod.test_client()
         for url in ("http://127.0.0.1:8080/hook", "https://127.0.0.1/hook", "https://169.254.169.254/x",
