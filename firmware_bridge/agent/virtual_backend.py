@@ -32,8 +32,9 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+import bridge_contract as contract
 from firmware_bridge.agent.links import LockClientConnector
-from firmware_bridge.agent.model import LockInfo, LockUnreachable
+from firmware_bridge.agent.model import LockInfo, LockOffline
 from firmware_bridge.bumble_backend.world import VirtualWorld
 from firmware_bridge.control_channel import request_json_line, serve_json_lines
 from firmware_bridge.lock_client import Timeouts
@@ -141,7 +142,7 @@ class VirtualBackend:
         try:
             return self.world.ble_device(lock.ble_address)
         except KeyError as err:
-            raise LockUnreachable(f"no virtual lock at {lock.ble_address}") from err
+            raise LockOffline(f"no virtual lock at {lock.ble_address}") from err
 
     def _path(self, lock_id: str) -> Path:
         return self.locks_dir / f"{lock_id}.bin"
@@ -156,7 +157,7 @@ class VirtualBackend:
                 _LOGGER.warning("%s: saved virtual lock state unreadable (%s); starting afresh",
                                 info.name, type(err).__name__)
         if lock is None:
-            lock = VirtualLock(name=info.name[:14], capacity=info.code_capacity)
+            lock = VirtualLock(name=info.name[:contract.NAME_MAX_CHARS], capacity=info.code_capacity)
         # A real lock's event log never runs backwards. Saved state can be up to
         # SAVE_INTERVAL old after a kill -9, and a fresh lock has none: either way
         # the log continues after what the cloud already has, or its next events

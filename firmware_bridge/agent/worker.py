@@ -17,21 +17,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import bridge_contract as contract
 from firmware_bridge.agent.config import AgentConfig
 from firmware_bridge.agent.journal import STARTED, Journal
 from firmware_bridge.agent.model import (
-    DEVICE_OFFLINE,
-    FIRMWARE_REFUSED,
     CodeEntry,
     Command,
     LinkLost,
     LockConnector,
-    LockError,
     LockEvent,
     LockInfo,
+    LockOffline,
+    LockOperationError,
     LockSession,
     LockStatus,
-    LockUnreachable,
     Result,
     SlotEmpty,
 )
@@ -39,9 +38,6 @@ from firmware_bridge.agent.provider_api import Backoff, ProviderApi, ProviderErr
 
 _LOGGER = logging.getLogger(__name__)
 
-BOLT_COMMANDS = {"lock": "locked", "unlock": "unlocked"}
-#: Commands that may wait for an unreachable lock to come back (the provider keeps them pending).
-DEFERRABLE = {"put_code", "delete_code", "set_time"}
 EVENT_BATCH = 50
 _WAKE = object()
 _STOP = object()
@@ -67,8 +63,9 @@ def _second(value: datetime | None) -> datetime | None:
 
 
 def same_code(a: CodeEntry, b: CodeEntry) -> bool:
-    """Equal as the lock stores them: name truncated to 14 chars, times to the second."""
-    return (a.slot == b.slot and a.code == b.code and a.name[:14] == b.name[:14]
+    """Equal as the lock stores them: name truncated to what it shows, times to the second."""
+    shown = contract.NAME_MAX_CHARS
+    return (a.slot == b.slot and a.code == b.code and a.name[:shown] == b.name[:shown]
             and _second(a.starts_at) == _second(b.starts_at) and _second(a.ends_at) == _second(b.ends_at))
 
 
@@ -219,7 +216,7 @@ class LockWorker:
         self._needs_status = self._needs_events = True
         try:
             await self._connected()
-        except LockUnreachable:
+        except LockOffline:
             return
         if self._parked:
             parked, self._parked = self._parked, []
@@ -233,12 +230,12 @@ class LockWorker:
             self._last_work = loop.time()
             return self._session
         self._session = None
-        error: LockError | None = None
+        error: LockOperationError | None = None
         for attempt in range(self._config.connect_attempts):
             try:
                 self._session = await self._connector.connect(self.lock, self.poke)
                 break
-            except LockError as err:
+            except LockOperationError as err:
                 error = err
                 if attempt + 1 < self._config.connect_attempts:
                     await asyncio.sleep(0.2 * 2 ** attempt)
@@ -249,7 +246,7 @@ class LockWorker:
                 _LOGGER.warning("%s: unreachable (%s); retrying in %.1f s", self.lock.name, error, delay)
                 self.online = False
                 self._hooks.status_changed()
-            raise LockUnreachable(str(error) if error else "lock not reachable")
+            raise LockOffline(str(error) if error else "lock not reachable")
         self.connects += 1
         self._offline_backoff.reset()
         self._last_work = loop.time()
@@ -285,12 +282,12 @@ class LockWorker:
         interrupted = entry is not None and entry.phase == STARTED
         try:
             session = await self._connected()
-        except LockUnreachable as err:
-            if command.type in DEFERRABLE:
+        except LockOffline as err:
+            if command.type in contract.DEFERRABLE_COMMANDS:
                 _LOGGER.info("%s: %s waits for the lock to come back", self.lock.name, command.type)
                 self._parked.append(command)
             else:
-                self._finish(command, Result.failed(DEVICE_OFFLINE, str(err)))
+                self._finish(command, Result.failed(contract.DEVICE_OFFLINE, str(err)))
             return
         _LOGGER.info("%s: %s (command %s, attempt %d)", self.lock.name, command.type,
                      command.command_id, command.attempt)
@@ -307,7 +304,7 @@ class LockWorker:
 
     async def _execute_safely(self, session: LockSession, command: Command, verify_first: bool) -> Result:
         """Runs a command, never twice: a bolt command whose outcome is unknown is checked first."""
-        target = BOLT_COMMANDS.get(command.type)
+        target = contract.BOLT_COMMANDS.get(command.type)
         for attempt in range(2):
             if target and (verify_first or attempt > 0):
                 status = await session.status()
@@ -323,30 +320,30 @@ class LockWorker:
                     return Result.failed(err.error_code, err.message)
                 try:
                     session = await self._connected()
-                except LockUnreachable as unreachable:
-                    return Result.failed(DEVICE_OFFLINE, str(unreachable))
-            except LockError as err:
+                except LockOffline as unreachable:
+                    return Result.failed(contract.DEVICE_OFFLINE, str(unreachable))
+            except LockOperationError as err:
                 return Result.failed(err.error_code, err.message)
-        return Result.failed(FIRMWARE_REFUSED, "unreachable")  # pragma: no cover - loop returns
+        return Result.failed(contract.FIRMWARE_REFUSED, "unreachable")  # pragma: no cover - loop returns
 
     async def _execute(self, session: LockSession, command: Command) -> None:
         params = command.params
-        if command.type == "unlock":
+        if command.type == contract.UNLOCK:
             await session.unlock()
-        elif command.type == "lock":
+        elif command.type == contract.LOCK:
             await session.lock()
-        elif command.type == "put_code":
+        elif command.type == contract.PUT_CODE:
             await session.put_code(desired_entry(params))
-        elif command.type == "delete_code":
+        elif command.type == contract.DELETE_CODE:
             try:
                 await session.delete_code(int(params["slot"]))
             except SlotEmpty:
                 pass  # already gone: the outcome the provider asked for
-        elif command.type == "set_time":
+        elif command.type == contract.SET_TIME:
             when = parse_time(params.get("time")) or self._now()
             await session.set_time(when, params.get("timezone") or self.lock.timezone)
         else:
-            raise LockError(FIRMWARE_REFUSED, f"unknown command type {command.type!r}")
+            raise LockOperationError(contract.FIRMWARE_REFUSED, f"unknown command type {command.type!r}")
 
     # ------------------------------------------------------------------ housekeeping
     async def _housekeeping(self) -> None:
@@ -366,7 +363,7 @@ class LockWorker:
         except LinkLost as err:
             _LOGGER.warning("%s: link lost during housekeeping: %s", self.lock.name, err)
             await self._drop()
-        except LockError as err:
+        except LockOperationError as err:
             _LOGGER.warning("%s: housekeeping: %s", self.lock.name, err)
         except ProviderError as err:
             _LOGGER.warning("%s: provider unavailable during housekeeping: %s", self.lock.name, err)
@@ -440,7 +437,7 @@ class LockWorker:
                     await session.put_code(want)
                 except LinkLost:
                     raise
-                except LockError as err:
+                except LockOperationError as err:
                     _LOGGER.warning("%s: cannot put code in slot %d: %s", self.lock.name, want.slot, err)
                     continue
                 _LOGGER.info("%s: reconcile put slot %d (%s)", self.lock.name, want.slot,
@@ -454,7 +451,7 @@ class LockWorker:
                 pass
             except LinkLost:
                 raise
-            except LockError as err:
+            except LockOperationError as err:
                 _LOGGER.warning("%s: cannot remove unknown slot %d: %s", self.lock.name, slot, err)
                 continue
             removed.append(slot)

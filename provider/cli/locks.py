@@ -44,7 +44,7 @@ def add(owner_email: str, bridge_id: str, name: str, ble_address: str, device_ke
             device_key_hex=None if generated else device_key, model=model, timezone=timezone,
             code_capacity=code_capacity,
         )
-    except lock_service.LockError as err:
+    except lock_service.LockRegistrationError as err:
         raise click.ClickException(str(err)) from err
     db.session.commit()
     click.echo(f"lock_id: {lock.id}")

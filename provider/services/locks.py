@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select, update
 
+import bridge_contract as contract
+from provider.errors import ApiError, InvalidRequest, not_found
 from provider.extensions import db
 from provider.models import AccessCode, Action, Bridge, Command, Lock, LockEventLog
 from provider.services import crypto, cursors
-from provider.services.device_errors import DeviceError, not_found
 from provider.services.events import record_event
 
 DEVICE_KEY_PURPOSE = "lock.device_key"
@@ -20,17 +21,12 @@ BLE_ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 DEVICE_KEY_HEX = re.compile(r"^[0-9a-f]{32}$")
 MAX_PAGE = 1000
 
-# What the lock family enforces for keypad codes (Kwikset-style), published on every lock.
-PIN_LENGTH_MIN = 4
-PIN_LENGTH_MAX = 8
-NAME_LENGTH_MIN = 2
-NAME_LENGTH_ON_DEVICE = 14
 
 
 _Owned = TypeVar("_Owned", Lock, AccessCode, Action)
 
 
-class LockError(ValueError):
+class LockRegistrationError(InvalidRequest):
     """Invalid registration data (CLI and seeding)."""
 
 
@@ -64,19 +60,19 @@ def weak_key_reason(key: bytes) -> str | None:
 
 
 def check_device_key(key_hex: str, *, exclude_lock_id: str | None = None) -> str:
-    """The key, lower-case, if it may be given to a new lock; LockError otherwise (also
+    """The key, lower-case, if it may be given to a new lock; LockRegistrationError otherwise (also
     for a key another lock already has: a key identifies one lock)."""
     key = key_hex.strip().lower()
     if not DEVICE_KEY_HEX.match(key):
-        raise LockError("the device key must be 32 hex characters (128 bits)")
+        raise LockRegistrationError("the device key must be 32 hex characters (128 bits)")
     reason = weak_key_reason(bytes.fromhex(key))
     if reason:
-        raise LockError(f"the device key is not random ({reason}); use --device-key generate")
+        raise LockRegistrationError(f"the device key is not random ({reason}); use --device-key generate")
     query = select(Lock.id).where(Lock.device_key_fingerprint == key_fingerprint(key))
     if exclude_lock_id is not None:
         query = query.where(Lock.id != exclude_lock_id)
     if db.session.scalar(query.limit(1)) is not None:
-        raise LockError("this device key is already used by another lock")
+        raise LockRegistrationError("this device key is already used by another lock")
     return key
 
 
@@ -102,17 +98,17 @@ def add_lock(
 ) -> Lock:
     """Registers a lock behind one of the owner's bridges; writes device.added."""
     if bridge.owner_id != owner_id:
-        raise LockError("the bridge belongs to another owner")
+        raise LockRegistrationError("the bridge belongs to another owner")
     ble_address = ble_address.upper()
     if not BLE_ADDRESS.match(ble_address):
-        raise LockError(f"not a BLE address: {ble_address!r}")
+        raise LockRegistrationError(f"not a BLE address: {ble_address!r}")
     key = check_device_key(device_key_hex or generate_device_key())
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, OSError) as err:
-        raise LockError(f"unknown IANA timezone: {timezone!r}") from err
+        raise LockRegistrationError(f"unknown IANA timezone: {timezone!r}") from err
     if not name.strip():
-        raise LockError("a lock needs a name")
+        raise LockRegistrationError("a lock needs a name")
     lock = Lock(
         owner_id=owner_id,
         bridge_id=bridge.id,
@@ -134,7 +130,7 @@ def add_lock(
 
 def owned_row(model: type[_Owned], row_id: str, owner_id: str) -> _Owned | None:
     """The row with this id if `owner_id` owns it: another owner's row is as good as missing."""
-    row = db.session.get(model, row_id) if len(row_id) <= 36 else None
+    row = db.session.get(model, row_id) if len(row_id) <= contract.ID_MAX_CHARS else None
     return row if row is not None and row.owner_id == owner_id else None
 
 
@@ -169,7 +165,7 @@ def lock_rows(lock_ids: list[str], **criteria: object) -> list[Lock]:
 def _decode_cursor(cursor: str) -> str:
     lock_id = cursors.decode(cursor)
     if lock_id is None:
-        raise DeviceError(400, "INVALID_REQUEST", "Invalid cursor.")
+        raise ApiError(400, "INVALID_REQUEST", "Invalid cursor.")
     return lock_id
 
 
@@ -196,7 +192,7 @@ def locks_of_bridge(bridge_id: str) -> list[Lock]:
 
 def served_lock(bridge_id: str, lock_id: str) -> Lock:
     """One lock the bridge serves; any other lock is a 404 to that bridge."""
-    lock = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
+    lock = db.session.get(Lock, lock_id) if len(lock_id) <= contract.ID_MAX_CHARS else None
     if lock is None or lock.bridge_id != bridge_id:
         raise not_found("Lock served by this bridge")
     return lock

@@ -40,7 +40,7 @@ def _add(account, bridge, key, n=1):
 
 @pytest.mark.parametrize("key", WEAK)
 def test_a_low_entropy_device_key_is_refused(account, bridge, key):
-    with pytest.raises(locks.LockError, match="not random"):
+    with pytest.raises(locks.LockRegistrationError, match="not random"):
         _add(account, bridge, key)
 
 
@@ -49,7 +49,7 @@ def test_a_device_key_of_another_lock_is_refused(account, other_account, bridge)
     _add(account, bridge, key)
     db.session.commit()
     other_bridge, _ = bridges.create_bridge(other_account.id, "Other")
-    with pytest.raises(locks.LockError, match="already used"):
+    with pytest.raises(locks.LockRegistrationError, match="already used"):
         locks.add_lock(owner_id=other_account.id, bridge=other_bridge, name="Theirs",
                        ble_address="C0:FF:EE:00:00:99", device_key_hex=key.upper())
 
