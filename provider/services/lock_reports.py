@@ -152,7 +152,7 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
             data={"lock_id": lock.id},
             sealed={"code": data.get("pin")},
         )
-    elif kind == "tamper":
+    elif kind == contract.TAMPER:
         record_event(
             "device.tampered",
             device=lock,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import bridge_contract as contract
 from provider.services import crypto
 
 PURPOSE = "event.sealed_data"
 # Lock reports whose whole `data` is sealed in lock_event_log.
-SEALED_LOCK_REPORTS = frozenset({"incorrect_pin"})
+SEALED_LOCK_REPORTS = frozenset({contract.INCORRECT_PIN})
 
 
 def seal(data: dict[str, Any] | None) -> str | None:
