@@ -150,4 +150,6 @@ def sandbox(port: int | None) -> None:
     cross = not current_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") or bool(
         current_app.config.get("REDIS_URL")
     )
+    # Its `serve` and `dispatcher` children would otherwise default to production rules.
+    os.environ["PROVIDER_ENV"] = current_app.config["PROVIDER_ENV"]
     sys.exit(supervise(sandbox_processes(port, bridges, base_path, var_dir, wakeups_cross_processes=cross)))

@@ -170,6 +170,10 @@ def authorize() -> Any:
         grant = authorization.get_consent_grant(end_user=account)
     except OAuth2Error as error:
         return _authorization_error(error)
+    except ValueError:
+        # Authlib refuses to put some characters (", \, DEL) of a redirect_uri into its
+        # own error description; such a URI is never a registered one.
+        return _error_page("This sign-in link is not valid: its redirect_uri is not registered for this application.", 400)
 
     if request.method == "GET":
         if _must_sign_in(account):

@@ -54,13 +54,22 @@ def _email(email: str) -> str:
     return email.strip().lower()
 
 
-def _keys(email: str, address: str | None) -> list[tuple[str, Policy]]:
-    """(pair, account[, address]) counter keys."""
+# The same three counters guard client secrets (realm "client"): token and revocation
+# calls, and HTTP Basic on /events and /webhooks. Seam's own calls come from a few
+# addresses that never fail, so a guesser elsewhere cannot slow them.
+def _keys(subject: str, address: str | None, realm: str = "account") -> list[tuple[str, Policy]]:
+    """(pair, subject, address) counter keys: "pair:<address>|<email>", "account:<email>",
+    "address:<ip>" for sign-in; "client-pair:", "client:", "client-address:" for secrets."""
     address = address or "-"
+    if realm == "account":
+        pair, whole, where = "pair", "account", "address"
+        subject = _email(subject)
+    else:
+        pair, whole, where = f"{realm}-pair", realm, f"{realm}-address"
     return [
-        (f"pair:{address}|{_email(email)}"[:300], PAIR_POLICY),
-        (f"account:{_email(email)}"[:300], ACCOUNT_POLICY),
-        (f"address:{address}"[:300], ADDRESS_POLICY),
+        (f"{pair}:{address}|{subject}"[:300], PAIR_POLICY),
+        (f"{whole}:{subject}"[:300], ACCOUNT_POLICY),
+        (f"{where}:{address}"[:300], ADDRESS_POLICY),
     ]
 
 
@@ -75,10 +84,11 @@ def _live(row: LoginThrottle | None, policy: Policy, current: datetime) -> Login
     return row
 
 
-def blocked_until(email: str, address: str | None) -> datetime | None:
-    """When this address may try this account again, or None if it may try now."""
+def blocked_until(email: str, address: str | None, realm: str = "account") -> datetime | None:
+    """When this address may try this account (or client) again, or None if it may try now."""
     current = now()
-    (pair_key, pair_policy), (account_key, account_policy), (address_key, address_policy) = _keys(email, address)
+    keys = _keys(email, address, realm)
+    (pair_key, pair_policy), (account_key, account_policy), (address_key, address_policy) = keys
     pair = _live(db.session.get(LoginThrottle, pair_key), pair_policy, current)
     if pair is None or pair.failures == 0:
         return None  # this address has not failed for this account: never held back
@@ -91,10 +101,10 @@ def blocked_until(email: str, address: str | None) -> datetime | None:
     return max(waits) if waits else None
 
 
-def record_failure(email: str, address: str | None) -> None:
+def record_failure(email: str, address: str | None, realm: str = "account") -> None:
     for attempt in range(3):
         try:
-            _record_failure(email, address)
+            _record_failure(email, address, realm)
             db.session.commit()
             return
         except IntegrityError:
@@ -104,9 +114,9 @@ def record_failure(email: str, address: str | None) -> None:
                 raise
 
 
-def _record_failure(email: str, address: str | None) -> None:
+def _record_failure(email: str, address: str | None, realm: str) -> None:
     current = now()
-    for key, policy in _keys(email, address):
+    for key, policy in _keys(email, address, realm):
         row = db.session.scalar(
             select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
         )
@@ -126,9 +136,9 @@ def _record_failure(email: str, address: str | None) -> None:
         db.session.flush()
 
 
-def record_success(email: str, address: str | None) -> None:
+def record_success(email: str, address: str | None, realm: str = "account") -> None:
     """Clears the pair's and the account's counters (never the address's). Caller commits."""
-    for key, _ in _keys(email, address)[:2]:
+    for key, _ in _keys(email, address, realm)[:2]:
         row = db.session.get(LoginThrottle, key)
         if row is not None:
             db.session.delete(row)

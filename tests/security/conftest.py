@@ -42,3 +42,10 @@ def make_integrator(app):
         return Integrator(row, secret)
 
     return _make
+
+
+@pytest.fixture
+def site(app, account):
+    from tests.provider.devices.conftest import make_site
+
+    return make_site(app, account)
