@@ -96,10 +96,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     db.init_app(app)
-    from provider.services import grants, rate_limits, wakeups
+    from provider.services import grants, rate_limits, read_cache, wakeups
 
     grants.init_app(app)  # the refresh tokens' absolute lifetime
     wakeups.init_app(app)  # which Redis carries long-poll wake-ups (REDIS_URL, non-PostgreSQL databases)
+    read_cache.init_app(app)
     # One per-device limiter per app (Redis when REDIS_URL is set), for every route that needs it.
     app.extensions["device_rate_limiter"] = rate_limits.limiter_for(app.config.get("REDIS_URL"))
     if app.config.get("PROVIDER_MIGRATIONS", True):
