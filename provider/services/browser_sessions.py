@@ -80,7 +80,9 @@ def save(session_id: str, data: dict[str, Any], policy: Policy, *, new: bool, at
             ).first()
             if result is not None:
                 return result.expires_at
-        expires_at = at + policy.lifetime
+        # A session nobody signed into (a sign-in page's CSRF token) lives only as long as
+        # the idle timeout: anonymous visitors cannot pile up rows for the full lifetime.
+        expires_at = at + (policy.lifetime if account_id else min(policy.idle, policy.lifetime))
         conn.execute(
             insert(table).values(
                 id_hash=_digest(session_id),

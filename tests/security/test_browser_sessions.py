@@ -104,3 +104,12 @@ def test_a_password_change_ends_every_other_session(app, params, account):
     assert not _signed_in(first, params)
     assert _signed_in(second, params)
     assert not _signed_in(Browser(app.test_client()).client, params)
+
+
+def test_an_anonymous_session_lives_no_longer_than_the_idle_timeout(client, params, app):
+    client.get("/oauth/authorize", query_string=params)  # the sign-in page: a CSRF token
+    db.session.expire_all()
+    [row] = db.session.scalars(select(BrowserSession)).all()
+    assert row.account_id is None
+    idle_seconds = app.config["PROVIDER_SESSION_IDLE_MINUTES"] * 60
+    assert (row.expires_at - row.created_at).total_seconds() <= idle_seconds
