@@ -114,6 +114,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from provider.request_guards import register_request_guards
 
     sessions.init_app(app)  # browser sessions kept server-side; `flask.session` as usual
+    # Each producer of bridge commands registers what happens when one ends.
+    from provider.services import access_codes, actions, clock_correction  # noqa: F401
+
     register_error_handlers(app)
     register_request_guards(app)
     _register_blueprints(app)

@@ -53,6 +53,27 @@ def _aead(secret_key: str, purpose: str) -> AESGCM:
     return AESGCM(key)
 
 
+@lru_cache(maxsize=32)
+def _mac_key(secret_key: str, purpose: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=b"provider.services.crypto.mac",
+        info=purpose.encode(),
+    ).derive(secret_key.encode())
+
+
+def keyed_digest(value: str, *, purpose: str, secret_key: str | None = None) -> str:
+    """HMAC-SHA256 under a key derived for `purpose`: equal values compare equal, nothing more.
+
+    For looking up a secret without decrypting every candidate (a PIN among a
+    lock's codes). Without the data key a digest cannot be tested against
+    guesses, so it protects a small value space as well as its ciphertext does.
+    """
+    key = _mac_key(secret_key or _app_secret_key(), purpose)
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
 def _app_secret_key() -> str:
     # The one place a service reads the app config: callers need not thread the key through.
     from flask import current_app
