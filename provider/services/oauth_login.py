@@ -60,7 +60,10 @@ def _email(email: str) -> str:
 def _keys(subject: str, address: str | None, realm: str = "account") -> list[tuple[str, Policy]]:
     """(pair, subject, address) counter keys: "pair:<address>|<email>", "account:<email>",
     "address:<ip>" for sign-in; "client-pair:", "client:", "client-address:" for secrets."""
-    address = address or "-"
+    # A NUL (say, in HTTP Basic credentials) cannot be stored by PostgreSQL: it never
+    # names a real account or client, so it counts under a visible stand-in.
+    address = (address or "-").replace("\x00", "\ufffd")
+    subject = subject.replace("\x00", "\ufffd")
     if realm == "account":
         pair, whole, where = "pair", "account", "address"
         subject = _email(subject)
