@@ -121,6 +121,14 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         # and this long after sign-in however active.
         "PROVIDER_SESSION_IDLE_MINUTES": _float(env, "PROVIDER_SESSION_IDLE_MINUTES", 30.0),
         "PROVIDER_SESSION_MAX_HOURS": _float(env, "PROVIDER_SESSION_MAX_HOURS", 12.0),
+        # The MQTT bridge channel (provider bridge-gateway): the gateways' broker account, the
+        # topic prefix, and how bridges' broker accounts are made: "" (by hand), "mosquitto-dynsec"
+        # (through MQTT_ADMIN_URL's $CONTROL API) or "command" (MQTT_PROVISIONING_COMMAND, any broker).
+        "MQTT_URL": env.get("MQTT_URL") or None,
+        "MQTT_TOPIC_PREFIX": env.get("MQTT_TOPIC_PREFIX") or "bridges",
+        "MQTT_PROVISIONING": env.get("MQTT_PROVISIONING", ""),
+        "MQTT_ADMIN_URL": env.get("MQTT_ADMIN_URL") or None,
+        "MQTT_PROVISIONING_COMMAND": env.get("MQTT_PROVISIONING_COMMAND") or None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": mode == PRODUCTION,
