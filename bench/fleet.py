@@ -19,6 +19,7 @@ The database is SQLite with REDIS_URL carrying wake-ups between processes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -47,6 +48,7 @@ B = "fleet"
 SIM_PROCESSES = 4
 SEAM_LOCKS = 10
 GET_LOCKS_RATE = 50  # req/s offered to GET /locks while measuring its p99
+ONLINE_TIMEOUT = 600  # seconds for the whole fleet to come online
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -261,9 +263,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             sims = _simulators("mqtt", bridges_file, status, env, port=str(broker.port))
             processes += sims
             try:
-                took = _wait(lambda: _online_bridges(database_url) >= count, 900, "every MQTT bridge online")
-                rows.append(row(B, f"MQTT: {count} bridges online (presence applied)", round(took, 1), "s",
-                                note=f"simulators connect {SIM_PROCESSES} x 300/s"))
+                started = time.monotonic()
+                with contextlib.suppress(RuntimeError):
+                    _wait(lambda: _online_bridges(database_url) >= count, ONLINE_TIMEOUT, "every MQTT bridge online")
+                online = _online_bridges(database_url)
+                rows.append(row(B, f"MQTT: bridges online (presence applied) of {count}", online, "bridges",
+                                f">= {count}", note=f"after {time.monotonic() - started:.0f} s; simulators connect "
+                                f"{SIM_PROCESSES} x 300/s; connected at the broker: {_status(status).get('connected', 0)}"))
                 cpu_before = {p: _cpu_seconds(p) for p in (broker.pid, gateway.pid)}
                 idle_started = time.monotonic()
                 with_fleet = _get_locks(base_url, seam_token, 10)
