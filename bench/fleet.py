@@ -222,15 +222,27 @@ def _unlocks(base_url: str, token: str, lock_ids: list[str], count: int) -> tupl
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Every row measured; a phase that fails ends the run with a row saying what happened."""
+    rows: list[dict[str, Any]] = []
+    try:
+        _run(quick, rows)
+    except Exception as err:  # noqa: BLE001 - keep what was measured
+        rows.append(row(B, "run ended early", None, note=f"{type(err).__name__}: {err}"))
+    rows.append(row(B, "load average at end", _loadavg(), "1/5/15 min"))
+    return rows
+
+
+def _run(quick: bool, rows: list[dict[str, Any]]) -> None:
     from tests.brokers import Mosquitto, missing_mosquitto
 
     reason = missing_mosquitto()
     if reason:
-        return skipped(B, reason)
+        rows += skipped(B, reason)
+        return
     count = 1000 if quick else int(os.environ.get("BENCH_FLEET_BRIDGES", "10000"))
     http_steps = [0, 250, 500] if quick else [0, 500, 1000, 2000]
     rate, load_seconds = (50, 10) if quick else (200, 30)
-    rows: list[dict[str, Any]] = [row(B, "load average at start", _loadavg(), "1/5/15 min")]
+    rows.append(row(B, "load average at start", _loadavg(), "1/5/15 min"))
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         directory = Path(tmp)
         database_url = f"sqlite:///{directory / 'fleet.db'}"
@@ -337,9 +349,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                     if step == http_steps[-1]:
                         sent = _command_load(database_url, secret_key, [entry[2] for entry in fleet[:step]],
                                              rate, load_seconds)
-                        _wait(lambda sent=sent, step_status=step_status:
-                              _status(step_status).get("commands", 0) >= len(sent), 120,
-                              "every HTTP command delivered")
+                        with contextlib.suppress(RuntimeError):  # counted below as not delivered
+                            _wait(lambda sent=sent, step_status=step_status:
+                                  _status(step_status).get("commands", 0) >= len(sent), 120,
+                                  "every HTTP command delivered")
                 finally:
                     for sim in sims:
                         sim.stop()
@@ -347,11 +360,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                     received = _received(step_status)
                     delays = [received[cid] - at for cid, at in sent.items() if cid in received]
                     rows += latency_rows(B, f"HTTP: command delivery at {rate}/s, {step} bridges", delays, {})
+                    rows.append(row(B, f"HTTP: commands not delivered within 120 s, {step} bridges",
+                                    len(sent) - len(delays), "commands", "0",
+                                    note=f"simulator request errors: {_status(step_status).get('errors', 0)}"))
         finally:
             for process in processes:
                 process.stop()
-    rows.append(row(B, "load average at end", _loadavg(), "1/5/15 min"))
-    return rows
 
 
 if __name__ == "__main__":
