@@ -226,7 +226,8 @@ class VirtualBackend:
             return {"ok": True, "locks": [
                 {"lock_id": i.lock_id, "name": i.name, "ble_address": i.ble_address,
                  "bolt": self.lock(i.lock_id).bolt.name.lower(),
-                 "battery_percent": self.lock(i.lock_id).battery_percent}
+                 "battery_percent": self.lock(i.lock_id).battery_percent,
+                 "battery": round(self.lock(i.lock_id).battery, 6)}
                 for i in self._infos.values()]}
         try:
             info = self.resolve(str(request.get("lock", "")))

@@ -212,7 +212,11 @@ class LockWorker:
             await self._drop()
 
     async def _visit(self) -> None:
-        """Connect (if needed) so housekeeping runs: status, missed events, reconciliation."""
+        """Connect (if needed) so housekeeping runs: status, missed events, reconciliation.
+
+        The next visit is one poll interval away whether the link had to be opened or was
+        still open: left in the past, every turn of the loop would visit again at once."""
+        self._next_visit = asyncio.get_running_loop().time() + self._config.poll_interval
         self._needs_status = self._needs_events = True
         try:
             await self._connected()

@@ -209,8 +209,14 @@ class VirtualLockPeripheral:
         self._started = False
         if self._tick_task is not None:
             self._tick_task.cancel()
-        with contextlib.suppress(Exception):
-            await self.device.stop_advertising()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+        # An advertising update under way finishes its HCI commands first: cancelled in the
+        # middle, the controller's late answer would meet a cancelled future (Bumble then
+        # logs InvalidStateError); updates scheduled later see the lock stopped.
+        async with self._advertising_lock:
+            with contextlib.suppress(Exception):
+                await self.device.stop_advertising()
         for session in list(self._sessions.values()):
             with contextlib.suppress(Exception):
                 await session.connection.disconnect()
@@ -258,7 +264,8 @@ class VirtualLockPeripheral:
             await asyncio.sleep(TICK_INTERVAL)
             try:
                 self.lock.tick()
-                await self._update_advertising()
+                # Shielded: stop() cancels this loop, never an HCI exchange in progress.
+                await asyncio.shield(self._update_advertising())
             except Exception:  # keep ticking: a controller hiccup must not stop auto-lock
                 _LOGGER.exception("%s: timer tick failed", self.name)
 

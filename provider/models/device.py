@@ -47,6 +47,8 @@ class Bridge(TimestampMixin, db.Model):
     online: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Taken by each long-poll; a poll that no longer holds the newest number ends.
+    poll_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     # MQTT presence: the session of the agent's connection the last presence message was about
     # (an "offline" will of an older connection must not take a reconnected bridge offline).
     presence_session: Mapped[int | None] = mapped_column(BigInteger)

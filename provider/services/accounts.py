@@ -24,6 +24,16 @@ def find_by_email(email: str) -> Account | None:
     return db.session.scalar(select(Account).where(Account.email == normalise_email(email)))
 
 
+#: Shortest password a new account may get (NIST SP 800-63B's floor for chosen secrets).
+MIN_PASSWORD_LENGTH = 8
+
+
+def check_new_password(password: str) -> None:
+    """The rule for passwords chosen by a person (the operator's CLI, sign-up pages)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
+
+
 def create_account(email: str, password: str) -> Account:
     email = normalise_email(email)
     if "@" not in email or len(email) > 254:

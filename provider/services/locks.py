@@ -110,6 +110,11 @@ def add_lock(
         raise LockRegistrationError(f"unknown IANA timezone: {timezone!r}") from err
     if not name.strip():
         raise LockRegistrationError("a lock needs a name")
+    taken = db.session.scalar(
+        select(Lock.id).where(Lock.bridge_id == bridge.id, Lock.ble_address == ble_address)
+    )
+    if taken is not None:
+        raise LockRegistrationError(f"the bridge already serves a lock at {ble_address} ({taken})")
     lock = Lock(
         owner_id=owner_id,
         bridge_id=bridge.id,
