@@ -198,3 +198,13 @@ def test_an_owner_who_authorised_no_one_is_heard_by_no_one(app, client, world):
     assert carol_events
     for integrator in world["clients"].values():
         assert not (carol_events & _feed(client, integrator))
+
+
+def test_the_owners_revoke_ends_a_token_already_checked_and_cached(client, world, account):
+    seam = world["clients"]["seam"]
+    token = seam.authorised_by(account)["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/locks", headers=headers).status_code == 200  # the bearer check may now be cached
+    grants.revoke_client(account.id, seam.pk)
+    db.session.commit()
+    assert client.get("/locks", headers=headers).status_code == 401
