@@ -21,6 +21,8 @@ DEVICE_KEY_PURPOSE = "lock.device_key"
 BLE_ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 DEVICE_KEY_HEX = re.compile(r"^[0-9a-f]{32}$")
 MAX_PAGE = 1000
+# Rough memory of one dumped lock (a dict of ~25 short values), for the read cache's budget.
+LOCK_DOCUMENT_BYTES = 2048
 
 
 
@@ -209,7 +211,7 @@ def lock_documents(owner_id: str, dump: Callable[[Any], dict[str, Any]]) -> list
     documents = [dump(row) for row in rows]
     if cache is not None:
         channels = [read_cache.account_channel(owner_id), *(read_cache.lock_channel(r.id) for r in rows)]
-        cache.put(key, documents, ticket, channels)
+        cache.put(key, documents, ticket, channels, weight=LOCK_DOCUMENT_BYTES * (len(documents) + 1))
     return documents
 
 
