@@ -226,6 +226,9 @@ def wait_http(url: str, process: Process | None = None, timeout: float = 60.0) -
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "COV_"))}
     env.update({"LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1"})
+    # `provider serve` and `provider dispatcher` default to production rules; the bench
+    # runs them against local receivers and plain http.
+    env.setdefault("PROVIDER_ENV", "sandbox")
     env.update(extra)
     return env
 

@@ -209,9 +209,10 @@ class Gateway:
                 if task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
         finally:
-            for task in tasks:
+            chains = list(self._chains.values())  # work under way dies with the connection; bridges re-send
+            for task in [*tasks, *chains]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *chains, return_exceptions=True)
 
     # ------------------------------------------------------------------ up: bridge -> cloud
     async def _receive(self, client: Any) -> None:

@@ -30,6 +30,7 @@ def _env(app, tmp_path, **extra):
         "SECRET_KEY": app.config["SECRET_KEY"],
         "PROVIDER_VAR_DIR": str(tmp_path),
         "DISPATCHER_IDLE_SECONDS": "0.05",
+        "PROVIDER_ENV": "sandbox",  # `provider dispatcher` defaults to production rules
         **extra,
     }
 
