@@ -37,6 +37,7 @@ from provider.services import (
     oauth_login,
     secret_hashing,
 )
+from provider.services.oauth_clients import SCOPES
 from provider.web.common import secure_pages, sentence
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -374,13 +375,13 @@ def history(owner: Account, lock_id: str) -> Any:
 @bp.get("/apps")
 @signed_in
 def apps(owner: Account) -> Any:
-    return _render("account/apps.html", owner, grants=grants.list_grants(owner.id))
+    return _render("account/apps.html", owner, grants=grants.connected_apps(owner.id), scope_words=SCOPES)
 
 
-@bp.post("/apps/<grant_id>/revoke")
+@bp.post("/apps/<client_pk>/revoke")
 @signed_in
-def revoke_app(owner: Account, grant_id: str) -> Any:
-    if not grants.revoke(owner.id, grant_id[:36]):
+def revoke_app(owner: Account, client_pk: str) -> Any:
+    if not grants.revoke_client(owner.id, client_pk[:36]):
         abort(404)
     db.session.commit()
     flash("Access revoked. That app can no longer reach your locks.", "notice")

@@ -127,7 +127,7 @@ def test_another_owners_grant_cannot_be_revoked(owner_pages, other_account, make
     token = make_token(other_account)
     from provider.models import OAuthToken
 
-    grant_id = db.session.query(OAuthToken).one().grant_id
+    grant_id = db.session.query(OAuthToken).one().client_pk
     assert owner_pages.post(f"/account/apps/{grant_id}/revoke").status_code == 404
     assert client.get("/locks", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
