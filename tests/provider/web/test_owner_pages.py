@@ -141,8 +141,8 @@ def test_change_password(owner_pages, pages):
 
 
 def test_wrong_current_password_changes_nothing(owner_pages):
-    response = owner_pages.post("/account/password", {"current_password": "nope", "new_password": "x1",
-                                                      "confirm": "x1"}, page="/account/password")
+    response = owner_pages.post("/account/password", {"current_password": "nope", "new_password": "long-enough-1",
+                                                      "confirm": "long-enough-1"}, page="/account/password")
     assert response.status_code == 400
     assert "The current password is wrong." in response.get_data(as_text=True)
 
