@@ -244,7 +244,7 @@ class Gateway:
                     await previous
             try:
                 await work
-            except Exception as err:  # noqa: BLE001 - one bad message must not stop the gateway
+            except Exception as err:  # one bad message must not stop the gateway
                 _LOGGER.warning("%s: %s (%s); the bridge sends it again", key, type(err).__name__, err)
 
         task = asyncio.get_running_loop().create_task(chained())

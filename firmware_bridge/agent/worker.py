@@ -180,7 +180,7 @@ class LockWorker:
                         await self._housekeeping()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - a worker never dies of one bad round
+                except Exception:  # a worker never dies of one bad round
                     _LOGGER.exception("%s: unexpected error; dropping the link", self.lock.name)
                     await self._drop()
                     delay = self._offline_backoff.next_delay()
@@ -268,7 +268,7 @@ class LockWorker:
         if session is not None:
             try:
                 await session.disconnect()
-            except Exception as err:  # noqa: BLE001 - the link is going anyway
+            except Exception as err:  # the link is going anyway
                 _LOGGER.debug("%s: disconnect: %s", self.lock.name, err)
 
     # ------------------------------------------------------------------ commands

@@ -36,6 +36,7 @@ from firmware_bridge.protocol import const
 from firmware_bridge.protocol.connection import (
     NEED_DATA,
     ConnectionState,
+    HandshakeBackoff,
     HandshakeComplete,
     HandshakeFailed,
     PeripheralConnection,
@@ -147,6 +148,8 @@ class VirtualLockPeripheral:
         self._started = False
         self.rejected_frames = 0  # bad frames received (tampered, replayed, garbage)
         self.handshakes_failed = 0
+        # One per lock, not per connection: a guesser simply reconnects.
+        self.handshake_backoff = HandshakeBackoff(lock.time_source)
         lock.add_listener(self._on_lock_event)
 
     # -- construction -------------------------------------------------------------------
@@ -270,7 +273,10 @@ class VirtualLockPeripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         session = _Session(
-            connection, PeripheralConnection(self._device_key, mtu=connection.att_mtu)
+            connection,
+            PeripheralConnection(
+                self._device_key, mtu=connection.att_mtu, backoff=self.handshake_backoff
+            ),
         )
         self._sessions[connection.handle] = session
         for loop in (self._send_loop, self._request_loop, self._handshake_deadline):

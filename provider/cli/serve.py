@@ -273,6 +273,8 @@ def sandbox(port: int | None, bridge_port: int | None, engine: str | None) -> No
     cross = not current_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") or bool(
         current_app.config.get("REDIS_URL")
     )
+    # Its `serve` and `dispatcher` children would otherwise default to production rules.
+    os.environ["PROVIDER_ENV"] = current_app.config["PROVIDER_ENV"]
     mqtt = bool(current_app.config.get("MQTT_URL"))
     if mqtt:
         _provision_sandbox_bridges(bridges)

@@ -37,6 +37,7 @@ from provider.models.webhook import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from provider.services import grants
 from provider.services.webhooks import PARKED, matches, park
 
 # Delay before retry n (1-based); the last value repeats. With jitter only ever
@@ -87,7 +88,7 @@ def _fan_out_one(webhook_id: str, at: datetime, batch: int) -> int:
         db.session.commit()
         return 0
     events = db.session.execute(
-        select(Event.seq, Event.event_id, Event.event_type, Event.device_id, Event.created_at)
+        select(Event.seq, Event.event_id, Event.event_type, Event.device_id, Event.user_id, Event.created_at)
         .where(Event.seq > webhook.fanout_seq)
         .order_by(Event.seq)
         .limit(batch)
@@ -106,6 +107,10 @@ def _fan_out_one(webhook_id: str, at: datetime, batch: int) -> int:
     # A device whose earliest pending delivery waits for a retry at T: its new events
     # wait until T too, so that no claim has to step over them meanwhile.
     new = [e for e in events if e.seq not in existing and matches(webhook, e.event_type)]
+    if webhook.client_id is not None:
+        # Only the owners who authorised this webhook's client (provider.services.grants).
+        seen = grants.visible_pairs({(webhook.client_id, e.user_id) for e in new}, at)
+        new = [e for e in new if (webhook.client_id, e.user_id) in seen]
     held = _held_until(webhook.id, {e.device_id for e in new if e.device_id is not None}, at)
     rows = [
         {
@@ -229,10 +234,25 @@ def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claime
             .execution_options(synchronize_session=False)
         )
     )
+    # A grant revoked after fan-out: its owner's events are dropped, not sent.
+    ours = [c for c in candidates if c.id in won]
+    entitled = grants.visible_pairs(
+        {(c.Webhook.client_id, c.Event.user_id) for c in ours if c.Webhook.client_id is not None and c.Event is not None},
+        at,
+    )
+    dropped = [
+        c.id
+        for c in ours
+        if c.Webhook.client_id is not None
+        and c.Event is not None
+        and (c.Webhook.client_id, c.Event.user_id) not in entitled
+    ]
+    if dropped:
+        db.session.execute(delete(d).where(d.id.in_(dropped)).execution_options(synchronize_session=False))
     claimed = []
     secrets_by_webhook: dict[str, list[str]] = {}
-    for candidate in candidates:
-        if candidate.id not in won:
+    for candidate in ours:
+        if candidate.id in dropped:
             continue
         webhook, event = candidate.Webhook, candidate.Event
         if webhook.id not in secrets_by_webhook:

@@ -163,7 +163,7 @@ class Dispatcher:
             self._last_sweep = at
             try:
                 self.sweep()
-            except Exception:  # noqa: BLE001 - the sweeper must not stop deliveries
+            except Exception:  # the sweeper must not stop deliveries
                 db.session.rollback()
                 _LOGGER.exception("device sweeper failed")
 

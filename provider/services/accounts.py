@@ -61,3 +61,14 @@ def authenticate(email: str, password: str) -> Account | None:
 def ensure_account(email: str, password: str) -> Account:
     """Idempotent creation, for seeding."""
     return find_by_email(email) or create_account(email, password)
+
+
+def set_password(account: Account, password: str, *, keep_session: str | None = None) -> int:
+    """Changes the password and ends every browser session of the account except
+    `keep_session` (the browser that made the change). Returns sessions ended. Caller commits."""
+    from provider.services import browser_sessions
+
+    if not password:
+        raise AccountError("a password is required")
+    account.password_hash = secret_hashing.hash_secret(password)
+    return browser_sessions.end_for_account(account.id, keep=keep_session)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from provider.clock import now as clock_now
 from provider.extensions import db
-from provider.services import bridges, commands, rate_limits
+from provider.services import bridges, browser_sessions, commands, rate_limits
 
 # Run it at least this often for timely offline detection and command timeouts.
 SWEEP_INTERVAL_SECONDS = 5.0
@@ -28,5 +28,7 @@ def sweep(*, heartbeat_timeout_seconds: float, at: datetime | None = None) -> di
     expired = commands.expire(at)
     db.session.commit()
     pruned = rate_limits.prune(at - timedelta(seconds=rate_limits.WINDOW_SECONDS))
+    db.session.commit()
+    browser_sessions.prune(at)
     db.session.commit()
     return {"bridges_offline": offline, "commands_expired": expired, "rate_counters_pruned": pruned}
