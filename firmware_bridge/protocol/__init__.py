@@ -113,16 +113,6 @@ from .messages import (
     decode_response,
 )
 
-
-def timeout_for(request: Request) -> float:
-    """How long the bridge should wait for the answer to ``request`` (seconds)."""
-    if isinstance(request, LockRequest | UnlockRequest):
-        return BOLT_TIMEOUT
-    if isinstance(request, PutCodeRequest | DeleteCodeRequest | SetTimeRequest):
-        return CODE_WRITE_TIMEOUT
-    return READ_TIMEOUT
-
-
 __all__ = [
     "ANY_SLOT",
     "BOLT_TIMEOUT",
@@ -212,5 +202,4 @@ __all__ = [
     "decode_request",
     "decode_response",
     "parse_device_key",
-    "timeout_for",
 ]
