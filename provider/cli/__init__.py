@@ -12,7 +12,7 @@ from provider import create_app
 
 
 def register_commands(group: click.Group) -> None:
-    from provider.cli import accounts, bridges, clients, locks, serve, webhooks
+    from provider.cli import accounts, bridges, clients, devices, locks, serve, webhooks
 
     for command in (
         serve.serve,
@@ -21,6 +21,7 @@ def register_commands(group: click.Group) -> None:
         clients.clients,
         bridges.bridges,
         locks.locks,
+        devices.devices,
         locks.sweep,
         webhooks.webhooks,
         webhooks.dispatcher,

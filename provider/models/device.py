@@ -80,6 +80,8 @@ class Lock(TimestampMixin, db.Model):
     event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Highest lock event-log sequence accepted from the bridge (the agent resumes after it).
     last_event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The factory device this lock is, when it came in through a manifest and a claim.
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("factory_devices.id"), unique=True)
 
     __table_args__ = (
         # GET /locks for one owner, paged by id: an index range scan, whatever the table size.

@@ -1,0 +1,61 @@
+"""A lock's life outside the Seam API: the factory inventory and who else may use a lock.
+
+A factory device is one physical lock as the factory line recorded it (serial,
+radio address, keys). It exists before anybody owns it; claiming it creates
+the owner's `Lock` row (locks.device_id), unclaiming deletes that row again.
+Keys are AES-GCM ciphertext; the claim code is kept only as a SHA-256 digest
+(it is 80 random bits, so a fast hash is enough).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from provider.clock import now
+from provider.extensions import db
+from provider.models.base import TimestampMixin, UTCDateTime, new_id
+
+SHARE_ROLES = ("admin", "user")
+
+
+class FactoryDevice(TimestampMixin, db.Model):
+    __tablename__ = "factory_devices"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    serial: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    ble_address: Mapped[str] = mapped_column(String(17), nullable=False, unique=True)
+    model: Mapped[str] = mapped_column(String(50), nullable=False)
+    hardware_revision: Mapped[str] = mapped_column(String(32), nullable=False)
+    firmware_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    device_key_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    # Keyed digest of the device key: finds a key reused by another device without decrypting all.
+    device_key_digest: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    offline_secret_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    # The import that brought it in (one manifest = one batch).
+    batch_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    # SHA-256 hex of the code on its box label; cleared when claimed (single use).
+    claim_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    claim_code_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LockShare(db.Model):
+    """Another account's access to a lock: admin (codes, sharing) or user (lock and unlock)."""
+
+    __tablename__ = "lock_shares"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.id"), nullable=False)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    granted_by: Mapped[str] = mapped_column(String(36), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+
+    __table_args__ = (
+        UniqueConstraint("lock_id", "account_id", name="uq_lock_shares_lock_account"),
+        # GET /locks of a shared user: the locks shared with one account.
+        Index("ix_lock_shares_account", "account_id", "lock_id"),
+    )
