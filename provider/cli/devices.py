@@ -8,7 +8,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from provider.extensions import db
-from provider.services import factory, labels
+from provider.services import claims, factory, labels
 
 
 @click.group()
@@ -70,3 +70,36 @@ def label(serials: tuple[str, ...], output: Path, base_url: str | None, show_cod
     if show_codes:
         for device, code in issued:
             click.echo(f"{device.serial} {code}")
+
+
+@devices.command("factory-reset")
+@click.argument("serial")
+@with_appcontext
+def factory_reset(serial: str) -> None:
+    """Bench: the device was reset on the line; it leaves its owner and gets a new claim code.
+
+    Everyone who could use it loses it (device.removed); print a new label
+    with `provider devices label` or pass on the code printed here.
+    """
+    device = factory.find_device(serial)
+    if device is None:
+        raise click.ClickException(f"no device {serial}")
+    lock = claims.lock_of_device(device)
+    if lock is not None:
+        code = claims.release(lock)
+    else:
+        [(_, code)] = factory.issue_claim_codes([serial])
+    db.session.commit()
+    click.echo(f"reset: {serial} is unclaimed" + (f" (lock {lock.id} removed)" if lock else ""))
+    click.echo(f"claim code: {code}")
+
+
+@devices.command("list")
+@click.option("--unclaimed", is_flag=True, help="Only devices nobody owns.")
+@with_appcontext
+def list_(unclaimed: bool) -> None:
+    """Serial, BLE address, model, revision, firmware, claimed or not (never keys)."""
+    for device in factory.list_devices(unclaimed=unclaimed):
+        state = "claimed" if device.claimed_at else ("labelled" if device.claim_code_hash else "in stock")
+        click.echo(f"{device.serial}\t{device.ble_address}\t{device.model}\t{device.hardware_revision}\t"
+                   f"{device.firmware_version}\t{state}")

@@ -82,6 +82,8 @@ class Lock(TimestampMixin, db.Model):
     last_event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # The factory device this lock is, when it came in through a manifest and a claim.
     device_id: Mapped[str | None] = mapped_column(ForeignKey("factory_devices.id"), unique=True)
+    # Not a column: the role of the account asking ("owner", "admin", "user"), set by the access check.
+    role = "owner"
 
     __table_args__ = (
         # GET /locks for one owner, paged by id: an index range scan, whatever the table size.

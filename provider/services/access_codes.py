@@ -25,9 +25,9 @@ from provider.services.locks import (
     NAME_LENGTH_ON_DEVICE,
     PIN_LENGTH_MAX,
     PIN_LENGTH_MIN,
-    get_owned_lock,
+    accessible_row,
+    lock_for,
     lock_rows,
-    owned_row,
 )
 
 CODE_PURPOSE = "access_code.code"
@@ -146,7 +146,7 @@ def create_code(
     limiter: rate_limits.RateLimiter,
 ) -> AccessCode:
     """Accepts a code as pending (also for an offline lock: it is applied when the lock is back)."""
-    lock = get_owned_lock(owner_id, lock_id)
+    lock = lock_for(owner_id, lock_id, "manage_codes")
     at = clock_now()
     validate_pin(code)
     validate_name(name)
@@ -158,7 +158,7 @@ def create_code(
     slot = _free_slot(lock, live)
     row = AccessCode(
         lock_id=lock.id,
-        owner_id=owner_id,
+        owner_id=lock.owner_id,  # the lock's owner, also when an admin of the lock creates it
         name=name,
         code_enc=crypto.encrypt(code, purpose=CODE_PURPOSE),
         slot=slot,
@@ -176,7 +176,7 @@ def create_code(
 
 
 def get_code(owner_id: str, access_code_id: str) -> AccessCode:
-    code = owned_row(AccessCode, access_code_id, owner_id)
+    code = accessible_row(AccessCode, access_code_id, owner_id, "manage_codes")
     if code is None:
         raise not_found("Access code")
     return code
@@ -184,7 +184,7 @@ def get_code(owner_id: str, access_code_id: str) -> AccessCode:
 
 def list_codes(owner_id: str, lock_id: str) -> list[AccessCode]:
     """Every code on the lock that is not removed, oldest first (one index range scan)."""
-    lock = get_owned_lock(owner_id, lock_id)
+    lock = lock_for(owner_id, lock_id, "manage_codes")
     return list(
         db.session.scalars(
             select(AccessCode)

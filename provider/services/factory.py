@@ -324,3 +324,10 @@ def issue_claim_codes(serials: Iterable[str]) -> list[tuple[FactoryDevice, str]]
 
 def claim_url(base_url: str, code: str) -> str:
     return f"{base_url.rstrip('/')}/account/claim?code={code}"
+
+
+def list_devices(*, unclaimed: bool = False) -> list[FactoryDevice]:
+    query = select(FactoryDevice).order_by(FactoryDevice.serial)
+    if unclaimed:
+        query = query.where(FactoryDevice.claimed_at.is_(None))
+    return list(db.session.scalars(query))

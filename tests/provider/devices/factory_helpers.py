@@ -39,3 +39,32 @@ def import_rows(rows: list[dict[str, str]]):
     result = factory.import_manifest(factory.parse_manifest(csv_text(rows), "csv"))
     db.session.commit()
     return result
+
+
+def labelled(rows: list[dict[str, str]]) -> dict[str, str]:
+    """Imports the rows and issues their labels; returns serial -> claim code."""
+    from provider.extensions import db
+
+    import_rows(rows)
+    codes = {device.serial: code for device, code in factory.issue_claim_codes(r["serial"] for r in rows)}
+    db.session.commit()
+    return codes
+
+
+def vendor_token(account, scope: str = "locks.read locks.write devices.manage") -> str:
+    """An access token of the vendor's own app (the client allowed devices.manage)."""
+    from provider.extensions import db
+    from provider.services.oauth_clients import create_client, find_client
+    from provider.services.oauth_tokens import issue_token
+
+    client = find_client("vendor-app")
+    if client is None:
+        client, _ = create_client("Vendor app", ["https://app.example.com/cb"],
+                                  "locks.read locks.write devices.manage", client_id="vendor-app")
+    token = issue_token(client, account, scope)
+    db.session.commit()
+    return token["access_token"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

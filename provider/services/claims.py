@@ -1,0 +1,144 @@
+"""Who owns a factory device: claiming with the box's code, transfer, unclaim, factory reset.
+
+Every change of owner is one transaction with its events: device.removed for
+the accounts that lose the lock (the owner and everyone it was shared with),
+device.added for the one that gains it. The managed codes are wiped: the
+cloud forgets them at once, and the lock loses them at its next connection,
+when the bridge converges the lock's code table with the (now empty) one of
+the cloud (docs/bridge-agent.md, reconciliation). Open commands are cancelled.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+
+from provider.clock import now
+from provider.extensions import db
+from provider.models import AccessCode, Account, Action, Bridge, Command, FactoryDevice, Lock
+from provider.models.device import OPEN_COMMAND_STATUSES
+from provider.services import crypto, factory
+from provider.services.device_errors import DeviceError
+from provider.services.events import record_event
+from provider.services.locks import (
+    DEVICE_KEY_PURPOSE,
+    LockError,
+    remove_lock,
+    unshare_all,
+    validate_lock_fields,
+)
+
+
+def _no_such_code() -> DeviceError:
+    # One answer for a mistyped, used and unknown code: the code is the only secret here.
+    return DeviceError(404, "CLAIM_CODE_NOT_FOUND", "No unclaimed device has this claim code.")
+
+
+def claim(
+    account_id: str,
+    code: str,
+    *,
+    name: str | None = None,
+    timezone: str = "UTC",
+    bridge_id: str | None = None,
+) -> Lock:
+    """The device whose label carries `code` becomes the account's lock (device.added)."""
+    normalized = factory.normalize_claim_code(code)
+    if normalized is None:
+        raise DeviceError(400, "INVALID_CLAIM_CODE",
+                          "A claim code is 16 letters and digits, as printed on the box.")
+    bridge = _owners_bridge(account_id, bridge_id)
+    try:
+        validate_lock_fields(name=name or "x", timezone=timezone)
+    except LockError as err:
+        raise DeviceError(400, "INVALID_REQUEST", str(err)) from err
+    digest = factory.claim_code_hash(normalized)
+    device = db.session.scalar(select(FactoryDevice).where(FactoryDevice.claim_code_hash == digest))
+    if device is None:
+        raise _no_such_code()
+    # Conditional: of two claims racing with one code, exactly one wins.
+    won = db.session.execute(
+        update(FactoryDevice)
+        .where(FactoryDevice.id == device.id, FactoryDevice.claim_code_hash == digest,
+               FactoryDevice.claimed_at.is_(None))
+        .values(claim_code_hash=None, claimed_at=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        raise _no_such_code()
+    db.session.refresh(device)
+    lock = Lock(
+        owner_id=account_id,
+        bridge_id=bridge.id if bridge else None,
+        device_id=device.id,
+        name=(name or f"{device.model} {device.serial[-4:]}").strip(),
+        model=device.model,
+        timezone=timezone,
+        ble_address=device.ble_address,
+        device_key_enc=crypto.encrypt(factory.device_key(device), purpose=DEVICE_KEY_PURPOSE),
+        event_seq=0,
+    )
+    db.session.add(lock)
+    db.session.flush()
+    record_event("device.added", device=lock, data={"lock_id": lock.id, "device_type": "smart_lock"})
+    return lock
+
+
+def _owners_bridge(account_id: str, bridge_id: str | None) -> Bridge | None:
+    if bridge_id is None:
+        return None
+    bridge = db.session.get(Bridge, bridge_id) if len(bridge_id) <= 36 else None
+    if bridge is None or bridge.owner_id != account_id:
+        raise DeviceError(404, "NOT_FOUND", "Bridge not found.")
+    return bridge
+
+
+def _forget(lock: Lock) -> None:
+    """Everyone it was shared with loses the lock; its codes, commands and actions are forgotten."""
+    unshare_all(lock)
+    db.session.execute(
+        update(Command)
+        .where(Command.lock_id == lock.id, Command.status.in_(OPEN_COMMAND_STATUSES))
+        .values(status="cancelled", completed_at=now(), error_code="LOCK_CHANGED_OWNER")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(delete(AccessCode).where(AccessCode.lock_id == lock.id))
+    db.session.execute(delete(Action).where(Action.lock_id == lock.id))
+
+
+def transfer(lock: Lock, to_email: str) -> Lock:
+    """Hands the lock to another account, as a sale would: nothing of the old owner comes along."""
+    target = db.session.scalar(select(Account).where(Account.email == to_email.strip().lower()))
+    if target is None:
+        raise DeviceError(404, "ACCOUNT_NOT_FOUND", "No account has this email address.")
+    if target.id == lock.owner_id:
+        raise DeviceError(409, "ALREADY_OWNER", "This account already owns the lock.")
+    _forget(lock)
+    record_event("device.removed", device=lock, data={"lock_id": lock.id})
+    lock.owner_id = target.id
+    bridge = db.session.get(Bridge, lock.bridge_id) if lock.bridge_id else None
+    if bridge is not None and bridge.owner_id != target.id:
+        lock.bridge_id = None  # the old owner's bridge no longer serves it
+        lock.online = False
+    db.session.flush()
+    record_event("device.added", device=lock, data={"lock_id": lock.id, "device_type": "smart_lock"})
+    return lock
+
+
+def release(lock: Lock) -> str | None:
+    """The lock goes back to the unclaimed shelf: returns a fresh claim code (None for legacy locks).
+
+    The owner passes the code to the next owner (it replaces the one on the box).
+    """
+    device = db.session.get(FactoryDevice, lock.device_id) if lock.device_id else None
+    remove_lock(lock)
+    if device is None:
+        return None
+    code = factory.new_claim_code()
+    device.claimed_at = None
+    device.claim_code_hash = factory.claim_code_hash(factory.normalize_claim_code(code) or "")
+    device.claim_code_issued_at = now()
+    return code
+
+
+def lock_of_device(device: FactoryDevice) -> Lock | None:
+    return db.session.scalar(select(Lock).where(Lock.device_id == device.id))
