@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import click
 
+import bridge_contract as contract
 from firmware_bridge.lock_client import BleBackend, LockClient, LockClientError, Timeouts
 from firmware_bridge.protocol.const import SERVICE_UUID
 from firmware_bridge.protocol.messages import LockEvent
@@ -432,8 +433,8 @@ async def codes_list(client: LockClient, _world: Any, as_json: bool, show_pins: 
 
 @codes.command(name="put")
 @click.option("--slot", type=int, help="Slot number (default: the lowest free slot).")
-@click.option("--pin", required=True, help="4-8 digits.")
-@click.option("--name", default="", help="Name shown on the lock (<= 14 characters).")
+@click.option("--pin", required=True, help=f"{contract.PIN_MIN_DIGITS}-{contract.PIN_MAX_DIGITS} digits.")
+@click.option("--name", default="", help=f"Name shown on the lock (<= {contract.NAME_MAX_CHARS} characters).")
 @click.option("--starts", help="Valid from (ISO 8601); needs --ends.")
 @click.option("--ends", help="Valid until (ISO 8601); needs --starts.")
 @click.option("--replace", is_flag=True, help="Overwrite an occupied slot.")

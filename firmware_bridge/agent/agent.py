@@ -16,9 +16,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+import bridge_contract as contract
 from firmware_bridge.agent.config import AgentConfig
 from firmware_bridge.agent.journal import Journal
-from firmware_bridge.agent.model import DEVICE_OFFLINE, Command, LockConnector, LockInfo, Result
+from firmware_bridge.agent.model import Command, LockConnector, LockInfo, Result
 from firmware_bridge.agent.provider_api import Backoff, ProviderApi, ProviderError, Unauthorized
 from firmware_bridge.agent.worker import Hooks, LockWorker, utcnow
 
@@ -169,7 +170,7 @@ class Agent:
         if worker is None:
             _LOGGER.error("command %s for lock %s, which this bridge does not serve",
                           command.command_id, command.lock_id)
-            self._report(command.command_id, Result.failed(DEVICE_OFFLINE, "lock not served by this bridge"))
+            self._report(command.command_id, Result.failed(contract.DEVICE_OFFLINE, "lock not served by this bridge"))
             return
         worker.submit(command)
 

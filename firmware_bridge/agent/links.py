@@ -13,13 +13,9 @@ from typing import Any
 
 from bleak.backends.device import BLEDevice
 
+import bridge_contract as contract
 from firmware_bridge import lock_client as lc
 from firmware_bridge.agent.model import (
-    BOLT_OBSTRUCTED,
-    FIRMWARE_REFUSED,
-    LOCK_JAMMED,
-    MECHANISM_ERROR,
-    NO_SPACE_ON_DEVICE,
     CodeEntry,
     EventCallback,
     LinkLost,
@@ -35,14 +31,14 @@ from firmware_bridge.protocol import const, messages
 _LOGGER = logging.getLogger(__name__)
 
 ERROR_CODES = {
-    const.ErrorCode.JAMMED: LOCK_JAMMED,
-    const.ErrorCode.OBSTRUCTED: BOLT_OBSTRUCTED,
-    const.ErrorCode.STORAGE_FULL: NO_SPACE_ON_DEVICE,
-    const.ErrorCode.LOW_BATTERY: MECHANISM_ERROR,
-    const.ErrorCode.BUSY: MECHANISM_ERROR,
+    const.ErrorCode.JAMMED: contract.LOCK_JAMMED,
+    const.ErrorCode.OBSTRUCTED: contract.BOLT_OBSTRUCTED,
+    const.ErrorCode.STORAGE_FULL: contract.NO_SPACE_ON_DEVICE,
+    const.ErrorCode.LOW_BATTERY: contract.MECHANISM_ERROR,
+    const.ErrorCode.BUSY: contract.MECHANISM_ERROR,
 }
-SOURCES = {const.Source.KEYPAD: "keypad", const.Source.MANUAL: "manual", const.Source.BLE: "ble",
-           const.Source.AUTO_LOCK: "auto_lock"}
+SOURCES = {const.Source.KEYPAD: contract.SOURCE_KEYPAD, const.Source.MANUAL: contract.SOURCE_MANUAL,
+           const.Source.BLE: contract.SOURCE_BLE, const.Source.AUTO_LOCK: contract.SOURCE_AUTO_LOCK}
 BOLT_STATES = {const.BoltState.LOCKED: "locked", const.BoltState.UNLOCKED: "unlocked"}
 DOOR_STATES = {const.DoorState.OPEN: "open", const.DoorState.CLOSED: "closed", const.DoorState.AJAR: "ajar"}
 
@@ -78,21 +74,21 @@ def to_event(event: messages.LockEvent) -> LockEvent | None:
     """The bridge API's form of a lock event; None for types the API has no name for."""
     data: dict[str, Any]
     if isinstance(event, messages.LockedEvent | messages.UnlockedEvent):
-        kind = "locked" if isinstance(event, messages.LockedEvent) else "unlocked"
-        data = {"source": SOURCES.get(event.source, "manual"), "slot": event.slot}
+        kind = contract.LOCKED if isinstance(event, messages.LockedEvent) else contract.UNLOCKED
+        data = {"source": SOURCES.get(event.source, contract.SOURCE_MANUAL), "slot": event.slot}
     elif isinstance(event, messages.IncorrectPinEvent):
-        kind, data = "incorrect_pin", {"pin": event.digits}
+        kind, data = contract.INCORRECT_PIN, {"pin": event.digits}
     elif isinstance(event, messages.BoltFaultEvent):
-        kind = "obstructed" if event.fault is const.BoltFault.OBSTRUCTED else "jammed"
-        data = {"action": event.action.name.lower(), "source": SOURCES.get(event.source, "manual")}
+        kind = contract.OBSTRUCTED if event.fault is const.BoltFault.OBSTRUCTED else contract.JAMMED
+        data = {"action": event.action.name.lower(), "source": SOURCES.get(event.source, contract.SOURCE_MANUAL)}
     elif isinstance(event, messages.BatteryEvent):
-        kind, data = "battery", {"level": int(event.level_percent), "low": bool(event.low)}
+        kind, data = contract.BATTERY, {"level": int(event.level_percent), "low": bool(event.low)}
     elif isinstance(event, messages.DoorEvent):
         if event.door not in DOOR_STATES:
             return None
-        kind, data = "door", {"state": DOOR_STATES[event.door]}
+        kind, data = contract.DOOR, {"state": DOOR_STATES[event.door]}
     elif isinstance(event, messages.TamperEvent):
-        kind, data = "tamper", {"kind": event.kind.name.lower()}
+        kind, data = contract.TAMPER, {"kind": event.kind.name.lower()}
     else:
         return None
     return LockEvent(seq=event.seq, type=kind, occurred_at=datetime.fromtimestamp(event.timestamp, UTC),
@@ -107,8 +103,8 @@ def translate(err: lc.LockClientError) -> LockError:
     if isinstance(err, lc.LockRefused | lc.LockInvalidRequest):
         if err.error_code is const.ErrorCode.SLOT_EMPTY:
             return SlotEmpty(str(err))
-        return LockError(ERROR_CODES.get(err.error_code, FIRMWARE_REFUSED), str(err))
-    return LockError(FIRMWARE_REFUSED, str(err))
+        return LockError(ERROR_CODES.get(err.error_code, contract.FIRMWARE_REFUSED), str(err))
+    return LockError(contract.FIRMWARE_REFUSED, str(err))
 
 
 class LockClientSession:
@@ -141,7 +137,7 @@ class LockClientSession:
 
     async def put_code(self, entry: CodeEntry) -> None:
         # replace=True: a put by slot overwrites what is there (the cloud owns the slot).
-        await self._call(lambda: self.client.put_code(entry.slot, entry.code, entry.name[:const.NAME_MAX_CHARS],
+        await self._call(lambda: self.client.put_code(entry.slot, entry.code, entry.name[:contract.NAME_MAX_CHARS],
                                                       entry.starts_at, entry.ends_at, replace=True))
 
     async def delete_code(self, slot: int) -> None:

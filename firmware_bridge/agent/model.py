@@ -12,14 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-#: Provider error codes a command result may carry (CONTRACTS.md "Errors").
-LOCK_JAMMED = "LOCK_JAMMED"
-BOLT_OBSTRUCTED = "BOLT_OBSTRUCTED"
-MECHANISM_ERROR = "MECHANISM_ERROR"
-FIRMWARE_REFUSED = "FIRMWARE_REFUSED"
-ACTION_TIMEOUT = "ACTION_TIMEOUT"
-DEVICE_OFFLINE = "DEVICE_OFFLINE"
-NO_SPACE_ON_DEVICE = "NO_SPACE_ON_DEVICE"
+import bridge_contract as contract
 
 
 @dataclass(frozen=True)
@@ -53,7 +46,7 @@ class LockInfo:
 class Command:
     command_id: str
     lock_id: str
-    type: str  # lock | unlock | put_code | delete_code | set_time
+    type: str  # one of contract.COMMAND_TYPES
     params: dict[str, Any] = field(repr=False)  # put_code carries the PIN
     attempt: int = 1
     expires_at: str | None = None
@@ -72,17 +65,17 @@ class Command:
 
 @dataclass(frozen=True)
 class Result:
-    status: str  # succeeded | failed
+    status: str  # contract.SUCCEEDED | contract.FAILED
     error_code: str | None = None
     message: str | None = None
 
     @classmethod
     def ok(cls) -> Result:
-        return cls("succeeded")
+        return cls(contract.SUCCEEDED)
 
     @classmethod
     def failed(cls, error_code: str, message: str | None = None) -> Result:
-        return cls("failed", error_code, message)
+        return cls(contract.FAILED, error_code, message)
 
     def to_api(self) -> dict[str, Any]:
         return {"status": self.status, "error_code": self.error_code, "message": self.message}
@@ -115,7 +108,7 @@ class LockEvent:
     """One entry of the lock's event log, already in the bridge API's vocabulary."""
 
     seq: int
-    type: str  # locked | unlocked | incorrect_pin | jammed | obstructed | battery | door | tamper
+    type: str  # one of contract.LOCK_EVENT_TYPES
     occurred_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -133,21 +126,21 @@ class LockUnreachable(LockError):
     """The lock could not be connected to (out of range, not advertising, radio fault)."""
 
     def __init__(self, message: str = "lock not reachable") -> None:
-        super().__init__(DEVICE_OFFLINE, message)
+        super().__init__(contract.DEVICE_OFFLINE, message)
 
 
 class LinkLost(LockError):
     """The connection dropped during an operation: it may or may not have happened."""
 
     def __init__(self, message: str = "connection lost during the operation") -> None:
-        super().__init__(ACTION_TIMEOUT, message)
+        super().__init__(contract.ACTION_TIMEOUT, message)
 
 
 class SlotEmpty(LockError):
     """delete_code on a slot that holds nothing: the desired outcome already holds."""
 
     def __init__(self, message: str = "slot empty") -> None:
-        super().__init__(FIRMWARE_REFUSED, message)
+        super().__init__(contract.FIRMWARE_REFUSED, message)
 
 
 class LockSession(Protocol):

@@ -29,6 +29,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+import bridge_contract as contract
 from firmware_bridge.agent.links import LockClientConnector
 from firmware_bridge.agent.model import LockInfo, LockUnreachable
 from firmware_bridge.bumble_backend.world import VirtualWorld
@@ -144,7 +145,7 @@ class VirtualBackend:
                 _LOGGER.warning("%s: saved virtual lock state unreadable (%s); starting afresh",
                                 info.name, type(err).__name__)
         if lock is None:
-            lock = VirtualLock(name=info.name[:14], capacity=info.code_capacity)
+            lock = VirtualLock(name=info.name[:contract.NAME_MAX_CHARS], capacity=info.code_capacity)
         # A real lock's event log never runs backwards. Saved state can be up to
         # SAVE_INTERVAL old after a kill -9, and a fresh lock has none: either way
         # the log continues after what the cloud already has, or its next events

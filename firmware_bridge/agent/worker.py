@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import bridge_contract as contract
 from firmware_bridge.agent.config import AgentConfig
 from firmware_bridge.agent.journal import STARTED, Journal
 from firmware_bridge.agent.model import (
-    DEVICE_OFFLINE,
-    FIRMWARE_REFUSED,
     CodeEntry,
     Command,
     LinkLost,
@@ -39,9 +38,6 @@ from firmware_bridge.agent.provider_api import Backoff, ProviderApi, ProviderErr
 
 _LOGGER = logging.getLogger(__name__)
 
-BOLT_COMMANDS = {"lock": "locked", "unlock": "unlocked"}
-#: Commands that may wait for an unreachable lock to come back (the provider keeps them pending).
-DEFERRABLE = {"put_code", "delete_code", "set_time"}
 EVENT_BATCH = 50
 _WAKE = object()
 _STOP = object()
@@ -67,8 +63,9 @@ def _second(value: datetime | None) -> datetime | None:
 
 
 def same_code(a: CodeEntry, b: CodeEntry) -> bool:
-    """Equal as the lock stores them: name truncated to 14 chars, times to the second."""
-    return (a.slot == b.slot and a.code == b.code and a.name[:14] == b.name[:14]
+    """Equal as the lock stores them: name truncated to what it shows, times to the second."""
+    shown = contract.NAME_MAX_CHARS
+    return (a.slot == b.slot and a.code == b.code and a.name[:shown] == b.name[:shown]
             and _second(a.starts_at) == _second(b.starts_at) and _second(a.ends_at) == _second(b.ends_at))
 
 
@@ -286,11 +283,11 @@ class LockWorker:
         try:
             session = await self._connected()
         except LockUnreachable as err:
-            if command.type in DEFERRABLE:
+            if command.type in contract.DEFERRABLE_COMMANDS:
                 _LOGGER.info("%s: %s waits for the lock to come back", self.lock.name, command.type)
                 self._parked.append(command)
             else:
-                self._finish(command, Result.failed(DEVICE_OFFLINE, str(err)))
+                self._finish(command, Result.failed(contract.DEVICE_OFFLINE, str(err)))
             return
         _LOGGER.info("%s: %s (command %s, attempt %d)", self.lock.name, command.type,
                      command.command_id, command.attempt)
@@ -307,7 +304,7 @@ class LockWorker:
 
     async def _execute_safely(self, session: LockSession, command: Command, verify_first: bool) -> Result:
         """Runs a command, never twice: a bolt command whose outcome is unknown is checked first."""
-        target = BOLT_COMMANDS.get(command.type)
+        target = contract.BOLT_COMMANDS.get(command.type)
         for attempt in range(2):
             if target and (verify_first or attempt > 0):
                 status = await session.status()
@@ -324,29 +321,29 @@ class LockWorker:
                 try:
                     session = await self._connected()
                 except LockUnreachable as unreachable:
-                    return Result.failed(DEVICE_OFFLINE, str(unreachable))
+                    return Result.failed(contract.DEVICE_OFFLINE, str(unreachable))
             except LockError as err:
                 return Result.failed(err.error_code, err.message)
-        return Result.failed(FIRMWARE_REFUSED, "unreachable")  # pragma: no cover - loop returns
+        return Result.failed(contract.FIRMWARE_REFUSED, "unreachable")  # pragma: no cover - loop returns
 
     async def _execute(self, session: LockSession, command: Command) -> None:
         params = command.params
-        if command.type == "unlock":
+        if command.type == contract.UNLOCK:
             await session.unlock()
-        elif command.type == "lock":
+        elif command.type == contract.LOCK:
             await session.lock()
-        elif command.type == "put_code":
+        elif command.type == contract.PUT_CODE:
             await session.put_code(desired_entry(params))
-        elif command.type == "delete_code":
+        elif command.type == contract.DELETE_CODE:
             try:
                 await session.delete_code(int(params["slot"]))
             except SlotEmpty:
                 pass  # already gone: the outcome the provider asked for
-        elif command.type == "set_time":
+        elif command.type == contract.SET_TIME:
             when = parse_time(params.get("time")) or self._now()
             await session.set_time(when, params.get("timezone") or self.lock.timezone)
         else:
-            raise LockError(FIRMWARE_REFUSED, f"unknown command type {command.type!r}")
+            raise LockError(contract.FIRMWARE_REFUSED, f"unknown command type {command.type!r}")
 
     # ------------------------------------------------------------------ housekeeping
     async def _housekeeping(self) -> None:

@@ -11,6 +11,11 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final
 
+# The keypad limits are the bridge contract's, the same on the air as in the cloud's API.
+from bridge_contract import NAME_MAX_CHARS as NAME_MAX_CHARS  # code points
+from bridge_contract import PIN_MAX_DIGITS as PIN_MAX_DIGITS
+from bridge_contract import PIN_MIN_DIGITS as PIN_MIN_DIGITS
+
 # --------------------------------------------------------------------------
 # GATT layout: one vendor service, three characteristics.
 # --------------------------------------------------------------------------
@@ -230,9 +235,6 @@ class Capability(IntEnum):
     EVENT_LOG = 0x0010
 
 
-PIN_MIN_DIGITS: Final = 4
-PIN_MAX_DIGITS: Final = 8
-NAME_MAX_CHARS: Final = 14  # Kwikset-like display limit, in Unicode code points
 NAME_MAX_BYTES: Final = NAME_MAX_CHARS * 4  # UTF-8 worst case
 TIMEZONE_MAX_BYTES: Final = 64  # longest IANA name is ~32 bytes
 ANY_SLOT: Final = 0xFFFF  # PUT_CODE: let the lock pick the lowest free slot

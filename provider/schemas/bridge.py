@@ -15,34 +15,38 @@ from marshmallow import (
     validates_schema,
 )
 
+import bridge_contract as contract
 from provider.schemas.fields import StrictBoolean, UTCDateTime
 
-BRIDGE_EVENT_TYPES = ("locked", "unlocked", "incorrect_pin", "jammed", "obstructed", "battery", "door", "tamper")
-LOCK_SOURCES = ("keypad", "manual", "ble", "auto_lock")
-DOOR_STATES = ("open", "closed", "ajar")
-ID = validate.Length(min=1, max=36)
+#: The lock-event types a bridge may post (bridge_contract.LOCK_EVENT_TYPES).
+BRIDGE_EVENT_TYPES = contract.LOCK_EVENT_TYPES
+ID = validate.Length(min=1, max=contract.ID_MAX_CHARS)
 PERCENT = validate.Range(min=0, max=100)
-MAX_ITEMS = validate.Length(max=500)
+MAX_ITEMS = validate.Length(max=contract.MAX_BATCH)
 
 
 class CommandsQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    wait = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=25))
-    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+    wait = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=contract.MAX_WAIT_SECONDS))
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=contract.MAX_COMMANDS_PER_POLL))
     # A restarted agent's first poll: take back the commands leased to this bridge at once.
     resume = fields.Boolean(load_default=False)
 
 
 class ResultSchema(Schema):
-    status = fields.String(required=True, validate=validate.OneOf(["succeeded", "failed"]))
-    error_code = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
-    message = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=1000))
+    status = fields.String(required=True, validate=validate.OneOf(contract.RESULT_STATUSES))
+    error_code = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=contract.ERROR_CODE_MAX_CHARS)
+    )
+    message = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=contract.ERROR_MESSAGE_MAX_CHARS)
+    )
 
     @validates_schema
     def _failure_has_code(self, result: dict[str, Any], **kwargs: Any) -> None:
-        if result.get("status") == "failed" and not result.get("error_code"):
+        if result.get("status") == contract.FAILED and not result.get("error_code"):
             raise ValidationError({"error_code": ["A failed result needs an error_code."]})
 
 
@@ -57,19 +61,19 @@ class LockEventSchema(Schema):
     def _check_data(self, event: dict[str, Any], **kwargs: Any) -> None:
         data = event.get("data") or {}
         kind = event.get("type")
-        if kind in ("locked", "unlocked"):
-            if data.get("source") not in (None, *LOCK_SOURCES):
+        if kind in (contract.LOCKED, contract.UNLOCKED):
+            if data.get("source") not in (None, *contract.LOCK_SOURCES):
                 raise ValidationError({"data": ["unknown source"]})
             slot = data.get("slot")
             if slot is not None and (not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot < 10_000):
                 raise ValidationError({"data": ["slot must be an integer"]})
-        elif kind == "battery":
+        elif kind == contract.BATTERY:
             level = data.get("level")
             if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 100:
                 raise ValidationError({"data": ["level must be an integer 0-100"]})
-        elif kind == "door" and data.get("state") not in DOOR_STATES:
+        elif kind == contract.DOOR and data.get("state") not in contract.DOOR_STATES:
             raise ValidationError({"data": ["state must be open, closed or ajar"]})
-        elif kind == "incorrect_pin" and not isinstance(data.get("pin"), str | None):
+        elif kind == contract.INCORRECT_PIN and not isinstance(data.get("pin"), str | None):
             raise ValidationError({"data": ["pin must be a string"]})
 
 
@@ -82,8 +86,8 @@ class LockStatusSchema(Schema):
     online = StrictBoolean(allow_none=True)
     battery_level = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
     signal_quality = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
-    lock_state = fields.String(allow_none=True, validate=validate.OneOf(["locked", "unlocked", "unknown"]))
-    door_state = fields.String(allow_none=True, validate=validate.OneOf(DOOR_STATES))
+    lock_state = fields.String(allow_none=True, validate=validate.OneOf(contract.LOCK_STATES))
+    door_state = fields.String(allow_none=True, validate=validate.OneOf(contract.DOOR_STATES))
     device_time = UTCDateTime(allow_none=True)
     timezone = fields.String(allow_none=True, validate=validate.Length(max=64))
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+import bridge_contract as contract
 from provider.schemas.fields import UTCDateTime
 from provider.services import locks as lock_rules
 
@@ -40,10 +41,10 @@ class LockSchema(Schema):
 
     def _constraints(self, lock: Any) -> dict[str, Any]:
         return {
-            "code_length_min": lock_rules.PIN_LENGTH_MIN,
-            "code_length_max": lock_rules.PIN_LENGTH_MAX,
-            "name_length_min": lock_rules.NAME_LENGTH_MIN,
-            "name_length_max_on_device": lock_rules.NAME_LENGTH_ON_DEVICE,
+            "code_length_min": contract.PIN_MIN_DIGITS,
+            "code_length_max": contract.PIN_MAX_DIGITS,
+            "name_length_min": contract.NAME_MIN_CHARS,
+            "name_length_max_on_device": contract.NAME_MAX_CHARS,
             "code_capacity": lock.code_capacity,
             "schedules_evaluated_on_device": True,
         }

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+import bridge_contract as contract
 from provider.clock import now as clock_now
 from provider.extensions import db
 from provider.models import AccessCode, Command, Lock
@@ -20,18 +21,11 @@ from provider.models.device import LIVE_CODE_STATUSES
 from provider.services import commands, crypto, rate_limits
 from provider.services.device_errors import DeviceError, not_found
 from provider.services.events import record_event
-from provider.services.locks import (
-    NAME_LENGTH_MIN,
-    NAME_LENGTH_ON_DEVICE,
-    PIN_LENGTH_MAX,
-    PIN_LENGTH_MIN,
-    accessible_row,
-    lock_for,
-    lock_rows,
-)
+from provider.services.locks import accessible_row, lock_for, lock_rows
 
 CODE_PURPOSE = "access_code.code"
-NAME_LENGTH_MAX = 200  # stored in full in the cloud; the device gets the first 14 characters
+#: Stored in full in the cloud; the lock gets the first contract.NAME_MAX_CHARS characters.
+NAME_LENGTH_MAX = 200
 _UNSET: Any = object()
 
 
@@ -42,18 +36,21 @@ def _bad(code: str, message: str) -> DeviceError:
 def validate_pin(pin: str) -> None:
     if not pin.isascii() or not pin.isdigit():
         raise _bad("INVALID_CODE_FORMAT", "The code must contain digits only.")
-    if not PIN_LENGTH_MIN <= len(pin) <= PIN_LENGTH_MAX:
-        raise _bad("INVALID_CODE_LENGTH", f"The code must be {PIN_LENGTH_MIN} to {PIN_LENGTH_MAX} digits long.")
+    if not contract.PIN_MIN_DIGITS <= len(pin) <= contract.PIN_MAX_DIGITS:
+        raise _bad(
+            "INVALID_CODE_LENGTH",
+            f"The code must be {contract.PIN_MIN_DIGITS} to {contract.PIN_MAX_DIGITS} digits long.",
+        )
 
 
 def validate_name(name: str | None) -> None:
     if name is None:
         return
-    if len(name.strip()) < NAME_LENGTH_MIN or len(name) > NAME_LENGTH_MAX:
+    if len(name.strip()) < contract.NAME_MIN_CHARS or len(name) > NAME_LENGTH_MAX:
         raise _bad(
             "INVALID_NAME_LENGTH",
-            f"The name must be {NAME_LENGTH_MIN} to {NAME_LENGTH_MAX} characters "
-            f"(the lock shows the first {NAME_LENGTH_ON_DEVICE}).",
+            f"The name must be {contract.NAME_MIN_CHARS} to {NAME_LENGTH_MAX} characters "
+            f"(the lock shows the first {contract.NAME_MAX_CHARS}).",
         )
 
 
@@ -75,7 +72,7 @@ def plaintext(code: AccessCode) -> str:
 
 
 def device_name(code: AccessCode) -> str:
-    return (code.name or f"Code {code.slot}")[:NAME_LENGTH_ON_DEVICE]
+    return (code.name or f"Code {code.slot}")[:contract.NAME_MAX_CHARS]
 
 
 def code_type(code: AccessCode) -> str:

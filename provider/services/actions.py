@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+import bridge_contract as contract
 from provider.clock import now as clock_now
 from provider.extensions import db
 from provider.models import Action, Bridge, Command, Lock
@@ -15,7 +16,7 @@ from provider.services.device_errors import DeviceError, device_offline, not_fou
 from provider.services.events import record_event
 from provider.services.locks import accessible_row, bridge_can_reach, lock_for
 
-ACTIONS = ("lock", "unlock")
+ACTIONS = tuple(contract.BOLT_COMMANDS)
 
 
 def action_channel(action_id: str) -> str:
@@ -51,10 +52,10 @@ def request_action(
     bridge = db.session.get(Bridge, lock.bridge_id) if lock.bridge_id else None
     if not bridge_can_reach(lock, bridge):
         raise device_offline()
-    if action == "lock" and lock.obstructed:
-        raise DeviceError(409, "BOLT_OBSTRUCTED", "The bolt is obstructed; clear it before locking.")
+    if action == contract.LOCK and lock.obstructed:
+        raise DeviceError(409, contract.BOLT_OBSTRUCTED, "The bolt is obstructed; clear it before locking.")
     row = Action(lock_id=lock.id, owner_id=lock.owner_id, action=action, custom_id=custom_id,
-                 status="pending", performed_via="remote_api", created_at=clock_now())
+                 status="pending", performed_via=contract.PERFORMED_VIA_REMOTE, created_at=clock_now())
     db.session.add(row)
     try:
         db.session.flush()
@@ -94,9 +95,9 @@ def _complete(action: Action, lock: Lock | None, error_code: str | None, message
     if error_code is None:
         lock.lock_state = "locked" if action.action == "lock" else "unlocked"
         lock.obstructed = False
-    elif error_code in ("BOLT_OBSTRUCTED", "BOLT_NOT_FULLY_EXTENDED"):
+    elif error_code in (contract.BOLT_OBSTRUCTED, "BOLT_NOT_FULLY_EXTENDED"):
         lock.obstructed = True
-    elif error_code == "LOCK_JAMMED":
+    elif error_code == contract.LOCK_JAMMED:
         lock.lock_state = "unknown"
     data = {
         "lock_id": lock.id,
@@ -151,6 +152,6 @@ def wait_for_outcome(
     command = db.session.scalar(select(Command).where(Command.action_id == action_id))
     if command is not None and commands.cancel_if_queued(command.id):
         lock = db.session.get(Lock, action.lock_id)
-        _complete(action, lock, "ACTION_TIMEOUT", "The lock did not answer in time.")
+        _complete(action, lock, contract.ACTION_TIMEOUT, "The lock did not answer in time.")
     db.session.commit()
     return action

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 
+import bridge_contract as contract
 from provider.clock import isoformat_z
 from provider.clock import now as clock_now
 from provider.extensions import db
@@ -24,7 +25,6 @@ BATTERY_REPLACED_JUMP = 30
 BATTERY_REPLACED_FROM_BELOW = 50
 # Drift beyond this makes schedules on the device wrong by a noticeable amount.
 TIME_DRIFT_SECONDS = 60
-PERFORMED_VIA = {"keypad": "pin_code", "manual": "manual_turn", "auto_lock": "auto_lock"}
 
 
 def _bridge_locks(bridge: Bridge, lock_ids: set[str]) -> dict[str, Lock]:
@@ -112,21 +112,21 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
     kind = event["type"]
     data = event.get("data") or {}
     at = event["occurred_at"]
-    if kind in ("locked", "unlocked"):
+    if kind in (contract.LOCKED, contract.UNLOCKED):
         lock.lock_state = kind
-        if kind == "locked":
+        if kind == contract.LOCKED:
             lock.obstructed = False
         source = data.get("source")
-        performed_via = PERFORMED_VIA.get(source or "")
+        performed_via = contract.PERFORMED_VIA.get(source or "")
         if performed_via is None:
             return  # "ble": our own remote command, reported through its result
         payload: dict[str, Any] = {
             "lock_id": lock.id,
-            "action_type": "lock" if kind == "locked" else "unlock",
+            "action_type": "lock" if kind == contract.LOCKED else "unlock",
             "status": "success",
             "performed_via": performed_via,
         }
-        if source == "keypad" and data.get("slot") is not None:
+        if source == contract.SOURCE_KEYPAD and data.get("slot") is not None:
             code = access_codes.code_for_slot(lock.id, data["slot"])
             if code is not None:
                 payload["access_code_id"] = code.id
@@ -137,20 +137,20 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
                     data={"lock_id": lock.id, "access_code_id": code.id, "name": code.name},
                 )
         record_event("lock.action_completed", device=lock, data=payload, occurred_at=at)
-    elif kind == "incorrect_pin":
+    elif kind == contract.INCORRECT_PIN:
         record_event(
             "access_code.incorrect_attempt",
             device=lock,
             occurred_at=at,
             data={"lock_id": lock.id, "code": data.get("pin")},
         )
-    elif kind == "jammed":
+    elif kind == contract.JAMMED:
         lock.lock_state = "unknown"
-    elif kind == "obstructed":
+    elif kind == contract.OBSTRUCTED:
         lock.obstructed = True
-    elif kind == "battery" and data.get("level") is not None:
+    elif kind == contract.BATTERY and data.get("level") is not None:
         apply_battery(lock, data["level"], at)
-    elif kind == "door" and lock.has_door_sensor:
+    elif kind == contract.DOOR and lock.has_door_sensor:
         lock.door_state = data.get("state")
 
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select, update
 
+import bridge_contract as contract
 from provider.extensions import db
 from provider.models import AccessCode, Action, Bridge, Command, Lock, LockEventLog, LockShare
 from provider.services import crypto, cursors
@@ -20,11 +21,6 @@ BLE_ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 DEVICE_KEY_HEX = re.compile(r"^[0-9a-f]{32}$")
 MAX_PAGE = 1000
 
-# What the lock family enforces for keypad codes (Kwikset-style), published on every lock.
-PIN_LENGTH_MIN = 4
-PIN_LENGTH_MAX = 8
-NAME_LENGTH_MIN = 2
-NAME_LENGTH_ON_DEVICE = 14
 
 
 _Owned = TypeVar("_Owned", Lock, AccessCode, Action)
@@ -107,7 +103,7 @@ def validate_lock_fields(*, name: str, timezone: str) -> None:
 
 def owned_row(model: type[_Owned], row_id: str, owner_id: str) -> _Owned | None:
     """The row with this id if `owner_id` owns it: another owner's row is as good as missing."""
-    row = db.session.get(model, row_id) if len(row_id) <= 36 else None
+    row = db.session.get(model, row_id) if len(row_id) <= contract.ID_MAX_CHARS else None
     return row if row is not None and row.owner_id == owner_id else None
 
 
@@ -228,7 +224,7 @@ def locks_of_bridge(bridge_id: str) -> list[Lock]:
 
 def served_lock(bridge_id: str, lock_id: str) -> Lock:
     """One lock the bridge serves; any other lock is a 404 to that bridge."""
-    lock = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
+    lock = db.session.get(Lock, lock_id) if len(lock_id) <= contract.ID_MAX_CHARS else None
     if lock is None or lock.bridge_id != bridge_id:
         raise not_found("Lock served by this bridge")
     return lock

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bridge_contract import LOCK_JAMMED
 from firmware_bridge.agent.config import AgentConfig
 from firmware_bridge.agent.model import (
-    LOCK_JAMMED,
     CodeEntry,
     LinkLost,
     LockError,

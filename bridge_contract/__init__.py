@@ -1,0 +1,112 @@
+"""What the cloud and a bridge agree on: the vocabulary of the bridge API (/bridge/v1).
+
+One definition for both sides of the boundary: the provider validates and
+interprets with these names, the bridge agent produces them, and the BLE
+protocol uses the same PIN and name limits the lock enforces.  This package
+imports nothing (not Flask, not bleak, nothing of ours), so any side can use
+it; ``CONTRACTS.md`` at the top of the repository describes it in prose.
+
+Adding a command type or an event type starts here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --------------------------------------------------------------------------
+# Commands: the cloud queues them, a bridge executes them on a lock.
+# --------------------------------------------------------------------------
+LOCK: Final = "lock"
+UNLOCK: Final = "unlock"
+PUT_CODE: Final = "put_code"
+DELETE_CODE: Final = "delete_code"
+SET_TIME: Final = "set_time"
+COMMAND_TYPES: Final = (LOCK, UNLOCK, PUT_CODE, DELETE_CODE, SET_TIME)
+#: The bolt state a bolt command leaves the lock in (how a retried one is verified first).
+BOLT_COMMANDS: Final = {LOCK: "locked", UNLOCK: "unlocked"}
+#: Commands that may wait for an unreachable lock to come back; bolt commands fail at once
+#: (a remote unlock that happens an hour later is worse than one that fails).
+DEFERRABLE_COMMANDS: Final = frozenset({PUT_CODE, DELETE_CODE, SET_TIME})
+
+#: A command result's status.
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
+RESULT_STATUSES: Final = (SUCCEEDED, FAILED)
+
+# --------------------------------------------------------------------------
+# Error codes a failed command result carries (also Seam's names for them).
+# --------------------------------------------------------------------------
+LOCK_JAMMED: Final = "LOCK_JAMMED"
+BOLT_OBSTRUCTED: Final = "BOLT_OBSTRUCTED"
+MECHANISM_ERROR: Final = "MECHANISM_ERROR"
+FIRMWARE_REFUSED: Final = "FIRMWARE_REFUSED"
+ACTION_TIMEOUT: Final = "ACTION_TIMEOUT"
+DEVICE_OFFLINE: Final = "DEVICE_OFFLINE"
+NO_SPACE_ON_DEVICE: Final = "NO_SPACE_ON_DEVICE"
+ERROR_CODES: Final = (
+    LOCK_JAMMED,
+    BOLT_OBSTRUCTED,
+    MECHANISM_ERROR,
+    FIRMWARE_REFUSED,
+    ACTION_TIMEOUT,
+    DEVICE_OFFLINE,
+    NO_SPACE_ON_DEVICE,
+)
+#: What the cloud assumes when a failed result names no code.
+DEFAULT_ERROR_CODE: Final = MECHANISM_ERROR
+ERROR_CODE_MAX_CHARS: Final = 64
+ERROR_MESSAGE_MAX_CHARS: Final = 1000
+
+# --------------------------------------------------------------------------
+# Lock events: entries of a lock's event log, as a bridge posts them.
+# --------------------------------------------------------------------------
+LOCKED: Final = "locked"
+UNLOCKED: Final = "unlocked"
+INCORRECT_PIN: Final = "incorrect_pin"
+JAMMED: Final = "jammed"
+OBSTRUCTED: Final = "obstructed"
+BATTERY: Final = "battery"
+DOOR: Final = "door"
+TAMPER: Final = "tamper"
+LOCK_EVENT_TYPES: Final = (LOCKED, UNLOCKED, INCORRECT_PIN, JAMMED, OBSTRUCTED, BATTERY, DOOR, TAMPER)
+
+#: What moved the bolt (`data.source` of locked/unlocked/jammed/obstructed events).
+SOURCE_KEYPAD: Final = "keypad"
+SOURCE_MANUAL: Final = "manual"
+SOURCE_BLE: Final = "ble"
+SOURCE_AUTO_LOCK: Final = "auto_lock"
+LOCK_SOURCES: Final = (SOURCE_KEYPAD, SOURCE_MANUAL, SOURCE_BLE, SOURCE_AUTO_LOCK)
+
+#: Seam's `performed_via` for a bolt movement the lock reports.  A "ble" movement is the
+#: cloud's own remote command: it is reported through the command's result instead.
+PERFORMED_VIA_REMOTE: Final = "remote_api"
+PERFORMED_VIA: Final = {
+    SOURCE_KEYPAD: "pin_code",
+    SOURCE_MANUAL: "manual_turn",
+    SOURCE_AUTO_LOCK: "auto_lock",
+}
+
+#: Bolt states in a heartbeat (a jammed bolt reads as unknown).
+LOCK_STATES: Final = ("locked", "unlocked", "unknown")
+#: Door sensor states; a lock without a sensor reports none.
+DOOR_STATES: Final = ("open", "closed", "ajar")
+
+# --------------------------------------------------------------------------
+# Keypad codes: what the lock family accepts (Kwikset-like), published on every lock.
+# --------------------------------------------------------------------------
+PIN_MIN_DIGITS: Final = 4
+PIN_MAX_DIGITS: Final = 8
+#: The lock shows and stores at most this many characters (Unicode code points) of a name.
+NAME_MAX_CHARS: Final = 14
+#: Shortest name the cloud accepts for a code (the cloud stores names longer than the lock's).
+NAME_MIN_CHARS: Final = 2
+
+# --------------------------------------------------------------------------
+# Sizes of the HTTP API
+# --------------------------------------------------------------------------
+ID_MAX_CHARS: Final = 36
+#: Events, heartbeat entries or code-sync ids in one request.
+MAX_BATCH: Final = 500
+#: Longest long-poll (`GET /bridge/v1/commands?wait=`), seconds.
+MAX_WAIT_SECONDS: Final = 25
+MAX_COMMANDS_PER_POLL: Final = 100
