@@ -9,13 +9,16 @@ from provider.extensions import db
 from provider.oauth.server import current_account, require_oauth
 from provider.schemas import load_json
 from provider.schemas.devices import (
+    assign_bridge_schema,
+    bridge_create_schema,
     claim_schema,
     share_create_schema,
     share_schema,
     transfer_schema,
 )
+from provider.schemas.fields import isoformat_z
 from provider.schemas.locks import lock_schema
-from provider.services import claims, locks, sharing
+from provider.services import bridge_assignment, bridges, claims, locks, sharing
 
 
 @bp.post("/devices/claim")
@@ -84,3 +87,44 @@ def delete_share(lock_id: str, share_id: str):
     sharing.revoke(lock, row)
     db.session.commit()
     return jsonify(ok=True)
+
+
+@bp.put("/locks/<lock_id>/bridge")
+@require_oauth("devices.manage")
+def assign_bridge(lock_id: str):
+    lock = locks.lock_for(current_account().id, lock_id, "own")
+    body = load_json(assign_bridge_schema)
+    bridge = bridge_assignment.assign(lock, body["bridge_id"])
+    db.session.commit()
+    return jsonify(lock_id=lock.id, bridge_id=bridge.id)
+
+
+@bp.get("/bridges")
+@require_oauth("devices.manage")
+def list_bridges():
+    rows = bridges.owned_bridges(current_account().id)
+    return jsonify(bridges=[_bridge_body(row) for row in rows])
+
+
+@bp.post("/bridges")
+@require_oauth("devices.manage")
+def create_bridge():
+    body = load_json(bridge_create_schema)
+    bridge, token = bridges.create_bridge(current_account().id, body["name"].strip() or "Bridge")
+    response = jsonify({**_bridge_body(bridge), "token": token})
+    db.session.commit()
+    return response, 201
+
+
+@bp.delete("/bridges/<bridge_id>")
+@require_oauth("devices.manage")
+def delete_bridge(bridge_id: str):
+    bridge = bridges.owned_bridge(current_account().id, bridge_id)
+    served = bridge_assignment.remove_bridge(bridge)
+    db.session.commit()
+    return jsonify(bridge_id=bridge_id, locks_detached=served)
+
+
+def _bridge_body(bridge) -> dict:
+    return {"bridge_id": bridge.id, "name": bridge.name, "online": bool(bridge.online),
+            "last_seen_at": isoformat_z(bridge.last_seen_at) if bridge.last_seen_at else None}

@@ -17,8 +17,16 @@ from provider.schemas.bridge import (
     heartbeat_schema,
     result_schema,
 )
+from provider.schemas.devices import scan_schema
 from provider.schemas.fields import isoformat_z
-from provider.services import access_codes, bridges, commands, lock_reports, locks
+from provider.services import (
+    access_codes,
+    bridge_assignment,
+    bridges,
+    commands,
+    lock_reports,
+    locks,
+)
 
 bp = Blueprint("bridge_api", __name__, url_prefix="/bridge/v1")
 bp.url_value_preprocessor(reject_nul)
@@ -134,3 +142,13 @@ def code_sync(lock_id: str):
     access_codes.reconcile(lock, body["present"])
     db.session.commit()
     return jsonify(ok=True)
+
+
+@bp.post("/scan")
+@require_bridge
+def report_scan():
+    """What the bridge hears (BLE address, RSSI): the cloud assigns claimed locks from these."""
+    body = load_json(scan_schema)
+    count = bridge_assignment.record_scan(_bridge(), body["results"])
+    db.session.commit()
+    return jsonify(ok=True, recorded=count)

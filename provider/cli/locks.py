@@ -9,7 +9,9 @@ from flask.cli import with_appcontext
 from provider.cli.bridges import owner_id_for
 from provider.extensions import db
 from provider.models import Bridge, Lock
+from provider.services import bridge_assignment
 from provider.services import locks as lock_service
+from provider.services.device_errors import DeviceError
 from provider.services.sweeper import SWEEP_INTERVAL_SECONDS
 from provider.services.sweeper import sweep as run_sweep
 
@@ -64,6 +66,23 @@ def remove(lock_id: str) -> None:
     lock_service.remove_lock(lock)
     db.session.commit()
     click.echo(f"removed: {lock_id}")
+
+
+@locks.command("move")
+@click.option("--lock", "lock_id", required=True)
+@click.option("--bridge", "bridge_id", help="One of the owner's bridges; default: the one hearing it loudest.")
+@with_appcontext
+def move(lock_id: str, bridge_id: str | None) -> None:
+    """Serve a lock from another bridge (a lock has one bridge at a time)."""
+    lock = db.session.get(Lock, lock_id)
+    if lock is None:
+        raise click.ClickException(f"no lock {lock_id}")
+    try:
+        bridge = bridge_assignment.assign(lock, bridge_id)
+    except DeviceError as err:
+        raise click.ClickException(err.message) from err
+    db.session.commit()
+    click.echo(f"moved: {lock_id} -> bridge {bridge.id} ({bridge.name})")
 
 
 @click.command("sweep")

@@ -12,7 +12,7 @@ from provider.models.device import (  # noqa: F401
     RateLimitCounter,
 )
 from provider.models.event import Event
-from provider.models.lifecycle import SHARE_ROLES, FactoryDevice, LockShare  # noqa: F401
+from provider.models.lifecycle import SHARE_ROLES, BridgeSighting, FactoryDevice, LockShare  # noqa: F401
 from provider.models.oauth import (  # noqa: F401
     LoginThrottle,
     OAuthAuthorizationCode,

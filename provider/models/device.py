@@ -89,6 +89,7 @@ class Lock(TimestampMixin, db.Model):
         # GET /locks for one owner, paged by id: an index range scan, whatever the table size.
         Index("ix_locks_owner_id_id", "owner_id", "id"),
         Index("ix_locks_bridge", "bridge_id"),
+        Index("ix_locks_ble_address", "ble_address"),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from provider.clock import now
@@ -58,4 +58,20 @@ class LockShare(db.Model):
         UniqueConstraint("lock_id", "account_id", name="uq_lock_shares_lock_account"),
         # GET /locks of a shared user: the locks shared with one account.
         Index("ix_lock_shares_account", "account_id", "lock_id"),
+    )
+
+
+class BridgeSighting(db.Model):
+    """The last time a bridge heard a BLE address in its scan, and how strongly."""
+
+    __tablename__ = "bridge_sightings"
+
+    bridge_id: Mapped[str] = mapped_column(ForeignKey("bridges.id"), primary_key=True)
+    ble_address: Mapped[str] = mapped_column(String(17), primary_key=True)
+    rssi: Mapped[int] = mapped_column(Integer, nullable=False)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+
+    __table_args__ = (
+        # Which bridges hear this lock: one index range scan per assignment.
+        Index("ix_bridge_sightings_address", "ble_address", "seen_at"),
     )

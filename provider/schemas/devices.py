@@ -48,3 +48,33 @@ transfer_schema = TransferSchema()
 share_create_schema = ShareCreateSchema()
 share_schema = ShareSchema()
 shares_schema = ShareSchema(many=True)
+
+
+class AssignBridgeSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    # Omitted or null: the owner's bridge that hears the lock loudest.
+    bridge_id = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=36))
+
+
+class BridgeCreateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(load_default="Bridge", validate=validate.Length(min=1, max=100))
+
+
+class ScanResultSchema(Schema):
+    ble_address = fields.String(required=True, validate=validate.Regexp(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"))
+    rssi = fields.Integer(required=True, strict=True, validate=validate.Range(min=-127, max=20))
+
+
+class ScanSchema(Schema):
+    results = fields.List(fields.Nested(ScanResultSchema), required=True,
+                          validate=validate.Length(max=200))
+
+
+assign_bridge_schema = AssignBridgeSchema()
+bridge_create_schema = BridgeCreateSchema()
+scan_schema = ScanSchema()

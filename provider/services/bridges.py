@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from provider.clock import now as clock_now
 from provider.extensions import db
 from provider.models import Bridge, Lock
+from provider.services.device_errors import not_found
 from provider.services.events import record_event
 
 TOKEN_PREFIX = "brg_"
@@ -33,6 +34,18 @@ def create_bridge_with_token(owner_id: str, name: str, token: str) -> Bridge:
     bridge = Bridge(owner_id=owner_id, name=name, token_hash=hash_token(token))
     db.session.add(bridge)
     db.session.flush()
+    return bridge
+
+
+def owned_bridges(owner_id: str) -> list[Bridge]:
+    return list(db.session.scalars(select(Bridge).where(Bridge.owner_id == owner_id).order_by(Bridge.id)))
+
+
+def owned_bridge(owner_id: str, bridge_id: str) -> Bridge:
+    """The owner's bridge; another owner's is as good as missing."""
+    bridge = db.session.get(Bridge, bridge_id) if len(bridge_id) <= 36 else None
+    if bridge is None or bridge.owner_id != owner_id:
+        raise not_found("Bridge")
     return bridge
 
 

@@ -16,7 +16,7 @@ from provider.clock import now
 from provider.extensions import db
 from provider.models import AccessCode, Account, Action, Bridge, Command, FactoryDevice, Lock
 from provider.models.device import OPEN_COMMAND_STATUSES
-from provider.services import crypto, factory
+from provider.services import bridge_assignment, bridges, crypto, factory
 from provider.services.device_errors import DeviceError
 from provider.services.events import record_event
 from provider.services.locks import (
@@ -79,17 +79,14 @@ def claim(
     )
     db.session.add(lock)
     db.session.flush()
+    if bridge is None and (heard := bridge_assignment.hearing(lock)):
+        lock.bridge_id = heard[0][0].id  # the owner's bridge that hears it loudest
     record_event("device.added", device=lock, data={"lock_id": lock.id, "device_type": "smart_lock"})
     return lock
 
 
 def _owners_bridge(account_id: str, bridge_id: str | None) -> Bridge | None:
-    if bridge_id is None:
-        return None
-    bridge = db.session.get(Bridge, bridge_id) if len(bridge_id) <= 36 else None
-    if bridge is None or bridge.owner_id != account_id:
-        raise DeviceError(404, "NOT_FOUND", "Bridge not found.")
-    return bridge
+    return bridges.owned_bridge(account_id, bridge_id) if bridge_id is not None else None
 
 
 def _forget(lock: Lock) -> None:
@@ -117,8 +114,7 @@ def transfer(lock: Lock, to_email: str) -> Lock:
     lock.owner_id = target.id
     bridge = db.session.get(Bridge, lock.bridge_id) if lock.bridge_id else None
     if bridge is not None and bridge.owner_id != target.id:
-        lock.bridge_id = None  # the old owner's bridge no longer serves it
-        lock.online = False
+        bridge_assignment.detach(lock, announce=False)  # the old owner's bridge no longer serves it
     db.session.flush()
     record_event("device.added", device=lock, data={"lock_id": lock.id, "device_type": "smart_lock"})
     return lock

@@ -11,7 +11,16 @@ from sqlalchemy import delete, select, update
 
 import bridge_contract as contract
 from provider.extensions import db
-from provider.models import AccessCode, Action, Bridge, Command, Lock, LockEventLog, LockShare
+from provider.models import (
+    AccessCode,
+    Action,
+    Bridge,
+    Command,
+    FactoryDevice,
+    Lock,
+    LockEventLog,
+    LockShare,
+)
 from provider.services import crypto, cursors
 from provider.services.device_errors import DeviceError, not_found
 from provider.services.events import record_event
@@ -74,6 +83,7 @@ def add_lock(
     if not DEVICE_KEY_HEX.match(key):
         raise LockError("the device key must be 32 hex characters (128 bits)")
     validate_lock_fields(name=name, timezone=timezone)
+    check_address_free(ble_address)
     lock = Lock(
         owner_id=owner_id,
         bridge_id=bridge.id,
@@ -90,6 +100,17 @@ def add_lock(
     db.session.flush()
     record_event("device.added", device=lock, data={"lock_id": lock.id, "device_type": "smart_lock"})
     return lock
+
+
+def check_address_free(ble_address: str) -> None:
+    """Two locks with one radio address would be two bridges' worth of one lock: refused."""
+    taken = db.session.scalar(select(Lock.id).where(Lock.ble_address == ble_address).limit(1))
+    if taken is None:
+        taken = db.session.scalar(
+            select(FactoryDevice.serial).where(FactoryDevice.ble_address == ble_address).limit(1)
+        )
+    if taken is not None:
+        raise LockError(f"BLE address {ble_address} is already registered")
 
 
 def validate_lock_fields(*, name: str, timezone: str) -> None:

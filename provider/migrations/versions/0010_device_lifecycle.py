@@ -1,4 +1,4 @@
-"""factory inventory, claiming, sharing. Written by hand.
+"""factory inventory, claiming, sharing, bridge sightings. Written by hand.
 
 Revision ID: 0010
 Revises: 0009
@@ -64,8 +64,23 @@ def upgrade():
     )
     op.create_index('ix_lock_shares_account', 'lock_shares', ['account_id', 'lock_id'])
 
+    op.create_table('bridge_sightings',
+    sa.Column('bridge_id', sa.String(length=36), nullable=False),
+    sa.Column('ble_address', sa.String(length=17), nullable=False),
+    sa.Column('rssi', sa.Integer(), nullable=False),
+    sa.Column('seen_at', UTC(), nullable=False),
+    sa.ForeignKeyConstraint(['bridge_id'], ['bridges.id'], name=op.f('fk_bridge_sightings_bridge_id_bridges')),
+    sa.PrimaryKeyConstraint('bridge_id', 'ble_address', name=op.f('pk_bridge_sightings')),
+    )
+    op.create_index('ix_bridge_sightings_address', 'bridge_sightings', ['ble_address', 'seen_at'])
+    # A lock's address is looked up whenever one is added (duplicates are refused).
+    op.create_index('ix_locks_ble_address', 'locks', ['ble_address'])
+
 
 def downgrade():
+    op.drop_index('ix_locks_ble_address', table_name='locks')
+    op.drop_index('ix_bridge_sightings_address', table_name='bridge_sightings')
+    op.drop_table('bridge_sightings')
     op.drop_index('ix_lock_shares_account', table_name='lock_shares')
     op.drop_table('lock_shares')
     with op.batch_alter_table('locks') as batch:
