@@ -103,6 +103,8 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         "BRIDGE_POLL_MAX_SECONDS": _float(env, "BRIDGE_POLL_MAX_SECONDS", 25.0),
         # A bridge silent for this long is declared offline with its locks.
         "BRIDGE_HEARTBEAT_TIMEOUT_SECONDS": _float(env, "BRIDGE_HEARTBEAT_TIMEOUT_SECONDS", 90.0),
+        # Rotate every lock's device key after this many days (0: only after transfers and on request).
+        "KEY_ROTATION_MAX_AGE_DAYS": _float(env, "KEY_ROTATION_MAX_AGE_DAYS", 0.0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": mode == PRODUCTION,

@@ -139,11 +139,18 @@ class VirtualBackend:
         path = self._path(info.lock_id)
         lock: VirtualLock | None = None
         if path.exists():
-            try:
-                lock = VirtualLock.from_dict(_open(info.device_key, path.read_bytes()))
-            except (InvalidTag, ValueError, KeyError) as err:
+            # Sealed under the key the lock held; with a rotation pending that may be either.
+            for key in (info.device_key, info.pending_device_key):
+                if key is None:
+                    continue
+                try:
+                    lock = VirtualLock.from_dict(_open(key, path.read_bytes()))
+                    break
+                except (InvalidTag, ValueError, KeyError) as err:
+                    error = err
+            else:
                 _LOGGER.warning("%s: saved virtual lock state unreadable (%s); starting afresh",
-                                info.name, type(err).__name__)
+                                info.name, type(error).__name__)
         if lock is None:
             lock = VirtualLock(name=info.name[:contract.NAME_MAX_CHARS], capacity=info.code_capacity)
         # A real lock's event log never runs backwards. Saved state can be up to
@@ -177,7 +184,8 @@ class VirtualBackend:
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(_seal(info.device_key, state))
+            held = self.world.lock(info.ble_address).device_key or info.device_key
+            handle.write(_seal(held, state))
             handle.flush()
             os.fsync(handle.fileno())
         tmp.replace(path)

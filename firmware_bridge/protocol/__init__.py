@@ -61,7 +61,7 @@ from .const import (
     Source,
     TamperKind,
 )
-from .crypto import parse_device_key
+from .crypto import key_proof, parse_device_key
 from .errors import (
     AuthenticationError,
     IntegrityError,
@@ -77,11 +77,15 @@ from .messages import (
     BatteryEvent,
     BoltFaultEvent,
     CodeEntry,
+    CommitKeyRequest,
+    CommitKeyResponse,
     DeleteCodeRequest,
     DeleteCodeResponse,
     DeviceInfo,
     DoorEvent,
     ErrorResponse,
+    FactoryResetRequest,
+    FactoryResetResponse,
     IncorrectPinEvent,
     ListCodesRequest,
     ListCodesResponse,
@@ -96,6 +100,8 @@ from .messages import (
     ReadEventsResponse,
     Request,
     Response,
+    RotateKeyRequest,
+    RotateKeyResponse,
     SetTimeRequest,
     SetTimeResponse,
     StatusRequest,
@@ -116,7 +122,8 @@ def timeout_for(request: Request) -> float:
     """How long the bridge should wait for the answer to ``request`` (seconds)."""
     if isinstance(request, LockRequest | UnlockRequest):
         return BOLT_TIMEOUT
-    if isinstance(request, PutCodeRequest | DeleteCodeRequest | SetTimeRequest):
+    if isinstance(request, PutCodeRequest | DeleteCodeRequest | SetTimeRequest | RotateKeyRequest
+                  | CommitKeyRequest | FactoryResetRequest):
         return CODE_WRITE_TIMEOUT
     return READ_TIMEOUT
 
@@ -186,6 +193,13 @@ __all__ = [
     "PutCodeRequest",
     "PutCodeResponse",
     "ReadEventsRequest",
+    "RotateKeyRequest",
+    "RotateKeyResponse",
+    "CommitKeyRequest",
+    "CommitKeyResponse",
+    "FactoryResetRequest",
+    "FactoryResetResponse",
+    "key_proof",
     "ReadEventsResponse",
     "RemoteProtocolError",
     "ReplayError",

@@ -128,9 +128,15 @@ PERIPHERAL_TRANSITIONS: dict[tuple[ConnectionState, _Input], ConnectionState] = 
 
 @dataclass(frozen=True)
 class HandshakeComplete:
-    """The session is up; ``session_id`` (8 bytes, public) names it in logs."""
+    """The session is up; ``session_id`` (8 bytes, public) names it in logs.
+
+    ``key_index`` (bridge side): which of the candidate device keys the lock
+    holds, 0 for the first (during a key rotation the bridge offers the
+    current key and the pending one; the CHALLENGE tells which the lock has).
+    """
 
     session_id: bytes
+    key_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -307,8 +313,10 @@ class CentralConnection(_Connection):
         *,
         mtu: int = DEFAULT_ATT_MTU,
         randbytes: RandBytes = os.urandom,
+        other_keys: tuple[bytes | str, ...] = (),
     ) -> None:
         super().__init__(device_key, mtu=mtu, randbytes=randbytes)
+        self._candidate_keys = (self._device_key, *(parse_device_key(k) for k in other_keys))
         self._nonce_bridge = b""
         self._request_id = 0
 
@@ -359,9 +367,15 @@ class CentralConnection(_Connection):
             self._transition(_Input.AUTH_FAILED)
             raise UnsupportedVersionError(f"lock speaks protocol version {body[1]}")
         nonce_lock = body[2 : 2 + NONCE_SIZE]
-        keys = derive_session_keys(self._device_key, self._nonce_bridge, nonce_lock)
-        expected = confirm_tag(keys.confirm_key, CONFIRM_LABEL_LOCK, self._nonce_bridge, nonce_lock)
-        if not hmac.compare_digest(expected, body[2 + NONCE_SIZE :]):
+        # One CHALLENGE is checked against each candidate key: no second HELLO, and a
+        # lock holding none of them never sees a CONFIRM (so it logs no failed handshake).
+        for index, candidate in enumerate(self._candidate_keys):
+            keys = derive_session_keys(candidate, self._nonce_bridge, nonce_lock)
+            expected = confirm_tag(keys.confirm_key, CONFIRM_LABEL_LOCK, self._nonce_bridge, nonce_lock)
+            if hmac.compare_digest(expected, body[2 + NONCE_SIZE :]):
+                matched = index
+                break
+        else:
             self._transition(_Input.AUTH_FAILED)
             raise AuthenticationError(
                 "the lock's key confirmation does not match: wrong device key for this lock"
@@ -370,7 +384,7 @@ class CentralConnection(_Connection):
         self._queue(bytes((FrameType.CONFIRM,)) + mine)
         self._channel = SecureChannel(keys, bridge_side=True)
         self._transition(_Input.CHALLENGE_OK)
-        return HandshakeComplete(keys.session_id)
+        return HandshakeComplete(keys.session_id, matched)
 
     def _on_alert(self, body: bytes) -> None:
         if len(body) != _ALERT_SIZE:
@@ -426,6 +440,14 @@ class PeripheralConnection(_Connection):
         super().__init__(device_key, mtu=mtu, randbytes=randbytes)
         self._pending_keys: SessionKeys | None = None
         self._nonces = (b"", b"")
+
+    def replace_device_key(self, device_key: bytes | str) -> None:
+        """A committed key rotation: the next handshake on this connection uses the new key.
+
+        The session in progress keeps its session keys (they were derived from
+        the old key, which the bridge also proved it knows).
+        """
+        self._device_key = parse_device_key(device_key)
 
     def send(self, message: Response | LockEvent) -> list[bytes]:
         """Encrypt and frame a response or an event; returns chunks to notify."""

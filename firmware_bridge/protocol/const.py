@@ -97,6 +97,9 @@ class Opcode(IntEnum):
     DELETE_CODE = 0x06
     LIST_CODES = 0x07
     READ_EVENTS = 0x08
+    ROTATE_KEY = 0x09
+    COMMIT_KEY = 0x0A
+    FACTORY_RESET = 0x0B
     UNKNOWN = 0x3F
 
     @classmethod
@@ -151,6 +154,8 @@ class ErrorCode(IntEnum):
     INVALID_TIME = 0x12
     INVALID_TIMEZONE = 0x13
     INTERNAL = 0x14
+    NO_PENDING_KEY = 0x15
+    PRESENCE_REQUIRED = 0x16
     UNKNOWN = 0xFF
 
     @classmethod

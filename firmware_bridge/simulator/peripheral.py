@@ -40,6 +40,7 @@ from firmware_bridge.protocol.connection import (
     HandshakeFailed,
     PeripheralConnection,
 )
+from firmware_bridge.protocol.crypto import parse_device_key
 from firmware_bridge.protocol.errors import ProtocolError
 from firmware_bridge.protocol.messages import LockEvent, Request, Response
 from firmware_bridge.simulator.lock import VirtualLock
@@ -136,7 +137,8 @@ class VirtualLockPeripheral:
         self.on_change = on_change
         self.device = device
         self.name = name or lock.name
-        self._device_key = device_key
+        lock.install_key(parse_device_key(device_key))
+        lock.on_key_change(self._on_key_change)
         self._advertising_interval_ms = advertising_interval_ms
         self._transport = transport
         self.service = LockService(self._on_request_write, self._read_info)
@@ -263,7 +265,7 @@ class VirtualLockPeripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         session = _Session(
-            connection, PeripheralConnection(self._device_key, mtu=connection.att_mtu)
+            connection, PeripheralConnection(self.lock.device_key or b"", mtu=connection.att_mtu)
         )
         self._sessions[connection.handle] = session
         for loop in (self._send_loop, self._request_loop, self._handshake_deadline):
@@ -279,6 +281,11 @@ class VirtualLockPeripheral:
         )
         self._schedule_advertising_update()
         _LOGGER.debug("%s: central %s connected", self.name, connection.peer_address)
+
+    def _on_key_change(self, key: bytes) -> None:
+        # Sessions in progress keep their session keys; their next HELLO needs the new key.
+        for session in self._sessions.values():
+            session.protocol.replace_device_key(key)
 
     async def _handshake_deadline(self, session: _Session) -> None:
         """A real lock drops a central that connects but never authenticates (it blocks others)."""
@@ -353,13 +360,19 @@ class VirtualLockPeripheral:
             faults = self.lock.faults
             if faults.response_delay > 0:
                 await asyncio.sleep(faults.response_delay)
-            if faults.consume("disconnect_mid_command"):
+            if faults.consume("disconnect_mid_command") or faults.consume_opcode(
+                "disconnect_before_opcode", request.OPCODE
+            ):
                 # The lock got the command, the link drops before it acts or answers.
                 await session.connection.disconnect()
                 return
             response: Response = self.lock.handle(request)
             if self.on_change is not None:
                 self.on_change()
+            if faults.consume_opcode("disconnect_after_opcode", request.OPCODE):
+                # The lock acted (and saved), the link drops before its answer leaves.
+                await session.connection.disconnect()
+                return
             if session.protocol.state is not ConnectionState.ESTABLISHED:
                 continue  # the bridge started a new handshake meanwhile
             session.outgoing.put_nowait((session.protocol.send(response), "response"))

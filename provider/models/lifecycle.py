@@ -40,6 +40,10 @@ class FactoryDevice(TimestampMixin, db.Model):
     claim_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     claim_code_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A key rotation the lock may or may not have finished when it was unclaimed; the next
+    # claim carries it on (the bridge offers both keys).
+    pending_key_enc: Mapped[str | None] = mapped_column(Text)
+    pending_rotation_no: Mapped[int | None] = mapped_column(Integer)
 
 
 class LockShare(db.Model):
@@ -74,4 +78,32 @@ class BridgeSighting(db.Model):
     __table_args__ = (
         # Which bridges hear this lock: one index range scan per assignment.
         Index("ix_bridge_sightings_address", "ble_address", "seen_at"),
+    )
+
+
+class KeyRotation(db.Model):
+    """One replacement of a lock's device key, from scheduling to the lock's confirmation.
+
+    pending: the new key is chosen (encrypted here) and sent through the bridge;
+    completed: the lock proved it holds it and switched, and locks.device_key_enc
+    is the new key; cancelled: the lock left its owner before it switched.
+    """
+
+    __tablename__ = "key_rotations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    lock_id: Mapped[str] = mapped_column(ForeignKey("locks.id"), nullable=False)
+    # The u32 the protocol carries: 1, 2, ... per lock.
+    rotation_no: Mapped[int] = mapped_column(Integer, nullable=False)
+    new_key_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)  # transfer | operator | policy
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("lock_id", "rotation_no", name="uq_key_rotations_lock_no"),
+        Index("ix_key_rotations_status", "status", "lock_id"),
     )

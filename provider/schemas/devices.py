@@ -78,3 +78,10 @@ class ScanSchema(Schema):
 assign_bridge_schema = AssignBridgeSchema()
 bridge_create_schema = BridgeCreateSchema()
 scan_schema = ScanSchema()
+
+
+class KeyConfirmedSchema(Schema):
+    rotation_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**32 - 1))
+
+
+key_confirmed_schema = KeyConfirmedSchema()

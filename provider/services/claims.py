@@ -14,9 +14,18 @@ from sqlalchemy import delete, select, update
 
 from provider.clock import now
 from provider.extensions import db
-from provider.models import AccessCode, Account, Action, Bridge, Command, FactoryDevice, Lock
+from provider.models import (
+    AccessCode,
+    Account,
+    Action,
+    Bridge,
+    Command,
+    FactoryDevice,
+    KeyRotation,
+    Lock,
+)
 from provider.models.device import OPEN_COMMAND_STATUSES
-from provider.services import bridge_assignment, bridges, crypto, factory
+from provider.services import bridge_assignment, bridges, crypto, device_keys, factory, key_rotation
 from provider.services.device_errors import DeviceError
 from provider.services.events import record_event
 from provider.services.locks import (
@@ -25,6 +34,9 @@ from provider.services.locks import (
     remove_lock,
     unshare_all,
     validate_lock_fields,
+)
+from provider.services.locks import (
+    device_key as lock_device_key,
 )
 
 
@@ -82,7 +94,20 @@ def claim(
     if bridge is None and (heard := bridge_assignment.hearing(lock)):
         lock.bridge_id = heard[0][0].id  # the owner's bridge that hears it loudest
     record_event("device.added", device=lock, data={"lock_id": lock.id, "device_type": "smart_lock"})
+    _carry_on_rotation(device, lock)
+    # The factory (and any earlier owner's bridge) knew this key: the new owner gets a fresh one.
+    key_rotation.schedule(lock, "transfer")
     return lock
+
+
+def _carry_on_rotation(device: FactoryDevice, lock: Lock) -> None:
+    if device.pending_key_enc is None or device.pending_rotation_no is None:
+        return
+    db.session.add(KeyRotation(lock_id=lock.id, rotation_no=device.pending_rotation_no,
+                               new_key_enc=device.pending_key_enc, status="pending", reason="transfer",
+                               attempts=0, created_at=now()))
+    device.pending_key_enc = device.pending_rotation_no = None
+    db.session.flush()
 
 
 def _owners_bridge(account_id: str, bridge_id: str | None) -> Bridge | None:
@@ -116,6 +141,7 @@ def transfer(lock: Lock, to_email: str) -> Lock:
     if bridge is not None and bridge.owner_id != target.id:
         bridge_assignment.detach(lock, announce=False)  # the old owner's bridge no longer serves it
     db.session.flush()
+    key_rotation.schedule(lock, "transfer")  # the old owner's bridge knew the key
     record_event("device.added", device=lock, data={"lock_id": lock.id, "device_type": "smart_lock"})
     return lock
 
@@ -126,6 +152,8 @@ def release(lock: Lock) -> str | None:
     The owner passes the code to the next owner (it replaces the one on the box).
     """
     device = db.session.get(FactoryDevice, lock.device_id) if lock.device_id else None
+    if device is not None:
+        _keep_keys(device, lock)
     remove_lock(lock)
     if device is None:
         return None
@@ -134,6 +162,16 @@ def release(lock: Lock) -> str | None:
     device.claim_code_hash = factory.claim_code_hash(factory.normalize_claim_code(code) or "")
     device.claim_code_issued_at = now()
     return code
+
+
+def _keep_keys(device: FactoryDevice, lock: Lock) -> None:
+    """The shelf keeps the key the lock holds now (rotations changed it) and any rotation in flight."""
+    current = bytes.fromhex(lock_device_key(lock))
+    device.device_key_enc = crypto.encrypt(current.hex(), purpose=DEVICE_KEY_PURPOSE)
+    device.device_key_digest = device_keys.digest(current)
+    rotation = key_rotation.pending(lock.id)
+    device.pending_key_enc = rotation.new_key_enc if rotation else None
+    device.pending_rotation_no = rotation.rotation_no if rotation else None
 
 
 def lock_of_device(device: FactoryDevice) -> Lock | None:

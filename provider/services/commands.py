@@ -181,6 +181,13 @@ def to_wire(command: Command) -> dict[str, Any]:
         code = db.session.get(AccessCode, command.access_code_id)
         # The PIN never sits in the queue; it is decrypted for the bridge as the command leaves.
         params["code"] = access_codes.plaintext(code) if code else None
+    elif command.type == "rotate_key":
+        from provider.services import key_rotation
+
+        # Like a PIN, the new key is never in the queue: decrypted as the command leaves.
+        rotation = key_rotation.pending(command.lock_id)
+        if rotation is not None and rotation.rotation_no == params.get("rotation_id"):
+            params["new_key"] = key_rotation.new_key_hex(rotation)
     return {
         "command_id": command.id,
         "lock_id": command.lock_id,
@@ -207,6 +214,10 @@ def _finish(command: Command, succeeded: bool, error_code: str | None, message: 
         access_codes.on_command_finished(command, lock, succeeded)
     elif command.type == "set_time" and succeeded and lock is not None:
         lock.time_wrong = False
+    elif command.type == "rotate_key":
+        from provider.services import key_rotation
+
+        key_rotation.on_command_finished(command, lock, succeeded)
 
 
 def _claim_open(command_id: str) -> bool:

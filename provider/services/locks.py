@@ -17,6 +17,7 @@ from provider.models import (
     Bridge,
     Command,
     FactoryDevice,
+    KeyRotation,
     Lock,
     LockEventLog,
     LockShare,
@@ -270,6 +271,6 @@ def remove_lock(lock: Lock) -> None:
     """
     unshare_all(lock)
     record_event("device.removed", device=lock, data={"lock_id": lock.id})
-    for model in (Command, AccessCode, Action, LockEventLog):
+    for model in (Command, AccessCode, Action, LockEventLog, KeyRotation):
         db.session.execute(delete(model).where(model.lock_id == lock.id))
     db.session.delete(lock)

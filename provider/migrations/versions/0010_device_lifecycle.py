@@ -1,4 +1,4 @@
-"""factory inventory, claiming, sharing, bridge sightings. Written by hand.
+"""factory inventory, claiming, sharing, bridge sightings, key rotations. Written by hand.
 
 Revision ID: 0010
 Revises: 0009
@@ -34,6 +34,8 @@ def upgrade():
     sa.Column('claim_code_hash', sa.String(length=64), nullable=True),
     sa.Column('claim_code_issued_at', UTC(), nullable=True),
     sa.Column('claimed_at', UTC(), nullable=True),
+    sa.Column('pending_key_enc', sa.Text(), nullable=True),
+    sa.Column('pending_rotation_no', sa.Integer(), nullable=True),
     sa.Column('created_at', UTC(), nullable=False),
     sa.Column('updated_at', UTC(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_factory_devices')),
@@ -73,12 +75,30 @@ def upgrade():
     sa.PrimaryKeyConstraint('bridge_id', 'ble_address', name=op.f('pk_bridge_sightings')),
     )
     op.create_index('ix_bridge_sightings_address', 'bridge_sightings', ['ble_address', 'seen_at'])
+    op.create_table('key_rotations',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('lock_id', sa.String(length=36), nullable=False),
+    sa.Column('rotation_no', sa.Integer(), nullable=False),
+    sa.Column('new_key_enc', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.String(length=255), nullable=True),
+    sa.Column('created_at', UTC(), nullable=False),
+    sa.Column('completed_at', UTC(), nullable=True),
+    sa.ForeignKeyConstraint(['lock_id'], ['locks.id'], name=op.f('fk_key_rotations_lock_id_locks')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_key_rotations')),
+    sa.UniqueConstraint('lock_id', 'rotation_no', name='uq_key_rotations_lock_no'),
+    )
+    op.create_index('ix_key_rotations_status', 'key_rotations', ['status', 'lock_id'])
     # A lock's address is looked up whenever one is added (duplicates are refused).
     op.create_index('ix_locks_ble_address', 'locks', ['ble_address'])
 
 
 def downgrade():
     op.drop_index('ix_locks_ble_address', table_name='locks')
+    op.drop_index('ix_key_rotations_status', table_name='key_rotations')
+    op.drop_table('key_rotations')
     op.drop_index('ix_bridge_sightings_address', table_name='bridge_sightings')
     op.drop_table('bridge_sightings')
     op.drop_index('ix_lock_shares_account', table_name='lock_shares')
