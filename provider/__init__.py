@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from provider import config as config_module
+from provider.errors import error_body
 from provider.extensions import db, init_migrations
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ class PrefixMiddleware:
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + self.prefix
             environ["PATH_INFO"] = path[len(self.prefix):] or "/"
             return self.wsgi_app(environ, start_response)
-        body = b'{"error_code":"NOT_FOUND","message":"Not under the base path.","error_id":"NOT_FOUND","error_message":"Not under the base path."}'
+        body = json.dumps(error_body("NOT_FOUND", "Not under the base path.")).encode()
         start_response(
             "404 NOT FOUND",
             [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
@@ -69,14 +71,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     db.init_app(app)
-    from provider.services import wakeups
+    from provider.services import rate_limits, wakeups
 
     wakeups.init_app(app)  # which Redis carries long-poll wake-ups (REDIS_URL, non-PostgreSQL databases)
+    # One per-device limiter per app (Redis when REDIS_URL is set), for every route that needs it.
+    app.extensions["device_rate_limiter"] = rate_limits.limiter_for(app.config.get("REDIS_URL"))
     if app.config.get("PROVIDER_MIGRATIONS", True):
         init_migrations(app, MIGRATIONS_DIR)
 
     from provider import models  # noqa: F401  (registers the tables)
-    from provider.errors import register_error_handlers
+    from provider.error_handlers import register_error_handlers
     from provider.request_guards import register_request_guards
 
     register_error_handlers(app)

@@ -1,38 +1,24 @@
-"""One JSON error shape for every API error.
+"""The provider's one error base, and the one JSON error shape it is answered in.
 
-Seam's older guide reads `error_id`/`error_message`, the current one
-`error_code`/`message`; every error body carries both pairs, so one handler
-serves both generations of client.
+Services raise `ApiError` (or a subclass naming the rule that refused) and
+never import Flask; `provider.error_handlers` turns it into the response, the
+CLI prints its message.  Seam's older guide reads `error_id`/`error_message`,
+the current one `error_code`/`message`: every error body carries both pairs,
+so one shape serves both generations of client.
 """
 
 from __future__ import annotations
 
-import logging
+import math
 from typing import Any
-
-from flask import Flask, Response, jsonify, request
-from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
-
-_LOGGER = logging.getLogger(__name__)
-
-_HTTP_CODES = {
-    400: "INVALID_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    429: "RATE_LIMITED",
-    500: "INTERNAL_ERROR",
-    503: "SERVICE_UNAVAILABLE",
-}
 
 
 class ApiError(Exception):
-    """An error answered to the caller in the documented shape."""
+    """A refusal with an HTTP status and a machine-readable error code.
+
+    `extra` fields go into the error body as they are (`errors` for the fields
+    at fault); `retry_after` (seconds) becomes a Retry-After header.
+    """
 
     def __init__(
         self,
@@ -41,14 +27,39 @@ class ApiError(Exception):
         message: str,
         *,
         headers: dict[str, str] | None = None,
+        retry_after: float | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.error_code = error_code
         self.message = message
-        self.headers = headers or {}
+        self.retry_after = retry_after
         self.extra = extra
+        self._headers = dict(headers or {})
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return dict(self._headers)
+        return {**self._headers, "Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+
+class InvalidRequest(ApiError):
+    """Input a rule refuses (400); `field`, when known, names the input at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None, error_code: str = "INVALID_REQUEST") -> None:
+        extra = {"errors": {field: [message]}} if field else {}
+        super().__init__(400, error_code, message, **extra)
+        self.field = field
+
+
+def not_found(what: str = "Resource") -> ApiError:
+    return ApiError(404, "NOT_FOUND", f"{what} not found.")
+
+
+def device_offline() -> ApiError:
+    return ApiError(409, "DEVICE_OFFLINE", "The lock or its bridge is not reachable.")
 
 
 def error_body(error_code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -59,49 +70,3 @@ def error_body(error_code: str, message: str, **extra: Any) -> dict[str, Any]:
         "error_message": message,
         **extra,
     }
-
-
-def error_response(
-    status: int, error_code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
-) -> Response:
-    response = jsonify(error_body(error_code, message, **extra))
-    response.status_code = status
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
-
-
-def _wants_html() -> bool:
-    """Owner-facing pages render their own HTML errors; everything else is JSON."""
-    return request.blueprint == "pages"
-
-
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(err: ApiError) -> Response:
-        return error_response(err.status, err.error_code, err.message, err.headers, **err.extra)
-
-    @app.errorhandler(ValidationError)
-    def _validation_error(err: ValidationError) -> Response:
-        messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
-        return error_response(400, "INVALID_REQUEST", "The request body is invalid.", errors=messages)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(err: HTTPException) -> Response:
-        status = err.code or 500
-        if _wants_html():
-            return err.get_response()
-        code = _HTTP_CODES.get(status, "HTTP_ERROR")
-        headers = {}
-        if status == 405 and err.valid_methods:  # type: ignore[attr-defined]
-            headers["Allow"] = ", ".join(err.valid_methods)  # type: ignore[attr-defined]
-        extra = {}
-        if request.blueprint == "oauth":
-            # Token and revocation clients read RFC 6749 §5.2's `error` (e.g. a request guard's 400).
-            extra = {"error": "invalid_request", "error_description": err.description or code}
-        return error_response(status, code, err.description or code, headers, **extra)
-
-    @app.errorhandler(Exception)
-    def _unexpected(err: Exception) -> Response:
-        _LOGGER.exception("Unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "INTERNAL_ERROR", "An unexpected error occurred.")

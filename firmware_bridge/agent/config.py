@@ -23,13 +23,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from firmware_bridge.agent.model import AgentError
+
 BACKENDS = ("bleak", "virtual")
 ENV_PREFIX = "FIRMWARE_BRIDGE_"
 #: Environment names that do not follow the FIRMWARE_BRIDGE_<FIELD> pattern.
 ENV_ALIASES = {"bridge_token": "FIRMWARE_BRIDGE_TOKEN"}
 
 
-class ConfigError(ValueError):
+class ConfigError(AgentError, ValueError):
     """The flags, environment and file do not describe a runnable agent."""
 
 

@@ -19,11 +19,11 @@ from firmware_bridge.agent.model import (
     CodeEntry,
     EventCallback,
     LinkLost,
-    LockError,
     LockEvent,
     LockInfo,
+    LockOffline,
+    LockOperationError,
     LockStatus,
-    LockUnreachable,
     SlotEmpty,
 )
 from firmware_bridge.protocol import const, messages
@@ -95,16 +95,16 @@ def to_event(event: messages.LockEvent) -> LockEvent | None:
                      data=data)
 
 
-def translate(err: lc.LockClientError) -> LockError:
+def translate(err: lc.LockClientError) -> LockOperationError:
     if isinstance(err, lc.LockUnreachable | lc.LockAuthenticationError):
-        return LockUnreachable(str(err))
+        return LockOffline(str(err))
     if isinstance(err, lc.LockDisconnected | lc.LockTimeout):
         return LinkLost(str(err))
     if isinstance(err, lc.LockRefused | lc.LockInvalidRequest):
         if err.error_code is const.ErrorCode.SLOT_EMPTY:
             return SlotEmpty(str(err))
-        return LockError(ERROR_CODES.get(err.error_code, contract.FIRMWARE_REFUSED), str(err))
-    return LockError(contract.FIRMWARE_REFUSED, str(err))
+        return LockOperationError(ERROR_CODES.get(err.error_code, contract.FIRMWARE_REFUSED), str(err))
+    return LockOperationError(contract.FIRMWARE_REFUSED, str(err))
 
 
 class LockClientSession:

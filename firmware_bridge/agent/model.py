@@ -118,8 +118,12 @@ class LockEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-class LockError(Exception):
-    """A lock operation did not happen; `error_code` is the provider's code for it."""
+class AgentError(Exception):
+    """Base of every error the agent's parts raise (lock operations, the provider, configuration)."""
+
+
+class LockOperationError(AgentError):
+    """A lock operation did not happen; `error_code` is the provider's code for it (bridge_contract)."""
 
     def __init__(self, error_code: str, message: str = "") -> None:
         super().__init__(message or error_code)
@@ -127,21 +131,21 @@ class LockError(Exception):
         self.message = message or error_code
 
 
-class LockUnreachable(LockError):
+class LockOffline(LockOperationError):
     """The lock could not be connected to (out of range, not advertising, radio fault)."""
 
     def __init__(self, message: str = "lock not reachable") -> None:
         super().__init__(contract.DEVICE_OFFLINE, message)
 
 
-class LinkLost(LockError):
+class LinkLost(LockOperationError):
     """The connection dropped during an operation: it may or may not have happened."""
 
     def __init__(self, message: str = "connection lost during the operation") -> None:
         super().__init__(contract.ACTION_TIMEOUT, message)
 
 
-class SlotEmpty(LockError):
+class SlotEmpty(LockOperationError):
     """delete_code on a slot that holds nothing: the desired outcome already holds."""
 
     def __init__(self, message: str = "slot empty") -> None:

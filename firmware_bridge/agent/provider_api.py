@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 
 import requests
 
-from firmware_bridge.agent.model import Command, LockInfo
+from firmware_bridge.agent.model import AgentError, Command, LockInfo
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class ProviderError(Exception):
+class ProviderError(AgentError):
     """A provider call failed. `retryable` is False for answers that retrying will not change."""
 
     def __init__(self, message: str, status: int | None = None, retryable: bool = True) -> None:

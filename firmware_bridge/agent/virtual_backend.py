@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import bridge_contract as contract
 from firmware_bridge.agent.links import LockClientConnector
-from firmware_bridge.agent.model import LockInfo, LockUnreachable
+from firmware_bridge.agent.model import LockInfo, LockOffline
 from firmware_bridge.bumble_backend.world import VirtualWorld
 from firmware_bridge.control_channel import request_json_line, serve_json_lines
 from firmware_bridge.lock_client import Timeouts
@@ -130,7 +130,7 @@ class VirtualBackend:
         try:
             return self.world.ble_device(lock.ble_address)
         except KeyError as err:
-            raise LockUnreachable(f"no virtual lock at {lock.ble_address}") from err
+            raise LockOffline(f"no virtual lock at {lock.ble_address}") from err
 
     def _path(self, lock_id: str) -> Path:
         return self.locks_dir / f"{lock_id}.bin"

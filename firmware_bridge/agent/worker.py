@@ -25,12 +25,12 @@ from firmware_bridge.agent.model import (
     Command,
     LinkLost,
     LockConnector,
-    LockError,
     LockEvent,
     LockInfo,
+    LockOffline,
+    LockOperationError,
     LockSession,
     LockStatus,
-    LockUnreachable,
     Result,
     SlotEmpty,
 )
@@ -216,7 +216,7 @@ class LockWorker:
         self._needs_status = self._needs_events = True
         try:
             await self._connected()
-        except LockUnreachable:
+        except LockOffline:
             return
         if self._parked:
             parked, self._parked = self._parked, []
@@ -230,12 +230,12 @@ class LockWorker:
             self._last_work = loop.time()
             return self._session
         self._session = None
-        error: LockError | None = None
+        error: LockOperationError | None = None
         for attempt in range(self._config.connect_attempts):
             try:
                 self._session = await self._connector.connect(self.lock, self.poke)
                 break
-            except LockError as err:
+            except LockOperationError as err:
                 error = err
                 if attempt + 1 < self._config.connect_attempts:
                     await asyncio.sleep(0.2 * 2 ** attempt)
@@ -246,7 +246,7 @@ class LockWorker:
                 _LOGGER.warning("%s: unreachable (%s); retrying in %.1f s", self.lock.name, error, delay)
                 self.online = False
                 self._hooks.status_changed()
-            raise LockUnreachable(str(error) if error else "lock not reachable")
+            raise LockOffline(str(error) if error else "lock not reachable")
         self.connects += 1
         self._offline_backoff.reset()
         self._last_work = loop.time()
@@ -293,7 +293,7 @@ class LockWorker:
         interrupted = entry is not None and entry.phase == STARTED
         try:
             session = await self._connected()
-        except LockUnreachable as err:
+        except LockOffline as err:
             if command.type in contract.DEFERRABLE_COMMANDS:
                 _LOGGER.info("%s: %s waits for the lock to come back", self.lock.name, command.type)
                 self._parked.append(command)
@@ -331,9 +331,9 @@ class LockWorker:
                     return Result.failed(err.error_code, err.message)
                 try:
                     session = await self._connected()
-                except LockUnreachable as unreachable:
+                except LockOffline as unreachable:
                     return Result.failed(contract.DEVICE_OFFLINE, str(unreachable))
-            except LockError as err:
+            except LockOperationError as err:
                 return Result.failed(err.error_code, err.message)
         return Result.failed(contract.FIRMWARE_REFUSED, "unreachable")  # pragma: no cover - loop returns
 
@@ -355,10 +355,10 @@ class LockWorker:
             await session.set_time(when, params.get("timezone") or self.lock.timezone)
         elif command.type == contract.ROTATE_KEY:
             if not params.get("new_key"):
-                raise LockError(contract.FIRMWARE_REFUSED, "the rotation is no longer pending")
+                raise LockOperationError(contract.FIRMWARE_REFUSED, "the rotation is no longer pending")
             await session.rotate_key(int(params["rotation_id"]), bytes.fromhex(params["new_key"]))
         else:
-            raise LockError(contract.FIRMWARE_REFUSED, f"unknown command type {command.type!r}")
+            raise LockOperationError(contract.FIRMWARE_REFUSED, f"unknown command type {command.type!r}")
 
     # ------------------------------------------------------------------ housekeeping
     async def _housekeeping(self) -> None:
@@ -378,7 +378,7 @@ class LockWorker:
         except LinkLost as err:
             _LOGGER.warning("%s: link lost during housekeeping: %s", self.lock.name, err)
             await self._drop()
-        except LockError as err:
+        except LockOperationError as err:
             _LOGGER.warning("%s: housekeeping: %s", self.lock.name, err)
         except ProviderError as err:
             _LOGGER.warning("%s: provider unavailable during housekeeping: %s", self.lock.name, err)
@@ -452,7 +452,7 @@ class LockWorker:
                     await session.put_code(want)
                 except LinkLost:
                     raise
-                except LockError as err:
+                except LockOperationError as err:
                     _LOGGER.warning("%s: cannot put code in slot %d: %s", self.lock.name, want.slot, err)
                     continue
                 _LOGGER.info("%s: reconcile put slot %d (%s)", self.lock.name, want.slot,
@@ -466,7 +466,7 @@ class LockWorker:
                 pass
             except LinkLost:
                 raise
-            except LockError as err:
+            except LockOperationError as err:
                 _LOGGER.warning("%s: cannot remove unknown slot %d: %s", self.lock.name, slot, err)
                 continue
             removed.append(slot)

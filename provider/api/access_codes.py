@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from provider.api import bp
-from provider.api.locks import legacy_failures, limiter
+from provider.api import bp, limiter
+from provider.api.locks import legacy_failures
 from provider.extensions import db
 from provider.oauth.server import current_account, require_oauth
 from provider.schemas import load_json

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from flask import current_app, jsonify, request
 
-from provider.api import bp
+from provider.api import bp, limiter
 from provider.errors import ApiError
 from provider.extensions import db
 from provider.oauth.server import current_account, require_oauth
@@ -15,11 +15,6 @@ from provider.schemas import load_json
 from provider.schemas.actions import action_schema
 from provider.schemas.locks import lock_list_query_schema, lock_schema, locks_schema
 from provider.services import actions, locks
-from provider.services.device_errors import DeviceError
-
-
-def limiter():
-    return current_app.extensions["device_rate_limiter"]
 
 
 @contextmanager
@@ -27,7 +22,7 @@ def legacy_failures(error_code: str | None = None) -> Iterator[None]:
     """Older guide: a refusal is HTTP 500 in the error shape (404 and 429 stay what they are)."""
     try:
         yield
-    except DeviceError as err:
+    except ApiError as err:
         if err.status in (404, 429):
             raise
         db.session.rollback()

@@ -74,10 +74,6 @@ def _webhook(client: Any, webhook_id: str) -> Any:
     return webhook
 
 
-def _refused(err: rules.WebhookError) -> ApiError:
-    return ApiError(400, "INVALID_REQUEST", err.message, errors={err.field: [err.message]})
-
-
 def encode_cursor(seq: int | None) -> str | None:
     return None if seq is None else cursors.encode(str(seq))
 
@@ -95,14 +91,11 @@ def decode_cursor(cursor: str | None) -> int | None:
 def create_webhook():
     client = _client()
     data = load_json(webhook_schema)
-    try:
-        webhook, secret = rules.create_webhook(
-            data["url"], data.get("event_types"), client_id=client.id, production=_production()
-        )
-        if data.get("enabled") is False:
-            rules.update_webhook(webhook, enabled=False)
-    except rules.WebhookError as err:
-        raise _refused(err) from err
+    webhook, secret = rules.create_webhook(
+        data["url"], data.get("event_types"), client_id=client.id, production=_production()
+    )
+    if data.get("enabled") is False:
+        rules.update_webhook(webhook, enabled=False)
     db.session.commit()
     return jsonify({**webhook_schema.dump(webhook), "secret": secret}), 201
 
@@ -122,16 +115,13 @@ def get_webhook(webhook_id: str):
 def update_webhook(webhook_id: str):
     webhook = _webhook(_client(), webhook_id)
     data = load_json(webhook_update_schema)
-    try:
-        rules.update_webhook(
-            webhook,
-            url=data.get("url"),
-            event_types=data.get("event_types"),
-            enabled=data.get("enabled"),
-            production=_production(),
-        )
-    except rules.WebhookError as err:
-        raise _refused(err) from err
+    rules.update_webhook(
+        webhook,
+        url=data.get("url"),
+        event_types=data.get("event_types"),
+        enabled=data.get("enabled"),
+        production=_production(),
+    )
     db.session.commit()
     return jsonify(webhook_schema.dump(webhook))
 

@@ -7,11 +7,11 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from provider.cli.bridges import owner_id_for
+from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import Bridge, Lock
 from provider.services import bridge_assignment, key_rotation
 from provider.services import locks as lock_service
-from provider.services.device_errors import DeviceError
 from provider.services.sweeper import SWEEP_INTERVAL_SECONDS
 from provider.services.sweeper import sweep as run_sweep
 
@@ -46,7 +46,7 @@ def add(owner_email: str, bridge_id: str, name: str, ble_address: str, device_ke
             device_key_hex=None if generated else device_key, model=model, timezone=timezone,
             code_capacity=code_capacity,
         )
-    except lock_service.LockError as err:
+    except lock_service.LockRegistrationError as err:
         raise click.ClickException(str(err)) from err
     db.session.commit()
     click.echo(f"lock_id: {lock.id}")
@@ -79,7 +79,7 @@ def move(lock_id: str, bridge_id: str | None) -> None:
         raise click.ClickException(f"no lock {lock_id}")
     try:
         bridge = bridge_assignment.assign(lock, bridge_id)
-    except DeviceError as err:
+    except ApiError as err:
         raise click.ClickException(err.message) from err
     db.session.commit()
     click.echo(f"moved: {lock_id} -> bridge {bridge.id} ({bridge.name})")

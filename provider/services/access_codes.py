@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 import bridge_contract as contract
 from provider.clock import now as clock_now
+from provider.errors import ApiError, not_found
 from provider.extensions import db
 from provider.models import AccessCode, Command, Lock
 from provider.models.device import LIVE_CODE_STATUSES
 from provider.services import commands, crypto, rate_limits
-from provider.services.device_errors import DeviceError, not_found
 from provider.services.events import record_event
 from provider.services.locks import accessible_row, lock_for, lock_rows
 
@@ -29,8 +29,8 @@ NAME_LENGTH_MAX = 200
 _UNSET: Any = object()
 
 
-def _bad(code: str, message: str) -> DeviceError:
-    return DeviceError(400, code, message)
+def _bad(code: str, message: str) -> ApiError:
+    return ApiError(400, code, message)
 
 
 def validate_pin(pin: str) -> None:
@@ -92,7 +92,7 @@ def _live_codes(lock_id: str) -> list[AccessCode]:
 def _check_pin_free(live: list[AccessCode], pin: str, exclude_id: str | None = None) -> None:
     for other in live:
         if other.id != exclude_id and plaintext(other) == pin:
-            raise DeviceError(409, "PIN_CONFLICT", "This code is already in use on this lock.")
+            raise ApiError(409, "PIN_CONFLICT", "This code is already in use on this lock.")
 
 
 def _free_slot(lock: Lock, live: list[AccessCode]) -> int:
@@ -100,7 +100,7 @@ def _free_slot(lock: Lock, live: list[AccessCode]) -> int:
     for slot in range(1, lock.code_capacity + 1):
         if slot not in used:
             return slot
-    raise DeviceError(409, "NO_SPACE_ON_DEVICE", "The lock has no room for another code.")
+    raise ApiError(409, "NO_SPACE_ON_DEVICE", "The lock has no room for another code.")
 
 
 def _send(lock: Lock, code: AccessCode, command_type: str, params: dict[str, Any]) -> None:
@@ -205,7 +205,7 @@ def update_code(
     if row.status == "removed":
         raise not_found("Access code")
     if row.status == "removing":
-        raise DeviceError(409, "CONFLICT", "The code is being removed.")
+        raise ApiError(409, "CONFLICT", "The code is being removed.")
     at = clock_now()
     new_starts = row.starts_at if starts_at is _UNSET else starts_at
     new_ends = row.ends_at if ends_at is _UNSET else ends_at
@@ -267,7 +267,7 @@ def delete_code(owner_id: str, access_code_id: str, *, limiter: rate_limits.Rate
         return row
     lock = db.session.get(Lock, row.lock_id)
     if lock.bridge_id is None:
-        raise DeviceError(500, "ACCESS_CODE_REMOVAL_FAILED", "The lock is not attached to a bridge.")
+        raise ApiError(500, "ACCESS_CODE_REMOVAL_FAILED", "The lock is not attached to a bridge.")
     rate_limits.enforce(limiter, lock.id, "delete_code")
     row.status = "removing"
     row.error_code = None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from provider.errors import InvalidRequest
 from provider.extensions import db
 from provider.models import Account
 from provider.services import secret_hashing
 
 
-class AccountError(ValueError):
-    pass
+class AccountError(InvalidRequest):
+    """An account the rules refuse to create."""
 
 
 def normalise_email(email: str) -> str:

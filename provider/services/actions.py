@@ -9,10 +9,10 @@ from sqlalchemy.exc import IntegrityError
 
 import bridge_contract as contract
 from provider.clock import now as clock_now
+from provider.errors import ApiError, device_offline, not_found
 from provider.extensions import db
 from provider.models import Action, Bridge, Command, Lock
 from provider.services import commands, rate_limits, wakeups
-from provider.services.device_errors import DeviceError, device_offline, not_found
 from provider.services.events import record_event
 from provider.services.locks import accessible_row, bridge_can_reach, lock_for
 
@@ -42,7 +42,7 @@ def request_action(
     Refused at once when the outcome is already known: DEVICE_OFFLINE, BOLT_OBSTRUCTED.
     """
     if action not in ACTIONS:
-        raise DeviceError(400, "INVALID_REQUEST", f"Unknown action {action!r}.")
+        raise ApiError(400, "INVALID_REQUEST", f"Unknown action {action!r}.")
     lock = lock_for(owner_id, lock_id, "operate")
     if custom_id is not None:
         existing = _existing(lock.id, custom_id)
@@ -53,7 +53,7 @@ def request_action(
     if not bridge_can_reach(lock, bridge):
         raise device_offline()
     if action == contract.LOCK and lock.obstructed:
-        raise DeviceError(409, contract.BOLT_OBSTRUCTED, "The bolt is obstructed; clear it before locking.")
+        raise ApiError(409, contract.BOLT_OBSTRUCTED, "The bolt is obstructed; clear it before locking.")
     row = Action(lock_id=lock.id, owner_id=lock.owner_id, action=action, custom_id=custom_id,
                  status="pending", performed_via=contract.PERFORMED_VIA_REMOTE, created_at=clock_now())
     db.session.add(row)

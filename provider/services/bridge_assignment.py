@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from provider.clock import now
+from provider.errors import ApiError, not_found
 from provider.extensions import db
 from provider.models import Bridge, BridgeSighting, Command, Lock
 from provider.services import wakeups
 from provider.services.commands import bridge_channel
-from provider.services.device_errors import DeviceError, not_found
 from provider.services.events import record_event
 
 SIGHTING_MAX_AGE = timedelta(minutes=15)
@@ -63,7 +63,7 @@ def assign(lock: Lock, bridge_id: str | None = None) -> Bridge:
     else:
         heard = hearing(lock)
         if not heard:
-            raise DeviceError(409, "NO_BRIDGE_HEARS_LOCK",
+            raise ApiError(409, "NO_BRIDGE_HEARS_LOCK",
                               "None of the owner's bridges has heard this lock recently; name one.")
         bridge = heard[0][0]
     if lock.bridge_id == bridge.id:

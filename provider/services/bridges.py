@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from provider.clock import now as clock_now
+from provider.errors import not_found
 from provider.extensions import db
 from provider.models import Bridge, Lock
-from provider.services.device_errors import not_found
 from provider.services.events import record_event
 
 TOKEN_PREFIX = "brg_"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 
 from provider.clock import now
+from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import (
     AccessCode,
@@ -26,11 +27,9 @@ from provider.models import (
 )
 from provider.models.device import OPEN_COMMAND_STATUSES
 from provider.services import bridge_assignment, bridges, crypto, device_keys, factory, key_rotation
-from provider.services.device_errors import DeviceError
 from provider.services.events import record_event
 from provider.services.locks import (
     DEVICE_KEY_PURPOSE,
-    LockError,
     remove_lock,
     unshare_all,
     validate_lock_fields,
@@ -40,9 +39,9 @@ from provider.services.locks import (
 )
 
 
-def _no_such_code() -> DeviceError:
+def _no_such_code() -> ApiError:
     # One answer for a mistyped, used and unknown code: the code is the only secret here.
-    return DeviceError(404, "CLAIM_CODE_NOT_FOUND", "No unclaimed device has this claim code.")
+    return ApiError(404, "CLAIM_CODE_NOT_FOUND", "No unclaimed device has this claim code.")
 
 
 def claim(
@@ -56,13 +55,10 @@ def claim(
     """The device whose label carries `code` becomes the account's lock (device.added)."""
     normalized = factory.normalize_claim_code(code)
     if normalized is None:
-        raise DeviceError(400, "INVALID_CLAIM_CODE",
+        raise ApiError(400, "INVALID_CLAIM_CODE",
                           "A claim code is 16 letters and digits, as printed on the box.")
     bridge = _owners_bridge(account_id, bridge_id)
-    try:
-        validate_lock_fields(name=name or "x", timezone=timezone)
-    except LockError as err:
-        raise DeviceError(400, "INVALID_REQUEST", str(err)) from err
+    validate_lock_fields(name=name or "x", timezone=timezone)
     digest = factory.claim_code_hash(normalized)
     device = db.session.scalar(select(FactoryDevice).where(FactoryDevice.claim_code_hash == digest))
     if device is None:
@@ -131,9 +127,9 @@ def transfer(lock: Lock, to_email: str) -> Lock:
     """Hands the lock to another account, as a sale would: nothing of the old owner comes along."""
     target = db.session.scalar(select(Account).where(Account.email == to_email.strip().lower()))
     if target is None:
-        raise DeviceError(404, "ACCOUNT_NOT_FOUND", "No account has this email address.")
+        raise ApiError(404, "ACCOUNT_NOT_FOUND", "No account has this email address.")
     if target.id == lock.owner_id:
-        raise DeviceError(409, "ALREADY_OWNER", "This account already owns the lock.")
+        raise ApiError(409, "ALREADY_OWNER", "This account already owns the lock.")
     _forget(lock)
     record_event("device.removed", device=lock, data={"lock_id": lock.id})
     lock.owner_id = target.id

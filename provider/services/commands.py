@@ -17,11 +17,11 @@ from sqlalchemy import and_, or_, select, update
 
 from provider.clock import isoformat_z
 from provider.clock import now as clock_now
+from provider.errors import ApiError, not_found
 from provider.extensions import db
 from provider.models import AccessCode, Bridge, Command, Lock
 from provider.models.device import OPEN_COMMAND_STATUSES
 from provider.services import wakeups
-from provider.services.device_errors import DeviceError, not_found
 
 # A handed-out command comes back after this long without a result (a BLE session plus retries fits).
 LEASE_SECONDS = 60
@@ -50,7 +50,7 @@ def enqueue(
     access_code_id: str | None = None,
 ) -> Command:
     if lock.bridge_id is None:
-        raise DeviceError(409, "DEVICE_OFFLINE", "The lock is not attached to a bridge.")
+        raise ApiError(409, "DEVICE_OFFLINE", "The lock is not attached to a bridge.")
     at = clock_now()
     command = Command(
         bridge_id=lock.bridge_id,

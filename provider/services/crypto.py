@@ -21,12 +21,23 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from provider.errors import ApiError
+
 _VERSION = "v1:"
 _NONCE_BYTES = 12  # GCM's standard nonce size; random nonces are safe far beyond our volumes
 
 
-class DecryptionError(ValueError):
-    """The ciphertext was not made under this SECRET_KEY and purpose (or was altered)."""
+class DecryptionError(ApiError):
+    """The ciphertext was not made under this SECRET_KEY and purpose (or was altered).
+
+    The caller sees an internal error; the reason goes to the log, never to the caller."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(500, "INTERNAL_ERROR", "A stored secret could not be read.")
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 @lru_cache(maxsize=32)

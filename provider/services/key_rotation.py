@@ -23,11 +23,11 @@ from sqlalchemy import func, select, update
 
 import bridge_contract as contract
 from provider.clock import now
+from provider.errors import ApiError, not_found
 from provider.extensions import db
 from provider.models import Command, KeyRotation, Lock
 from provider.models.device import OPEN_COMMAND_STATUSES
 from provider.services import commands, crypto, device_keys
-from provider.services.device_errors import DeviceError, not_found
 from provider.services.locks import DEVICE_KEY_PURPOSE
 
 REASONS = ("transfer", "operator", "policy")
@@ -103,7 +103,7 @@ def complete(lock: Lock, rotation_no: int) -> bool:
     if rotation.status == "completed":
         return False
     if rotation.status != "pending":
-        raise DeviceError(409, "ROTATION_NOT_PENDING", f"The rotation is {rotation.status}.")
+        raise ApiError(409, "ROTATION_NOT_PENDING", f"The rotation is {rotation.status}.")
     # Conditional, so a command result and a handshake report racing switch the key once.
     won = db.session.execute(
         update(KeyRotation)

@@ -10,11 +10,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 import bridge_contract as contract
 from provider.clock import isoformat_z
 from provider.clock import now as clock_now
+from provider.errors import not_found
 from provider.extensions import db
 from provider.models import Bridge, Lock, LockEventLog
 from provider.services import access_codes
 from provider.services.bridges import set_lock_online
-from provider.services.device_errors import not_found
 from provider.services.events import record_event
 from provider.services.locks import lock_rows
 

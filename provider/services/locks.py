@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, select, update
 
 import bridge_contract as contract
+from provider.errors import ApiError, InvalidRequest, not_found
 from provider.extensions import db
 from provider.models import (
     AccessCode,
@@ -23,7 +24,6 @@ from provider.models import (
     LockShare,
 )
 from provider.services import crypto, cursors
-from provider.services.device_errors import DeviceError, not_found
 from provider.services.events import record_event
 
 DEVICE_KEY_PURPOSE = "lock.device_key"
@@ -50,7 +50,7 @@ PERMISSION_WORDS = {
 }
 
 
-class LockError(ValueError):
+class LockRegistrationError(InvalidRequest):
     """Invalid registration data (CLI and seeding)."""
 
 
@@ -76,13 +76,13 @@ def add_lock(
 ) -> Lock:
     """Registers a lock behind one of the owner's bridges; writes device.added."""
     if bridge.owner_id != owner_id:
-        raise LockError("the bridge belongs to another owner")
+        raise LockRegistrationError("the bridge belongs to another owner")
     ble_address = ble_address.upper()
     if not BLE_ADDRESS.match(ble_address):
-        raise LockError(f"not a BLE address: {ble_address!r}")
+        raise LockRegistrationError(f"not a BLE address: {ble_address!r}")
     key = (device_key_hex or generate_device_key()).lower()
     if not DEVICE_KEY_HEX.match(key):
-        raise LockError("the device key must be 32 hex characters (128 bits)")
+        raise LockRegistrationError("the device key must be 32 hex characters (128 bits)")
     validate_lock_fields(name=name, timezone=timezone)
     check_address_free(ble_address)
     lock = Lock(
@@ -111,16 +111,16 @@ def check_address_free(ble_address: str) -> None:
             select(FactoryDevice.serial).where(FactoryDevice.ble_address == ble_address).limit(1)
         )
     if taken is not None:
-        raise LockError(f"BLE address {ble_address} is already registered")
+        raise LockRegistrationError(f"BLE address {ble_address} is already registered")
 
 
 def validate_lock_fields(*, name: str, timezone: str) -> None:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, OSError) as err:
-        raise LockError(f"unknown IANA timezone: {timezone!r}") from err
+        raise LockRegistrationError(f"unknown IANA timezone: {timezone!r}") from err
     if not name.strip() or len(name.strip()) > 100:
-        raise LockError("a lock needs a name of 1 to 100 characters")
+        raise LockRegistrationError("a lock needs a name of 1 to 100 characters")
 
 
 def owned_row(model: type[_Owned], row_id: str, owner_id: str) -> _Owned | None:
@@ -139,7 +139,7 @@ def accessible_row(model: type[_Owned], row_id: str, account_id: str, permission
         return None
     try:
         lock_for(account_id, row.lock_id, permission)  # type: ignore[union-attr]
-    except DeviceError as err:
+    except ApiError as err:
         if err.status == 404:
             return None
         raise
@@ -166,7 +166,7 @@ def lock_for(account_id: str, lock_id: str, permission: str) -> Lock:
     if lock is None or role is None:
         raise not_found("Lock")
     if permission not in ROLE_PERMISSIONS[role]:
-        raise DeviceError(403, "FORBIDDEN_FOR_ROLE",
+        raise ApiError(403, "FORBIDDEN_FOR_ROLE",
                           f"A {role} of this lock may not {PERMISSION_WORDS[permission]}.")
     lock.role = role
     return lock
@@ -200,7 +200,7 @@ def lock_rows(lock_ids: list[str], **criteria: object) -> list[Lock]:
 def _decode_cursor(cursor: str) -> str:
     lock_id = cursors.decode(cursor)
     if lock_id is None:
-        raise DeviceError(400, "INVALID_REQUEST", "Invalid cursor.")
+        raise ApiError(400, "INVALID_REQUEST", "Invalid cursor.")
     return lock_id
 
 

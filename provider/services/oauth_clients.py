@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
+from provider.errors import InvalidRequest
 from provider.extensions import db
 from provider.models.oauth import OAuthClient
 from provider.services import secret_hashing
@@ -24,7 +25,7 @@ SCOPES: dict[str, str] = {
 }
 DEFAULT_SCOPE = "locks.read locks.write"
 
-class ClientError(ValueError):
+class ClientError(InvalidRequest):
     """The registration request is not acceptable."""
 
 

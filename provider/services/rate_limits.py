@@ -15,9 +15,9 @@ from typing import Protocol
 from sqlalchemy.dialects import postgresql, sqlite
 
 from provider.clock import now as clock_now
+from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import RateLimitCounter
-from provider.services.device_errors import DeviceError
 
 WINDOW_SECONDS = 60
 # Seam's guardrails for one device, per minute.
@@ -73,7 +73,7 @@ def enforce(limiter: RateLimiter, device_id: str, operation: str, at: datetime |
     window_index = int(timestamp // WINDOW_SECONDS)
     if limiter.hit(f"{device_id}:{operation}", window_index) > limit:
         retry_after = (window_index + 1) * WINDOW_SECONDS - timestamp
-        raise DeviceError(
+        raise ApiError(
             429,
             "RATE_LIMITED",
             f"Too many {operation.replace('_', ' ')} requests for this device; at most {limit} a minute.",

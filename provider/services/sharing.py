@@ -8,26 +8,26 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from provider.errors import ApiError, not_found
 from provider.extensions import db
 from provider.models import SHARE_ROLES, Account, Lock, LockShare
-from provider.services.device_errors import DeviceError, not_found
 from provider.services.events import record_event
 
 
 def _account_by_email(email: str) -> Account:
     account = db.session.scalar(select(Account).where(Account.email == email.strip().lower()))
     if account is None:
-        raise DeviceError(404, "ACCOUNT_NOT_FOUND", "No account has this email address.")
+        raise ApiError(404, "ACCOUNT_NOT_FOUND", "No account has this email address.")
     return account
 
 
 def share(lock: Lock, *, granted_by: str, email: str, role: str) -> tuple[LockShare, bool]:
     """Shares the lock (or changes the role of an existing share); returns it and whether it is new."""
     if role not in SHARE_ROLES:
-        raise DeviceError(400, "INVALID_REQUEST", f"role must be one of {', '.join(SHARE_ROLES)}.")
+        raise ApiError(400, "INVALID_REQUEST", f"role must be one of {', '.join(SHARE_ROLES)}.")
     account = _account_by_email(email)
     if account.id == lock.owner_id:
-        raise DeviceError(409, "ALREADY_OWNER", "This account owns the lock.")
+        raise ApiError(409, "ALREADY_OWNER", "This account owns the lock.")
     existing = db.session.scalar(
         select(LockShare).where(LockShare.lock_id == lock.id, LockShare.account_id == account.id)
     )

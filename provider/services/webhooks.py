@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select, update
 
 from provider.clock import now
+from provider.errors import InvalidRequest
 from provider.extensions import db
 from provider.models import Event
 from provider.models.webhook import (
@@ -42,13 +43,11 @@ PARKED = datetime(9999, 1, 1, tzinfo=UTC)
 SANDBOX_HTTP_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-class WebhookError(ValueError):
+class WebhookError(InvalidRequest):
     """A request the webhook rules refuse; `field` names the offending input."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
 
 
 # --- URLs and the SSRF guard -------------------------------------------------------------

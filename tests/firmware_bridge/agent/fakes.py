@@ -13,11 +13,11 @@ from firmware_bridge.agent.config import AgentConfig
 from firmware_bridge.agent.model import (
     CodeEntry,
     LinkLost,
-    LockError,
     LockEvent,
     LockInfo,
+    LockOffline,
+    LockOperationError,
     LockStatus,
-    LockUnreachable,
     SlotEmpty,
 )
 from firmware_bridge.agent.provider_api import ProviderError
@@ -122,7 +122,7 @@ class FakeSession:
         if self.fake.jam_next:
             self.fake.jam_next = False
             self.fake.log("jammed")
-            raise LockError(LOCK_JAMMED, "bolt jammed")
+            raise LockOperationError(LOCK_JAMMED, "bolt jammed")
         self.fake.bolt = target
         self.fake.log(target, source="ble", slot=None)
         self._after()
@@ -177,7 +177,7 @@ class FakeConnector:
         await asyncio.sleep(0)
         fake = self.locks[lock.lock_id]
         if not fake.reachable:
-            raise LockUnreachable("not advertising")
+            raise LockOffline("not advertising")
         fake.connects += 1
         session = FakeSession(fake)
         self.sessions.append(session)

@@ -8,7 +8,7 @@ import pytest
 
 from firmware_bridge import lock_client as lc
 from firmware_bridge.agent import links
-from firmware_bridge.agent.model import LinkLost, LockUnreachable, SlotEmpty
+from firmware_bridge.agent.model import LinkLost, LockOffline, SlotEmpty
 from firmware_bridge.protocol import const, messages
 
 TS = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -54,8 +54,8 @@ def test_status():
     (lc.LockRefused("x", const.ErrorCode.STORAGE_FULL), None, "NO_SPACE_ON_DEVICE"),
     (lc.LockRefused("x", const.ErrorCode.BAD_PIN), None, "FIRMWARE_REFUSED"),
     (lc.LockRefused("x", const.ErrorCode.SLOT_EMPTY), SlotEmpty, None),
-    (lc.LockUnreachable("x"), LockUnreachable, "DEVICE_OFFLINE"),
-    (lc.LockAuthenticationError("wrong key"), LockUnreachable, "DEVICE_OFFLINE"),
+    (lc.LockUnreachable("x"), LockOffline, "DEVICE_OFFLINE"),
+    (lc.LockAuthenticationError("wrong key"), LockOffline, "DEVICE_OFFLINE"),
     (lc.LockDisconnected("x"), LinkLost, None),
     (lc.LockTimeout("x"), LinkLost, None),
 ])

@@ -78,7 +78,7 @@ def test_moving_to_the_loudest_needs_a_bridge_that_heard_it(app, client, account
 def test_a_duplicate_ble_address_is_refused(app, account, site, shelf):
     rows, _ = shelf
     for address in (site.locks[0].ble_address, rows[1]["ble_address"]):
-        with pytest.raises(locks.LockError, match="already registered"):
+        with pytest.raises(locks.LockRegistrationError, match="already registered"):
             locks.add_lock(owner_id=account.id, bridge=site.bridge, name="Twin", ble_address=address.lower())
     result = app.test_cli_runner().invoke(locks_cli.locks, args=[
         "add", "--owner", account.email, "--bridge", site.bridge.id, "--name", "Twin",
