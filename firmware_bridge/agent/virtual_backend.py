@@ -35,6 +35,7 @@ from firmware_bridge.agent.model import LockInfo, LockOffline
 from firmware_bridge.bumble_backend.world import VirtualWorld
 from firmware_bridge.control_channel import request_json_line, serve_json_lines
 from firmware_bridge.lock_client import Timeouts
+from firmware_bridge.protocol.const import Opcode
 from firmware_bridge.simulator.lock import VirtualLock
 
 _LOGGER = logging.getLogger(__name__)
@@ -55,6 +56,11 @@ FAULTS: dict[str, Callable[[str | None], dict[str, Any]]] = {
     "drop-notifications": lambda v: {"op": "fault", "name": "drop_notifications", "value": int(v or 1)},
     "disconnect-mid-command": lambda _v: {"op": "fault", "name": "disconnect_mid_command", "value": True},
     "disconnect-mid-response": lambda _v: {"op": "fault", "name": "disconnect_mid_response", "value": True},
+    # Drop the link when the lock gets / has acted on a request: `disconnect-after COMMIT_KEY`.
+    "disconnect-before": lambda v: {"op": "fault", "name": "disconnect_before_opcode",
+                                    "value": int(Opcode[str(v or "").upper()])},
+    "disconnect-after": lambda v: {"op": "fault", "name": "disconnect_after_opcode",
+                                   "value": int(Opcode[str(v or "").upper()])},
     "battery": lambda v: {"op": "set_battery", "percent": float(v if v is not None else 10)},
     "unreachable": lambda v: {"op": "refuse_advertising", "seconds": float(v or 30)},
     "disconnect": lambda _v: {"op": "disconnect"},
@@ -110,6 +116,15 @@ class VirtualBackend:
                     _LOGGER.error("%s: cannot host a virtual lock at %s: %s", lock.name, lock.ble_address, err)
                     continue
             self._infos[lock.lock_id] = lock
+        # A lock this bridge no longer serves (moved to another bridge, unclaimed) leaves its
+        # radio range here: another bridge's world may host it now under the same address.
+        served = {lock.lock_id for lock in locks}
+        for lock_id in [lock_id for lock_id in self._infos if lock_id not in served]:
+            info = self._infos.pop(lock_id)
+            self._saved.pop(lock_id, None)
+            with contextlib.suppress(KeyError):
+                await self.world.remove_lock(info.ble_address)
+            _LOGGER.info("%s: no longer served here; its virtual lock is gone", info.name)
 
     async def close(self) -> None:
         if self._saver is not None:

@@ -15,7 +15,9 @@ from tests.live import LiveSandbox
 # Faster presence than production's defaults, so offline/online scenarios take seconds:
 # the bridge agent heartbeats every second, the provider declares it gone after 8 s
 # (above the provider's 5 s coalescing of presence writes, or bridges would flap).
-E2E_ENV = {"BRIDGE_HEARTBEAT_TIMEOUT_SECONDS": "8", "FIRMWARE_BRIDGE_HEARTBEAT_INTERVAL": "1"}
+E2E_ENV = {"BRIDGE_HEARTBEAT_TIMEOUT_SECONDS": "8", "FIRMWARE_BRIDGE_HEARTBEAT_INTERVAL": "1",
+           # A lock moved between bridges leaves the old bridge's lock list within seconds.
+           "FIRMWARE_BRIDGE_LOCKS_REFRESH": "3"}
 
 
 @pytest.fixture(scope="session")
