@@ -47,6 +47,7 @@ from firmware_bridge.protocol.connection import (
     CentralConnection,
     ConnectionState,
     HandshakeComplete,
+    Provisioned,
 )
 from firmware_bridge.protocol.crypto import key_proof, parse_device_key
 from firmware_bridge.protocol.errors import (
@@ -86,6 +87,7 @@ from firmware_bridge.protocol.messages import (
     UnlockRequest,
     UnlockResponse,
 )
+from firmware_bridge.protocol.provisioning import Provision
 
 _LOGGER = logging.getLogger(__name__)
 _R = TypeVar("_R", bound=Response)
@@ -433,7 +435,7 @@ class LockClient:
                 return
             if isinstance(event, LockEvent):
                 self._deliver(event)
-            elif isinstance(event, HandshakeComplete):
+            elif isinstance(event, HandshakeComplete | Provisioned):
                 self._resolve_waiter(None, event)
             else:
                 self._resolve_waiter(event.request_id, event)
@@ -657,6 +659,35 @@ class LockClient:
         except LockRefused as err:
             if err.error_code is not const.ErrorCode.SLOT_EMPTY:
                 raise
+
+    async def provision(self, serial: str, device_key: bytes | str, offline_secret: bytes) -> None:
+        """Factory line: write the keys into a lock in factory mode (plaintext, once; no session).
+
+        Raises LockRefused (FACTORY_LOCKED) if the lock was provisioned before, and
+        LockProtocolError if its proof does not match the key sent.
+        """
+        key = parse_device_key(device_key)
+        message = Provision(key, offline_secret, serial)
+        async with self._connect_lock:
+            if not self.is_connected:
+                await self._open_link()
+        conn = self._require_conn()
+        future: asyncio.Future[Provisioned] = asyncio.get_running_loop().create_future()
+        self._waiter = (None, future)
+        try:
+            async with asyncio.timeout(self.timeouts.code_write):
+                await self._write(conn.provision(message))
+                answer = await self._wait(future)
+        except TimeoutError as err:
+            raise LockTimeout(f"{self.name}: no answer to PROVISION in {self.timeouts.code_write} s") from err
+        finally:
+            self._clear_waiter(future)
+        if answer.status is not const.ErrorCode.OK:
+            raise LockRefused(f"{self.name}: PROVISION refused: {answer.status.name}", answer.status)
+        if not answer.verified:
+            raise LockProtocolError(f"{self.name}: the lock's provisioning proof does not verify")
+        self.set_keys(key)
+        await self.disconnect()  # the next connection handshakes with the key just written
 
     def set_keys(self, device_key: bytes | str, *other_keys: bytes | str) -> None:
         """The keys to offer from the next connection on (the first is the lock's current key)."""

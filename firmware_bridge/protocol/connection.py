@@ -57,6 +57,8 @@ from .messages import (
     decode_from_lock,
     decode_request,
 )
+from .provisioning import Provision, parse_provisioned, provisioned_body
+from .provisioning import proof as provision_proof
 
 __all__ = [
     "CENTRAL_TRANSITIONS",
@@ -150,8 +152,19 @@ class HandshakeFailed:
     error: ErrorCode
 
 
-CentralEvent = HandshakeComplete | Response | LockEvent
-PeripheralEvent = HandshakeComplete | HandshakeFailed | Request
+@dataclass(frozen=True)
+class Provisioned:
+    """Bridge side: the factory-mode lock's answer to PROVISION.
+
+    ``verified``: status OK and the proof matches the key we sent.
+    """
+
+    status: ErrorCode
+    verified: bool
+
+
+CentralEvent = HandshakeComplete | Response | LockEvent | Provisioned
+PeripheralEvent = HandshakeComplete | HandshakeFailed | Request | Provision
 
 
 @dataclass(frozen=True)
@@ -317,6 +330,7 @@ class CentralConnection(_Connection):
     ) -> None:
         super().__init__(device_key, mtu=mtu, randbytes=randbytes)
         self._candidate_keys = (self._device_key, *(parse_device_key(k) for k in other_keys))
+        self._provision: Provision | None = None
         self._nonce_bridge = b""
         self._request_id = 0
 
@@ -327,6 +341,11 @@ class CentralConnection(_Connection):
         self._outbox.clear()
         self._nonce_bridge = self._randbytes(NONCE_SIZE)
         return self._frame(bytes((FrameType.HELLO, PROTOCOL_VERSION)) + self._nonce_bridge)
+
+    def provision(self, provision: Provision) -> list[bytes]:
+        """The PROVISION frame for a lock in factory mode (no handshake: it has no key yet)."""
+        self._provision = provision
+        return self._frame(provision.body())
 
     def new_request_id(self) -> int:
         """A fresh request id (1..65535, wrapping)."""
@@ -354,6 +373,8 @@ class CentralConnection(_Connection):
                 return decode_from_lock(self._open(body))
             if kind is FrameType.CHALLENGE:
                 return self._on_challenge(body)
+            if kind is FrameType.PROVISIONED:
+                return self._on_provisioned(body)
             if kind is FrameType.ALERT:
                 self._on_alert(body)
             raise RemoteProtocolError(f"unexpected frame type {body[0]:#04x} from the lock")
@@ -386,6 +407,13 @@ class CentralConnection(_Connection):
         self._transition(_Input.CHALLENGE_OK)
         return HandshakeComplete(keys.session_id, matched)
 
+    def _on_provisioned(self, body: bytes) -> Provisioned:
+        status, proof_value = parse_provisioned(body)
+        sent = self._provision
+        verified = (status is ErrorCode.OK and sent is not None
+                    and hmac.compare_digest(proof_value, provision_proof(sent.device_key, sent.serial)))
+        return Provisioned(status, verified)
+
     def _on_alert(self, body: bytes) -> None:
         if len(body) != _ALERT_SIZE:
             raise MalformedMessageError(f"ALERT of {len(body)} bytes")
@@ -395,6 +423,9 @@ class CentralConnection(_Connection):
         if code is ErrorCode.AUTH_FAILED:
             self._transition(_Input.AUTH_FAILED)
             raise AuthenticationError("the lock rejected our key confirmation: wrong device key")
+        if code is ErrorCode.NOT_PROVISIONED:
+            self._transition(_Input.AUTH_FAILED)
+            raise AuthenticationError("the lock is in factory mode and has no key yet: provision it")
         if code is ErrorCode.UNSUPPORTED_VERSION:
             self._transition(_Input.AUTH_FAILED)
             raise UnsupportedVersionError("the lock does not speak our protocol version")
@@ -432,14 +463,22 @@ class PeripheralConnection(_Connection):
 
     def __init__(
         self,
-        device_key: bytes | str,
+        device_key: bytes | str | None,
         *,
         mtu: int = DEFAULT_ATT_MTU,
         randbytes: RandBytes = os.urandom,
     ) -> None:
-        super().__init__(device_key, mtu=mtu, randbytes=randbytes)
+        # None: a lock in factory mode (no key yet): it accepts PROVISION and refuses HELLO.
+        self.factory_mode = device_key is None
+        super().__init__(bytes(16) if device_key is None else device_key, mtu=mtu, randbytes=randbytes)
         self._pending_keys: SessionKeys | None = None
         self._nonces = (b"", b"")
+
+    def provisioned(self, device_key: bytes, serial: str) -> None:
+        """The lock stored what PROVISION carried: answer with the proof; handshakes use the key now."""
+        self.factory_mode = False
+        self._device_key = parse_device_key(device_key)
+        self._queue(provisioned_body(ErrorCode.OK, provision_proof(self._device_key, serial)))
 
     def replace_device_key(self, device_key: bytes | str) -> None:
         """A committed key rotation: the next handshake on this connection uses the new key.
@@ -448,6 +487,7 @@ class PeripheralConnection(_Connection):
         the old key, which the bridge also proved it knows).
         """
         self._device_key = parse_device_key(device_key)
+        self.factory_mode = False
 
     def send(self, message: Response | LockEvent) -> list[bytes]:
         """Encrypt and frame a response or an event; returns chunks to notify."""
@@ -471,12 +511,24 @@ class PeripheralConnection(_Connection):
                     return request
                 continue
             if kind is FrameType.HELLO:
+                if self.factory_mode:  # no key to answer with
+                    self._alert(ErrorCode.NOT_PROVISIONED)
+                    return HandshakeFailed(ErrorCode.NOT_PROVISIONED)
                 failed = self._on_hello(body)
                 if failed is not None:
                     return failed
                 continue
             if kind is FrameType.CONFIRM:
                 return self._on_confirm(body)
+            if kind is FrameType.PROVISION:
+                if not self.factory_mode:  # once only: a provisioned lock never takes new keys this way
+                    self._queue(provisioned_body(ErrorCode.FACTORY_LOCKED))
+                    continue
+                try:
+                    return Provision.from_body(body)
+                except MalformedMessageError:
+                    self._queue(provisioned_body(ErrorCode.MALFORMED))
+                    raise
             raise RemoteProtocolError(f"unexpected frame type {body[0]:#04x} from the bridge")
 
     def _alert(self, code: ErrorCode) -> None:

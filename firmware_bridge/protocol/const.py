@@ -53,6 +53,8 @@ class FrameType(IntEnum):
     CHALLENGE = 0x02
     CONFIRM = 0x03
     SECURE = 0x10
+    PROVISION = 0x20  # factory mode only (section 16)
+    PROVISIONED = 0x21
     ALERT = 0x7F
     UNKNOWN = 0xFF
 
@@ -156,6 +158,8 @@ class ErrorCode(IntEnum):
     INTERNAL = 0x14
     NO_PENDING_KEY = 0x15
     PRESENCE_REQUIRED = 0x16
+    FACTORY_LOCKED = 0x17
+    NOT_PROVISIONED = 0x18
     UNKNOWN = 0xFF
 
     @classmethod

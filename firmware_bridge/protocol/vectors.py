@@ -49,6 +49,8 @@ from .messages import (
     StatusRequest,
     StatusResponse,
 )
+from .provisioning import Provision, provisioned_body
+from .provisioning import proof as provision_proof
 
 DEVICE_KEY = bytes(range(0x00, 0x10))
 NONCE_BRIDGE = bytes(range(0x10, 0x20))
@@ -246,7 +248,19 @@ def rotation_lines() -> list[str]:
         "confirm_lock (old key) = "
         + _hex(confirm_tag(keys.confirm_key, CONFIRM_LABEL_LOCK, NONCE_BRIDGE, NONCE_LOCK)),
     ]
+    provision = Provision(DEVICE_KEY, bytes(range(0x40, 0x60)), "HALO-000042")
+    out += [
+        "",
+        "# PROVISION (factory mode; device_key 00..0f, offline secret 40..5f, serial HALO-000042)",
+        f"PROVISION body   = {_hex(provision.body())}",
+        *_chunks("PROVISION (ATT MTU 23)", CentralConnection(bytes(16)).provision(provision)),
+        f"proof            = {_hex(provision_proof(DEVICE_KEY, provision.serial))}",
+        "PROVISIONED body = "
+        + _hex(provisioned_body(ErrorCode.OK, provision_proof(DEVICE_KEY, provision.serial))),
+        f"refused (again)  = {_hex(provisioned_body(ErrorCode.FACTORY_LOCKED))}",
+    ]
     return out
+
 
 
 def render_doc(text: str) -> str:

@@ -80,6 +80,7 @@ from firmware_bridge.protocol import (
     decode_event,
     key_proof,
 )
+from firmware_bridge.protocol.provisioning import Provision
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -172,6 +173,8 @@ class VirtualLock:
     clock_drift_ppm: float = 0.0  # the RTC runs this many parts per million fast
     faults: Faults = field(default_factory=Faults)
     signal_dbm: int = 0  # RSSI the lock sees; the GATT layer may update it
+    # Fresh off the line: no key until PROVISION writes one (docs/ble-protocol.md, section 16).
+    factory_mode: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.capacity <= 0xFFFE:
@@ -194,6 +197,8 @@ class VirtualLock:
         self.committed_rotation = 0
         self.reset_button_until = 0.0
         self._key_listeners: list[Callable[[bytes], None]] = []
+        self.offline_secret: bytes | None = None  # for the offline-code scheme
+        self.serial = ""
 
     # ------------------------------------------------------------------ info
     @property
@@ -490,8 +495,18 @@ class VirtualLock:
     # ------------------------------------------------------------ device key
     def install_key(self, key: bytes) -> None:
         """The key the factory wrote (the peripheral installs it if the lock has none yet)."""
-        if self.device_key is None:
+        if self.device_key is None and not self.factory_mode:
             self.device_key = key
+
+    def provision(self, provision: Provision) -> bool:
+        """Factory line: store the keys and serial once, then leave factory mode for good."""
+        if not self.factory_mode or self.device_key is not None:
+            return False
+        self.device_key, self.offline_secret = provision.device_key, provision.offline_secret
+        self.serial, self.factory_mode = provision.serial, False
+        for listener in list(self._key_listeners):
+            listener(self.device_key)
+        return True
 
     def on_key_change(self, listener: Callable[[bytes], None]) -> None:
         self._key_listeners.append(listener)
@@ -592,6 +607,9 @@ class VirtualLock:
             "pending_key": self.pending_key.hex() if self.pending_key else None,
             "pending_rotation": self.pending_rotation,
             "committed_rotation": self.committed_rotation,
+            "factory_mode": self.factory_mode,
+            "offline_secret": self.offline_secret.hex() if self.offline_secret else None,
+            "serial": self.serial,
         }
 
     @classmethod
@@ -627,6 +645,10 @@ class VirtualLock:
             lock.pending_key = bytes.fromhex(data["pending_key"])
         lock.pending_rotation = int(data.get("pending_rotation", 0))
         lock.committed_rotation = int(data.get("committed_rotation", 0))
+        lock.factory_mode = bool(data.get("factory_mode", False))
+        if data.get("offline_secret"):
+            lock.offline_secret = bytes.fromhex(data["offline_secret"])
+        lock.serial = str(data.get("serial") or "")
         if lock.bolt is BoltState.UNLOCKED:
             lock._arm_auto_lock()
         return lock

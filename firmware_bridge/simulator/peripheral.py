@@ -43,6 +43,7 @@ from firmware_bridge.protocol.connection import (
 from firmware_bridge.protocol.crypto import parse_device_key
 from firmware_bridge.protocol.errors import ProtocolError
 from firmware_bridge.protocol.messages import LockEvent, Request, Response
+from firmware_bridge.protocol.provisioning import Provision
 from firmware_bridge.simulator.lock import VirtualLock
 
 _LOGGER = logging.getLogger(__name__)
@@ -265,7 +266,7 @@ class VirtualLockPeripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         session = _Session(
-            connection, PeripheralConnection(self.lock.device_key or b"", mtu=connection.att_mtu)
+            connection, PeripheralConnection(self.lock.device_key, mtu=connection.att_mtu)
         )
         self._sessions[connection.handle] = session
         for loop in (self._send_loop, self._request_loop, self._handshake_deadline):
@@ -350,6 +351,13 @@ class VirtualLockPeripheral:
                 _LOGGER.debug("%s: session %s", self.name, event.session_id.hex())
             elif isinstance(event, Request):
                 session.requests.put_nowait(event)
+            elif isinstance(event, Provision):
+                if self.lock.provision(event):
+                    protocol.provisioned(event.device_key, event.serial)
+                    if self.on_change is not None:
+                        self.on_change()  # keys in flash before the answer leaves
+                    _LOGGER.info("%s: provisioned as %s", self.name, event.serial)
+                session.outgoing.put_nowait((protocol.data_to_send(), "protocol"))
 
     # -- lock -> bridge ------------------------------------------------------------------
 
