@@ -23,6 +23,7 @@ from bench.report import format_table, markdown, now
 # Order matters only for reading: the API first, the long runs last.
 MODULES = [
     ("api", "issue 8"),
+    ("read_cache", "hot paths"),
     ("scale", "issue 8"),
     ("memory", "issue 8"),
     ("webhooks", "issue 4"),

@@ -73,6 +73,12 @@ def measure_provider(quick: bool, database_url: str) -> tuple[list[dict], Any]:
         got, results["locks"] = _measure("provider GET /locks (10 locks)", url, "/locks", quick,
                                          p99_target="<= 25", headers=auth)
         rows += got
+    # The same list with the per-worker caches off: the cold path every first read takes.
+    with served("provider-cold", provider_serve_argv(), {**env, "PROVIDER_READ_CACHE": "off"}) as (_, url):
+        got, results["locks_cold"] = _measure("provider GET /locks (10 locks), caches off", url, "/locks",
+                                              quick, headers=auth)
+        rows += got
+    with served("provider", provider_serve_argv(), env) as (_, url):
         got, _ = _measure(f"provider GET /locks/<id>/access_codes ({fixture.codes_per_lock} codes)",
                           url, f"/locks/{lock}/access_codes", quick, headers=auth)
         rows += got
@@ -102,6 +108,9 @@ def run(quick: bool = False) -> list[dict]:
     peak, _ = results["locks"]
     rows.append(row(NAME, "GET /locks: provider / bare Flask throughput", round(peak.rps / bare_peak.rps, 3),
                     "x", ">= 0.5"))
+    cold, _ = results["locks_cold"]
+    rows.append(row(NAME, "GET /locks, caches off: provider / bare Flask throughput",
+                    round(cold.rps / bare_peak.rps, 3), "x", ">= 0.3"))
     return rows
 
 

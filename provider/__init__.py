@@ -71,9 +71,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     db.init_app(app)
-    from provider.services import rate_limits, wakeups
+    from provider.services import rate_limits, read_cache, wakeups
 
     wakeups.init_app(app)  # which Redis carries long-poll wake-ups (REDIS_URL, non-PostgreSQL databases)
+    read_cache.init_app(app)
     # One per-device limiter per app (Redis when REDIS_URL is set), for every route that needs it.
     app.extensions["device_rate_limiter"] = rate_limits.limiter_for(app.config.get("REDIS_URL"))
     if app.config.get("PROVIDER_MIGRATIONS", True):

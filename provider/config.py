@@ -90,6 +90,9 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         "PROVIDER_BASE_PATH": base_path,
         "PROVIDER_ISSUER": issuer.rstrip("/"),
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # Per-worker caches of bearer checks and lock lists (on only where every worker hears
+        # every commit: PostgreSQL, or REDIS_URL); "off" measures or debugs the uncached path.
+        "PROVIDER_READ_CACHE": env.get("PROVIDER_READ_CACHE", "on").lower() != "off",
         # Reverse proxies in front of us whose X-Forwarded-* headers we trust
         # (client address for sign-in throttling, https for OAuth). 0: none.
         "PROVIDER_PROXY_HOPS": int(_float(env, "PROVIDER_PROXY_HOPS", 0)),

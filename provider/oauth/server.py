@@ -317,8 +317,8 @@ def server_metadata() -> dict[str, Any]:
 
 
 class _BearerTokenValidator(BearerTokenValidator):
-    def authenticate_token(self, token_string: str) -> OAuthToken | None:
-        return oauth_tokens.find_by_access_token(token_string)
+    def authenticate_token(self, token_string: str) -> oauth_tokens.BearerGrant | None:
+        return oauth_tokens.find_bearer(token_string)
 
 
 class _ResourceProtector(_ResourceProtector):
@@ -348,10 +348,19 @@ require_oauth.register_token_validator(_BearerTokenValidator(realm="provider"))
 
 def current_account() -> Account:
     """The owner whose access token authorised the current request."""
+    return _current_grant().account
+
+
+def current_account_id() -> str:
+    """The id of that owner, without loading the account (the hot paths need only the id)."""
+    return _current_grant().account_id
+
+
+def _current_grant() -> oauth_tokens.BearerGrant:
     token = current_token._get_current_object()  # type: ignore[attr-defined]
     if token is None:
         raise RuntimeError("current_account() outside a @require_oauth view")
-    return token.account
+    return token  # type: ignore[no-any-return]
 
 
 # Wiring -------------------------------------------------------------------------

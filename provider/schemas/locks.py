@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 import bridge_contract as contract
-from provider.schemas.fields import UTCDateTime
+from provider.schemas.fields import UTCDateTime, compile_dump
 from provider.services import locks as lock_rules
 
 
@@ -60,4 +60,6 @@ class LockListQuerySchema(Schema):
 
 lock_schema = LockSchema()
 locks_schema = LockSchema(many=True)
+# The same shape as lock_schema.dump, at a fraction of the cost (the lock list is Seam's hot read).
+dump_lock = compile_dump(lock_schema)
 lock_list_query_schema = LockListQuerySchema()

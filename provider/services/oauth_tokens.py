@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
@@ -19,6 +20,7 @@ from provider.extensions import db
 from provider.models import Account
 from provider.models.base import new_id
 from provider.models.oauth import OAuthAuthorizationCode, OAuthClient, OAuthToken
+from provider.services import read_cache
 
 ACCESS_TOKEN_SECONDS = 3600
 CODE_SECONDS = 600
@@ -145,6 +147,67 @@ def find_by_access_token(access_token: str) -> OAuthToken | None:
     return db.session.scalar(
         select(OAuthToken).where(OAuthToken.access_token_hash == digest(access_token))
     )
+
+
+@dataclass(frozen=True)
+class BearerGrant:
+    """What a bearer check needs of a live access token: the columns, not the ORM row and its joins."""
+
+    token_id: str
+    account_id: str
+    client_pk: str
+    grant_id: str
+    scope: str
+    expires_at: datetime
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= now()
+
+    def is_revoked(self) -> bool:
+        return False  # only unrevoked tokens become a BearerGrant; revocation drops cached ones
+
+    @property
+    def account(self) -> Account:
+        account = db.session.get(Account, self.account_id)
+        if account is None:
+            raise LookupError("the token's account is gone")
+        return account
+
+    @property
+    def client(self) -> OAuthClient | None:
+        return db.session.get(OAuthClient, self.client_pk)
+
+
+_BEARER_COLUMNS = (
+    OAuthToken.id, OAuthToken.user_id, OAuthToken.client_pk, OAuthToken.grant_id,
+    OAuthToken.scope, OAuthToken.expires_at,
+)
+
+
+def find_bearer(access_token: str) -> BearerGrant | None:
+    """The live token behind a bearer string: from this worker's cache, else one narrow select."""
+    key = digest(access_token)
+    cache = read_cache.for_session(db.session())
+    if cache is not None:
+        cached = cache.get(("token", key))
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+    ticket = cache.ticket() if cache is not None else None
+    row = db.session.execute(
+        select(*_BEARER_COLUMNS).where(
+            OAuthToken.access_token_hash == key, OAuthToken.access_token_revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        return None
+    grant = BearerGrant(*row)
+    if cache is not None and not grant.is_expired():
+        cache.put(("token", key), grant, ticket,
+                  (read_cache.token_channel(key), read_cache.account_channel(grant.account_id)))
+    return grant
 
 
 def find_by_refresh_token(refresh_token: str) -> OAuthToken | None:

@@ -74,13 +74,22 @@ class Hub:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[Waiter]] = {}
         self._listeners: dict[tuple[str, str], _Listener] = {}
+        self._subscribers: list[tuple[str, Callable[[str], None]]] = []
         self._pid = os.getpid()
 
     def notify_local(self, channel: str) -> None:
         with self._lock:
             waiters = list(self._waiters.get(channel, ()))
+            subscribers = [cb for prefix, cb in self._subscribers if channel.startswith(prefix)]
         for waiter in waiters:
             waiter.wake()
+        for callback in subscribers:
+            callback(channel)
+
+    def subscribe(self, prefix: str, callback: Callable[[str], None]) -> None:
+        """Calls `callback(channel)` for every notification whose channel starts with `prefix`."""
+        with self._lock:
+            self._subscribers.append((prefix, callback))
 
     def wake_all(self) -> None:
         """After a listener (re)connects: what it missed meanwhile is unknown, everyone looks again."""
@@ -124,9 +133,15 @@ class Hub:
             return listener
 
     def listener_connected(self, kind: str, url: str) -> bool:
+        return self.listener_epoch(kind, url) is not None
+
+    def listener_epoch(self, kind: str, url: str) -> int | None:
+        """Which connection of the listener is up (None: none is): nothing was missed within one epoch."""
         with self._lock:
             listener = self._listeners.get((kind, url)) if self._pid == os.getpid() else None
-        return listener is not None and listener.connected.is_set()
+        if listener is None or not listener.connected.is_set():
+            return None
+        return listener.connections
 
     def stop_listeners(self) -> None:
         with self._lock:
@@ -286,6 +301,11 @@ def _after_rollback(session: Session, previous_transaction: Any) -> None:
     # Any rollback() call (even with no transaction begun yet), except a savepoint's.
     if not session.in_transaction():
         session.info.pop(_PENDING, None)
+
+
+def transport_of(session: Session) -> tuple[str, str] | None:
+    """The cross-process transport of the session's database, or None (this process only)."""
+    return _transport_of_bind(session)
 
 
 def _transport_of_bind(session: Session) -> tuple[str, str] | None:
