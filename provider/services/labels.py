@@ -15,7 +15,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
 LABEL_SIZE = (100 * mm, 60 * mm)
-QR_SIZE = 44 * mm
+QR_SIZE = 40 * mm  # leaves the 4-module quiet zone a scanner needs beside the text
 MARGIN = 6 * mm
 
 
