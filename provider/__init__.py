@@ -84,6 +84,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from provider.error_handlers import register_error_handlers
     from provider.request_guards import register_request_guards
 
+    # Each producer of bridge commands registers what happens when one ends.
+    from provider.services import access_codes, actions, clock_correction, key_rotation  # noqa: F401
+
     register_error_handlers(app)
     register_request_guards(app)
     _register_blueprints(app)

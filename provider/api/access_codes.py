@@ -7,7 +7,7 @@ from flask import jsonify, request
 from provider.api import bp, limiter
 from provider.api.locks import legacy_failures
 from provider.extensions import db
-from provider.oauth.server import current_account, require_oauth
+from provider.oauth.server import current_account_id, require_oauth
 from provider.schemas import load_json
 from provider.schemas.access_codes import (
     access_code_list_query_schema,
@@ -18,7 +18,7 @@ from provider.services import access_codes, locks
 
 
 def _listing(lock_id: str):
-    return jsonify(access_codes=access_codes_schema.dump(access_codes.list_codes(current_account().id, lock_id)))
+    return jsonify(access_codes=access_codes_schema.dump(access_codes.list_codes(current_account_id(), lock_id)))
 
 
 @bp.get("/access_codes")
@@ -37,7 +37,7 @@ def list_codes(lock_id: str):
 @bp.post("/locks/<lock_id>/access_codes")
 @require_oauth("locks.write")
 def create_code(lock_id: str):
-    owner_id = current_account().id
+    owner_id = current_account_id()
     locks.lock_for(owner_id, lock_id, "manage_codes")  # a foreign lock is a 404 whatever the body says
     body = load_json(access_code_schema)
     code = access_codes.create_code(owner_id, lock_id, limiter=limiter(), **body)
@@ -49,13 +49,13 @@ def create_code(lock_id: str):
 @bp.get("/access_codes/<access_code_id>")
 @require_oauth("locks.read")
 def get_code(access_code_id: str):
-    return jsonify(access_code_schema.dump(access_codes.get_code(current_account().id, access_code_id)))
+    return jsonify(access_code_schema.dump(access_codes.get_code(current_account_id(), access_code_id)))
 
 
 @bp.patch("/access_codes/<access_code_id>")
 @require_oauth("locks.write")
 def update_code(access_code_id: str):
-    owner_id = current_account().id
+    owner_id = current_account_id()
     changes = load_json(access_code_schema, partial=True)
     code = access_codes.update_code(owner_id, access_code_id, limiter=limiter(), **changes)
     response = jsonify(access_code_schema.dump(code))
@@ -68,7 +68,7 @@ def update_code(access_code_id: str):
 def delete_code(access_code_id: str):
     """Both guides: {"ok": true} (older) and {"access_code_id", "status": "pending"} (current)."""
     with legacy_failures("ACCESS_CODE_REMOVAL_FAILED"):
-        code = access_codes.delete_code(current_account().id, access_code_id, limiter=limiter())
+        code = access_codes.delete_code(current_account_id(), access_code_id, limiter=limiter())
     body = {"ok": True, "access_code_id": code.id, "status": "pending", "lock_id": code.lock_id}
     db.session.commit()
     return jsonify(body)

@@ -141,7 +141,9 @@ def desired_codes(lock_id: str):
 def code_sync(lock_id: str):
     body = load_json(code_sync_schema)
     lock = locks.served_lock(_bridge().id, lock_id)
-    access_codes.reconcile(lock, body["present"])
+    access_codes.reconcile(
+        lock, body["present"], unknown_slots=body["unknown_slots"], removed_slots=body["removed_slots"]
+    )
     db.session.commit()
     return jsonify(ok=True)
 

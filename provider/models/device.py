@@ -80,6 +80,11 @@ class Lock(TimestampMixin, db.Model):
     event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Highest lock event-log sequence accepted from the bridge (the agent resumes after it).
     last_event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The bridge's last reconciliation: slots it found holding codes the cloud did not know,
+    # and the slots it cleared (CONTRACTS.md, code_sync).
+    code_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unknown_code_slots: Mapped[list[int] | None] = mapped_column(JSON)
+    removed_code_slots: Mapped[list[int] | None] = mapped_column(JSON)
     # The factory device this lock is, when it came in through a manifest and a claim.
     device_id: Mapped[str | None] = mapped_column(ForeignKey("factory_devices.id"), unique=True)
     # Not a column: the role of the account asking ("owner", "admin", "user"), set by the access check.
@@ -101,6 +106,9 @@ class AccessCode(TimestampMixin, db.Model):
     owner_id: Mapped[str] = mapped_column(String(36), nullable=False)
     name: Mapped[str | None] = mapped_column(String(200))
     code_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    # Keyed HMAC of (lock, PIN): the PIN-conflict check is an index lookup, no decryption.
+    # NULL on rows written before it existed (filled in when a check meets them).
+    pin_lookup: Mapped[str | None] = mapped_column(String(64))
     slot: Mapped[int] = mapped_column(Integer, nullable=False)
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -111,10 +119,13 @@ class AccessCode(TimestampMixin, db.Model):
     command_id: Mapped[str | None] = mapped_column(String(36))
     # Bumped on every change sent to the lock; part of the command's idempotency key.
     revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # When the lock first confirmed the code: until then a change is still its creation for Seam.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # Listing one lock's codes stays an index range scan with millions of rows.
         Index("ix_access_codes_lock_status", "lock_id", "status", "created_at"),
+        Index("ix_access_codes_lock_pin", "lock_id", "pin_lookup"),
     )
 
 
@@ -148,7 +159,7 @@ class Command(db.Model):
     bridge_id: Mapped[str] = mapped_column(ForeignKey("bridges.id"), nullable=False)
     lock_id: Mapped[str] = mapped_column(ForeignKey("locks.id"), nullable=False)
     type: Mapped[str] = mapped_column(String(16), nullable=False)
-    # Never holds a PIN: put_code's code is read from the access code when handed out.
+    # The wire parameters; a PIN only sealed (encrypted), and only until the command ends.
     params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     idempotency_key: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
     # queued -> leased -> succeeded | failed; cancelled/superseded never reached a result.

@@ -18,12 +18,14 @@ from provider.clock import now as clock_now
 from provider.errors import ApiError, not_found
 from provider.extensions import db
 from provider.models import AccessCode, Command, Lock
+from provider.models.base import new_id
 from provider.models.device import LIVE_CODE_STATUSES
 from provider.services import commands, crypto, rate_limits
 from provider.services.events import record_event
 from provider.services.locks import accessible_row, lock_for, lock_rows
 
 CODE_PURPOSE = "access_code.code"
+PIN_LOOKUP_PURPOSE = "access_code.pin_lookup"
 #: Stored in full in the cloud; the lock gets the first contract.NAME_MAX_CHARS characters.
 NAME_LENGTH_MAX = 200
 _UNSET: Any = object()
@@ -79,56 +81,80 @@ def code_type(code: AccessCode) -> str:
     return "time_bound" if code.starts_at is not None else "ongoing"
 
 
-def _live_codes(lock_id: str) -> list[AccessCode]:
-    return list(
-        db.session.scalars(
-            select(AccessCode).where(
-                AccessCode.lock_id == lock_id, AccessCode.status.in_(LIVE_CODE_STATUSES)
-            )
-        ).all()
-    )
+def pin_lookup(lock_id: str, pin: str) -> str:
+    return crypto.keyed_digest(f"{lock_id}:{pin}", purpose=PIN_LOOKUP_PURPOSE)
 
 
-def _check_pin_free(live: list[AccessCode], pin: str, exclude_id: str | None = None) -> None:
-    for other in live:
-        if other.id != exclude_id and plaintext(other) == pin:
+def _live_slots(lock_id: str, pin: str | None, exclude_id: str | None = None) -> set[int]:
+    """The slots the lock's live codes hold, refusing `pin` if one of them has it: one index scan.
+
+    Codes stored before the lookup column existed are decrypted once and given
+    their lookup, so the check stays exact for them too.
+    """
+    rows = db.session.execute(
+        select(AccessCode.id, AccessCode.slot, AccessCode.pin_lookup).where(
+            AccessCode.lock_id == lock_id, AccessCode.status.in_(LIVE_CODE_STATUSES)
+        )
+    ).all()
+    if pin is not None:
+        wanted = pin_lookup(lock_id, pin)
+        lookups = {row.id: row.pin_lookup for row in rows}
+        for legacy in [row.id for row in rows if row.pin_lookup is None]:
+            lookups[legacy] = _backfill_lookup(legacy)
+        if any(lookup == wanted and code_id != exclude_id for code_id, lookup in lookups.items()):
             raise ApiError(409, "PIN_CONFLICT", "This code is already in use on this lock.")
+    return {row.slot for row in rows if row.id != exclude_id}
 
 
-def _free_slot(lock: Lock, live: list[AccessCode]) -> int:
-    used = {code.slot for code in live}
+def _backfill_lookup(access_code_id: str) -> str:
+    row = db.session.get(AccessCode, access_code_id)
+    assert row is not None
+    row.pin_lookup = pin_lookup(row.lock_id, plaintext(row))
+    return row.pin_lookup
+
+
+def _free_slot(lock: Lock, used: set[int]) -> int:
     for slot in range(1, lock.code_capacity + 1):
         if slot not in used:
             return slot
     raise ApiError(409, "NO_SPACE_ON_DEVICE", "The lock has no room for another code.")
 
 
-def _send(lock: Lock, code: AccessCode, command_type: str, params: dict[str, Any]) -> None:
+def _send(
+    lock: Lock,
+    code: AccessCode,
+    command_type: str,
+    params: dict[str, Any],
+    sealed: dict[str, tuple[str, str]] | None = None,
+) -> None:
     """Queues the code's next change for the lock; it replaces any change still queued."""
+    if code.revision:  # a new code has nothing queued yet
+        commands.supersede_queued(code.id)
     code.revision += 1
-    commands.supersede_queued(code.id)
-    command = commands.enqueue(
+    code.command_id = new_id()
+    commands.enqueue(
         lock,
         command_type,
         {"access_code_id": code.id, "slot": code.slot, **params},
         idempotency_key=f"code:{code.id}:{code.revision}",
         ttl_seconds=commands.CODE_TTL_SECONDS,
+        sealed=sealed,
         access_code_id=code.id,
+        command_id=code.command_id,
     )
-    code.command_id = command.id
 
 
-def _send_put(lock: Lock, code: AccessCode, op: str) -> None:
+def _send_put(lock: Lock, code: AccessCode) -> None:
     _send(
         lock,
         code,
-        "put_code",
+        contract.PUT_CODE,
         {
             "device_name": device_name(code),
             "starts_at": commands.iso_z(code.starts_at),
             "ends_at": commands.iso_z(code.ends_at),
-            "op": op,
         },
+        sealed={"code": (CODE_PURPOSE, code.code_enc)},  # the PIN stays encrypted in the queue
     )
 
 
@@ -143,21 +169,25 @@ def create_code(
     limiter: rate_limits.RateLimiter,
 ) -> AccessCode:
     """Accepts a code as pending (also for an offline lock: it is applied when the lock is back)."""
-    lock = lock_for(owner_id, lock_id, "manage_codes")
     at = clock_now()
     validate_pin(code)
     validate_name(name)
     validate_window(starts_at, ends_at, starts_changed=True, at=at)
+    # The owner check and the per-lock write lock in one statement: PIN and slot checks serialise.
+    [lock] = lock_rows([lock_id], owner_id=owner_id) or [None]
+    if lock is None:
+        # Not its owner: an admin of a lock shared with the account manages its codes too
+        # (lock_for answers 404 for a foreign lock, 403 for a role that may not).
+        [lock] = lock_rows([lock_for(owner_id, lock_id, "manage_codes").id])
     rate_limits.enforce(limiter, lock.id, "create_code", at)
-    lock_rows([lock.id])  # serialises PIN and slot checks per lock
-    live = _live_codes(lock.id)
-    _check_pin_free(live, code)
-    slot = _free_slot(lock, live)
+    slot = _free_slot(lock, _live_slots(lock.id, code))
     row = AccessCode(
+        id=new_id(),
         lock_id=lock.id,
         owner_id=lock.owner_id,  # the lock's owner, also when an admin of the lock creates it
         name=name,
         code_enc=crypto.encrypt(code, purpose=CODE_PURPOSE),
+        pin_lookup=pin_lookup(lock.id, code),
         slot=slot,
         starts_at=starts_at,
         ends_at=ends_at,
@@ -167,8 +197,7 @@ def create_code(
         updated_at=at,
     )
     db.session.add(row)
-    db.session.flush()
-    _send_put(lock, row, "create")
+    _send_put(lock, row)
     return row
 
 
@@ -226,37 +255,33 @@ def update_code(
     lock = db.session.get(Lock, row.lock_id)
     rate_limits.enforce(limiter, lock.id, "update_code", at)
     lock_rows([lock.id])  # serialises PIN and slot checks per lock
-    if code is not _UNSET and code != current_pin:
-        _check_pin_free(_live_codes(lock.id), code, exclude_id=row.id)
-        row.code_enc = crypto.encrypt(code, purpose=CODE_PURPOSE)
+    new_pin = code if code is not _UNSET and code != current_pin else None
+    used = _live_slots(lock.id, new_pin, exclude_id=row.id)
+    if new_pin is not None:
+        row.code_enc = crypto.encrypt(new_pin, purpose=CODE_PURPOSE)
+        row.pin_lookup = pin_lookup(lock.id, new_pin)
     if name is not _UNSET:
         row.name = name
     row.starts_at, row.ends_at = new_starts, new_ends
     if row.status == "failed":
         # A code that never reached the lock needs its slot back (and may have lost it).
-        live = _live_codes(lock.id)
-        if any(other.slot == row.slot for other in live if other.id != row.id):
-            row.slot = _free_slot(lock, live)
-    # A code the lock never confirmed is still being created, as far as Seam knows.
-    op = "create" if _never_confirmed(row) else "update"
+        if row.slot in used:
+            row.slot = _free_slot(lock, used)
     row.status = "pending"
     row.error_code = None
     row.updated_at = at
-    _send_put(lock, row, op)
+    _send_put(lock, row)
     return row
 
 
-def _put_event_type(command: Command | None) -> str:
-    """A put_code that created the code reports access_code.created, one that changed it .updated."""
-    op = command.params.get("op", "create") if command is not None else "create"
-    return "access_code.created" if op == "create" else "access_code.updated"
+def _put_event_type(code: AccessCode) -> str:
+    """A code the lock never confirmed is still being created, as far as Seam knows."""
+    return "access_code.created" if code.confirmed_at is None else "access_code.updated"
 
 
-def _never_confirmed(row: AccessCode) -> bool:
-    if row.status not in ("pending", "failed") or row.command_id is None:
-        return False
-    previous = db.session.get(Command, row.command_id)
-    return previous is not None and previous.params.get("op") == "create"
+def _confirmed(code: AccessCode) -> None:
+    code.status, code.error_code = "active", None
+    code.confirmed_at = code.confirmed_at or clock_now()
 
 
 def delete_code(owner_id: str, access_code_id: str, *, limiter: rate_limits.RateLimiter) -> AccessCode:
@@ -271,7 +296,7 @@ def delete_code(owner_id: str, access_code_id: str, *, limiter: rate_limits.Rate
     rate_limits.enforce(limiter, lock.id, "delete_code")
     row.status = "removing"
     row.error_code = None
-    _send(lock, row, "delete_code", {})
+    _send(lock, row, contract.DELETE_CODE, {})
     return row
 
 
@@ -287,14 +312,17 @@ def _event(event_type: str, lock: Lock, code: AccessCode, status: str, error_cod
     record_event(event_type, device=lock, data=data)
 
 
-def on_command_finished(command: Command, lock: Lock | None, succeeded: bool) -> None:
+@commands.on_finished(contract.PUT_CODE, contract.DELETE_CODE)
+def _command_finished(command: Command, lock: Lock | None, succeeded: bool) -> None:
     code = db.session.get(AccessCode, command.access_code_id) if command.access_code_id else None
     if code is None or lock is None or code.command_id != command.id:
         return  # a newer change superseded this command; its own result decides
-    if command.type == "put_code":
-        event_type = _put_event_type(command)
-        code.status = "active" if succeeded else "failed"
-        code.error_code = None if succeeded else command.error_code
+    if command.type == contract.PUT_CODE:
+        event_type = _put_event_type(code)
+        if succeeded:
+            _confirmed(code)
+        else:
+            code.status, code.error_code = "failed", command.error_code
     else:
         event_type = "access_code.deleted"
         code.status = "removed" if succeeded else "active"
@@ -323,8 +351,14 @@ def desired_table(lock: Lock) -> list[dict[str, Any]]:
     ]
 
 
-def reconcile(lock: Lock, present: list[str]) -> None:
-    """The bridge read the lock's table: codes present are active, codes being removed that are gone are removed."""
+def reconcile(
+    lock: Lock, present: list[str], *, unknown_slots: list[int], removed_slots: list[int]
+) -> None:
+    """The bridge read the lock's table: codes present are active, codes being removed that are gone
+    are removed; what it found that the cloud did not know is kept on the lock."""
+    lock.code_sync_at = clock_now()
+    lock.unknown_code_slots = sorted(set(unknown_slots))
+    lock.removed_code_slots = sorted(set(removed_slots))
     present_ids = set(present)
     rows = db.session.scalars(
         select(AccessCode).where(
@@ -333,11 +367,12 @@ def reconcile(lock: Lock, present: list[str]) -> None:
     ).all()
     for code in rows:
         if code.status == "pending" and code.id in present_ids:
-            previous = db.session.get(Command, code.command_id) if code.command_id else None
-            if previous is not None:
-                commands.cancel_if_queued(previous.id)
-            code.status, code.error_code, code.command_id = "active", None, None
-            _event(_put_event_type(previous), lock, code, "success")
+            if code.command_id:
+                commands.cancel_if_queued(code.command_id)
+            event_type = _put_event_type(code)
+            _confirmed(code)
+            code.command_id = None
+            _event(event_type, lock, code, "success")
         elif code.status == "removing" and code.id not in present_ids:
             if code.command_id:
                 commands.cancel_if_queued(code.command_id)

@@ -112,7 +112,8 @@ def _complete(action: Action, lock: Lock | None, error_code: str | None, message
     record_event("lock.action_completed", device=lock, data=data)
 
 
-def on_command_finished(command: Command, lock: Lock | None, succeeded: bool) -> None:
+@commands.on_finished(contract.LOCK, contract.UNLOCK)
+def _command_finished(command: Command, lock: Lock | None, succeeded: bool) -> None:
     action = db.session.get(Action, command.action_id) if command.action_id else None
     if action is None or action.status != "pending":
         return

@@ -9,19 +9,21 @@ fails with ACTION_TIMEOUT. Results are idempotent: the first one decides.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
+import bridge_contract as contract
 from provider.clock import isoformat_z
 from provider.clock import now as clock_now
 from provider.errors import ApiError, not_found
 from provider.extensions import db
-from provider.models import AccessCode, Bridge, Command, Lock
+from provider.models import Bridge, Command, Lock
+from provider.models.base import new_id
 from provider.models.device import OPEN_COMMAND_STATUSES
-from provider.services import wakeups
+from provider.services import crypto, wakeups
 
 # A handed-out command comes back after this long without a result (a BLE session plus retries fits).
 LEASE_SECONDS = 60
@@ -35,6 +37,26 @@ SET_TIME_TTL_SECONDS = 600
 POLL_INTERVAL_SECONDS = 0.1
 
 
+#: What a producer does when one of its commands ends: (command, its lock or None, succeeded).
+CompletionHandler = Callable[[Command, Lock | None, bool], None]
+_ON_FINISHED: dict[str, CompletionHandler] = {}
+# Wire parameters kept encrypted in the queue, decrypted only as the command leaves for the bridge.
+_SEALED = "sealed"
+
+
+def on_finished(*command_types: str) -> Callable[[CompletionHandler], CompletionHandler]:
+    """Registers the producer's handler for the end (result or expiry) of its command types."""
+
+    def register(handler: CompletionHandler) -> CompletionHandler:
+        for command_type in command_types:
+            if command_type not in contract.COMMAND_TYPES:
+                raise ValueError(f"{command_type!r} is not a bridge command type")
+            _ON_FINISHED[command_type] = handler
+        return handler
+
+    return register
+
+
 def bridge_channel(bridge_id: str) -> str:
     return f"bridge:{bridge_id}"
 
@@ -46,17 +68,34 @@ def enqueue(
     *,
     idempotency_key: str,
     ttl_seconds: float,
+    sealed: Mapping[str, tuple[str, str]] | None = None,
     action_id: str | None = None,
     access_code_id: str | None = None,
+    command_id: str | None = None,
 ) -> Command:
+    """Queues a command for the lock's bridge; heard by the bridge once the caller commits.
+
+    `command_id` lets a caller that points at the command (a code's command_id)
+    write that pointer with its own row instead of in an UPDATE afterwards.
+
+    `params` are the wire parameters as the bridge receives them; `sealed` maps
+    further wire parameters to (encryption purpose, ciphertext): they stay
+    encrypted in the queue and are decrypted only as the command leaves.
+    """
+    if command_type not in _ON_FINISHED:
+        raise LookupError(f"no completion handler registered for {command_type!r} commands")
     if lock.bridge_id is None:
-        raise ApiError(409, "DEVICE_OFFLINE", "The lock is not attached to a bridge.")
+        raise ApiError(409, contract.DEVICE_OFFLINE, "The lock is not attached to a bridge.")
     at = clock_now()
+    stored = dict(params)
+    if sealed:
+        stored[_SEALED] = {name: [purpose, ciphertext] for name, (purpose, ciphertext) in sealed.items()}
     command = Command(
+        id=command_id or new_id(),
         bridge_id=lock.bridge_id,
         lock_id=lock.id,
         type=command_type,
-        params=params,
+        params=stored,
         idempotency_key=idempotency_key,
         status="queued",
         attempt=0,
@@ -66,7 +105,6 @@ def enqueue(
         created_at=at,
     )
     db.session.add(command)
-    db.session.flush()
     wakeups.notify(bridge_channel(lock.bridge_id))  # heard once the caller commits
     return command
 
@@ -173,21 +211,9 @@ def iso_z(value: datetime | None) -> str | None:
 
 
 def to_wire(command: Command) -> dict[str, Any]:
-    from provider.services import access_codes
-
     params = dict(command.params)
-    params.pop("op", None)  # cloud bookkeeping (create vs update), not for the lock
-    if command.type == "put_code":
-        code = db.session.get(AccessCode, command.access_code_id)
-        # The PIN never sits in the queue; it is decrypted for the bridge as the command leaves.
-        params["code"] = access_codes.plaintext(code) if code else None
-    elif command.type == "rotate_key":
-        from provider.services import key_rotation
-
-        # Like a PIN, the new key is never in the queue: decrypted as the command leaves.
-        rotation = key_rotation.pending(command.lock_id)
-        if rotation is not None and rotation.rotation_no == params.get("rotation_id"):
-            params["new_key"] = key_rotation.new_key_hex(rotation)
+    for name, (purpose, ciphertext) in params.pop(_SEALED, {}).items():
+        params[name] = crypto.decrypt(ciphertext, purpose=purpose)
     return {
         "command_id": command.id,
         "lock_id": command.lock_id,
@@ -200,24 +226,13 @@ def to_wire(command: Command) -> dict[str, Any]:
 
 
 def _finish(command: Command, succeeded: bool, error_code: str | None, message: str | None) -> None:
-    from provider.services import access_codes, actions
-
-    at = clock_now()
-    command.status = "succeeded" if succeeded else "failed"
-    command.error_code = None if succeeded else (error_code or "MECHANISM_ERROR")
+    command.status = contract.SUCCEEDED if succeeded else contract.FAILED
+    command.error_code = None if succeeded else (error_code or contract.DEFAULT_ERROR_CODE)
     command.error_message = (message or None) and message[:255]
-    command.completed_at = at
-    lock = db.session.get(Lock, command.lock_id)
-    if command.type in ("lock", "unlock"):
-        actions.on_command_finished(command, lock, succeeded)
-    elif command.type in ("put_code", "delete_code"):
-        access_codes.on_command_finished(command, lock, succeeded)
-    elif command.type == "set_time" and succeeded and lock is not None:
-        lock.time_wrong = False
-    elif command.type == "rotate_key":
-        from provider.services import key_rotation
-
-        key_rotation.on_command_finished(command, lock, succeeded)
+    command.completed_at = clock_now()
+    if _SEALED in command.params:  # an ended command no longer needs its secrets
+        command.params = {name: value for name, value in command.params.items() if name != _SEALED}
+    _ON_FINISHED[command.type](command, db.session.get(Lock, command.lock_id), succeeded)
 
 
 def _claim_open(command_id: str) -> bool:
@@ -239,7 +254,7 @@ def report_result(
     query = select(Command).where(Command.id == command_id, Command.bridge_id == bridge.id)
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
-    command = db.session.scalar(query) if len(command_id) <= 36 else None
+    command = db.session.scalar(query) if len(command_id) <= contract.ID_MAX_CHARS else None
     if command is None:
         raise not_found("Command")
     if command.status not in OPEN_COMMAND_STATUSES:
@@ -259,6 +274,6 @@ def expire(at: datetime | None = None) -> int:
     count = 0
     for command in expired:
         if _claim_open(command.id):
-            _finish(command, False, "ACTION_TIMEOUT", "The lock did not answer before the command expired.")
+            _finish(command, False, contract.ACTION_TIMEOUT, "The lock did not answer before the command expired.")
             count += 1
     return count

@@ -13,6 +13,8 @@ DecryptionError): rotate secrets, not the key, or re-encrypt with both keys.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from functools import lru_cache
 
@@ -58,6 +60,27 @@ def _aead(secret_key: str, purpose: str) -> AESGCM:
 def derived_key(purpose: str, *, secret_key: str | None = None) -> bytes:
     """32 bytes derived for one purpose (a MAC key, say); never the key of another purpose."""
     return _derive(secret_key or _app_secret_key(), purpose)
+
+
+@lru_cache(maxsize=32)
+def _mac_key(secret_key: str, purpose: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=b"provider.services.crypto.mac",
+        info=purpose.encode(),
+    ).derive(secret_key.encode())
+
+
+def keyed_digest(value: str, *, purpose: str, secret_key: str | None = None) -> str:
+    """HMAC-SHA256 under a key derived for `purpose`: equal values compare equal, nothing more.
+
+    For looking up a secret without decrypting every candidate (a PIN among a
+    lock's codes). Without the data key a digest cannot be tested against
+    guesses, so it protects a small value space as well as its ciphertext does.
+    """
+    key = _mac_key(secret_key or _app_secret_key(), purpose)
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
 def _app_secret_key() -> str:

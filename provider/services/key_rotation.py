@@ -80,6 +80,8 @@ def _send(lock: Lock, rotation: KeyRotation) -> Command | None:
         lock,
         contract.ROTATE_KEY,
         {"rotation_id": rotation.rotation_no},
+        # Like a PIN, the new key stays encrypted in the queue and is decrypted as the command leaves.
+        sealed={"new_key": (DEVICE_KEY_PURPOSE, rotation.new_key_enc)},
         idempotency_key=f"rotate:{rotation.id}:{rotation.attempts}",
         ttl_seconds=COMMAND_TTL_SECONDS,
     )
@@ -118,6 +120,7 @@ def complete(lock: Lock, rotation_no: int) -> bool:
     return True
 
 
+@commands.on_finished(contract.ROTATE_KEY)
 def on_command_finished(command: Command, lock: Lock | None, succeeded: bool) -> None:
     if lock is None:
         return

@@ -13,7 +13,7 @@ from provider.clock import now as clock_now
 from provider.errors import not_found
 from provider.extensions import db
 from provider.models import Bridge, Lock, LockEventLog
-from provider.services import access_codes
+from provider.services import access_codes, clock_correction
 from provider.services.bridges import set_lock_online
 from provider.services.events import record_event
 from provider.services.locks import lock_rows
@@ -58,6 +58,7 @@ def apply_device_time(lock: Lock, device_time: datetime, at: datetime) -> None:
     drift = (device_time - at).total_seconds()
     wrong = abs(drift) > TIME_DRIFT_SECONDS
     if wrong and not lock.time_wrong:
+        clock_correction.correct_clock(lock)
         record_event(
             "device.time_wrong",
             device=lock,
