@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: run test lint bench chaos clean browser
+.PHONY: run test lint bench chaos clean browser firmware firmware-size
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,19 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/provider sandbox --port $(PORT)
+run: $(STAMP) $(if $(filter c,$(ENGINE)),firmware)
+	$(BIN)/provider sandbox --port $(PORT) $(if $(ENGINE),--engine $(ENGINE))
 
-test: $(STAMP)
+# The C firmware core (firmware/): its shared library for the virtual locks
+# C engine and its unit-test binary; libmbedtls-dev is installed when missing.
+firmware:
+	$(MAKE) -s -C firmware all
+
+# Cortex-M4 .text/.data/.bss of the core (installs gcc-arm-none-eabi, ~450 MB).
+firmware-size:
+	$(MAKE) -s -C firmware size
+
+test: $(STAMP) firmware
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
@@ -35,8 +44,8 @@ bench: $(STAMP)
 	  || { echo "make bench needs wrk (apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench
 
-chaos: $(STAMP)
+chaos: $(STAMP) firmware
 	$(BIN)/python -m bench.chaos
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache firmware/build

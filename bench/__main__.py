@@ -29,6 +29,7 @@ MODULES = [
     ("webhooks", "issue 4"),
     ("e2e_unlock", "issue 6"),
     ("fuzz", "issue 8"),
+    ("firmware", "issue 19"),
     ("factory", "device lifecycle"),
 ]
 MODULE_TIMEOUT = 1800  # seconds; the scale seeding alone takes a few minutes on 2 cores

@@ -171,6 +171,16 @@ def write_report(*, quick: bool, skip_schemathesis: bool, output: Path) -> int:
               "records in a live session.", "", markdown_table(fuzz_rows), ""]
     ok &= not any(r.get("metric", "").endswith("failures") and r.get("value") for r in fuzz_rows)
 
+    from bench import firmware_fuzz
+
+    c_rows = firmware_fuzz.run(quick=quick)
+    lines += ["## C firmware core fuzzing (libFuzzer, ASan + UBSan, long run)", "",
+              "See bench/firmware_fuzz.py and firmware/fuzz/: the frame decoder, the record layer, every "
+              "request decoder, and the whole lock driven by a script of writes, sealed requests, inputs, "
+              "link drops and power cycles. `make test` runs each harness for a few seconds.", "",
+              markdown_table(c_rows), ""]
+    ok &= not any(r.get("metric", "").startswith("crashes") and r.get("value") for r in c_rows)
+
     notes = Path(__file__).with_name("reliability_notes.md")
     if notes.exists():
         lines += [notes.read_text().strip(), ""]

@@ -207,14 +207,19 @@ async def run_bench(
 
 
 async def run_virtual_bench(
-    iterations: int, *, mtu: int | None = None, key: str | bytes | None = None
+    iterations: int,
+    *,
+    mtu: int | None = None,
+    key: str | bytes | None = None,
+    engine: str | None = None,
 ) -> BenchResult:
-    """The bench against one in-process virtual lock (for ``bench/`` modules and scripts)."""
+    """The bench against one in-process virtual lock (for ``bench/`` modules and scripts);
+    ``engine`` is its firmware (``python`` or ``c``)."""
     from firmware_bridge.bumble_backend.world import VirtualWorld
     from firmware_bridge.lock_client import BleBackend
 
     async with VirtualWorld() as world:
-        peripheral = await world.add_lock(device_key=key)
+        peripheral = await world.add_lock(device_key=key, engine=engine)
         waiter = EventWaiter()
         backend = BleBackend.bumble(world.adapter, **({"mtu": mtu} if mtu else {}))
         client = world.client(peripheral.address, on_event=waiter, backend=backend)

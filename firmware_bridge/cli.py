@@ -64,6 +64,7 @@ class Target:
     state_file: Path | None
     timeout: float
     mtu: int | None
+    engine: str | None = None
 
     def resolve_key(self, address: str) -> str:
         if self.key:
@@ -95,6 +96,14 @@ def load_keys_file(path: Path) -> dict[str, str]:
     return {str(a).upper(): str(k) for a, k in data.items()}
 
 
+ENGINE_OPTION = click.option(
+    "--engine",
+    type=click.Choice(["python", "c"]),
+    default=None,
+    help="Firmware of the virtual lock: the Python state machine (default) or the C core (firmware/).",
+)
+
+
 def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--address", help="The lock's Bluetooth address."),
@@ -124,6 +133,7 @@ def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(23, 517),
             help="ATT MTU to request (Bumble backends; BlueZ negotiates its own).",
         ),
+        ENGINE_OPTION,
     ]
     for option in reversed(options):
         func = option(func)
@@ -138,14 +148,18 @@ def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
         state_file: Path | None,
         timeout: float,
         mtu: int | None,
+        engine: str | None,
         **kwargs: Any,
     ) -> Any:
+        if engine and not virtual:
+            raise click.UsageError("--engine goes with --virtual")
         if virtual and transport:
             raise click.UsageError("--virtual and --transport exclude each other")
         if state_file is not None and not virtual:
             raise click.UsageError("--state-file goes with --virtual")
         return func(
-            Target(address, key, keys_file, virtual, transport, state_file, timeout, mtu), **kwargs
+            Target(address, key, keys_file, virtual, transport, state_file, timeout, mtu, engine),
+            **kwargs,
         )
 
     return wrapper
@@ -174,9 +188,10 @@ async def open_client(
 
         async with VirtualWorld() as world:
             address = (target.address or DEFAULT_VIRTUAL_ADDRESS).upper()
-            lock = load_state(target.state_file)
+            key = target.resolve_key(address)
+            lock = load_state(target.state_file, key)
             peripheral = await world.add_lock(
-                lock, device_key=target.resolve_key(address), address=address
+                lock, device_key=key, address=address, engine=target.engine
             )
             client = world.client(
                 peripheral.address,
@@ -223,12 +238,12 @@ def _bumble_backend(adapter: Any, target: Target) -> BleBackend:
     return BleBackend.bumble(adapter, **({"mtu": target.mtu} if target.mtu else {}))
 
 
-def load_state(path: Path | None) -> Any:
-    from firmware_bridge.simulator.lock import VirtualLock
+def load_state(path: Path | None, device_key: bytes | str) -> Any:
+    from firmware_bridge.simulator.engines import lock_from_dict
 
     if path is None or not path.exists():
         return None
-    return VirtualLock.from_dict(json.loads(path.read_text()))
+    return lock_from_dict(json.loads(path.read_text()), device_key=device_key)
 
 
 def save_state(path: Path | None, lock: Any) -> None:
@@ -605,13 +620,18 @@ def bench(target: Target, iterations: int, as_json: bool, slot: int, skip_keypad
     type=click.Path(dir_okay=False, path_type=Path),
     help="Load/save the lock's state (codes, log, clock).",
 )
+@ENGINE_OPTION
 def virtual_lock(
-    transport: str, key: str, address: str, name: str | None, state_file: Path | None
+    transport: str,
+    key: str,
+    address: str,
+    name: str | None,
+    state_file: Path | None,
+    engine: str | None,
 ) -> None:
     """Serve a virtual lock on a real BLE controller until interrupted."""
     from firmware_bridge.protocol.crypto import parse_device_key
-    from firmware_bridge.simulator.lock import VirtualLock
-    from firmware_bridge.simulator.peripheral import VirtualLockPeripheral
+    from firmware_bridge.simulator.engines import new_lock, peripheral_class
 
     try:
         parse_device_key(key)
@@ -619,8 +639,8 @@ def virtual_lock(
         raise click.BadParameter(str(err), param_hint="--key") from err
 
     async def serve() -> None:
-        lock = load_state(state_file) or VirtualLock(name=name or "VL-1")
-        peripheral = await VirtualLockPeripheral.open(
+        lock = load_state(state_file, key) or new_lock(engine, device_key=key, name=name or "VL-1")
+        peripheral = await peripheral_class(lock).open(
             transport, lock, key, address, name=name or lock.name
         )
         lock.add_listener(lambda _event: save_state(state_file, lock))

@@ -32,7 +32,10 @@ DEFAULT_STATE_DIR = "var/bridge"
 @click.option("--idle-disconnect", type=float, default=None, help="Seconds before an idle lock is disconnected.")
 @click.option("--heartbeat-interval", type=float, default=None, help="Seconds between heartbeats.")
 @click.option("--poll-interval", type=float, default=None, help="Seconds between visits to an idle lock.")
-def agent(config_file: str | None, **flags: Any) -> None:
+@click.option("--engine", type=click.Choice(["python", "c"]), default=None,
+              help="With --backend virtual: the locks' firmware, the Python state machine or the C core "
+                   "($FIRMWARE_BRIDGE_LOCK_ENGINE, default python).")
+def agent(config_file: str | None, engine: str | None, **flags: Any) -> None:
     """Run the bridge agent: serve this gateway's locks for the provider. SIGTERM stops it cleanly."""
     try:
         config = load_config(flags, config_file=config_file)
@@ -48,7 +51,7 @@ def agent(config_file: str | None, **flags: Any) -> None:
     if config.backend == "virtual":
         from firmware_bridge.agent.virtual_backend import VirtualBackend
 
-        backend: Any = VirtualBackend(config.state_dir, config.control, config.control_port)
+        backend: Any = VirtualBackend(config.state_dir, config.control, config.control_port, engine=engine)
     else:
         from firmware_bridge.agent.links import LockClientConnector
 

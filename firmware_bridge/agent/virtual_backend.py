@@ -36,7 +36,7 @@ from firmware_bridge.bumble_backend.world import VirtualWorld
 from firmware_bridge.control_channel import request_json_line, serve_json_lines
 from firmware_bridge.lock_client import Timeouts
 from firmware_bridge.protocol.const import Opcode
-from firmware_bridge.simulator.lock import VirtualLock
+from firmware_bridge.simulator.engines import default_engine, engine_of, lock_from_dict, new_lock
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,8 +82,10 @@ def _open(key: bytes, blob: bytes) -> dict[str, Any]:
 
 
 class VirtualBackend:
-    def __init__(self, state_dir: Path, control: bool = True, control_port: int = 0) -> None:
+    def __init__(self, state_dir: Path, control: bool = True, control_port: int = 0,
+                 engine: str | None = None) -> None:
         self.state_dir = Path(state_dir)
+        self.engine = engine or default_engine()
         self.locks_dir = self.state_dir / "virtual-locks"
         self.control = control
         self.control_port = control_port
@@ -152,33 +154,39 @@ class VirtualBackend:
 
     async def _add(self, info: LockInfo) -> None:
         path = self._path(info.lock_id)
-        lock: VirtualLock | None = None
+        lock: Any = None
         if path.exists():
             # Sealed under the key the lock held; with a rotation pending that may be either.
+            error: Exception | None = None
             for key in (info.device_key, info.pending_device_key):
                 if key is None:
                     continue
                 try:
-                    lock = VirtualLock.from_dict(_open(key, path.read_bytes()))
+                    lock = lock_from_dict(_open(key, path.read_bytes()), device_key=key)
                     break
                 except (InvalidTag, ValueError, KeyError) as err:
                     error = err
-            else:
+            if lock is None and error is not None:
                 _LOGGER.warning("%s: saved virtual lock state unreadable (%s); starting afresh",
                                 info.name, type(error).__name__)
+            if lock is not None and engine_of(lock) != self.engine:
+                _LOGGER.warning("%s: saved state is of the %s engine, this agent runs %s; starting afresh",
+                                info.name, engine_of(lock), self.engine)
+                lock = None
         if lock is None:
-            lock = VirtualLock(name=info.name[:contract.NAME_MAX_CHARS], capacity=info.code_capacity)
+            lock = new_lock(self.engine, device_key=info.device_key, name=info.name[:contract.NAME_MAX_CHARS],
+                            capacity=info.code_capacity)
         # A real lock's event log never runs backwards. Saved state can be up to
         # SAVE_INTERVAL old after a kill -9, and a fresh lock has none: either way
         # the log continues after what the cloud already has, or its next events
         # would reuse sequence numbers the cloud has accepted (and be dropped as
         # re-sent). What the saved state missed was forwarded already.
-        if lock._seq < info.last_event_seq:  # noqa: SLF001 - simulator bootstrap
-            lock._seq = info.last_event_seq  # noqa: SLF001
+        lock.continue_after(info.last_event_seq)
         await self.world.add_lock(lock, device_key=info.device_key, address=info.ble_address, name=info.name)
-        _LOGGER.info("%s: virtual lock at %s (%d code(s))", info.name, info.ble_address, len(lock.codes))
+        _LOGGER.info("%s: virtual lock at %s (%s engine, %d code(s))", info.name, info.ble_address,
+                     engine_of(lock), len(lock.codes))
 
-    def lock(self, lock_id: str) -> VirtualLock:
+    def lock(self, lock_id: str) -> Any:
         return self.world.lock(self._infos[lock_id].ble_address)
 
     def save_all(self) -> None:
@@ -199,7 +207,7 @@ class VirtualBackend:
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            held = self.world.lock(info.ble_address).device_key or info.device_key
+            held = getattr(self.world.lock(info.ble_address), "device_key", None) or info.device_key
             handle.write(_seal(held, state))
             handle.flush()
             os.fsync(handle.fileno())

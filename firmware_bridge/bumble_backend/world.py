@@ -42,6 +42,7 @@ from firmware_bridge.bumble_backend.virtual_radio import VirtualLink
 from firmware_bridge.control_channel import request_json_line, serve_json_lines
 from firmware_bridge.lock_client import BleBackend, LockClient
 from firmware_bridge.protocol.const import DoorState, TamperKind
+from firmware_bridge.simulator.engines import new_lock, peripheral_class
 from firmware_bridge.simulator.lock import VirtualLock
 from firmware_bridge.simulator.peripheral import (
     DEFAULT_ADVERTISING_INTERVAL_MS,
@@ -107,20 +108,23 @@ class VirtualWorld:
         device_key: bytes | str | None = None,
         address: str | None = None,
         name: str | None = None,
+        engine: str | None = None,
         **lock_kwargs: Any,
     ) -> VirtualLockPeripheral:
-        """Start a virtual lock (a new `VirtualLock` unless given) and return its peripheral.
+        """Start a virtual lock (a new one unless given) and return its peripheral.
 
-        ``device_key`` defaults to a random key (read it back with `key()`).
+        ``device_key`` defaults to a random key (read it back with `key()`);
+        ``engine`` picks the firmware of a new lock (``python`` or ``c``, see
+        `firmware_bridge.simulator.engines`).
         """
         index = len(self._peripherals) + 1
         address = address_key(address or virtual_lock_address(index))
         if address in self._peripherals:
             raise ValueError(f"a virtual lock already uses {address}")
-        if lock is None:
-            lock = VirtualLock(name=name or f"VL-{index:04d}", **lock_kwargs)
         key = device_key if device_key is not None else os.urandom(16)
-        peripheral = VirtualLockPeripheral.on_link(
+        if lock is None:
+            lock = new_lock(engine, device_key=key, name=name or f"VL-{index:04d}", **lock_kwargs)
+        peripheral = peripheral_class(lock).on_link(
             self.link,
             lock,
             key,

@@ -157,8 +157,43 @@ class _MotorResult:
     error: ErrorCode | None = None
 
 
+class SimulatedHardware:
+    """The simulated RTC and radio faults, shared by both engines' virtual locks.
+
+    Expects ``time_source``, ``faults``, ``clock_drift_ppm`` and a ``_clock``.
+    """
+
+    time_source: TimeSource
+    faults: Faults
+    clock_drift_ppm: float
+    _clock: _Clock
+
+    # ------------------------------------------------------------ advertising
+    def refuse_advertising(self, seconds: float) -> None:
+        """Fault: stop advertising for ``seconds`` (the GATT layer checks below)."""
+        self.faults.refuse_advertising_until = self.time_source() + seconds
+
+    def advertising_allowed(self) -> bool:
+        return self.time_source() >= self.faults.refuse_advertising_until
+
+    # ----------------------------------------------------------------- clock
+    def device_time(self) -> int:
+        """The lock's own clock, Unix seconds (drift and skew included)."""
+        return int(self._clock.now(self.time_source()))
+
+    def set_clock_drift(self, ppm: float) -> None:
+        """Fault: the RTC runs ``ppm`` parts per million fast (negative: slow)."""
+        real = self.time_source()
+        self._clock.set(self._clock.now(real), real)
+        self._clock.drift_ppm = self.clock_drift_ppm = ppm
+
+    def skew_clock(self, seconds: float) -> None:
+        """Fault: jump the lock's clock by ``seconds``."""
+        self._clock.anchor_device += seconds
+
+
 @dataclass
-class VirtualLock:
+class VirtualLock(SimulatedHardware):
     """A lock you can drive from tests, the GATT peripheral and the bench CLI."""
 
     time_source: TimeSource = time.time
@@ -216,33 +251,16 @@ class VirtualLock:
     def head_seq(self) -> int:
         return self._seq
 
+    engine = "python"
+
+    def continue_after(self, seq: int) -> None:
+        """Continue the event log after ``seq`` (what the cloud already accepted)."""
+        self._seq = max(self._seq, seq)
+
     @property
     def events(self) -> tuple[LockEvent, ...]:
         """The event log, oldest first."""
         return tuple(self._log)
-
-    # ------------------------------------------------------------ advertising
-    def refuse_advertising(self, seconds: float) -> None:
-        """Fault: stop advertising for ``seconds`` (the GATT layer checks below)."""
-        self.faults.refuse_advertising_until = self.time_source() + seconds
-
-    def advertising_allowed(self) -> bool:
-        return self.time_source() >= self.faults.refuse_advertising_until
-
-    # ----------------------------------------------------------------- clock
-    def device_time(self) -> int:
-        """The lock's own clock, Unix seconds (drift and skew included)."""
-        return int(self._clock.now(self.time_source()))
-
-    def set_clock_drift(self, ppm: float) -> None:
-        """Fault: the RTC runs ``ppm`` parts per million fast (negative: slow)."""
-        real = self.time_source()
-        self._clock.set(self._clock.now(real), real)
-        self._clock.drift_ppm = self.clock_drift_ppm = ppm
-
-    def skew_clock(self, seconds: float) -> None:
-        """Fault: jump the lock's clock by ``seconds``."""
-        self._clock.anchor_device += seconds
 
     # ------------------------------------------------------------- listeners
     def add_listener(self, listener: EventListener) -> None:

@@ -325,14 +325,10 @@ class VirtualLockPeripheral:
         return bytes(self.lock.info)
 
     def _on_request_write(self, connection: Connection, value: bytes) -> None:
-        session = self._sessions.get(connection.handle)
+        session = self._session_written(connection)
         if session is None:
             return
         protocol = session.protocol
-        now = asyncio.get_running_loop().time()
-        if now - session.last_write > const.REASSEMBLY_TIMEOUT:
-            protocol.discard_partial_frame()  # a half frame this old lost a chunk
-        session.last_write = now
         protocol.receive_data(bytes(value))
         while True:
             try:
@@ -358,6 +354,17 @@ class VirtualLockPeripheral:
                         self.on_change()  # keys in flash before the answer leaves
                     _LOGGER.info("%s: provisioned as %s", self.name, event.serial)
                 session.outgoing.put_nowait((protocol.data_to_send(), "protocol"))
+
+    def _session_written(self, connection: Connection) -> _Session | None:
+        """The session a write arrived on, its stale half frame dropped first."""
+        session = self._sessions.get(connection.handle)
+        if session is None:
+            return None
+        now = asyncio.get_running_loop().time()
+        if now - session.last_write > const.REASSEMBLY_TIMEOUT:
+            session.protocol.discard_partial_frame()  # a half frame this old lost a chunk
+        session.last_write = now
+        return session
 
     # -- lock -> bridge ------------------------------------------------------------------
 
@@ -414,3 +421,119 @@ class VirtualLockPeripheral:
 def _log_task_error(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (err := task.exception()) is not None:
         _LOGGER.warning("virtual lock background task failed: %r", err)
+
+
+class _CProtocol:
+    """What the GATT layer asks of a connection's protocol, answered by the C core."""
+
+    def __init__(self, lock: Any, mtu: int) -> None:
+        self.lock = lock
+        self.mtu = mtu
+        lock.radio_connected(mtu)
+
+    @property
+    def state(self) -> ConnectionState:
+        return ConnectionState.ESTABLISHED if self.lock.session_established() else ConnectionState.IDLE
+
+    def set_mtu(self, mtu: int) -> None:
+        self.mtu = mtu
+        self.lock.radio_mtu_changed(mtu)
+
+    def discard_partial_frame(self) -> None:
+        self.lock.radio_discard_partial()
+
+    def reset(self) -> None:
+        """The lock rebooted: the link stays, the session keys are gone."""
+        self.lock.radio_disconnected()
+        self.lock.radio_connected(self.mtu)
+
+    def close(self) -> None:
+        self.lock.radio_disconnected()
+
+
+class CLockPeripheral(VirtualLockPeripheral):
+    """A `CLock` (the C firmware core) served over BLE: the core sees the raw GATT writes.
+
+    The core handles framing, the handshake, records and refusals itself; this
+    class only moves bytes, runs the core's pending request (``lock.process()``)
+    from a task so that the link faults (slow answers, a link dropped mid-command
+    or mid-response, lost notifications) are acted out as for the Python engine.
+    """
+
+    def _on_connection(self, connection: Connection) -> None:
+        if self._sessions:  # the core serves one central at a time
+            asyncio.ensure_future(connection.disconnect()).add_done_callback(_log_task_error)
+            return
+        protocol = _CProtocol(self.lock, connection.att_mtu)
+        session = _Session(connection, protocol)  # type: ignore[arg-type]
+        session_ready = asyncio.Event()
+        self._sessions[connection.handle] = session
+        self._pending = session_ready
+        self._batch: list[tuple[list[bytes], str]] = []
+        self.lock.notify_sink = lambda chunk, kind: self._collect(session, chunk, kind)
+        for loop in (self._send_loop, self._c_request_loop, self._handshake_deadline):
+            task = asyncio.ensure_future(loop(session))
+            task.add_done_callback(_log_task_error)
+            session.tasks.append(task)
+        connection.on(connection.EVENT_CONNECTION_ATT_MTU_UPDATE, lambda: protocol.set_mtu(connection.att_mtu))
+        connection.on(connection.EVENT_DISCONNECTION, lambda _reason: self._on_disconnection(session))
+        self._schedule_advertising_update()
+
+    def _collect(self, session: _Session, chunk: bytes, kind: str) -> None:
+        # Consecutive chunks of one kind form one item: a response is cut as one unit.
+        if self._batch and self._batch[-1][1] == kind:
+            self._batch[-1][0].append(chunk)
+        else:
+            self._batch.append(([chunk], kind))
+        if kind != "response":
+            self._flush(session)
+
+    def _flush(self, session: _Session) -> None:
+        for item in self._batch:
+            session.outgoing.put_nowait(item)
+        self._batch = []
+
+    def _end_session(self, session: _Session) -> None:
+        if self._sessions.pop(session.connection.handle, None) is not None:
+            session.protocol.close()  # type: ignore[attr-defined]
+            self.lock.notify_sink = None
+        for task in session.tasks:
+            task.cancel()
+
+    def _on_request_write(self, connection: Connection, value: bytes) -> None:
+        session = self._session_written(connection)
+        if session is None:
+            return
+        before = self.lock.counters
+        self.lock.radio_write(bytes(value))
+        after = self.lock.counters
+        self.rejected_frames += after["rejected_records"] - before["rejected_records"]
+        self.handshakes_failed += after["handshakes_failed"] - before["handshakes_failed"]
+        self._flush(session)
+        if self.lock.request_pending():
+            self._pending.set()
+
+    async def _c_request_loop(self, session: _Session) -> None:
+        while True:
+            await self._pending.wait()
+            self._pending.clear()
+            while self.lock.request_pending():
+                faults = self.lock.faults
+                if faults.response_delay > 0:
+                    await asyncio.sleep(faults.response_delay)
+                if faults.consume("disconnect_mid_command"):
+                    await session.connection.disconnect()
+                    return
+                self.lock.process()
+                self._flush(session)
+                if self.on_change is not None:
+                    self.on_change()
+
+    def _on_lock_event(self, event: LockEvent) -> None:
+        # The core notifies the session itself; only the saver wants to hear.
+        if self.on_change is not None:
+            self.on_change()
+
+    def forget_sessions(self) -> None:
+        for session in self._sessions.values():
+            session.protocol.reset()

@@ -133,9 +133,14 @@ def supervise(processes: list[Process]) -> int:
 
 @click.command()
 @click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: $PORT or 8080).")
+@click.option("--engine", type=click.Choice(["python", "c"]), default=None,
+              help="Firmware of the virtual locks: the Python state machine (default) or the C core.")
 @with_appcontext
-def sandbox(port: int | None) -> None:
+def sandbox(port: int | None, engine: str | None) -> None:
     """Migrate, seed the demo data and run the whole sandbox. Ctrl-C stops it."""
+    if engine:
+        # The bridge agents inherit the environment and read it (FIRMWARE_BRIDGE_LOCK_ENGINE).
+        os.environ["FIRMWARE_BRIDGE_LOCK_ENGINE"] = engine
     from provider.services.sandbox import describe_sandbox, sandbox_bridge_tokens, seed_sandbox
 
     port = _port(port)

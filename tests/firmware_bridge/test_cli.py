@@ -20,6 +20,7 @@ from firmware_bridge.bumble_backend import BumbleAdapter, VirtualController, Vir
 from firmware_bridge.cli import load_keys_file, main
 from firmware_bridge.lock_client import BleBackend, LockClient, Timeouts
 from firmware_bridge.protocol import const
+from tests.firmware.engine import require_c_engine
 
 KEY = "00112233445566778899aabbccddeeff"
 ADDRESS = "D0:4C:4B:00:00:07"
@@ -31,9 +32,20 @@ def invoke(*args: str) -> str:
     return result.output
 
 
-def test_lock_commands_on_a_virtual_lock_keep_state(tmp_path: Path) -> None:
+ENGINES = pytest.mark.parametrize("engine", ["python", "c"])
+
+
+@pytest.fixture
+def engine_flags(engine: str) -> list[str]:
+    if engine == "c":
+        require_c_engine()
+    return ["--engine", engine]
+
+
+@ENGINES
+def test_lock_commands_on_a_virtual_lock_keep_state(tmp_path: Path, engine_flags: list[str]) -> None:
     state = tmp_path / "lock.json"
-    common = ["--virtual", "--state-file", str(state), "--key", KEY]
+    common = ["--virtual", "--state-file", str(state), "--key", KEY, *engine_flags]
     assert "LOCKED" in invoke("status", *common)
     assert invoke("unlock", *common).strip() == "UNLOCKED"
     assert "stored in slot 5" in invoke(
@@ -58,9 +70,10 @@ def test_lock_commands_on_a_virtual_lock_keep_state(tmp_path: Path) -> None:
     assert oct(state.stat().st_mode & 0o777) == "0o600"  # it holds PINs
 
 
-def test_bench_virtual_json_reports_every_step() -> None:
+@ENGINES
+def test_bench_virtual_json_reports_every_step(engine_flags: list[str]) -> None:
     result = CliRunner().invoke(
-        main, ["bench", "--virtual", "--iterations", "3", "--json"], catch_exceptions=False
+        main, ["bench", "--virtual", "--iterations", "3", "--json", *engine_flags], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -113,7 +126,8 @@ def _listening_socket() -> socket.socket:
 
 
 @pytest.mark.timeout(60)
-def test_virtual_lock_command_on_an_hci_transport(tmp_path: Path) -> None:
+@ENGINES
+def test_virtual_lock_command_on_an_hci_transport(tmp_path: Path, engine_flags: list[str]) -> None:
     """`firmware-bridge virtual-lock` in its own process, on a controller reached over TCP (H4)."""
     state = tmp_path / "state.json"
 
@@ -142,6 +156,7 @@ def test_virtual_lock_command_on_an_hci_transport(tmp_path: Path) -> None:
             ADDRESS,
             "--state-file",
             str(state),
+            *engine_flags,
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
@@ -174,8 +189,11 @@ def test_virtual_lock_command_on_an_hci_transport(tmp_path: Path) -> None:
 
     asyncio.run(asyncio.wait_for(scenario(), 50))
     saved = json.loads(state.read_text())
-    assert saved["bolt"] == "UNLOCKED"
-    assert saved["codes"][0]["slot"] == 9
+    if engine_flags[-1] == "c":  # the C core's flash: its code slot records
+        assert saved["engine"] == "c" and str(0x4000 + 9) in saved["nvs"]
+    else:
+        assert saved["bolt"] == "UNLOCKED"
+        assert saved["codes"][0]["slot"] == 9
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -6,6 +6,8 @@ import asyncio
 import json
 import stat
 
+import pytest
+
 from firmware_bridge.agent.agent import Agent
 from firmware_bridge.agent.config import AgentConfig
 from firmware_bridge.agent.journal import Journal
@@ -17,7 +19,17 @@ from firmware_bridge.agent.virtual_backend import (
     control_request,
     find_control,
 )
+from tests.firmware.engine import require_c_engine
 from tests.firmware_bridge.agent.fakes import FakeProvider, agent_config
+
+# Every scenario on both firmwares: the Python simulator and the C core (firmware/).
+pytestmark = pytest.mark.parametrize("engine", ["python", "c"])
+
+
+@pytest.fixture(autouse=True)
+def _engine_available(engine):
+    if engine == "c":
+        require_c_engine()
 
 PIN = "482913"
 
@@ -40,8 +52,8 @@ def _config(tmp_path) -> AgentConfig:
                         reconnect_max=0.5, retry_max=0.1)
 
 
-async def _session(tmp_path, provider, body) -> None:
-    backend = VirtualBackend(tmp_path)
+async def _session(tmp_path, provider, body, engine="python") -> None:
+    backend = VirtualBackend(tmp_path, engine=engine)
     agent = Agent(
         _config(tmp_path), backend, api=provider, journal=Journal(tmp_path / "journal.sqlite3")
     )
@@ -55,7 +67,7 @@ async def _session(tmp_path, provider, body) -> None:
         await asyncio.wait_for(task, 10)
 
 
-def test_commands_keypad_and_restart_over_the_bumble_link(tmp_path):
+def test_commands_keypad_and_restart_over_the_bumble_link(tmp_path, engine):
     infos = _infos()
     provider = FakeProvider(infos)
     put = {
@@ -100,7 +112,7 @@ def test_commands_keypad_and_restart_over_the_bumble_link(tmp_path):
         provider.queue_command("c4", "lock-2", "lock", action_id="a4")
         await provider.wait_for(lambda: "c4" in provider.results, 15)
 
-    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, first), 60))
+    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, first, engine), 60))
     assert all(provider.results[c]["status"] == "succeeded" for c in ("c1", "c2", "c3"))
     assert provider.results["c4"]["error_code"] == "LOCK_JAMMED"
     seqs = [seq for lock_id, seq in provider.event_order if lock_id == "lock-1"]
@@ -132,7 +144,7 @@ def test_commands_keypad_and_restart_over_the_bumble_link(tmp_path):
         )
         for i in infos
     ]
-    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, second), 60))
+    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, second, engine), 60))
     assert provider.events.items() >= events_before.items()
     assert provider.duplicate_events == 0
     assert provider.events[("lock-2", 2)]["type"] == "jammed"  # read after the restart, not lost
@@ -141,7 +153,7 @@ def test_commands_keypad_and_restart_over_the_bumble_link(tmp_path):
     )
 
 
-def test_link_dropped_mid_response_unlock_runs_once(tmp_path):
+def test_link_dropped_mid_response_unlock_runs_once(tmp_path, engine):
     infos = _infos(1)
     provider = FakeProvider(infos)
 
@@ -156,19 +168,19 @@ def test_link_dropped_mid_response_unlock_runs_once(tmp_path):
         await provider.wait_for(lambda: "c2" in provider.results, 30)
         await provider.wait_for(lambda: len(provider.events) >= 2, 15)
 
-    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, body), 90))
+    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, body, engine), 90))
     assert provider.results["c1"]["status"] == "succeeded"
     assert provider.results["c2"]["status"] == "succeeded"
     moves = [e["type"] for e in provider.events.values() if e["type"] in ("locked", "unlocked")]
     assert moves == ["unlocked", "locked"]  # each command moved the bolt exactly once
 
 
-def test_restored_lock_log_never_runs_behind_what_the_cloud_accepted(tmp_path):
+def test_restored_lock_log_never_runs_behind_what_the_cloud_accepted(tmp_path, engine):
     """State saved before a kill -9 can be older than the cloud's last event: no seq reuse."""
     info = _infos(1)[0]
 
     async def run_with(last_event_seq: int) -> int:
-        backend = VirtualBackend(tmp_path, control=False)
+        backend = VirtualBackend(tmp_path, control=False, engine=engine)
         await backend.start([LockInfo(**{**info.__dict__, "last_event_seq": last_event_seq})], lambda _: None)
         try:
             lock = backend.lock(info.lock_id)

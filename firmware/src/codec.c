@@ -1,0 +1,408 @@
+#include "lkp/codec.h"
+
+#include <string.h>
+
+#include "lkp/wire.h"
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t len, pos;
+    int err; /* first error (ErrorCode) or LKP_OK */
+    int padded; /* version 2: PIN and name are zero-padded to their maximum */
+} reader_t;
+
+static int need(reader_t *r, size_t n)
+{
+    if (r->err != LKP_OK) {
+        return 0;
+    }
+    if (r->len - r->pos < n) {
+        r->err = LKP_ERR_MALFORMED;
+        return 0;
+    }
+    return 1;
+}
+
+static uint8_t rd_u8(reader_t *r)
+{
+    uint8_t v = 0;
+    if (need(r, 1)) {
+        v = r->p[r->pos];
+        r->pos += 1;
+    }
+    return v;
+}
+
+static uint16_t rd_u16(reader_t *r)
+{
+    uint16_t v = 0;
+    if (need(r, 2)) {
+        v = lkp_get_u16(r->p + r->pos);
+        r->pos += 2;
+    }
+    return v;
+}
+
+static uint32_t rd_u32(reader_t *r)
+{
+    uint32_t v = 0;
+    if (need(r, 4)) {
+        v = lkp_get_u32(r->p + r->pos);
+        r->pos += 4;
+    }
+    return v;
+}
+
+static uint8_t rd_bool(reader_t *r)
+{
+    uint8_t v = rd_u8(r);
+    if (r->err == LKP_OK && v > 1) {
+        r->err = LKP_ERR_MALFORMED;
+    }
+    return v;
+}
+
+int lkp_utf8_valid(const uint8_t *p, size_t len, size_t *code_points, int *has_control)
+{
+    size_t i = 0, cps = 0;
+    int control = 0;
+    while (i < len) {
+        uint8_t c = p[i];
+        uint32_t cp;
+        size_t n, k;
+        if (c < 0x80) {
+            cp = c;
+            n = 1;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            cp = c & 0x1Fu;
+            n = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            cp = c & 0x0Fu;
+            n = 3;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            cp = c & 0x07u;
+            n = 4;
+        } else {
+            return 0;
+        }
+        if (len - i < n) {
+            return 0;
+        }
+        for (k = 1; k < n; k++) {
+            if ((p[i + k] & 0xC0u) != 0x80u) {
+                return 0;
+            }
+            cp = (cp << 6) | (p[i + k] & 0x3Fu);
+        }
+        /* Overlong forms, surrogates and values above U+10FFFF are not UTF-8. */
+        if ((n == 3 && cp < 0x800u) || (n == 4 && (cp < 0x10000u || cp > 0x10FFFFu)) ||
+            (cp >= 0xD800u && cp <= 0xDFFFu)) {
+            return 0;
+        }
+        if (cp < 0x20u) {
+            control = 1;
+        }
+        cps++;
+        i += n;
+    }
+    if (code_points) {
+        *code_points = cps;
+    }
+    if (has_control) {
+        *has_control = control;
+    }
+    return 1;
+}
+
+/* u8 length + UTF-8 without NUL; errors carry the field's own code. */
+static lkp_str_t rd_text(reader_t *r, uint8_t max, int field_error)
+{
+    lkp_str_t s;
+    uint8_t n = rd_u8(r);
+    s.p = NULL;
+    s.len = 0;
+    if (r->err != LKP_OK) {
+        return s;
+    }
+    if (n > max) {
+        r->err = field_error;
+        return s;
+    }
+    if (!need(r, n)) {
+        return s;
+    }
+    s.p = r->p + r->pos;
+    s.len = n;
+    r->pos += n;
+    if (!lkp_utf8_valid(s.p, n, NULL, NULL) || memchr(s.p, 0, n) != NULL) {
+        r->err = field_error;
+    }
+    return s;
+}
+
+/* Version 2's fixed-size field: u8 length, then exactly `max` bytes, zero after the text. */
+static lkp_str_t rd_padded(reader_t *r, uint8_t max, int field_error)
+{
+    lkp_str_t s;
+    uint8_t n = rd_u8(r);
+    size_t i;
+    s.p = NULL;
+    s.len = 0;
+    if (r->err != LKP_OK) {
+        return s;
+    }
+    if (n > max) {
+        r->err = field_error;
+        return s;
+    }
+    if (!need(r, max)) {
+        return s;
+    }
+    s.p = r->p + r->pos;
+    s.len = n;
+    r->pos += max;
+    for (i = n; i < max; i++) {
+        if (s.p[i] != 0) {
+            r->err = field_error;
+            return s;
+        }
+    }
+    if (!lkp_utf8_valid(s.p, n, NULL, NULL) || memchr(s.p, 0, n) != NULL) {
+        r->err = field_error;
+    }
+    return s;
+}
+
+static lkp_str_t rd_code_text(reader_t *r, uint8_t max, int field_error)
+{
+    return r->padded ? rd_padded(r, max, field_error) : rd_text(r, max, field_error);
+}
+
+int lkp_pin_valid(const uint8_t *p, size_t len)
+{
+    size_t i;
+    if (len < LKP_PIN_MIN || len > LKP_PIN_MAX) {
+        return 0;
+    }
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int tz_chars_valid(const lkp_str_t *tz)
+{
+    size_t i;
+    if (tz->len == 0) {
+        return 0;
+    }
+    for (i = 0; i < tz->len; i++) {
+        uint8_t c = tz->p[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' ||
+              c == '_' || c == '+' || c == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int validate_code(const lkp_str_t *pin, const lkp_str_t *name, uint32_t starts, uint32_t ends)
+{
+    size_t cps = 0;
+    int control = 0;
+    if (!lkp_pin_valid(pin->p, pin->len)) {
+        return LKP_ERR_BAD_PIN;
+    }
+    (void)lkp_utf8_valid(name->p, name->len, &cps, &control);
+    if (cps > LKP_NAME_MAX_CHARS || control) {
+        return LKP_ERR_INVALID_NAME;
+    }
+    if ((starts == 0) != (ends == 0) || (starts != 0 && ends <= starts)) {
+        return LKP_ERR_INVALID_SCHEDULE;
+    }
+    return LKP_OK;
+}
+
+int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_request_t *out)
+{
+    reader_t r;
+    int semantic = LKP_OK;
+
+    if (len < 3) {
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    out->opcode = msg[0];
+    out->request_id = lkp_get_u16(msg + 1);
+    r.p = msg;
+    r.len = len;
+    r.pos = 3;
+    r.err = LKP_OK;
+    r.padded = version >= 2;
+
+    /* Fields are read in layout order (the first decoding error wins), then
+     * the semantic rules run, then trailing bytes are refused. */
+    switch (out->opcode) {
+    case LKP_OP_GET_STATUS:
+    case LKP_OP_LOCK:
+    case LKP_OP_UNLOCK:
+        break;
+    case LKP_OP_SET_TIME:
+        out->u.set_time.epoch = rd_u32(&r);
+        out->u.set_time.utc_offset_minutes = (int16_t)rd_u16(&r);
+        out->u.set_time.timezone = rd_text(&r, LKP_TIMEZONE_MAX, LKP_ERR_INVALID_TIMEZONE);
+        if (r.err == LKP_OK) {
+            if (!tz_chars_valid(&out->u.set_time.timezone)) {
+                semantic = LKP_ERR_INVALID_TIMEZONE;
+            } else if (out->u.set_time.utc_offset_minutes < -LKP_UTC_OFFSET_MAX ||
+                       out->u.set_time.utc_offset_minutes > LKP_UTC_OFFSET_MAX) {
+                semantic = LKP_ERR_INVALID_TIME;
+            }
+        }
+        break;
+    case LKP_OP_PUT_CODE:
+        out->u.put_code.slot = rd_u16(&r);
+        out->u.put_code.replace = rd_bool(&r);
+        out->u.put_code.starts_at = rd_u32(&r);
+        out->u.put_code.ends_at = rd_u32(&r);
+        out->u.put_code.pin = rd_code_text(&r, LKP_PIN_MAX, LKP_ERR_BAD_PIN);
+        out->u.put_code.name = rd_code_text(&r, LKP_NAME_MAX_BYTES, LKP_ERR_INVALID_NAME);
+        if (r.err == LKP_OK) {
+            semantic = validate_code(&out->u.put_code.pin, &out->u.put_code.name, out->u.put_code.starts_at,
+                                     out->u.put_code.ends_at);
+        }
+        break;
+    case LKP_OP_DELETE_CODE:
+        out->u.delete_code.slot = rd_u16(&r);
+        if (r.err == LKP_OK && out->u.delete_code.slot == LKP_ANY_SLOT) {
+            semantic = LKP_ERR_INVALID_SLOT;
+        }
+        break;
+    case LKP_OP_LIST_CODES:
+        out->u.list_codes.start_slot = rd_u16(&r);
+        out->u.list_codes.max_count = rd_u8(&r);
+        if (r.err == LKP_OK && (out->u.list_codes.max_count < 1 || out->u.list_codes.max_count > LKP_MAX_LIST_PAGE)) {
+            semantic = LKP_ERR_MALFORMED;
+        }
+        break;
+    case LKP_OP_READ_EVENTS:
+        out->u.read_events.since_seq = rd_u32(&r);
+        out->u.read_events.max_count = rd_u8(&r);
+        if (r.err == LKP_OK &&
+            (out->u.read_events.max_count < 1 || out->u.read_events.max_count > LKP_MAX_EVENTS_PAGE)) {
+            semantic = LKP_ERR_MALFORMED;
+        }
+        break;
+    default:
+        return LKP_ERR_UNKNOWN_OPCODE;
+    }
+    if (r.err != LKP_OK) {
+        return r.err;
+    }
+    if (semantic != LKP_OK) {
+        return semantic;
+    }
+    if (r.pos != r.len) {
+        return LKP_ERR_MALFORMED;
+    }
+    return LKP_OK;
+}
+
+size_t lkp_encode_event(const lkp_event_t *ev, uint8_t version, uint8_t *buf, size_t cap)
+{
+    size_t n = 9;
+    size_t body;
+    int padded = version >= 2;
+    switch (ev->type) {
+    case LKP_EV_LOCKED:
+    case LKP_EV_UNLOCKED:
+        body = 3;
+        break;
+    case LKP_EV_INCORRECT_PIN:
+        body = 1u + (padded ? LKP_DIGITS_MAX : ev->digits_len);
+        break;
+    case LKP_EV_BOLT_FAULT:
+        body = 3;
+        break;
+    case LKP_EV_BATTERY:
+        body = 2;
+        break;
+    case LKP_EV_DOOR:
+    case LKP_EV_TAMPER:
+        body = 1;
+        break;
+    default:
+        return 0;
+    }
+    if (cap < n + body || ev->digits_len > LKP_DIGITS_MAX) {
+        return 0;
+    }
+    buf[0] = ev->type;
+    lkp_put_u32(buf + 1, ev->seq);
+    lkp_put_u32(buf + 5, ev->timestamp);
+    switch (ev->type) {
+    case LKP_EV_LOCKED:
+    case LKP_EV_UNLOCKED:
+        buf[9] = ev->a;
+        lkp_put_u16(buf + 10, ev->slot);
+        break;
+    case LKP_EV_INCORRECT_PIN:
+        buf[9] = ev->digits_len;
+        memcpy(buf + 10, ev->digits, ev->digits_len);
+        if (padded) {
+            memset(buf + 10 + ev->digits_len, 0, LKP_DIGITS_MAX - ev->digits_len);
+        }
+        break;
+    case LKP_EV_BOLT_FAULT:
+        buf[9] = ev->a;
+        buf[10] = ev->b;
+        buf[11] = ev->c;
+        break;
+    case LKP_EV_BATTERY:
+        buf[9] = ev->a;
+        buf[10] = ev->b;
+        break;
+    default:
+        buf[9] = ev->a;
+        break;
+    }
+    return n + body;
+}
+
+size_t lkp_code_record(uint16_t slot, const lkp_request_t *put, uint8_t rec[LKP_CODE_RECORD_SIZE])
+{
+    memset(rec, 0, LKP_CODE_RECORD_SIZE);
+    lkp_put_u16(rec, slot);
+    lkp_put_u32(rec + 2, put->u.put_code.starts_at);
+    lkp_put_u32(rec + 6, put->u.put_code.ends_at);
+    rec[10] = put->u.put_code.pin.len;
+    memcpy(rec + 11, put->u.put_code.pin.p, put->u.put_code.pin.len);
+    rec[11 + LKP_PIN_MAX] = put->u.put_code.name.len;
+    if (put->u.put_code.name.len) {
+        memcpy(rec + 12 + LKP_PIN_MAX, put->u.put_code.name.p, put->u.put_code.name.len);
+    }
+    return LKP_CODE_RECORD_SIZE;
+}
+
+int lkp_code_record_valid(const uint8_t *rec, size_t len)
+{
+    return len == LKP_CODE_RECORD_SIZE && lkp_pin_valid(rec + 11, rec[10]) &&
+           rec[11 + LKP_PIN_MAX] <= LKP_NAME_MAX_BYTES;
+}
+
+size_t lkp_code_entry_wire(const uint8_t rec[LKP_CODE_RECORD_SIZE], uint8_t version, uint8_t *out)
+{
+    uint8_t pin_len = rec[10], name_len = rec[11 + LKP_PIN_MAX];
+    size_t n;
+    if (version >= 2) {
+        memcpy(out, rec, LKP_CODE_RECORD_SIZE);
+        return LKP_CODE_RECORD_SIZE;
+    }
+    memcpy(out, rec, 11u + pin_len);
+    n = 11u + pin_len;
+    out[n++] = name_len;
+    memcpy(out + n, rec + 12 + LKP_PIN_MAX, name_len);
+    return n + name_len;
+}

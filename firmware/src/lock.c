@@ -1,0 +1,1052 @@
+/*
+ * The lock: connection handling (handshake, records, refusals), request
+ * dispatch, and the state machine of docs/ble-protocol.md section 7.
+ */
+#include "lkp/lock.h"
+
+#include <string.h>
+
+#include "lkp/crypto.h"
+#include "lkp/wire.h"
+
+#define STATE_MAGIC 0x4Cu /* 'L' */
+#define STATE_VERSION 2u
+#define STATE_HEADER 17u
+#define STATE_RECORD_SIZE (STATE_HEADER + LKP_TIMEZONE_MAX)
+#define CODE_RECORD_MAX LKP_CODE_RECORD_SIZE
+#define MSG_OFFSET (LKP_FRAME_HEADER + LKP_RECORD_HEADER) /* plaintext inside lock->tx */
+
+/* ------------------------------------------------------------------ util */
+
+static int slot_used(const lock_t *lock, uint16_t slot)
+{
+    return (lock->slot_used[slot / 8u] >> (slot % 8u)) & 1u;
+}
+
+static void set_slot_used(lock_t *lock, uint16_t slot, int used)
+{
+    if (used) {
+        lock->slot_used[slot / 8u] = (uint8_t)(lock->slot_used[slot / 8u] | (1u << (slot % 8u)));
+    } else {
+        lock->slot_used[slot / 8u] = (uint8_t)(lock->slot_used[slot / 8u] & ~(1u << (slot % 8u)));
+    }
+}
+
+static uint32_t now_rtc(lock_t *lock)
+{
+    return lock->hal.rtc_get(lock->hal.user);
+}
+
+static uint8_t battery(lock_t *lock)
+{
+    uint8_t level = lock->hal.battery_percent(lock->hal.user);
+    return level > 100u ? 100u : level;
+}
+
+static void save_state(lock_t *lock)
+{
+    uint8_t rec[STATE_RECORD_SIZE];
+    rec[0] = STATE_MAGIC;
+    rec[1] = STATE_VERSION;
+    rec[2] = lock->bolt;
+    rec[3] = lock->door;
+    rec[4] = lock->wrong_pins;
+    lkp_put_u16(rec + 5, (uint16_t)lock->utc_offset_minutes);
+    lkp_put_u32(rec + 7, lock->seq_floor);
+    rec[11] = lock->lockouts;
+    /* A running lockout is stored at its full length: a power cycle restarts it
+     * rather than lift it (the monotonic timer does not survive a reboot). */
+    lkp_put_u32(rec + 12, lock->keypad_locked ? lock->keypad_lockout_ms : 0u);
+    rec[16] = lock->timezone_len;
+    memcpy(rec + STATE_HEADER, lock->timezone, lock->timezone_len);
+    (void)lock->hal.nvs_write(lock->hal.user, LOCK_NVS_ID_STATE, rec, STATE_HEADER + lock->timezone_len);
+}
+
+static void load_state(lock_t *lock)
+{
+    uint8_t rec[STATE_RECORD_SIZE];
+    int n = lock->hal.nvs_read(lock->hal.user, LOCK_NVS_ID_STATE, rec, sizeof rec);
+    uint32_t lockout_ms;
+    if (n < (int)STATE_HEADER || rec[0] != STATE_MAGIC || rec[1] != STATE_VERSION || rec[16] > LKP_TIMEZONE_MAX ||
+        (size_t)n < STATE_HEADER + rec[16]) {
+        return;
+    }
+    lock->bolt = rec[2] <= LOCK_BOLT_JAMMED ? rec[2] : (uint8_t)LOCK_BOLT_UNKNOWN;
+    lock->door = rec[3] <= LOCK_DOOR_AJAR ? rec[3] : (uint8_t)LOCK_DOOR_UNKNOWN;
+    lock->wrong_pins = rec[4];
+    lock->utc_offset_minutes = (int16_t)lkp_get_u16(rec + 5);
+    lock->seq_floor = lkp_get_u32(rec + 7);
+    lock->lockouts = rec[11];
+    lockout_ms = lkp_get_u32(rec + 12);
+    if (lockout_ms) {
+        lock->keypad_locked = 1;
+        lock->keypad_lockout_ms = lockout_ms;
+        lock->keypad_locked_until_ms = lock->hal.uptime_ms(lock->hal.user) + lockout_ms;
+    }
+    if (rec[16] > 0) {
+        lock->timezone_len = rec[16];
+        memcpy(lock->timezone, rec + STATE_HEADER, rec[16]);
+    }
+}
+
+/* ------------------------------------------------------------- radio out */
+
+static void notify_frame(lock_t *lock, size_t frame_len, lock_tx_kind_t kind)
+{
+    size_t off;
+    if (!lock->connected || frame_len == 0) {
+        return;
+    }
+    lock->counters.frames_sent++;
+    for (off = 0; off < frame_len; off += lock->chunk_size) {
+        size_t n = frame_len - off < lock->chunk_size ? frame_len - off : lock->chunk_size;
+        lock->hal.radio_notify(lock->hal.user, lock->tx + off, n, kind);
+    }
+}
+
+/* Send the plaintext frame body placed at tx + 4. */
+static void send_plain(lock_t *lock, size_t body_len, lock_tx_kind_t kind)
+{
+    notify_frame(lock, lkp_frame_seal(lock->tx, body_len), kind);
+}
+
+static void send_alert(lock_t *lock, uint8_t code)
+{
+    lock->tx[LKP_FRAME_HEADER] = LKP_FRAME_ALERT;
+    lock->tx[LKP_FRAME_HEADER + 1] = code;
+    send_plain(lock, 2, LOCK_TX_PROTOCOL);
+}
+
+/* Seal and send the message placed at tx + MSG_OFFSET. */
+static void send_message(lock_t *lock, size_t msg_len, lock_tx_kind_t kind)
+{
+    size_t body;
+    if (!lock->connected || lock->session.state != LKP_SESSION_ESTABLISHED) {
+        return;
+    }
+    body = lkp_record_seal(&lock->session, LKP_DIRECTION_TO_BRIDGE, lock->tx + LKP_FRAME_HEADER, msg_len);
+    if (body == 0) {
+        return; /* counter exhausted: the bridge must handshake again */
+    }
+    send_plain(lock, body, kind);
+}
+
+static uint8_t *response_header(lock_t *lock, uint8_t opcode, uint16_t request_id, uint8_t status)
+{
+    uint8_t *m = lock->tx + MSG_OFFSET;
+    m[0] = (uint8_t)((opcode > LKP_REQUEST_OPCODE_MAX ? LKP_REQUEST_OPCODE_MAX : opcode) | LKP_RESPONSE_FLAG);
+    lkp_put_u16(m + 1, request_id);
+    m[3] = status;
+    return m;
+}
+
+static void send_error(lock_t *lock, uint8_t opcode, uint16_t request_id, uint8_t code, lock_tx_kind_t kind)
+{
+    (void)response_header(lock, opcode, request_id, code);
+    send_message(lock, 4, kind);
+}
+
+/* ----------------------------------------------------------------- events */
+
+static void rescan_events(lock_t *lock)
+{
+    uint8_t rec[LOCK_EVENT_RECORD_MAX];
+    uint16_t i;
+    uint32_t head = lock->seq_floor, oldest = 0;
+
+    for (i = 0; i < lock->cfg.event_log_size; i++) {
+        int n = lock->hal.nvs_read(lock->hal.user, (uint16_t)(LOCK_NVS_ID_EVENT_BASE + i), rec, sizeof rec);
+        if (n >= 9) {
+            uint32_t seq = lkp_get_u32(rec + 1);
+            if (seq > head) {
+                head = seq;
+            }
+        }
+    }
+    for (i = 0; i < lock->cfg.event_log_size; i++) {
+        int n = lock->hal.nvs_read(lock->hal.user, (uint16_t)(LOCK_NVS_ID_EVENT_BASE + i), rec, sizeof rec);
+        if (n >= 9) {
+            uint32_t seq = lkp_get_u32(rec + 1);
+            /* Valid: at its own ring position and within the last size events. */
+            if (seq != 0 && (seq - 1u) % lock->cfg.event_log_size == i && head - seq < lock->cfg.event_log_size &&
+                (oldest == 0 || seq < oldest)) {
+                oldest = seq;
+            }
+        }
+    }
+    lock->head_seq = head;
+    lock->oldest_seq = oldest;
+}
+
+static void emit(lock_t *lock, lkp_event_t *ev)
+{
+    uint8_t rec[LOCK_EVENT_RECORD_MAX];
+    size_t n;
+    uint32_t seq;
+
+    if (lock->head_seq == 0xFFFFFFFFu) {
+        return; /* 136 years of one event a second: the log is full for good */
+    }
+    seq = lock->head_seq + 1u;
+    ev->seq = seq;
+    ev->timestamp = now_rtc(lock);
+    n = lkp_encode_event(ev, lock->cfg.protocol_version, rec, sizeof rec);
+    if (n == 0) {
+        return;
+    }
+    (void)lock->hal.nvs_write(lock->hal.user, (uint16_t)(LOCK_NVS_ID_EVENT_BASE + (seq - 1u) % lock->cfg.event_log_size),
+                              rec, n);
+    lock->head_seq = seq;
+    if (lock->oldest_seq == 0) {
+        lock->oldest_seq = seq;
+    } else if (seq - lock->oldest_seq >= lock->cfg.event_log_size) {
+        lock->oldest_seq = seq - lock->cfg.event_log_size + 1u; /* the ring dropped the oldest */
+    }
+    if (lock->hal.event_logged) {
+        lock->hal.event_logged(lock->hal.user, rec, n);
+    }
+    if (lock->connected && lock->session.state == LKP_SESSION_ESTABLISHED) {
+        memcpy(lock->tx + MSG_OFFSET, rec, n);
+        send_message(lock, n, LOCK_TX_EVENT);
+    }
+}
+
+static void emit_simple(lock_t *lock, uint8_t type, uint8_t a, uint8_t b, uint8_t c)
+{
+    lkp_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = type;
+    ev.a = a;
+    ev.b = b;
+    ev.c = c;
+    emit(lock, &ev);
+}
+
+static void emit_bolt(lock_t *lock, uint8_t type, uint8_t source, uint16_t slot)
+{
+    lkp_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = type;
+    ev.a = source;
+    ev.slot = slot;
+    emit(lock, &ev);
+}
+
+static void check_battery(lock_t *lock)
+{
+    uint8_t level = battery(lock);
+    if (level != lock->battery_reported) {
+        lock->battery_reported = level;
+        emit_simple(lock, LKP_EV_BATTERY, level, level <= LOCK_LOW_BATTERY_PERCENT ? 1u : 0u, 0);
+    }
+}
+
+/* ------------------------------------------------------------------- bolt */
+
+static void arm_auto_lock(lock_t *lock)
+{
+    if (lock->cfg.auto_lock_ms) {
+        lock->auto_lock_armed = 1;
+        lock->auto_lock_due_ms = lock->hal.uptime_ms(lock->hal.user) + lock->cfg.auto_lock_ms;
+    }
+}
+
+static void bolt_moved(lock_t *lock, uint8_t to, uint8_t source, uint16_t slot)
+{
+    lock->bolt = to;
+    save_state(lock);
+    if (to == LOCK_BOLT_LOCKED) {
+        lock->auto_lock_armed = 0;
+        emit_bolt(lock, LKP_EV_LOCKED, source, slot);
+    } else {
+        arm_auto_lock(lock);
+        emit_bolt(lock, LKP_EV_UNLOCKED, source, slot);
+    }
+}
+
+static uint8_t move_bolt(lock_t *lock, lock_bolt_action_t action, uint8_t source, uint16_t slot)
+{
+    lock_motor_result_t result;
+    if (battery(lock) <= LOCK_CRITICAL_BATTERY_PERCENT) {
+        return LKP_ERR_LOW_BATTERY;
+    }
+    result = lock->hal.motor_drive(lock->hal.user, action);
+    check_battery(lock);
+    if (result == LOCK_MOTOR_JAMMED || result == LOCK_MOTOR_OBSTRUCTED) {
+        lock->auto_lock_armed = 0;
+        if (result == LOCK_MOTOR_JAMMED) {
+            lock->bolt = LOCK_BOLT_JAMMED;
+            save_state(lock);
+        }
+        emit_simple(lock, LKP_EV_BOLT_FAULT, result == LOCK_MOTOR_JAMMED ? LOCK_FAULT_JAMMED : LOCK_FAULT_OBSTRUCTED,
+                    (uint8_t)action, source);
+        return result == LOCK_MOTOR_JAMMED ? LKP_ERR_JAMMED : LKP_ERR_OBSTRUCTED;
+    }
+    bolt_moved(lock, action == LOCK_ACTION_LOCK ? LOCK_BOLT_LOCKED : LOCK_BOLT_UNLOCKED, source, slot);
+    return LKP_OK;
+}
+
+/* ------------------------------------------------------------------ codes */
+
+static int read_code(lock_t *lock, uint16_t slot, uint8_t *buf, size_t cap)
+{
+    int n = lock->hal.nvs_read(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SLOT_BASE + slot), buf, cap);
+    /* A record that does not parse is treated as empty rather than trusted. */
+    if (n < 0 || (size_t)n > cap || !lkp_code_record_valid(buf, (size_t)n)) {
+        return 0;
+    }
+    return n;
+}
+
+static int code_valid_now(lock_t *lock, const uint8_t *rec)
+{
+    uint32_t starts = lkp_get_u32(rec + 2), ends = lkp_get_u32(rec + 6), now;
+    if (starts == 0 || ends == 0) {
+        return 1;
+    }
+    now = now_rtc(lock);
+    return starts <= now && now < ends;
+}
+
+static uint16_t lowest_free_slot(const lock_t *lock)
+{
+    uint16_t slot;
+    for (slot = 1; slot <= lock->cfg.code_capacity; slot++) {
+        if (!slot_used(lock, slot)) {
+            return slot;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+static void handle_status(lock_t *lock, const lkp_request_t *req)
+{
+    uint8_t *m = response_header(lock, req->opcode, req->request_id, LKP_OK);
+    m[4] = lock->bolt;
+    m[5] = lock->door;
+    m[6] = battery(lock);
+    m[7] = (uint8_t)lock->rssi;
+    lkp_put_u32(m + 8, now_rtc(lock));
+    lkp_put_u16(m + 12, (uint16_t)lock->utc_offset_minutes);
+    lkp_put_u16(m + 14, lock->code_count);
+    lkp_put_u16(m + 16, lock->cfg.code_capacity);
+    lkp_put_u32(m + 18, lock->head_seq);
+    m[22] = lock->timezone_len;
+    memcpy(m + 23, lock->timezone, lock->timezone_len);
+    send_message(lock, 23u + lock->timezone_len, LOCK_TX_RESPONSE);
+}
+
+static void handle_bolt(lock_t *lock, const lkp_request_t *req)
+{
+    lock_bolt_action_t action = req->opcode == LKP_OP_LOCK ? LOCK_ACTION_LOCK : LOCK_ACTION_UNLOCK;
+    uint8_t rc = move_bolt(lock, action, LOCK_SOURCE_BLE, LKP_NO_SLOT);
+    uint8_t *m;
+    if (rc != LKP_OK) {
+        send_error(lock, req->opcode, req->request_id, rc, LOCK_TX_RESPONSE);
+        return;
+    }
+    m = response_header(lock, req->opcode, req->request_id, LKP_OK);
+    m[4] = lock->bolt;
+    send_message(lock, 5, LOCK_TX_RESPONSE);
+}
+
+static void handle_set_time(lock_t *lock, const lkp_request_t *req)
+{
+    const lkp_str_t *tz = &req->u.set_time.timezone;
+    if (req->u.set_time.epoch < LOCK_EARLIEST_VALID_TIME) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_INVALID_TIME, LOCK_TX_RESPONSE);
+        return;
+    }
+    if (lock->hal.timezone_known && !lock->hal.timezone_known(lock->hal.user, (const char *)tz->p, tz->len)) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_INVALID_TIMEZONE, LOCK_TX_RESPONSE);
+        return;
+    }
+    lock->hal.rtc_set(lock->hal.user, req->u.set_time.epoch);
+    lock->timezone_len = tz->len;
+    memcpy(lock->timezone, tz->p, tz->len);
+    lock->utc_offset_minutes = req->u.set_time.utc_offset_minutes;
+    save_state(lock);
+    (void)response_header(lock, req->opcode, req->request_id, LKP_OK);
+    send_message(lock, 4, LOCK_TX_RESPONSE);
+}
+
+static uint8_t put_code(lock_t *lock, const lkp_request_t *req, uint16_t *slot_out)
+{
+    uint8_t entry[CODE_RECORD_MAX], current[CODE_RECORD_MAX];
+    uint16_t slot = req->u.put_code.slot, other;
+    size_t n;
+    int current_len, rc;
+
+    if (slot == LKP_ANY_SLOT) {
+        slot = lowest_free_slot(lock);
+        if (slot == 0) {
+            return LKP_ERR_STORAGE_FULL;
+        }
+    } else if (slot < 1 || slot > lock->cfg.code_capacity) {
+        return LKP_ERR_INVALID_SLOT;
+    }
+    *slot_out = slot;
+    n = lkp_code_record(slot, req, entry);
+    current_len = slot_used(lock, slot) ? read_code(lock, slot, current, sizeof current) : 0;
+    if (current_len > 0 && (size_t)current_len == n && memcmp(current, entry, n) == 0) {
+        return LKP_OK; /* idempotent retry */
+    }
+    for (other = 1; other <= lock->cfg.code_capacity; other++) {
+        uint8_t rec[CODE_RECORD_MAX];
+        if (other == slot || !slot_used(lock, other)) {
+            continue;
+        }
+        if (read_code(lock, other, rec, sizeof rec) > 0 && rec[10] == req->u.put_code.pin.len &&
+            memcmp(rec + 11, req->u.put_code.pin.p, rec[10]) == 0) {
+            return LKP_ERR_PIN_CONFLICT;
+        }
+    }
+    if (current_len > 0 && !req->u.put_code.replace) {
+        return LKP_ERR_SLOT_OCCUPIED;
+    }
+    rc = lock->hal.nvs_write(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SLOT_BASE + slot), entry, n);
+    if (rc == LOCK_NVS_FULL) {
+        return LKP_ERR_STORAGE_FULL;
+    }
+    if (rc != 0) {
+        return LKP_ERR_INTERNAL;
+    }
+    if (!slot_used(lock, slot)) {
+        set_slot_used(lock, slot, 1);
+        lock->code_count++;
+    }
+    return LKP_OK;
+}
+
+static void handle_put_code(lock_t *lock, const lkp_request_t *req)
+{
+    uint16_t slot = 0;
+    uint8_t rc = put_code(lock, req, &slot);
+    uint8_t *m;
+    if (rc != LKP_OK) {
+        send_error(lock, req->opcode, req->request_id, rc, LOCK_TX_RESPONSE);
+        return;
+    }
+    m = response_header(lock, req->opcode, req->request_id, LKP_OK);
+    lkp_put_u16(m + 4, slot);
+    send_message(lock, 6, LOCK_TX_RESPONSE);
+}
+
+static void handle_delete_code(lock_t *lock, const lkp_request_t *req)
+{
+    uint16_t slot = req->u.delete_code.slot;
+    uint8_t *m;
+    if (slot < 1 || slot > lock->cfg.code_capacity) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_INVALID_SLOT, LOCK_TX_RESPONSE);
+        return;
+    }
+    if (!slot_used(lock, slot)) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_SLOT_EMPTY, LOCK_TX_RESPONSE);
+        return;
+    }
+    if (lock->hal.nvs_delete(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SLOT_BASE + slot)) != 0) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_INTERNAL, LOCK_TX_RESPONSE);
+        return;
+    }
+    set_slot_used(lock, slot, 0);
+    lock->code_count--;
+    m = response_header(lock, req->opcode, req->request_id, LKP_OK);
+    lkp_put_u16(m + 4, slot);
+    send_message(lock, 6, LOCK_TX_RESPONSE);
+}
+
+static void handle_list_codes(lock_t *lock, const lkp_request_t *req)
+{
+    uint8_t *m = response_header(lock, req->opcode, req->request_id, LKP_OK);
+    size_t n = 7;
+    uint8_t count = 0;
+    uint16_t slot = req->u.list_codes.start_slot ? req->u.list_codes.start_slot : 1u;
+    uint16_t next = LKP_NO_SLOT, last = 0;
+    uint8_t rec[CODE_RECORD_MAX];
+
+    for (; slot >= 1 && slot <= lock->cfg.code_capacity; slot++) {
+        int len;
+        if (!slot_used(lock, slot)) {
+            continue;
+        }
+        if (count == req->u.list_codes.max_count) {
+            next = (uint16_t)(last + 1u); /* more after this page */
+            break;
+        }
+        len = read_code(lock, slot, rec, sizeof rec);
+        if (len > 0) {
+            n += lkp_code_entry_wire(rec, lock->cfg.protocol_version, m + n);
+            count++;
+            last = slot;
+        }
+    }
+    lkp_put_u16(m + 4, next);
+    m[6] = count;
+    send_message(lock, n, LOCK_TX_RESPONSE);
+}
+
+static void handle_read_events(lock_t *lock, const lkp_request_t *req)
+{
+    uint8_t *m = response_header(lock, req->opcode, req->request_id, LKP_OK);
+    size_t n = 13;
+    uint8_t count = 0;
+    uint32_t seq;
+
+    lkp_put_u32(m + 4, lock->head_seq);
+    lkp_put_u32(m + 8, lock->oldest_seq);
+    if (lock->oldest_seq != 0 && req->u.read_events.since_seq < lock->head_seq) {
+        seq = req->u.read_events.since_seq + 1u;
+        if (seq < lock->oldest_seq) {
+            seq = lock->oldest_seq;
+        }
+        for (; count < req->u.read_events.max_count; seq++) {
+            uint8_t *item = m + n;
+            int len = lock->hal.nvs_read(lock->hal.user,
+                                         (uint16_t)(LOCK_NVS_ID_EVENT_BASE + (seq - 1u) % lock->cfg.event_log_size),
+                                         item + 1, LOCK_EVENT_RECORD_MAX);
+            if (len >= 9 && len <= (int)LOCK_EVENT_RECORD_MAX && lkp_get_u32(item + 2) == seq) {
+                item[0] = (uint8_t)len;
+                n += 1u + (size_t)len;
+                count++;
+            }
+            if (seq == lock->head_seq) {
+                break;
+            }
+        }
+    }
+    m[12] = count;
+    send_message(lock, n, LOCK_TX_RESPONSE);
+}
+
+static void execute(lock_t *lock, const lkp_request_t *req)
+{
+    if (lock->hal.busy && lock->hal.busy(lock->hal.user)) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_BUSY, LOCK_TX_RESPONSE);
+        return;
+    }
+    switch (req->opcode) {
+    case LKP_OP_GET_STATUS:
+        handle_status(lock, req);
+        break;
+    case LKP_OP_LOCK:
+    case LKP_OP_UNLOCK:
+        handle_bolt(lock, req);
+        break;
+    case LKP_OP_SET_TIME:
+        handle_set_time(lock, req);
+        break;
+    case LKP_OP_PUT_CODE:
+        handle_put_code(lock, req);
+        break;
+    case LKP_OP_DELETE_CODE:
+        handle_delete_code(lock, req);
+        break;
+    case LKP_OP_LIST_CODES:
+        handle_list_codes(lock, req);
+        break;
+    case LKP_OP_READ_EVENTS:
+        handle_read_events(lock, req);
+        break;
+    default:
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_UNKNOWN_OPCODE, LOCK_TX_RESPONSE);
+        break;
+    }
+}
+
+/* -------------------------------------------------------------- radio in */
+
+static uint32_t doubling(uint32_t initial, unsigned steps, uint32_t max)
+{
+    uint32_t v = initial;
+    while (steps-- && v < max) {
+        v = v > max / 2u ? max : v * 2u;
+    }
+    return v < max ? v : max;
+}
+
+static int backing_off(lock_t *lock)
+{
+    if (lock->backing_off &&
+        (int32_t)(lock->hal.uptime_ms(lock->hal.user) - lock->backoff_until_ms) >= 0) {
+        lock->backing_off = 0;
+    }
+    return lock->backing_off;
+}
+
+static void handshake_failed(lock_t *lock)
+{
+    lock->counters.handshakes_failed++;
+    if (lock->cfg.protocol_version < 2) {
+        return;
+    }
+    if (lock->handshake_failures < 0xFF) {
+        lock->handshake_failures++;
+    }
+    if (lock->handshake_failures > LOCK_HANDSHAKE_FREE_FAILURES) {
+        unsigned excess = lock->handshake_failures - LOCK_HANDSHAKE_FREE_FAILURES;
+        lock->backing_off = 1;
+        lock->backoff_until_ms = lock->hal.uptime_ms(lock->hal.user) +
+                                 doubling(LOCK_HANDSHAKE_BACKOFF_INITIAL_MS, excess - 1u, LOCK_HANDSHAKE_BACKOFF_MAX_MS);
+    }
+}
+
+static void on_hello(lock_t *lock, const uint8_t *body, uint16_t len)
+{
+    uint8_t *f = lock->tx + LKP_FRAME_HEADER;
+    uint8_t ours = lock->cfg.protocol_version, theirs;
+    if (len != LKP_HELLO_SIZE) {
+        return;
+    }
+    theirs = body[1];
+    /* Version 1 speaks exactly 1; version 2 serves any bridge of 2 or more in 2. */
+    if (ours < 2 ? theirs != ours : theirs < 2) {
+        lock->counters.handshakes_failed++;
+        send_alert(lock, LKP_ERR_UNSUPPORTED_VERSION);
+        return;
+    }
+    if (ours >= 2 && backing_off(lock)) {
+        /* No CHALLENGE, no nonce: each guess costs the guesser the back-off. */
+        send_alert(lock, LKP_ERR_BUSY);
+        return;
+    }
+    lkp_session_clear(&lock->session);
+    lock->request_len = 0;
+    lock->session.version = ours;
+    if (ours >= 2) {
+        lock->session.transcript[0] = theirs;
+        lock->session.transcript[1] = ours < theirs ? ours : theirs;
+        lock->session.transcript_len = 2;
+    }
+    memcpy(lock->session.nonce_bridge, body + 2, LKP_NONCE_SIZE);
+    /* No fresh nonce, no answer: a repeated Nl would repeat the session keys. */
+    if (lock->hal.random(lock->hal.user, lock->session.nonce_lock, LKP_NONCE_SIZE) != 0 ||
+        lkp_derive_keys(lock->device_key, &lock->session) != 0 ||
+        lkp_confirm_tag(&lock->session, LKP_LABEL_LOCK, f + 2 + LKP_NONCE_SIZE) != 0) {
+        lkp_session_clear(&lock->session);
+        return;
+    }
+    lock->session.state = LKP_SESSION_CHALLENGE_SENT;
+    f[0] = LKP_FRAME_CHALLENGE;
+    f[1] = ours >= 2 ? lock->session.transcript[1] : ours;
+    memcpy(f + 2, lock->session.nonce_lock, LKP_NONCE_SIZE);
+    send_plain(lock, LKP_CHALLENGE_SIZE, LOCK_TX_PROTOCOL);
+}
+
+static void on_confirm(lock_t *lock, const uint8_t *body, uint16_t len)
+{
+    uint8_t expected[LKP_CONFIRM_SIZE];
+    int ok;
+    if (lock->session.state != LKP_SESSION_CHALLENGE_SENT) {
+        return;
+    }
+    ok = len == LKP_CONFIRM_FRAME_SIZE && lkp_confirm_tag(&lock->session, LKP_LABEL_BRIDGE, expected) == 0 &&
+         lkp_ct_equal(expected, body + 1, LKP_CONFIRM_SIZE);
+    lkp_wipe(expected, sizeof expected);
+    if (!ok) {
+        handshake_failed(lock);
+        lkp_session_clear(&lock->session);
+        send_alert(lock, LKP_ERR_AUTH_FAILED);
+        return;
+    }
+    lock->handshake_failures = 0;
+    lock->backing_off = 0;
+    lock->session.state = LKP_SESSION_ESTABLISHED;
+    lock->session.tx_counter = 0;
+    lock->session.rx_counter = 0;
+}
+
+static void on_secure(lock_t *lock, const uint8_t *body, uint16_t len)
+{
+    lkp_request_t req;
+    size_t n = 0;
+    int rc;
+    if (lock->session.state != LKP_SESSION_ESTABLISHED) {
+        send_alert(lock, LKP_ERR_NOT_AUTHENTICATED);
+        return;
+    }
+    rc = lkp_record_open(&lock->session, LKP_DIRECTION_TO_LOCK, body, len, lock->request, sizeof lock->request, &n);
+    if (rc != LKP_RECORD_OK) {
+        lock->counters.rejected_records++;
+        return;
+    }
+    rc = lkp_decode_request(lock->request, n, lock->cfg.protocol_version, &req);
+    if (rc < 0) {
+        return; /* not even a header: dropped */
+    }
+    if (rc != LKP_OK) {
+        send_error(lock, req.opcode, req.request_id, (uint8_t)rc, LOCK_TX_PROTOCOL);
+        return;
+    }
+    lock->request_len = (uint16_t)n;
+}
+
+static void handle_frame(lock_t *lock, const uint8_t *body, uint16_t len)
+{
+    lock->counters.frames_received++;
+    switch (body[0]) {
+    case LKP_FRAME_HELLO:
+        on_hello(lock, body, len);
+        break;
+    case LKP_FRAME_CONFIRM:
+        on_confirm(lock, body, len);
+        break;
+    case LKP_FRAME_SECURE:
+        on_secure(lock, body, len);
+        break;
+    default:
+        break; /* not a bridge -> lock frame: dropped */
+    }
+}
+
+static void drain_frames(lock_t *lock)
+{
+    const uint8_t *body;
+    uint16_t len;
+    while (lock->request_len == 0 && lkp_deframer_next(&lock->rx, &body, &len)) {
+        handle_frame(lock, body, len);
+    }
+}
+
+void lock_radio_write(lock_t *lock, const uint8_t *data, size_t len)
+{
+    if (!lock->connected) {
+        return;
+    }
+    for (;;) {
+        size_t pushed = lkp_deframer_push(&lock->rx, data, len);
+        data += pushed;
+        len -= pushed;
+        drain_frames(lock);
+        if (len == 0) {
+            return;
+        }
+        if (pushed == 0) {
+            if (lock->request_len != 0) {
+                /* The bridge keeps one request in flight; more than a frame
+                 * behind a pending one is a misbehaving peer: drop it. */
+                lock->counters.dropped_bytes += (uint32_t)len;
+                return;
+            }
+            lkp_deframer_reset(&lock->rx); /* cannot happen: a full buffer always holds a frame or garbage */
+        }
+    }
+}
+
+int lock_process(lock_t *lock)
+{
+    lkp_request_t req;
+    if (lock->request_len == 0) {
+        return 0;
+    }
+    check_battery(lock);
+    if (lkp_decode_request(lock->request, lock->request_len, lock->cfg.protocol_version, &req) == LKP_OK) {
+        execute(lock, &req);
+    }
+    lkp_wipe(lock->request, lock->request_len);
+    lock->request_len = 0;
+    drain_frames(lock);
+    return 1;
+}
+
+int lock_request_pending(const lock_t *lock)
+{
+    return lock->request_len != 0;
+}
+
+uint8_t lock_pending_opcode(const lock_t *lock)
+{
+    return lock->request_len ? lock->request[0] : 0u;
+}
+
+void lock_radio_connected(lock_t *lock, uint16_t att_mtu)
+{
+    lock->connected = 1;
+    lock->chunk_size = lkp_chunk_size_for_mtu(att_mtu);
+    lkp_deframer_reset(&lock->rx);
+    lkp_session_clear(&lock->session);
+    lock->request_len = 0;
+}
+
+void lock_radio_mtu_changed(lock_t *lock, uint16_t att_mtu)
+{
+    lock->chunk_size = lkp_chunk_size_for_mtu(att_mtu);
+}
+
+void lock_radio_disconnected(lock_t *lock)
+{
+    lock->connected = 0;
+    lkp_deframer_reset(&lock->rx);
+    lkp_session_clear(&lock->session);
+    lkp_wipe(lock->request, sizeof lock->request);
+    lock->request_len = 0;
+}
+
+void lock_radio_discard_partial(lock_t *lock)
+{
+    if (lock->request_len == 0) {
+        lkp_deframer_reset(&lock->rx);
+    }
+}
+
+int lock_session_established(const lock_t *lock)
+{
+    return lock->connected && lock->session.state == LKP_SESSION_ESTABLISHED;
+}
+
+void lock_set_rssi(lock_t *lock, int rssi_dbm)
+{
+    lock->rssi = (int8_t)(rssi_dbm < -128 ? -128 : rssi_dbm > 127 ? 127 : rssi_dbm);
+}
+
+static size_t put_text(uint8_t *buf, size_t off, size_t cap, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n > 32) {
+        n = 32;
+    }
+    if (off + 1 + n > cap) {
+        return 0;
+    }
+    buf[off] = (uint8_t)n;
+    if (n) {
+        memcpy(buf + off + 1, s, n);
+    }
+    return off + 1 + n;
+}
+
+size_t lock_device_info(const lock_t *lock, uint8_t *buf, size_t len)
+{
+    size_t off;
+    if (len < 5) {
+        return 0;
+    }
+    buf[0] = lock->cfg.protocol_version;
+    lkp_put_u32(buf + 1, lock->cfg.capabilities);
+    off = put_text(buf, 5, len, lock->cfg.model);
+    return off ? put_text(buf, off, len, lock->cfg.firmware) : 0;
+}
+
+/* --------------------------------------------------------- physical world */
+
+static int keypad_locked_out(lock_t *lock)
+{
+    if (lock->keypad_locked &&
+        (int32_t)(lock->hal.uptime_ms(lock->hal.user) - lock->keypad_locked_until_ms) >= 0) {
+        lock->keypad_locked = 0;
+        save_state(lock);
+    }
+    return lock->keypad_locked;
+}
+
+void lock_keypad_entry(lock_t *lock, const char *digits, size_t len)
+{
+    uint16_t slot;
+    lkp_event_t ev;
+    size_t i;
+    int v2 = lock->cfg.protocol_version >= 2;
+
+    /* Locked out: every PIN refused, the right one too, and nothing logged. */
+    if (v2 && keypad_locked_out(lock)) {
+        return;
+    }
+    for (slot = 1; slot <= lock->cfg.code_capacity; slot++) {
+        uint8_t rec[CODE_RECORD_MAX];
+        if (slot_used(lock, slot) && read_code(lock, slot, rec, sizeof rec) > 0 && rec[10] == len &&
+            memcmp(rec + 11, digits, len) == 0 && code_valid_now(lock, rec)) {
+            if (lock->wrong_pins || lock->lockouts) {
+                lock->wrong_pins = 0;
+                lock->lockouts = 0;
+                save_state(lock);
+            }
+            (void)move_bolt(lock, LOCK_ACTION_UNLOCK, LOCK_SOURCE_KEYPAD, slot);
+            return;
+        }
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.type = LKP_EV_INCORRECT_PIN;
+    for (i = 0; i < len && ev.digits_len < LKP_DIGITS_MAX; i++) {
+        if (digits[i] >= '0' && digits[i] <= '9') {
+            ev.digits[ev.digits_len++] = digits[i];
+        }
+    }
+    if (lock->wrong_pins < 0xFF) {
+        lock->wrong_pins++;
+    }
+    if (v2 && lock->wrong_pins >= LOCK_KEYPAD_LOCKOUT_AFTER) {
+        lock->keypad_lockout_ms = doubling(LOCK_KEYPAD_LOCKOUT_INITIAL_MS, lock->lockouts, LOCK_KEYPAD_LOCKOUT_MAX_MS);
+        lock->keypad_locked = 1;
+        lock->keypad_locked_until_ms = lock->hal.uptime_ms(lock->hal.user) + lock->keypad_lockout_ms;
+        if (lock->lockouts < 0xFF) {
+            lock->lockouts++;
+        }
+    }
+    save_state(lock);
+    emit(lock, &ev);
+    lkp_wipe(&ev, sizeof ev);
+    if (v2 ? lock->keypad_locked && lock->wrong_pins >= LOCK_KEYPAD_LOCKOUT_AFTER
+           : lock->wrong_pins == LOCK_WRONG_PIN_TAMPER_THRESHOLD) {
+        emit_simple(lock, LKP_EV_TAMPER, LOCK_TAMPER_KEYPAD_LOCKOUT, 0, 0);
+    }
+}
+
+void lock_keypad_lock_button(lock_t *lock)
+{
+    (void)move_bolt(lock, LOCK_ACTION_LOCK, LOCK_SOURCE_KEYPAD, LKP_NO_SLOT);
+}
+
+void lock_manual_turn(lock_t *lock, lock_bolt_state_t to)
+{
+    if (to != LOCK_BOLT_LOCKED && to != LOCK_BOLT_UNLOCKED) {
+        to = lock->bolt == LOCK_BOLT_LOCKED ? LOCK_BOLT_UNLOCKED : LOCK_BOLT_LOCKED;
+    }
+    bolt_moved(lock, (uint8_t)to, LOCK_SOURCE_MANUAL, LKP_NO_SLOT);
+}
+
+void lock_door_changed(lock_t *lock, lock_door_state_t door)
+{
+    if (door == lock->door) {
+        return;
+    }
+    lock->door = (uint8_t)door;
+    save_state(lock);
+    if (door == LOCK_DOOR_CLOSED && lock->bolt == LOCK_BOLT_UNLOCKED) {
+        arm_auto_lock(lock);
+    }
+    emit_simple(lock, LKP_EV_DOOR, (uint8_t)door, 0, 0);
+}
+
+void lock_tamper(lock_t *lock, lock_tamper_kind_t kind)
+{
+    emit_simple(lock, LKP_EV_TAMPER, (uint8_t)kind, 0, 0);
+}
+
+void lock_battery_changed(lock_t *lock)
+{
+    check_battery(lock);
+}
+
+void lock_tick(lock_t *lock)
+{
+    uint32_t now;
+    if (!lock->auto_lock_armed || lock->bolt != LOCK_BOLT_UNLOCKED) {
+        return;
+    }
+    now = lock->hal.uptime_ms(lock->hal.user);
+    if ((int32_t)(now - lock->auto_lock_due_ms) < 0) {
+        return;
+    }
+    lock->auto_lock_armed = 0;
+    if (lock->door != LOCK_DOOR_CLOSED) {
+        return; /* closing the door re-arms it */
+    }
+    (void)move_bolt(lock, LOCK_ACTION_LOCK, LOCK_SOURCE_AUTO_LOCK, LKP_NO_SLOT);
+}
+
+void lock_continue_after(lock_t *lock, uint32_t seq)
+{
+    if (seq <= lock->head_seq) {
+        return;
+    }
+    lock->seq_floor = seq;
+    save_state(lock);
+    rescan_events(lock);
+}
+
+/* ------------------------------------------------------------ introspection */
+
+size_t lock_code_entry(lock_t *lock, uint16_t slot, uint8_t *buf, size_t len)
+{
+    uint8_t rec[CODE_RECORD_MAX];
+    if (slot < 1 || slot > lock->cfg.code_capacity || !slot_used(lock, slot) || len < CODE_RECORD_MAX ||
+        read_code(lock, slot, rec, sizeof rec) == 0) {
+        return 0;
+    }
+    return lkp_code_entry_wire(rec, lock->cfg.protocol_version, buf);
+}
+
+size_t lock_logged_event(lock_t *lock, uint32_t seq, uint8_t *buf, size_t len)
+{
+    int n;
+    if (seq == 0 || lock->oldest_seq == 0 || seq < lock->oldest_seq || seq > lock->head_seq ||
+        len < LOCK_EVENT_RECORD_MAX) {
+        return 0;
+    }
+    n = lock->hal.nvs_read(lock->hal.user, (uint16_t)(LOCK_NVS_ID_EVENT_BASE + (seq - 1u) % lock->cfg.event_log_size),
+                           buf, LOCK_EVENT_RECORD_MAX);
+    return n >= 9 && lkp_get_u32(buf + 1) == seq ? (size_t)n : 0u;
+}
+
+void lock_get_state(const lock_t *lock, lock_state_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->bolt = lock->bolt;
+    out->door = lock->door;
+    out->battery_percent = lock->battery_reported;
+    out->wrong_pins = lock->wrong_pins;
+    out->session_established = (uint8_t)lock_session_established(lock);
+    out->request_pending = lock->request_len != 0;
+    out->auto_lock_armed = lock->auto_lock_armed;
+    out->timezone_len = lock->timezone_len;
+    out->utc_offset_minutes = lock->utc_offset_minutes;
+    out->code_count = lock->code_count;
+    out->head_seq = lock->head_seq;
+    out->oldest_seq = lock->oldest_seq;
+    out->auto_lock_due_ms = lock->auto_lock_due_ms;
+    memcpy(out->timezone, lock->timezone, lock->timezone_len);
+    out->counters = lock->counters;
+    out->keypad_locked = lock->keypad_locked;
+    out->backing_off = lock->backing_off;
+    out->protocol_version = lock->cfg.protocol_version;
+    out->lockouts = lock->lockouts;
+}
+
+size_t lock_sizeof(void)
+{
+    return sizeof(lock_t);
+}
+
+/* ------------------------------------------------------------------- init */
+
+int lock_init(lock_t *lock, const lock_hal_t *hal, const lock_config_t *config)
+{
+    uint16_t slot;
+    if (!hal || !config || !config->device_key || !hal->rtc_get || !hal->rtc_set || !hal->uptime_ms ||
+        !hal->random || !hal->motor_drive || !hal->battery_percent || !hal->nvs_read || !hal->nvs_write ||
+        !hal->nvs_delete || !hal->radio_notify || config->code_capacity < 1 ||
+        (config->protocol_version != 0 && (config->protocol_version < LKP_PROTOCOL_VERSION_MIN ||
+                                           config->protocol_version > LKP_PROTOCOL_VERSION)) ||
+        config->code_capacity > LOCK_MAX_CODE_SLOTS || config->event_log_size < 1 ||
+        config->event_log_size > LOCK_MAX_EVENT_LOG) {
+        return -1;
+    }
+    memset(lock, 0, sizeof *lock);
+    lock->hal = *hal;
+    lock->cfg = *config;
+    memcpy(lock->device_key, config->device_key, LKP_KEY_SIZE);
+    lock->cfg.device_key = NULL; /* the copy above is the only one the core keeps */
+    if (lock->cfg.protocol_version == 0) {
+        lock->cfg.protocol_version = LKP_PROTOCOL_VERSION;
+    }
+    lock->session.version = lock->cfg.protocol_version;
+    lock->chunk_size = LKP_MIN_CHUNK;
+    lock->bolt = LOCK_BOLT_LOCKED;
+    lock->door = LOCK_DOOR_CLOSED;
+    lock->timezone_len = 3;
+    memcpy(lock->timezone, "UTC", 3);
+    load_state(lock);
+    for (slot = 1; slot <= lock->cfg.code_capacity; slot++) {
+        uint8_t rec[CODE_RECORD_MAX];
+        if (read_code(lock, slot, rec, sizeof rec) > 0) {
+            set_slot_used(lock, slot, 1);
+            lock->code_count++;
+        }
+    }
+    rescan_events(lock);
+    lock->battery_reported = battery(lock);
+    if (lock->bolt == LOCK_BOLT_UNLOCKED) {
+        arm_auto_lock(lock);
+    }
+    return 0;
+}

@@ -1,0 +1,110 @@
+"""The test vectors of docs/ble-protocol.md section 11, reproduced by the C core.
+
+The vectors come from `firmware_bridge.protocol.vectors` (the document's
+source, kept equal to it by tests/firmware_bridge), so when the protocol
+changes these tests say at once whether the C lock still speaks it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from firmware_bridge.protocol import PutCodeRequest, PutCodeResponse, StatusRequest, StatusResponse
+from firmware_bridge.protocol.connection import HandshakeComplete
+from firmware_bridge.protocol.vectors import EPOCH, lines
+from tests.firmware.engine import require_c_engine
+from tests.firmware.harness import Bridge, LockUnderTest
+
+pytestmark = pytest.mark.usefixtures("c_engine")
+
+
+@pytest.fixture(scope="module")
+def c_engine():
+    require_c_engine()
+
+
+def _vector_chunks(label: str) -> list[bytes]:
+    """The chunks listed under a '# label' block (or the handshake lines 'LABEL chunk i')."""
+    out, inside = [], False
+    for line in lines():
+        if line.startswith("# "):
+            inside = line.startswith(f"# {label}")
+            continue
+        match = re.match(rf"^{label} chunk \d+: (.*)$", line)
+        if match:
+            out.append(bytes.fromhex(match.group(1)))
+        elif inside and line.startswith("frame chunk"):
+            out.append(bytes.fromhex(line.split(": ", 1)[1]))
+    return out
+
+
+def _value(name: str) -> bytes:
+    for line in lines():
+        if line.startswith(name):
+            return bytes.fromhex(line.split("=", 1)[1].strip())
+    raise KeyError(name)
+
+
+def _vector_lock() -> LockUnderTest:
+    """A C lock in the state of the vectors' StatusResponse, set through its storage."""
+    from firmware_bridge.simulator.c_engine import NVS_SLOT_BASE
+
+    # The storage layouts of firmware/README.md: the state record (bolt, door,
+    # offset, seq floor 42, time zone) and two code slots (padded PIN and name).
+    tz = b"Europe/Paris"
+    state = bytes([0x4C, 2, 1, 1, 0]) + (60).to_bytes(2, "little") + (42).to_bytes(4, "little")
+    state += bytes(5) + bytes([len(tz)]) + tz
+    codes = {NVS_SLOT_BASE + slot: slot.to_bytes(2, "little") + bytes(8) + b"\x04" + pin + bytes(4) + bytes(57)
+             for slot, pin in ((1, b"1111"), (2, b"2222"))}
+    return LockUnderTest("c", nvs={0x0001: state, **codes}, battery=87.0, signal_dbm=-60,
+                         battery_drain_per_request=0.0)
+
+
+def test_crc_check_values():
+    from firmware_bridge.simulator.c_engine import load_library
+
+    lib = load_library()
+    assert lib.lkp_crc8(b"123456789", 9) == 0xF4
+    assert lib.lkp_crc32(b"123456789", 9) == 0xCBF43926
+
+
+def test_challenge_chunks_are_the_vectors():
+    lock = _vector_lock()
+    bridge = Bridge(lock)
+    hello = b"".join(bridge.central.start_handshake())
+    assert lock.write(hello) == _vector_chunks("CHALLENGE")
+
+
+def test_handshake_completes_with_the_vectors_keys():
+    lock = _vector_lock()
+    bridge = Bridge(lock)
+    assert bridge.handshake() == [HandshakeComplete(_value("session_id"))]
+    assert lock.lock.session_established()
+
+
+def test_status_response_record_is_the_vectors():
+    lock = _vector_lock()
+    bridge = Bridge(lock)
+    bridge.handshake()
+    request = b"".join(bridge.central.send(StatusRequest(1)))
+    assert request == b"".join(_vector_chunks("bridge -> lock, counter 1"))
+    answer = lock.write(request)
+    assert answer == _vector_chunks("lock -> bridge, counter 1")
+    [status] = bridge.feed(answer)
+    assert status == StatusResponse(1, status.bolt, status.door, 87, -60, EPOCH, "Europe/Paris", 60, 2, 250, 42)
+
+
+def test_put_code_at_mtu_64_is_stored():
+    lock = _vector_lock()
+    bridge = Bridge(lock)
+    bridge.handshake()
+    bridge.request(StatusRequest(1))
+    bridge.central.set_mtu(64)
+    put = PutCodeRequest(2, 3, "482913", "Alice", EPOCH, EPOCH + 86400)
+    chunks = bridge.central.send(put)
+    assert chunks == _vector_chunks("bridge -> lock, counter 2, ATT MTU 64")
+    assert bridge.feed(lock.write(b"".join(chunks))) == [PutCodeResponse(2, 3)]
+    entry = lock.lock.codes[3]
+    assert (entry.pin, entry.name, entry.starts_at, entry.ends_at) == ("482913", "Alice", EPOCH, EPOCH + 86400)
