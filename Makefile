@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: run test lint bench chaos clean browser firmware firmware-size
+.PHONY: run test lint bench chaos clean browser firmware firmware-size brokers
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,17 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 run: $(STAMP) $(if $(filter c,$(ENGINE)),firmware)
 	$(BIN)/provider sandbox --port $(PORT) $(if $(ENGINE),--engine $(ENGINE))
 
+# The MQTT brokers the bridge-channel tests start privately (Debian's mosquitto and
+# nats-server); installed when missing. Without them those tests skip, saying why.
+brokers:
+	@for pkg in mosquitto nats-server; do \
+	  command -v $$pkg >/dev/null 2>&1 || test -x /usr/sbin/$$pkg || (export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq $$pkg >/dev/null 2>&1 \
+	    || (apt-get update -qq && apt-get install -y -qq $$pkg >/dev/null) \
+	    || sudo -n sh -c "apt-get update -qq && apt-get install -y -qq $$pkg >/dev/null") \
+	  || echo "$$pkg could not be installed: its MQTT tests will be skipped (apt-get install $$pkg)"; \
+	done
+
 # The C firmware core (firmware/): its shared library for the virtual locks
 # C engine and its unit-test binary; libmbedtls-dev is installed when missing.
 firmware:
@@ -28,11 +39,11 @@ firmware:
 firmware-size:
 	$(MAKE) -s -C firmware size
 
-test: $(STAMP) firmware
+test: $(STAMP) firmware brokers
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
-	$(BIN)/ruff check provider firmware_bridge certify tests bench
+	$(BIN)/ruff check provider firmware_bridge certify tests bench bridge_contract
 	$(BIN)/mypy firmware_bridge/protocol
 
 # wrk (Debian) is the load generator; installed here when missing.

@@ -28,6 +28,7 @@ MODULES = [
     ("memory", "issue 8"),
     ("webhooks", "issue 4"),
     ("e2e_unlock", "issue 6"),
+    ("fleet", "issue 13"),
     ("fuzz", "issue 8"),
     ("firmware", "issue 19"),
     ("factory", "device lifecycle"),

@@ -11,6 +11,7 @@ session, keypad, door, timers, motor faults, link drops and power cycles).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -22,7 +23,7 @@ HARNESSES = ("frame", "record", "request", "lock")
 
 
 def run(quick: bool = False) -> list[dict]:
-    seconds = 10 if quick else 300
+    seconds = int(os.environ.get("FUZZ_SECONDS") or (10 if quick else 300))
     start = time.monotonic()
     proc = subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), "fuzz", f"FUZZ_SECONDS={seconds}"],
                           capture_output=True, text=True, timeout=len(HARNESSES) * seconds + 600, check=False)

@@ -106,6 +106,14 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         "BRIDGE_POLL_MAX_SECONDS": _float(env, "BRIDGE_POLL_MAX_SECONDS", 25.0),
         # A bridge silent for this long is declared offline with its locks.
         "BRIDGE_HEARTBEAT_TIMEOUT_SECONDS": _float(env, "BRIDGE_HEARTBEAT_TIMEOUT_SECONDS", 90.0),
+        # The MQTT bridge channel (provider bridge-gateway): the gateways' broker account, the
+        # topic prefix, and how bridges' broker accounts are made: "" (by hand), "mosquitto-dynsec"
+        # (through MQTT_ADMIN_URL's $CONTROL API) or "command" (MQTT_PROVISIONING_COMMAND, any broker).
+        "MQTT_URL": env.get("MQTT_URL") or None,
+        "MQTT_TOPIC_PREFIX": env.get("MQTT_TOPIC_PREFIX") or "bridges",
+        "MQTT_PROVISIONING": env.get("MQTT_PROVISIONING", ""),
+        "MQTT_ADMIN_URL": env.get("MQTT_ADMIN_URL") or None,
+        "MQTT_PROVISIONING_COMMAND": env.get("MQTT_PROVISIONING_COMMAND") or None,
         # Rotate every lock's device key after this many days (0: only after transfers and on request).
         "KEY_ROTATION_MAX_AGE_DAYS": _float(env, "KEY_ROTATION_MAX_AGE_DAYS", 0.0),
         "SESSION_COOKIE_HTTPONLY": True,

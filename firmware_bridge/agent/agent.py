@@ -40,13 +40,23 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
+def make_api(config: AgentConfig) -> ProviderApi:
+    """The transport: only how the agent's calls travel differs, never what the agent does."""
+    if config.transport == "mqtt":
+        from firmware_bridge.agent.mqtt_api import MqttProviderApi
+
+        return MqttProviderApi(config.api_url, config.bridge_token, config.mqtt_url, timeout=config.http_timeout,
+                               retry_max=config.retry_max, reconnect_spread=config.reconnect_spread,
+                               protocol=config.mqtt_protocol)
+    return ProviderApi(config.api_url, config.bridge_token, config.http_timeout, config.retry_max)
+
+
 class Agent:
     def __init__(self, config: AgentConfig, backend: Backend, api: ProviderApi | None = None,
                  journal: Journal | None = None, now: Callable[[], datetime] = utcnow) -> None:
         self.config = config
         self.backend = backend
-        self.api = api or ProviderApi(config.api_url, config.bridge_token, config.http_timeout,
-                                      config.retry_max)
+        self.api = api or make_api(config)
         self.journal = journal or Journal(config.state_dir / "journal.sqlite3")
         self._now = now
         self.bridge_id = ""
@@ -90,6 +100,7 @@ class Agent:
             if self._reports:
                 await asyncio.wait(self._reports, timeout=SHUTDOWN_GRACE)
             await self.backend.close()
+            await self.api.aclose()
             self.journal.close()
             _LOGGER.info("stopped")
 

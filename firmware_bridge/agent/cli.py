@@ -32,6 +32,9 @@ DEFAULT_STATE_DIR = "var/bridge"
 @click.option("--idle-disconnect", type=float, default=None, help="Seconds before an idle lock is disconnected.")
 @click.option("--heartbeat-interval", type=float, default=None, help="Seconds between heartbeats.")
 @click.option("--poll-interval", type=float, default=None, help="Seconds between visits to an idle lock.")
+@click.option("--transport", type=click.Choice(["http", "mqtt"]), default=None,
+              help="Commands and reports over HTTP long-poll (default) or an MQTT broker ($FIRMWARE_BRIDGE_TRANSPORT).")
+@click.option("--mqtt-url", default=None, help="transport mqtt: mqtt://host:1883 ($FIRMWARE_BRIDGE_MQTT_URL).")
 @click.option("--engine", type=click.Choice(["python", "c"]), default=None,
               help="With --backend virtual: the locks' firmware, the Python state machine or the C core "
                    "($FIRMWARE_BRIDGE_LOCK_ENGINE, default python).")

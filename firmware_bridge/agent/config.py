@@ -31,6 +31,9 @@ ENV_PREFIX = "FIRMWARE_BRIDGE_"
 ENV_ALIASES = {"bridge_token": "FIRMWARE_BRIDGE_TOKEN"}
 
 
+TRANSPORTS = ("http", "mqtt")
+
+
 class ConfigError(AgentError, ValueError):
     """The flags, environment and file do not describe a runnable agent."""
 
@@ -67,6 +70,14 @@ class AgentConfig:
     control: bool = True
     #: virtual backend only: fixed control port (0 = any free port, written to the state dir).
     control_port: int = 0
+    #: How commands, results, events and heartbeats travel: "http" (long-poll) or "mqtt" (a broker).
+    transport: str = "http"
+    #: transport mqtt: the broker, mqtt://host:1883 (the bridge signs in with its id and token).
+    mqtt_url: str = ""
+    #: transport mqtt: a lost connection's first retry falls at random within this many seconds.
+    reconnect_spread: float = 10.0
+    #: transport mqtt: "5", or "3.1.1" for a broker without MQTT 5 (NATS's MQTT gateway).
+    mqtt_protocol: str = "5"
 
     def __post_init__(self) -> None:
         if not self.provider_url:
@@ -77,6 +88,10 @@ class AgentConfig:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if not 0 < self.poll_wait <= 25:
             raise ConfigError("poll_wait must be in (0, 25] seconds")
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}")
+        if self.transport == "mqtt" and not self.mqtt_url:
+            raise ConfigError("transport mqtt needs the broker (--mqtt-url or FIRMWARE_BRIDGE_MQTT_URL)")
 
     @property
     def api_url(self) -> str:

@@ -150,6 +150,9 @@ class ProviderApi:
                 _LOGGER.warning("%s: %s; retrying in %.1f s", what or path, err, delay)
                 await asyncio.sleep(delay)
 
+    async def aclose(self) -> None:
+        """Ends the transport's connections (HTTP keeps none open between calls)."""
+
     # ------------------------------------------------------------------ endpoints
     async def locks(self) -> tuple[str, list[LockInfo]]:
         data = await self.call("GET", "/locks")

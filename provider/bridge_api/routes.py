@@ -29,6 +29,10 @@ from provider.services import (
     locks,
 )
 
+#: WSGI environ key set only by provider.bridge_api.server (never from a request header):
+#: a dict the poll view fills with what the server needs to wait in its place.
+DEFERRED_POLL = "provider.deferred_poll"
+
 bp = Blueprint("bridge_api", __name__, url_prefix="/bridge/v1")
 bp.url_value_preprocessor(reject_nul)
 
@@ -89,9 +93,17 @@ def poll_commands():
     bridge_id = _bridge().id
     db.session.commit()  # the heartbeat, before the wait
     wait = min(query["wait"], float(current_app.config["BRIDGE_POLL_MAX_SECONDS"]))
+    deferred = request.environ.get(DEFERRED_POLL)
+    if deferred is not None:
+        # Served by the asyncio bridge server: look once here; it waits for the
+        # wake-up itself, holding a socket instead of this thread.
+        deferred.update(bridge_id=bridge_id, wait=wait)
+        wait = 0
     found = commands.wait_for_commands(
         bridge_id, wait_seconds=wait, limit=query["limit"], resume=query["resume"]
     )
+    if deferred is not None:
+        deferred["found"] = len(found)
     return jsonify(commands=found)
 
 

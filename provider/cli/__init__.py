@@ -16,6 +16,8 @@ def register_commands(group: click.Group) -> None:
 
     for command in (
         serve.serve,
+        serve.bridge_api,
+        serve.bridge_gateway,
         serve.sandbox,
         accounts.accounts,
         clients.clients,

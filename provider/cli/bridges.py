@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask.cli import with_appcontext
 
@@ -31,3 +33,97 @@ def create(owner_email: str, name: str) -> None:
     click.echo(f"bridge_id: {bridge.id}")
     click.echo(f"token:     {token}")
     click.echo("Store the token now: it cannot be shown again.")
+    _provision(bridge.id, token)
+
+
+def _provisioner() -> Any:
+    from flask import current_app
+
+    from provider.services import broker_accounts
+
+    try:
+        return broker_accounts.from_config(current_app.config)
+    except broker_accounts.ProvisioningError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def _provision(bridge_id: str, token: str) -> None:
+    """Its MQTT broker account (MQTT_PROVISIONING), after the commit: the bridge exists either way."""
+    from provider.services.broker_accounts import ProvisioningError
+
+    provisioner = _provisioner()
+    if provisioner is None:
+        return
+    try:
+        provisioner.provision(bridge_id, token)
+    except ProvisioningError as err:
+        raise click.ClickException(f"the bridge works over HTTP, but its MQTT broker account was not made: {err}. "
+                                   "Rotate its token (provider bridges rotate-token) to try again.") from err
+    click.echo("MQTT broker account made (user name: the bridge id, password: the token).")
+
+
+def _bridge(bridge_id: str) -> Any:
+    from provider.models import Bridge
+
+    bridge = db.session.get(Bridge, bridge_id)
+    if bridge is None:
+        raise click.ClickException(f"no bridge {bridge_id}")
+    return bridge
+
+
+@bridges.command("rotate-token")
+@click.argument("bridge_id")
+@with_appcontext
+def rotate_token(bridge_id: str) -> None:
+    """A new token for the bridge; the old one (HTTP and MQTT) stops working. Prints it ONCE."""
+    bridge = _bridge(bridge_id)
+    token = bridge_service.rotate_token(bridge)
+    db.session.commit()
+    click.echo(f"token:     {token}")
+    click.echo("Store the token now: it cannot be shown again.")
+    _provision(bridge.id, token)
+
+
+@bridges.command("revoke-broker")
+@click.argument("bridge_id")
+@with_appcontext
+def revoke_broker(bridge_id: str) -> None:
+    """Removes the bridge's MQTT broker account (a bridge taken out of service)."""
+    from provider.services.broker_accounts import ProvisioningError
+
+    provisioner = _provisioner()
+    if provisioner is None:
+        raise click.ClickException("MQTT_PROVISIONING is not set: remove the account on the broker by hand")
+    try:
+        provisioner.revoke(_bridge(bridge_id).id)
+    except ProvisioningError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo("MQTT broker account removed.")
+
+
+@bridges.command("dynsec-init")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--admin", "admin_user", default="provisioner", show_default=True)
+@click.option("--gateway", "gateway_user", default="gateway", show_default=True)
+@with_appcontext
+def dynsec_init(path: str, admin_user: str, gateway_user: str) -> None:
+    """Writes a first Mosquitto dynamic-security file: the provisioning and gateway accounts (passwords printed ONCE)."""
+    import json
+    import os
+    import secrets
+
+    from flask import current_app
+
+    from provider.services.broker_accounts import dynsec_config
+
+    admin = (admin_user, secrets.token_urlsafe(24))
+    gateway = (gateway_user, secrets.token_urlsafe(24))
+    prefix = current_app.config.get("MQTT_TOPIC_PREFIX") or "bridges"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as err:
+        raise click.ClickException(f"{path} exists; not overwritten") from err
+    with os.fdopen(fd, "w") as handle:
+        json.dump(dynsec_config(admin, gateway, prefix), handle, indent=2)
+    click.echo(f"MQTT_ADMIN_URL=mqtt://{admin[0]}:{admin[1]}@<broker>:1883   (with MQTT_PROVISIONING=mosquitto-dynsec)")
+    click.echo(f"MQTT_URL=mqtt://{gateway[0]}:{gateway[1]}@<broker>:1883   (provider bridge-gateway)")

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -46,6 +47,9 @@ class Bridge(TimestampMixin, db.Model):
     online: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # MQTT presence: the session of the agent's connection the last presence message was about
+    # (an "offline" will of an older connection must not take a reconnected bridge offline).
+    presence_session: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_bridges_online_seen", "online", "last_seen_at"),)
 

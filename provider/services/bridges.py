@@ -124,3 +124,46 @@ def sweep_silent_bridges(timeout_seconds: float, at: datetime | None = None) -> 
         mark_offline(bridge)
         count += 1
     return count
+
+
+def presence_online(bridge: Bridge, session: int) -> bool:
+    """The bridge's MQTT connection `session` is up (its retained presence says so).
+
+    False for a message about a session already known or older (a late
+    retained copy, the same message seen by a second gateway): nothing
+    changes then, and only the gateway that got True takes the bridge's leases back.
+    """
+    claimed = db.session.execute(
+        update(Bridge)
+        .where(Bridge.id == bridge.id,
+               (Bridge.presence_session.is_(None)) | (Bridge.presence_session < session))
+        .values(presence_session=session)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        return False
+    bridge.presence_session = session
+    touch(bridge)
+    return True
+
+
+def presence_offline(bridge: Bridge, session: int) -> bool:
+    """The broker published the will of connection `session`: offline at once, unless a newer one is up."""
+    claimed = db.session.execute(
+        update(Bridge)
+        .where(Bridge.id == bridge.id, Bridge.presence_session == session, Bridge.online.is_(True))
+        .values(online=False)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        return False
+    bridge.online = True  # what the row said before the UPDATE: mark_offline reports that transition
+    mark_offline(bridge)
+    return True
+
+
+def rotate_token(bridge: Bridge) -> str:
+    """A new bearer token for the bridge (the old one stops working at commit); returns it, shown once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    bridge.token_hash = hash_token(token)
+    return token

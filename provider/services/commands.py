@@ -130,6 +130,25 @@ def cancel_if_queued(command_id: str) -> bool:
     return bool(result.rowcount)
 
 
+def _due(at: datetime, *, resume: bool = False) -> Any:
+    """What a poll hands out: queued commands, and leased ones whose lease ran out, before expiry."""
+    leased_and_due = Command.status == "leased"
+    if not resume:
+        leased_and_due = and_(leased_and_due, Command.lease_until <= at)
+    return and_(or_(Command.status == "queued", leased_and_due), Command.expires_at > at)
+
+
+def bridges_with_due_commands(at: datetime | None = None) -> set[str]:
+    """Bridges that a poll would hand something to now: one query for a whole server's waiters.
+
+    The asyncio bridge server runs it every tick instead of one look per
+    waiting bridge: it sees what no notification announces (a lease running
+    out, a command committed by a process whose wake-ups do not reach it).
+    """
+    at = at or clock_now()
+    return set(db.session.scalars(select(Command.bridge_id).where(_due(at)).distinct()).all())
+
+
 def claim(
     bridge_id: str, limit: int, at: datetime | None = None, *, resume: bool = False
 ) -> list[Command]:
@@ -140,16 +159,9 @@ def claim(
     the lease (the agent's journal keeps an executed one from running twice).
     """
     at = at or clock_now()
-    leased_and_due = Command.status == "leased"
-    if not resume:
-        leased_and_due = and_(leased_and_due, Command.lease_until <= at)
     query = (
         select(Command)
-        .where(
-            Command.bridge_id == bridge_id,
-            or_(Command.status == "queued", leased_and_due),
-            Command.expires_at > at,
-        )
+        .where(Command.bridge_id == bridge_id, _due(at, resume=resume))
         .order_by(Command.created_at, Command.id)
         .limit(limit)
     )

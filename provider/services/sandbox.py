@@ -54,8 +54,9 @@ def seed_sandbox() -> None:
         db.session.commit()
 
 
-def describe_sandbox(base_url: str) -> str:
-    """What a newcomer needs to start using the sandbox."""
+def describe_sandbox(base_url: str, bridge_url: str | None = None) -> str:
+    """What a newcomer needs to start using the sandbox (`bridge_url`: the bridge API's own server)."""
+    bridge_url = bridge_url or base_url
     return "\n".join(
         [
             f"Sandbox running at {base_url}",
@@ -66,8 +67,8 @@ def describe_sandbox(base_url: str) -> str:
             f"  token:         {base_url}/oauth/token   metadata: {base_url}/.well-known/oauth-authorization-server",
             f"  redirect URIs: {'  '.join(SEAM_REDIRECT_URIS)}",
             *describe_virtual_locks(),
-            f"  bridge API:    {base_url}/bridge/v1   (a new bridge: provider bridges create --owner EMAIL)",
-            "Press Ctrl-C to stop (web, dispatcher and bridge agent stop together).",
+            f"  bridge API:    {bridge_url}/bridge/v1   (a new bridge: provider bridges create --owner EMAIL)",
+            "Press Ctrl-C to stop (web, dispatcher, bridge API and bridge agent stop together).",
         ]
     )
 

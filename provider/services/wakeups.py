@@ -72,7 +72,7 @@ class Hub:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: dict[str, set[Waiter]] = {}
+        self._waiters: dict[str, set[Any]] = {}
         self._listeners: dict[tuple[str, str], _Listener] = {}
         self._subscribers: list[tuple[str, Callable[[str], None]]] = []
         self._pid = os.getpid()
@@ -99,20 +99,31 @@ class Hub:
             waiter.wake()
 
     @contextmanager
-    def listening(self, channel: str) -> Iterator[Waiter]:
-        """Registers a waiter for the block; register BEFORE reading the database, so no wake-up falls between."""
-        waiter = Waiter(channel)
-        with self._lock:
-            self._waiters.setdefault(channel, set()).add(waiter)
+    def listening(self, channel: str, waiter: Any = None) -> Iterator[Any]:
+        """Registers a waiter for the block; register BEFORE reading the database, so no wake-up falls between.
+
+        `waiter`: any object with `wake()` (called from whichever thread hears
+        the notification); by default a thread-blocking `Waiter`.
+        """
+        waiter = waiter if waiter is not None else Waiter(channel)
+        self.add(channel, waiter)
         try:
             yield waiter
         finally:
-            with self._lock:
-                group = self._waiters.get(channel)
-                if group is not None:
-                    group.discard(waiter)
-                    if not group:
-                        del self._waiters[channel]
+            self.discard(channel, waiter)
+
+    def add(self, channel: str, waiter: Any) -> None:
+        """Registers `waiter` (anything with `wake()`) until `discard`; `listening` does both for a block."""
+        with self._lock:
+            self._waiters.setdefault(channel, set()).add(waiter)
+
+    def discard(self, channel: str, waiter: Any) -> None:
+        with self._lock:
+            group = self._waiters.get(channel)
+            if group is not None:
+                group.discard(waiter)
+                if not group:
+                    del self._waiters[channel]
 
     def waiter_count(self, channel: str) -> int:
         with self._lock:
@@ -333,11 +344,21 @@ def _publish(redis_url: str, channels: set[str]) -> bool:
         return False
 
 
-def listening(channel: str) -> Any:
-    """`with wakeups.listening(ch) as waiter:` read the database, then `waiter.wait(timeout)`; see wait_loop."""
+def start_listener() -> bool:
+    """Starts this process's listener for the app's database (or Redis); False: no cross-process wake-ups.
+
+    Needs an app context. `listening` does it on first use; a server that
+    registers waiters straight on the hub (the asyncio bridge server) calls it once.
+    """
     transport = _transport_of_bind(db.session())
     if transport is not None:
         hub.ensure_listener(*transport)
+    return transport is not None
+
+
+def listening(channel: str) -> Any:
+    """`with wakeups.listening(ch) as waiter:` read the database, then `waiter.wait(timeout)`; see wait_loop."""
+    start_listener()
     return hub.listening(channel)
 
 

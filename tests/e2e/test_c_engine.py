@@ -4,6 +4,10 @@ A second sandbox whose bridge agents run `CLock` (firmware/, through cffi):
 the core does the framing, handshake, records and state machine that the
 Python simulator does in the other e2e modules. A representative subset of
 the bridge-agent scenarios, and the whole provider-certify run, pass unchanged.
+
+A protocol addition that the C core does not implement yet fails here first:
+implement it in firmware/ (the places are named in firmware/README.md), or
+mark the scenario xfail here naming the missing message, so the gap is plain.
 """
 
 from __future__ import annotations

@@ -64,3 +64,16 @@ def test_web_runs_one_worker_when_wakeups_cannot_cross_processes(app, monkeypatc
     shared = dict((spec[0], spec) for spec in sandbox_processes(8080, wakeups_cross_processes=True))
     assert alone["web"][2] == {"WEB_CONCURRENCY": "1"}
     assert "WEB_CONCURRENCY" not in shared["web"][2]
+
+
+def test_agents_poll_the_bridge_api_server_not_the_web_server(app):
+    processes = {spec[0]: spec for spec in sandbox_processes(8080, [("b1", "brg_one")], "/dc", bridge_port=8099)}
+    assert processes["bridge-api"][1][-3:] == ["bridge-api", "--port", "8099"]
+    agent_argv = processes["bridge"][1]
+    assert agent_argv[agent_argv.index("--provider-url") + 1] == "http://127.0.0.1:8099/dc"
+
+
+def test_a_gateway_runs_when_mqtt_is_configured(app):
+    names = [spec[0] for spec in sandbox_processes(8080, [("b1", "brg_one")], bridge_port=8099, mqtt=True)]
+    assert "gateway" in names
+    assert "gateway" not in [spec[0] for spec in sandbox_processes(8080, [("b1", "brg_one")], bridge_port=8099)]

@@ -19,8 +19,9 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.add_column("bridges", sa.Column("presence_session", sa.BigInteger(), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("bridges") as batch:
+        batch.drop_column("presence_session")

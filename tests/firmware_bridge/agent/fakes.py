@@ -202,6 +202,9 @@ class FakeProvider:
         self.fail_next_results = 0
         self.rebind()
 
+    async def aclose(self) -> None:
+        pass
+
     def rebind(self) -> None:
         """Fresh asyncio primitives, for a second asyncio.run() (an agent restart)."""
         self.queue = asyncio.Queue()
