@@ -138,8 +138,10 @@ class VirtualLockPeripheral:
         self.on_change = on_change
         self.device = device
         self.name = name or lock.name
-        lock.install_key(parse_device_key(device_key))
-        lock.on_key_change(self._on_key_change)
+        self._device_key = parse_device_key(device_key)
+        if isinstance(lock, VirtualLock):  # the C core keeps its own key (its NV records)
+            lock.install_key(self._device_key)
+            lock.on_key_change(self._on_key_change)
         self._advertising_interval_ms = advertising_interval_ms
         self._transport = transport
         self.service = LockService(self._on_request_write, self._read_info)
@@ -266,7 +268,7 @@ class VirtualLockPeripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         session = _Session(
-            connection, PeripheralConnection(self.lock.device_key, mtu=connection.att_mtu)
+            connection, PeripheralConnection(self._key_for_handshakes(), mtu=connection.att_mtu)
         )
         self._sessions[connection.handle] = session
         for loop in (self._send_loop, self._request_loop, self._handshake_deadline):
@@ -282,6 +284,10 @@ class VirtualLockPeripheral:
         )
         self._schedule_advertising_update()
         _LOGGER.debug("%s: central %s connected", self.name, connection.peer_address)
+
+    def _key_for_handshakes(self) -> bytes | None:
+        """The lock's current key; None while a Python lock is in factory mode."""
+        return self.lock.device_key if isinstance(self.lock, VirtualLock) else self._device_key
 
     def _on_key_change(self, key: bytes) -> None:
         # Sessions in progress keep their session keys; their next HELLO needs the new key.
