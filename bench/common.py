@@ -165,7 +165,7 @@ class Process:
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="bench-", suffix=".log")[1]))
 
     def start(self) -> Process:
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "ab")  # closed in stop()
         self.popen = subprocess.Popen(
             self.argv, env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -226,6 +226,9 @@ def wait_http(url: str, process: Process | None = None, timeout: float = 60.0) -
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "COV_"))}
     env.update({"LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1"})
+    # `provider serve` and `provider dispatcher` default to production rules; the bench
+    # runs them against local receivers and plain http.
+    env.setdefault("PROVIDER_ENV", "sandbox")
     env.update(extra)
     return env
 
@@ -372,7 +375,7 @@ def postgres_available() -> str | None:
 
         with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3):
             return None
-    except Exception as err:  # noqa: BLE001 - any failure means "not here"
+    except Exception as err:  # any failure means "not here"
         return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(err).__name__}"
 
 

@@ -100,7 +100,7 @@ class Context:
                 continue
             try:
                 notes.append(action())
-            except Exception as err:  # noqa: BLE001 - cleanup reports, it never aborts the run
+            except Exception as err:  # cleanup reports, it never aborts the run
                 notes.append(f"FAILED to undo {key}: {type(err).__name__}: {err}")
         self._cleanups = list(reversed(remaining))
         self.cleanup_notes.extend(notes)

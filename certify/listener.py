@@ -55,7 +55,7 @@ class Listener:
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status = listener.receive(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
@@ -63,7 +63,7 @@ class Listener:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer((self.host, self.port), Handler)
@@ -95,7 +95,7 @@ class Listener:
             Webhook(self.secret).verify(body, headers)
         except WebhookVerificationError as err:
             return f"invalid: {err}"
-        except Exception as err:  # noqa: BLE001 - a malformed secret or header is the provider's fault
+        except Exception as err:  # a malformed secret or header is the provider's fault
             return f"invalid: {type(err).__name__}: {err}"
         return "valid"
 

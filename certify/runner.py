@@ -78,11 +78,23 @@ class Progress:
         pass
 
 
+#: What every check past the health check stands on: a sign-in, its token and a lock to test.
+#: A selection (`--select 'actions.*'`) runs them first, unless they are excluded by name.
+PREREQUISITES = ("oauth.state_echoed", "oauth.token_response", "locks.list")
+
+
+def _matches(check: Check, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatch(check.name, p) or check.area == p for p in patterns)
+
+
 def select_checks(patterns: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> list[Check]:
     checks = all_checks()
     if patterns:
-        checks = [c for c in checks if any(fnmatch.fnmatch(c.name, p) or c.area == p for p in patterns)]
-    return [c for c in checks if not any(fnmatch.fnmatch(c.name, p) or c.area == p for p in exclude)]
+        chosen = {c.name for c in checks if _matches(c, patterns)}
+        if any(c.area != "health" for c in checks if c.name in chosen):
+            chosen.update(PREREQUISITES)
+        checks = [c for c in checks if c.name in chosen]
+    return [c for c in checks if not _matches(c, exclude)]
 
 
 def _not_applicable(ctx: Context, check: Check) -> str | None:
@@ -111,7 +123,7 @@ def run_check(ctx: Context, check: Check) -> CheckResult:
             outcome, reason, evidence = (Outcome.FAIL if hard else Outcome.WARN), err.reason, err.evidence
         except requests.RequestException as err:
             outcome, reason = Outcome.FAIL, f"HTTP request failed: {type(err).__name__}: {err}"
-        except Exception as err:  # noqa: BLE001 - a crash in one check must not stop the others
+        except Exception as err:  # a crash in one check must not stop the others
             outcome = Outcome.FAIL
             reason = f"the check crashed ({type(err).__name__}: {err}); this may be a bug in the kit"
             evidence = [{"traceback": traceback.format_exc(limit=4)}]

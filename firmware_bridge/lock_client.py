@@ -528,13 +528,15 @@ class LockClient:
         """Send one request and return its response.
 
         ``retry_safe`` requests (reads, puts to an explicit slot, deletes) are
-        tried once more after a dropped link or a timeout, on a fresh
-        connection; anything that could act twice on the lock is not.  Any
-        request is sent again once after `LockSessionLost`: the lock refused it
-        without being able to decrypt it, so it cannot have acted on it.
+        tried once more after a dropped link, a timeout or a lost session, on a
+        fresh connection; anything that could act twice on the lock (LOCK,
+        UNLOCK, SET_TIME, PUT_CODE to any slot) is never sent again: nothing
+        unauthenticated can prove that the lock did not run it, and a plaintext
+        ALERT is anyone's to send (the connection ignores those once a session
+        is up).
         """
         link_retry = retry_safe
-        session_retry = True
+        session_retry = retry_safe
         while True:
             try:
                 return await self._request_once(build, expected, timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,9 @@ _LOGGER = logging.getLogger(__name__)
 MIGRATIONS_DIR = __path__[0] + "/migrations"
 
 
+_METADATA_PATH = "/.well-known/oauth-authorization-server"
+
+
 class PrefixMiddleware:
     """Serves the app under PROVIDER_BASE_PATH; anything outside it is a 404.
 
@@ -32,6 +36,12 @@ class PrefixMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
+        if path == _METADATA_PATH + self.prefix:
+            # RFC 8414 §3.1: an issuer with a path has its metadata at the well-known
+            # path with the issuer's path appended (and we keep the prefixed copy too).
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + self.prefix
+            environ["PATH_INFO"] = _METADATA_PATH
+            return self.wsgi_app(environ, start_response)
         if path == self.prefix or path.startswith(self.prefix + "/"):
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + self.prefix
             environ["PATH_INFO"] = path[len(self.prefix):] or "/"
@@ -53,7 +63,22 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        files = [row[2] for row in cursor.execute("PRAGMA database_list").fetchall() if row[2]]
         cursor.close()
+        _owner_only(files)
+
+
+def _owner_only(database_files: list[str]) -> None:
+    """The database (and its WAL and shared-memory files) readable by its owner only: it
+    holds hashed passwords, encrypted keys, owners' locks and histories. sqlite3 creates
+    them under the umask (often 0644), so they are narrowed on every connection."""
+    for name in database_files:
+        for path in (name, name + "-wal", name + "-shm"):
+            try:
+                if os.stat(path).st_mode & 0o077:
+                    os.chmod(path, 0o600)
+            except OSError:
+                continue  # not created yet, or not ours to change
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -71,8 +96,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     db.init_app(app)
-    from provider.services import rate_limits, read_cache, wakeups
+    from provider.services import grants, rate_limits, read_cache, wakeups
 
+    grants.init_app(app)  # the refresh tokens' absolute lifetime
     wakeups.init_app(app)  # which Redis carries long-poll wake-ups (REDIS_URL, non-PostgreSQL databases)
     read_cache.init_app(app)
     # One per-device limiter per app (Redis when REDIS_URL is set), for every route that needs it.
@@ -80,10 +106,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config.get("PROVIDER_MIGRATIONS", True):
         init_migrations(app, MIGRATIONS_DIR)
 
-    from provider import models  # noqa: F401  (registers the tables)
+    from provider import (
+        models,  # noqa: F401  (registers the tables)
+        sessions,
+    )
     from provider.error_handlers import register_error_handlers
     from provider.request_guards import register_request_guards
 
+    sessions.init_app(app)  # browser sessions kept server-side; `flask.session` as usual
     # Each producer of bridge commands registers what happens when one ends.
     from provider.services import access_codes, actions, clock_correction, key_rotation  # noqa: F401
 
@@ -113,8 +143,13 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_security_headers(app: Flask) -> None:
+    production = app.config["PROVIDER_ENV"] == config_module.PRODUCTION
     @app.after_request
     def _headers(response: Any) -> Any:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if production:
+            # Production is https only (PROVIDER_ISSUER is checked at start): browsers
+            # must never try the owner's sign-in over plain http again.
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response

@@ -209,9 +209,10 @@ class Gateway:
                 if task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
         finally:
-            for task in tasks:
+            chains = list(self._chains.values())  # work under way dies with the connection; bridges re-send
+            for task in [*tasks, *chains]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *chains, return_exceptions=True)
 
     # ------------------------------------------------------------------ up: bridge -> cloud
     async def _receive(self, client: Any) -> None:
@@ -243,7 +244,7 @@ class Gateway:
                     await previous
             try:
                 await work
-            except Exception as err:  # noqa: BLE001 - one bad message must not stop the gateway
+            except Exception as err:  # one bad message must not stop the gateway
                 _LOGGER.warning("%s: %s (%s); the bridge sends it again", key, type(err).__name__, err)
 
         task = asyncio.get_running_loop().create_task(chained())

@@ -69,6 +69,14 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
             raise ConfigError("SECRET_KEY is required when PROVIDER_ENV=production")
         if not database_url:
             raise ConfigError("DATABASE_URL is required when PROVIDER_ENV=production")
+        if env.get("PROVIDER_PROXY_HOPS", "").strip() == "":
+            # The app binds 127.0.0.1, so something always stands in front. Guessing it
+            # wrong either trusts forged X-Forwarded-For or gives every owner the proxy's
+            # address (one guesser then slows everybody's sign-in).
+            raise ConfigError(
+                "PROVIDER_PROXY_HOPS is required when PROVIDER_ENV=production: the number of "
+                "reverse proxies in front whose X-Forwarded-For/-Proto to trust (0: none)"
+            )
     if not database_url:
         var_dir.mkdir(parents=True, exist_ok=True)
         database_url = f"sqlite:///{var_dir / 'provider.db'}"
@@ -106,6 +114,13 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         "BRIDGE_POLL_MAX_SECONDS": _float(env, "BRIDGE_POLL_MAX_SECONDS", 25.0),
         # A bridge silent for this long is declared offline with its locks.
         "BRIDGE_HEARTBEAT_TIMEOUT_SECONDS": _float(env, "BRIDGE_HEARTBEAT_TIMEOUT_SECONDS", 90.0),
+        # Absolute lifetime of a refresh token (and so of an owner's grant to a client),
+        # counted from the authorization. Long by default: Seam keeps a connection for years.
+        "PROVIDER_REFRESH_TOKEN_DAYS": _float(env, "PROVIDER_REFRESH_TOKEN_DAYS", 1825.0),
+        # Browser sessions (provider.sessions): ended after this long without a request,
+        # and this long after sign-in however active.
+        "PROVIDER_SESSION_IDLE_MINUTES": _float(env, "PROVIDER_SESSION_IDLE_MINUTES", 30.0),
+        "PROVIDER_SESSION_MAX_HOURS": _float(env, "PROVIDER_SESSION_MAX_HOURS", 12.0),
         # The MQTT bridge channel (provider bridge-gateway): the gateways' broker account, the
         # topic prefix, and how bridges' broker accounts are made: "" (by hand), "mosquitto-dynsec"
         # (through MQTT_ADMIN_URL's $CONTROL API) or "command" (MQTT_PROVISIONING_COMMAND, any broker).

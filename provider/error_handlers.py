@@ -73,6 +73,13 @@ def register_error_handlers(app: Flask) -> None:
             extra = {"error": "invalid_request", "error_description": err.description or code}
         return error_response(status, code, err.description or code, headers, **extra)
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(err: RecursionError) -> Response:
+        # A body of 10,000 "[" exhausts the JSON parser's recursion wherever it is parsed.
+        extra = {"error": "invalid_request", "error_description": "nested too deeply"} if (
+            request.blueprint == "oauth") else {}
+        return error_response(400, "INVALID_REQUEST", "The request body is nested too deeply.", **extra)
+
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
         _LOGGER.exception("Unhandled error on %s %s", request.method, request.path)

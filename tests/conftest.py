@@ -33,7 +33,7 @@ def _postgres_database(name: str):
     """Creates a fresh database for this test worker; yields its URL, drops it after."""
     try:
         admin = _postgres_admin()
-    except Exception as err:  # noqa: BLE001 - any connection failure means "no PostgreSQL here"
+    except Exception as err:  # any connection failure means "no PostgreSQL here"
         message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({type(err).__name__}); set TEST_POSTGRES_URL"
         if REQUIRE_POSTGRES:
             pytest.fail(message + " (REQUIRE_POSTGRES=1: PostgreSQL tests are mandatory here)")
@@ -137,7 +137,7 @@ def frozen_clock():
     clock.reset()
 
 
-# OAuth (issue 2): owners, a client and tokens without going through the browser.
+# OAuth: owners, a client and tokens without going through the browser.
 
 OAUTH_TEST_SECRET = "test-client-secret"
 OAUTH_TEST_REDIRECT_URI = "https://client.example.com/oauth/callback"

@@ -8,7 +8,7 @@
 /* "LKPn <what>" for the session's version; returns its length. */
 static size_t label(uint8_t version, int which, char out[24])
 {
-    static const char *const what[] = {" session keys", " lock confirm", " bridge confirm"};
+    static const char what[3][16] = {" session keys", " lock confirm", " bridge confirm"};
     size_t n = strlen(what[which]);
     out[0] = 'L';
     out[1] = 'K';

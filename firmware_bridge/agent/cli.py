@@ -113,10 +113,25 @@ _lock_option = click.option("--lock", "lock_ref", required=True, help="Lock id, 
 @click.argument("pin")
 @_state_dir_option
 def keypad(lock_ref: str, pin: str, state_dir: str | None) -> None:
-    """Type PIN on a virtual lock's keypad (sandbox / virtual backend)."""
+    """Type PIN on a virtual lock's keypad (sandbox / virtual backend).
+
+    Exits 0 when the lock unlocked, 1 when it refused the PIN or could not move the bolt."""
     answer = _control(state_dir, {"op": "enter_pin", "lock": lock_ref, "pin": pin})
-    outcome = "unlocked" if answer.get("event") == "UnlockedEvent" else "refused"
-    click.echo(f"{answer['name']}: {outcome} (bolt {answer.get('bolt', '?').lower()})")
+    event = answer.get("event")
+    bolt = str(answer.get("bolt", "?")).lower()
+    if event == "UnlockedEvent":
+        click.echo(f"{answer['name']}: unlocked")
+        return
+    why = KEYPAD_REFUSALS.get(str(event), "the lock did not unlock")
+    raise click.ClickException(f"{answer['name']}: {why}; the bolt is {bolt}")
+
+
+#: What a keypad entry that did not unlock means, by the event the lock logged.
+KEYPAD_REFUSALS = {
+    "IncorrectPinEvent": "wrong PIN (no code on this lock matches it now)",
+    "BoltFaultEvent": "the PIN was right but the bolt jammed",
+    "None": "the PIN was right but the battery is too low to move the bolt",
+}
 
 
 @click.command()

@@ -56,7 +56,7 @@ async def in_thread(fn: Callable[[], T]) -> T:
     def _run() -> None:
         try:
             result = fn()
-        except BaseException as err:  # noqa: BLE001 - handed to the awaiting task
+        except BaseException as err:  # handed to the awaiting task
             try:
                 loop.call_soon_threadsafe(_settle, None, err)
             except RuntimeError:  # loop closed: nobody is waiting any more

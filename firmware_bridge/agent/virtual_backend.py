@@ -4,9 +4,12 @@ Each lock the provider lists becomes a `VirtualLock` behind a Bumble GATT
 peripheral at the lock's `ble_address`, on one in-process `VirtualWorld`
 link; the agent reaches them with the very `LockClient` it uses for real
 locks.  A virtual lock's state (bolt, codes, event log, clock) is its
-"flash": saved under the state dir, encrypted with the lock's own device key
-(AES-GCM), so that an agent restart finds the locks as it left them, like a
-real gateway restart would.
+"flash": saved under the state dir, encrypted (AES-GCM) with a key derived from
+the device key for that purpose alone (``derive_storage_key(key, b"state")``,
+never the device key itself), so that an agent restart finds the locks as it
+left them, like a real gateway restart would. A virtual lock advertises its
+model name, never the owner's name for it (an advertisement is public: "Anna's
+front door" under a static address would let anyone nearby track it).
 
 A control endpoint (JSON lines on 127.0.0.1, port and a random token in
 <state dir>/control.json, mode 0600) lets `firmware-bridge keypad` and
@@ -36,13 +39,17 @@ from firmware_bridge.bumble_backend.world import VirtualWorld
 from firmware_bridge.control_channel import request_json_line, serve_json_lines
 from firmware_bridge.lock_client import Timeouts
 from firmware_bridge.protocol.const import Opcode
+from firmware_bridge.protocol.crypto import derive_storage_key, parse_device_key
 from firmware_bridge.simulator.engines import default_engine, engine_of, lock_from_dict, new_lock
 
 _LOGGER = logging.getLogger(__name__)
 
 CONTROL_FILE = "control.json"
 SAVE_INTERVAL = 0.25  # seconds between checks for changed lock state to save
-_AAD = b"firmware-bridge virtual lock v1"
+_AAD = b"firmware-bridge virtual lock v2"
+_STATE_PURPOSE = b"state"
+#: What a virtual lock advertises: its model, nothing personal.
+ADVERTISED_NAME = "VL-1"
 #: Control operations that change what the lock logs or reports: the worker is woken to read it.
 EVENT_OPS = {"enter_pin", "manual_turn", "press_lock_button", "set_door", "tamper", "set_battery",
              "skew_clock"}
@@ -71,13 +78,18 @@ FAULTS: dict[str, Callable[[str | None], dict[str, Any]]] = {
 }
 
 
-def _seal(key: bytes, data: dict[str, Any]) -> bytes:
+def _state_key(device_key: bytes | str) -> bytes:
+    return derive_storage_key(parse_device_key(device_key), _STATE_PURPOSE)
+
+
+def _seal(device_key: bytes | str, data: dict[str, Any]) -> bytes:
     nonce = os.urandom(12)
-    return nonce + AESGCM(key).encrypt(nonce, json.dumps(data).encode(), _AAD)
+    return nonce + AESGCM(_state_key(device_key)).encrypt(nonce, json.dumps(data).encode(), _AAD)
 
 
-def _open(key: bytes, blob: bytes) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(AESGCM(key).decrypt(blob[:12], blob[12:], _AAD))
+def _open(device_key: bytes | str, blob: bytes) -> dict[str, Any]:
+    plain = AESGCM(_state_key(device_key)).decrypt(blob[:12], blob[12:], _AAD)
+    result: dict[str, Any] = json.loads(plain)
     return result
 
 
@@ -182,7 +194,7 @@ class VirtualBackend:
         # would reuse sequence numbers the cloud has accepted (and be dropped as
         # re-sent). What the saved state missed was forwarded already.
         lock.continue_after(info.last_event_seq)
-        await self.world.add_lock(lock, device_key=info.device_key, address=info.ble_address, name=info.name)
+        await self.world.add_lock(lock, device_key=info.device_key, address=info.ble_address, name=ADVERTISED_NAME)
         _LOGGER.info("%s: virtual lock at %s (%s engine, %d code(s))", info.name, info.ble_address,
                      engine_of(lock), len(lock.codes))
 
@@ -238,7 +250,8 @@ class VirtualBackend:
             return {"ok": True, "locks": [
                 {"lock_id": i.lock_id, "name": i.name, "ble_address": i.ble_address,
                  "bolt": self.lock(i.lock_id).bolt.name.lower(),
-                 "battery_percent": self.lock(i.lock_id).battery_percent}
+                 "battery_percent": self.lock(i.lock_id).battery_percent,
+                 "battery": round(self.lock(i.lock_id).battery, 6)}
                 for i in self._infos.values()]}
         try:
             info = self.resolve(str(request.get("lock", "")))

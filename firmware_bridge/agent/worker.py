@@ -180,7 +180,7 @@ class LockWorker:
                         await self._housekeeping()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - a worker never dies of one bad round
+                except Exception:  # a worker never dies of one bad round
                     _LOGGER.exception("%s: unexpected error; dropping the link", self.lock.name)
                     await self._drop()
                     delay = self._offline_backoff.next_delay()
@@ -212,7 +212,11 @@ class LockWorker:
             await self._drop()
 
     async def _visit(self) -> None:
-        """Connect (if needed) so housekeeping runs: status, missed events, reconciliation."""
+        """Connect (if needed) so housekeeping runs: status, missed events, reconciliation.
+
+        The next visit is one poll interval away whether the link had to be opened or was
+        still open: left in the past, every turn of the loop would visit again at once."""
+        self._next_visit = asyncio.get_running_loop().time() + self._config.poll_interval
         self._needs_status = self._needs_events = True
         try:
             await self._connected()
@@ -275,7 +279,7 @@ class LockWorker:
         if session is not None:
             try:
                 await session.disconnect()
-            except Exception as err:  # noqa: BLE001 - the link is going anyway
+            except Exception as err:  # the link is going anyway
                 _LOGGER.debug("%s: disconnect: %s", self.lock.name, err)
 
     # ------------------------------------------------------------------ commands

@@ -8,13 +8,15 @@ State machines (the tables ``CENTRAL_TRANSITIONS`` / ``PERIPHERAL_TRANSITIONS``
 below are the source of truth)::
 
     central:    IDLE --start_handshake--> HELLO_SENT --good CHALLENGE--> ESTABLISHED
-                HELLO_SENT --bad CHALLENGE / AUTH alert--> FAILED
+                HELLO_SENT --bad CHALLENGE / any alert--> FAILED
                 any --start_handshake--> HELLO_SENT    (re-key, or retry after FAILED)
-                ESTABLISHED --NOT_AUTHENTICATED alert--> FAILED
+                ESTABLISHED: plaintext ALERTs are ignored (anyone on the air can
+                send one; a lost session shows as a timeout instead)
 
     peripheral: IDLE --HELLO--> CHALLENGE_SENT --good CONFIRM--> ESTABLISHED
                 CHALLENGE_SENT --bad CONFIRM--> IDLE     (HandshakeFailed; ALERT sent)
                 CHALLENGE_SENT / ESTABLISHED --HELLO--> CHALLENGE_SENT (new session)
+                HELLO while backing off after failed handshakes: ALERT(BUSY), unchanged
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from .const import (
     CONFIRM_LABEL_LOCK,
     CONFIRM_SIZE,
     DEFAULT_ATT_MTU,
+    HANDSHAKE_BACKOFF_INITIAL,
+    HANDSHAKE_BACKOFF_MAX,
+    HANDSHAKE_FREE_FAILURES,
+    MIN_PROTOCOL_VERSION,
     NONCE_SIZE,
     PROTOCOL_VERSION,
     REQUEST_OPCODE_MAX,
@@ -37,11 +43,19 @@ from .const import (
     FrameType,
     Opcode,
 )
-from .crypto import SecureChannel, SessionKeys, confirm_tag, derive_session_keys, parse_device_key
+from .crypto import (
+    SecureChannel,
+    SessionKeys,
+    confirm_tag,
+    derive_session_keys,
+    parse_device_key,
+    versions,
+)
 from .errors import (
     AuthenticationError,
     IntegrityError,
     LocalProtocolError,
+    LockBusyError,
     MalformedMessageError,
     NotAuthenticatedError,
     RemoteProtocolError,
@@ -68,6 +82,7 @@ __all__ = [
     "CentralEvent",
     "ConnectionState",
     "ConnectionStats",
+    "HandshakeBackoff",
     "HandshakeComplete",
     "HandshakeFailed",
     "NeedData",
@@ -76,6 +91,37 @@ __all__ = [
 ]
 
 RandBytes = Callable[[int], bytes]
+Clock = Callable[[], float]
+
+
+class HandshakeBackoff:
+    """The lock's memory of failed handshakes, shared by all its connections.
+
+    After HANDSHAKE_FREE_FAILURES bad CONFIRMs in a row, each further one makes the
+    lock answer every HELLO with ALERT(BUSY) for a while: HANDSHAKE_BACKOFF_INITIAL
+    seconds after the first, doubling up to HANDSHAKE_BACKOFF_MAX. A completed
+    handshake forgets the failures. The clock is the caller's (sans-IO): a monotonic
+    seconds counter.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.failures = 0
+        self.until = 0.0
+
+    def allows_handshake(self) -> bool:
+        return self._clock() >= self.until
+
+    def failed(self) -> None:
+        self.failures += 1
+        excess = self.failures - HANDSHAKE_FREE_FAILURES
+        if excess > 0:
+            delay = min(HANDSHAKE_BACKOFF_INITIAL * 2 ** (excess - 1), HANDSHAKE_BACKOFF_MAX)
+            self.until = self._clock() + delay
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.until = 0.0
 
 
 class NeedData(Enum):
@@ -115,9 +161,7 @@ CENTRAL_TRANSITIONS: dict[tuple[ConnectionState, _Input], ConnectionState] = {
     (_S.FAILED, _Input.START): _S.HELLO_SENT,
     (_S.HELLO_SENT, _Input.CHALLENGE_OK): _S.ESTABLISHED,
     (_S.HELLO_SENT, _Input.AUTH_FAILED): _S.FAILED,
-    (_S.ESTABLISHED, _Input.AUTH_FAILED): _S.FAILED,
     (_S.HELLO_SENT, _Input.SESSION_LOST): _S.FAILED,
-    (_S.ESTABLISHED, _Input.SESSION_LOST): _S.FAILED,
 }
 PERIPHERAL_TRANSITIONS: dict[tuple[ConnectionState, _Input], ConnectionState] = {
     (_S.IDLE, _Input.HELLO): _S.CHALLENGE_SENT,
@@ -333,6 +377,7 @@ class CentralConnection(_Connection):
         self._provision: Provision | None = None
         self._nonce_bridge = b""
         self._request_id = 0
+        self.ignored_alerts = 0  # plaintext ALERTs received while a session was up
 
     def start_handshake(self) -> list[bytes]:
         """Begin (or restart) the handshake; returns the HELLO chunks to write."""
@@ -384,15 +429,18 @@ class CentralConnection(_Connection):
             raise RemoteProtocolError(f"CHALLENGE in state {self._state.name}")
         if len(body) != _CHALLENGE_SIZE:
             raise MalformedMessageError(f"CHALLENGE of {len(body)} bytes")
-        if body[1] != PROTOCOL_VERSION:
+        if not MIN_PROTOCOL_VERSION <= body[1] <= PROTOCOL_VERSION:
             self._transition(_Input.AUTH_FAILED)
             raise UnsupportedVersionError(f"lock speaks protocol version {body[1]}")
+        transcript = versions(PROTOCOL_VERSION, body[1])
         nonce_lock = body[2 : 2 + NONCE_SIZE]
         # One CHALLENGE is checked against each candidate key: no second HELLO, and a
         # lock holding none of them never sees a CONFIRM (so it logs no failed handshake).
         for index, candidate in enumerate(self._candidate_keys):
-            keys = derive_session_keys(candidate, self._nonce_bridge, nonce_lock)
-            expected = confirm_tag(keys.confirm_key, CONFIRM_LABEL_LOCK, self._nonce_bridge, nonce_lock)
+            keys = derive_session_keys(candidate, self._nonce_bridge, nonce_lock, transcript)
+            expected = confirm_tag(
+                keys.confirm_key, CONFIRM_LABEL_LOCK, self._nonce_bridge, nonce_lock, transcript
+            )
             if hmac.compare_digest(expected, body[2 + NONCE_SIZE :]):
                 matched = index
                 break
@@ -401,7 +449,9 @@ class CentralConnection(_Connection):
             raise AuthenticationError(
                 "the lock's key confirmation does not match: wrong device key for this lock"
             )
-        mine = confirm_tag(keys.confirm_key, CONFIRM_LABEL_BRIDGE, self._nonce_bridge, nonce_lock)
+        mine = confirm_tag(
+            keys.confirm_key, CONFIRM_LABEL_BRIDGE, self._nonce_bridge, nonce_lock, transcript
+        )
         self._queue(bytes((FrameType.CONFIRM,)) + mine)
         self._channel = SecureChannel(keys, bridge_side=True)
         self._transition(_Input.CHALLENGE_OK)
@@ -418,7 +468,12 @@ class CentralConnection(_Connection):
         if len(body) != _ALERT_SIZE:
             raise MalformedMessageError(f"ALERT of {len(body)} bytes")
         code = ErrorCode(body[1])
-        if self._state not in (ConnectionState.HELLO_SENT, ConnectionState.ESTABLISHED):
+        if self._state is ConnectionState.ESTABLISHED:
+            # Unauthenticated, so anyone can send one: acting on it would let an injected
+            # packet end the session (and have a command sent twice). Dropped and counted.
+            self.ignored_alerts += 1
+            raise RemoteProtocolError(f"plaintext alert {code.name} ignored: a session is up", code)
+        if self._state is not ConnectionState.HELLO_SENT:
             raise RemoteProtocolError(f"lock alert {code.name} in state {self._state.name}", code)
         if code is ErrorCode.AUTH_FAILED:
             self._transition(_Input.AUTH_FAILED)
@@ -433,6 +488,9 @@ class CentralConnection(_Connection):
             self._transition(_Input.SESSION_LOST)
             self._drop_channel()
             raise NotAuthenticatedError("the lock has no session for us: handshake again")
+        if code is ErrorCode.BUSY:
+            self._transition(_Input.SESSION_LOST)
+            raise LockBusyError("the lock is backing off after failed handshakes: try later")
         raise RemoteProtocolError(f"lock alert {code.name}", code)
 
 
@@ -467,12 +525,16 @@ class PeripheralConnection(_Connection):
         *,
         mtu: int = DEFAULT_ATT_MTU,
         randbytes: RandBytes = os.urandom,
+        backoff: HandshakeBackoff | None = None,
     ) -> None:
         # None: a lock in factory mode (no key yet): it accepts PROVISION and refuses HELLO.
         self.factory_mode = device_key is None
         super().__init__(bytes(16) if device_key is None else device_key, mtu=mtu, randbytes=randbytes)
         self._pending_keys: SessionKeys | None = None
         self._nonces = (b"", b"")
+        self._transcript = versions()
+        # One per lock, shared by its connections (an attacker simply reconnects).
+        self._backoff = backoff
 
     def provisioned(self, device_key: bytes, serial: str) -> None:
         """The lock stored what PROVISION carried: answer with the proof; handshakes use the key now."""
@@ -537,31 +599,44 @@ class PeripheralConnection(_Connection):
     def _on_hello(self, body: bytes) -> HandshakeFailed | None:
         if len(body) != _HELLO_SIZE:
             raise MalformedMessageError(f"HELLO of {len(body)} bytes")
-        if body[1] != PROTOCOL_VERSION:
+        if body[1] < MIN_PROTOCOL_VERSION:
             self._alert(ErrorCode.UNSUPPORTED_VERSION)
             return HandshakeFailed(ErrorCode.UNSUPPORTED_VERSION)
+        if self._backoff is not None and not self._backoff.allows_handshake():
+            self._alert(ErrorCode.BUSY)
+            return HandshakeFailed(ErrorCode.BUSY)
         self._transition(_Input.HELLO)
         self._drop_channel()
+        # A newer bridge is answered in our version; both bytes go into the keys.
+        chosen = min(body[1], PROTOCOL_VERSION)
+        transcript = versions(body[1], chosen)
         nonce_bridge = body[2:]
         nonce_lock = self._randbytes(NONCE_SIZE)
-        keys = derive_session_keys(self._device_key, nonce_bridge, nonce_lock)
+        keys = derive_session_keys(self._device_key, nonce_bridge, nonce_lock, transcript)
         self._pending_keys = keys
         self._nonces = (nonce_bridge, nonce_lock)
-        tag = confirm_tag(keys.confirm_key, CONFIRM_LABEL_LOCK, nonce_bridge, nonce_lock)
-        self._queue(bytes((FrameType.CHALLENGE, PROTOCOL_VERSION)) + nonce_lock + tag)
+        self._transcript = transcript
+        tag = confirm_tag(keys.confirm_key, CONFIRM_LABEL_LOCK, nonce_bridge, nonce_lock, transcript)
+        self._queue(bytes((FrameType.CHALLENGE, chosen)) + nonce_lock + tag)
         return None
 
     def _on_confirm(self, body: bytes) -> HandshakeComplete | HandshakeFailed:
         if self._state is not ConnectionState.CHALLENGE_SENT or self._pending_keys is None:
             raise RemoteProtocolError(f"CONFIRM in state {self._state.name}")
         keys, (nonce_bridge, nonce_lock) = self._pending_keys, self._nonces
-        expected = confirm_tag(keys.confirm_key, CONFIRM_LABEL_BRIDGE, nonce_bridge, nonce_lock)
+        expected = confirm_tag(
+            keys.confirm_key, CONFIRM_LABEL_BRIDGE, nonce_bridge, nonce_lock, self._transcript
+        )
         if len(body) != _CONFIRM_FRAME_SIZE or not hmac.compare_digest(expected, body[1:]):
             self._pending_keys = None
             self._transition(_Input.AUTH_FAILED)
             self._alert(ErrorCode.AUTH_FAILED)
+            if self._backoff is not None:
+                self._backoff.failed()
             return HandshakeFailed(ErrorCode.AUTH_FAILED)
         self._pending_keys = None
+        if self._backoff is not None:
+            self._backoff.succeeded()
         self._channel = SecureChannel(keys, bridge_side=False)
         self._transition(_Input.CONFIRM_OK)
         return HandshakeComplete(keys.session_id)

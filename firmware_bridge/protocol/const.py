@@ -29,7 +29,11 @@ RESPONSE_CHAR_UUID: Final = "4c4b0003" + _UUID_BASE
 INFO_CHAR_UUID: Final = "4c4b0004" + _UUID_BASE
 
 #: Protocol version carried in HELLO/CHALLENGE and in the info characteristic.
-PROTOCOL_VERSION: Final = 1
+#: Version 2 binds the versions into the key schedule, pads PINs and names to a
+#: fixed size, and authenticates or ignores ALERTs once a session is up.
+PROTOCOL_VERSION: Final = 2
+#: Versions below this are refused (version 1 let a downgrade go unnoticed).
+MIN_PROTOCOL_VERSION: Final = 2
 
 # --------------------------------------------------------------------------
 # Framing
@@ -73,9 +77,13 @@ SESSION_KEY_SIZE: Final = 16  # AES-128-CCM
 SESSION_ID_SIZE: Final = 8
 AEAD_TAG_SIZE: Final = 16
 AEAD_NONCE_SIZE: Final = 13  # direction(1) + session id(8) + counter(4)
-HKDF_INFO: Final = b"LKP1 session keys"
-CONFIRM_LABEL_LOCK: Final = b"LKP1 lock confirm"
-CONFIRM_LABEL_BRIDGE: Final = b"LKP1 bridge confirm"
+#: HKDF info and confirmation labels; the HELLO and CHALLENGE version bytes follow
+#: each label, so a rewritten version changes every key (crypto.transcript).
+HKDF_INFO: Final = b"LKP2 session keys"
+CONFIRM_LABEL_LOCK: Final = b"LKP2 lock confirm"
+CONFIRM_LABEL_BRIDGE: Final = b"LKP2 bridge confirm"
+#: Purpose label for keys a lock derives from its device key for its own storage.
+STORAGE_KEY_INFO: Final = b"LKP2 lock storage"
 #: Direction bytes in the AEAD nonce.
 DIRECTION_TO_LOCK: Final = 0x01
 DIRECTION_TO_BRIDGE: Final = 0x02
@@ -270,3 +278,15 @@ CODE_WRITE_TIMEOUT: Final = 6.0
 REASSEMBLY_TIMEOUT: Final = 2.0
 #: The lock drops an unauthenticated connection that has not finished the handshake.
 LOCK_HANDSHAKE_IDLE_TIMEOUT: Final = 10.0
+#: Failed handshakes (bad CONFIRM) the lock tolerates before it backs off.
+HANDSHAKE_FREE_FAILURES: Final = 3
+#: First back-off after that many failures; doubles per further failure.
+HANDSHAKE_BACKOFF_INITIAL: Final = 1.0
+#: Longest handshake back-off: online guessing stays pointless, the owner waits at most this.
+HANDSHAKE_BACKOFF_MAX: Final = 300.0
+#: Wrong PINs in a row on the keypad before it locks out.
+KEYPAD_LOCKOUT_AFTER: Final = 5
+#: First keypad lockout; each further lockout (without a correct PIN between) doubles it.
+KEYPAD_LOCKOUT_INITIAL: Final = 60.0
+#: Longest keypad lockout: 60 s doubling reaches it at the fifth lockout.
+KEYPAD_LOCKOUT_MAX: Final = 900.0

@@ -2,14 +2,19 @@
 
 Handshake (bridge = central, lock = peripheral)::
 
-    bridge -> lock   HELLO     version, Nb (16 random bytes)
-    lock   -> bridge CHALLENGE version, Nl (16 random bytes), confirm_lock
+    bridge -> lock   HELLO     Vb (highest version the bridge speaks), Nb (16 random bytes)
+    lock   -> bridge CHALLENGE Vl (the version the lock chose), Nl (16 random bytes), confirm_lock
     bridge -> lock   CONFIRM   confirm_bridge
 
-    OKM = HKDF-SHA256(IKM=device_key, salt=Nb || Nl, info="LKP1 session keys", L=40)
+    T   = Vb || Vl                                  (the transcript's version bytes)
+    OKM = HKDF-SHA256(IKM=device_key, salt=Nb || Nl, info="LKP2 session keys" || T, L=40)
     session_key = OKM[0:16]; confirm_key = OKM[16:32]; session_id = OKM[32:40]
-    confirm_lock   = HMAC-SHA256(confirm_key, "LKP1 lock confirm"   || Nb || Nl)[0:16]
-    confirm_bridge = HMAC-SHA256(confirm_key, "LKP1 bridge confirm" || Nb || Nl)[0:16]
+    confirm_lock   = HMAC-SHA256(confirm_key, "LKP2 lock confirm"   || T || Nb || Nl)[0:16]
+    confirm_bridge = HMAC-SHA256(confirm_key, "LKP2 bridge confirm" || T || Nb || Nl)[0:16]
+
+Binding both version bytes means an attacker who rewrites either one (to push
+both sides down to an older, weaker version) makes the two sides derive
+different keys: the confirmation fails instead of the downgrade succeeding.
 
 Secure record (frame body): ``0x10 | counter u32 LE | AES-128-CCM(ciphertext || tag16)``
 with nonce ``direction(1) | session_id(8) | counter u32 LE`` and the first five
@@ -38,8 +43,10 @@ from .const import (
     HKDF_INFO,
     MAX_COUNTER,
     NONCE_SIZE,
+    PROTOCOL_VERSION,
     SESSION_ID_SIZE,
     SESSION_KEY_SIZE,
+    STORAGE_KEY_INFO,
     FrameType,
 )
 from .errors import IntegrityError, LocalProtocolError, ReplayError
@@ -50,7 +57,9 @@ __all__ = [
     "aead_nonce",
     "confirm_tag",
     "derive_session_keys",
+    "derive_storage_key",
     "parse_device_key",
+    "versions",
 ]
 
 _RECORD_HEADER = struct.Struct("<BI")
@@ -80,15 +89,23 @@ class SessionKeys:
         return f"SessionKeys(session_id={self.session_id.hex()})"
 
 
-def derive_session_keys(device_key: bytes, nonce_bridge: bytes, nonce_lock: bytes) -> SessionKeys:
-    """HKDF-SHA256 over the device key, salted with both handshake nonces."""
+def versions(hello_version: int = PROTOCOL_VERSION, challenge_version: int = PROTOCOL_VERSION) -> bytes:
+    """The transcript's version bytes T = Vb || Vl, bound into every key and tag."""
+    return bytes((hello_version, challenge_version))
+
+
+def derive_session_keys(
+    device_key: bytes, nonce_bridge: bytes, nonce_lock: bytes, transcript: bytes | None = None
+) -> SessionKeys:
+    """HKDF-SHA256 over the device key, salted with both handshake nonces, the
+    transcript's version bytes (``versions()``) appended to the info label."""
     if len(nonce_bridge) != NONCE_SIZE or len(nonce_lock) != NONCE_SIZE:
         raise LocalProtocolError("handshake nonces must be 16 bytes")
     okm = HKDF(
         algorithm=hashes.SHA256(),
         length=SESSION_KEY_SIZE * 2 + SESSION_ID_SIZE,
         salt=nonce_bridge + nonce_lock,
-        info=HKDF_INFO,
+        info=HKDF_INFO + (versions() if transcript is None else transcript),
     ).derive(device_key)
     return SessionKeys(
         session_key=okm[:SESSION_KEY_SIZE],
@@ -109,10 +126,22 @@ def key_proof(new_key: bytes, rotation_id: int) -> bytes:
     return mac.digest()[:CONFIRM_SIZE]
 
 
-def confirm_tag(confirm_key: bytes, label: bytes, nonce_bridge: bytes, nonce_lock: bytes) -> bytes:
-    """Key confirmation: HMAC-SHA256(confirm_key, label || Nb || Nl), first 16 bytes."""
-    mac = hmac.new(confirm_key, label + nonce_bridge + nonce_lock, hashlib.sha256)
+def confirm_tag(
+    confirm_key: bytes, label: bytes, nonce_bridge: bytes, nonce_lock: bytes, transcript: bytes | None = None
+) -> bytes:
+    """Key confirmation: HMAC-SHA256(confirm_key, label || T || Nb || Nl), first 16 bytes."""
+    t = versions() if transcript is None else transcript
+    mac = hmac.new(confirm_key, label + t + nonce_bridge + nonce_lock, hashlib.sha256)
     return mac.digest()[:CONFIRM_SIZE]
+
+
+def derive_storage_key(device_key: bytes, purpose: bytes) -> bytes:
+    """A 32-byte key for the lock's own storage, derived for one purpose, so that what
+    the lock keeps at rest is never encrypted with the device key itself:
+    HKDF-SHA256(IKM=device_key, salt=empty, info="LKP2 lock storage" || purpose, L=32)."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=STORAGE_KEY_INFO + b" " + purpose
+    ).derive(device_key)
 
 
 def aead_nonce(direction: int, session_id: bytes, counter: int) -> bytes:

@@ -69,3 +69,9 @@ class UnsupportedVersionError(RemoteProtocolError):
     """The peer speaks a protocol version we do not."""
 
     error_code = ErrorCode.UNSUPPORTED_VERSION
+
+
+class LockBusyError(RemoteProtocolError):
+    """The lock refused a HELLO while backing off after failed handshakes; try later."""
+
+    error_code = ErrorCode.BUSY

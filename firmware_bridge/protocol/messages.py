@@ -283,6 +283,40 @@ class FixedBytes(Codec):
             raise LocalProtocolError(f"must be exactly {self.size} bytes")
 
 
+class PaddedText(Text):
+    """u8 byte length, then the UTF-8 zero-padded to exactly ``max_bytes``: the record's
+    size is the same whatever the value, so a PIN's or name's length never shows on
+    the air. The padding must be zero (anything else is MALFORMED)."""
+
+    def __init__(
+        self, max_bytes: int, error: ErrorCode = ErrorCode.MALFORMED, doc: str = ""
+    ) -> None:
+        super().__init__(max_bytes, error, doc)
+        self.size = 1 + max_bytes
+        self.doc = f"u8 length + UTF-8, zero-padded to {max_bytes} bytes (always {1 + max_bytes} bytes{doc})"
+
+    def pack(self, value: Any) -> bytes:
+        raw = str(value).encode()
+        return bytes((len(raw),)) + raw + bytes(self.max_bytes - len(raw))
+
+    def unpack(self, reader: _Reader) -> Any:
+        length = reader.take(1)[0]
+        if length > self.max_bytes:
+            raise MalformedMessageError(
+                f"string of {length} bytes (max {self.max_bytes})", self.error
+            )
+        field_bytes = reader.take(self.max_bytes)
+        if any(field_bytes[length:]):
+            raise MalformedMessageError("non-zero padding", self.error)
+        try:
+            text = field_bytes[:length].decode()
+        except UnicodeDecodeError as err:
+            raise MalformedMessageError("string is not UTF-8", self.error) from err
+        if "\x00" in text:
+            raise MalformedMessageError("string contains NUL", self.error)
+        return text
+
+
 class Rest(Codec):
     doc = "remaining bytes"
 
@@ -519,8 +553,9 @@ class LockEvent(Message):
 # --------------------------------------------------------------------------
 _SLOT = U16
 _TIME = OrNone(U32, NO_TIME)
-_PIN = Text(PIN_MAX_DIGITS, ErrorCode.BAD_PIN, "; 4-8 ASCII digits")
-_NAME = Text(NAME_MAX_BYTES, ErrorCode.INVALID_NAME, f"; <= {NAME_MAX_CHARS} characters >= U+0020")
+# Padded: a record's size must not tell how long a PIN or a name is.
+_PIN = PaddedText(PIN_MAX_DIGITS, ErrorCode.BAD_PIN, "; 4-8 ASCII digits")
+_NAME = PaddedText(NAME_MAX_BYTES, ErrorCode.INVALID_NAME, f"; <= {NAME_MAX_CHARS} characters >= U+0020")
 _TZ = Text(TIMEZONE_MAX_BYTES, ErrorCode.INVALID_TIMEZONE, "; IANA name")
 
 
@@ -909,7 +944,7 @@ class IncorrectPinEvent(LockEvent):
 
     digits: str
     EVENT_TYPE = EventType.INCORRECT_PIN
-    _LAYOUT: ClassVar[Layout] = (("digits", Text(16, doc="; 0-16 ASCII digits")),)
+    _LAYOUT: ClassVar[Layout] = (("digits", PaddedText(16, doc="; 0-16 ASCII digits")),)
 
     def _validate(self) -> None:
         if not set(self.digits) <= set("0123456789"):

@@ -18,6 +18,9 @@ from .const import (
     CONFIRM_LABEL_LOCK,
     DIRECTION_TO_BRIDGE,
     DIRECTION_TO_LOCK,
+    HKDF_INFO,
+    PROTOCOL_VERSION,
+    STORAGE_KEY_INFO,
     BoltAction,
     BoltFault,
     BoltState,
@@ -28,7 +31,14 @@ from .const import (
     Source,
     TamperKind,
 )
-from .crypto import aead_nonce, confirm_tag, derive_session_keys, key_proof
+from .crypto import (
+    aead_nonce,
+    confirm_tag,
+    derive_session_keys,
+    derive_storage_key,
+    key_proof,
+    versions,
+)
 from .framing import FrameDecoder, crc8, encode_frame
 from .messages import (
     EVENT_MESSAGES,
@@ -41,6 +51,7 @@ from .messages import (
     ErrorResponse,
     FactoryResetRequest,
     FactoryResetResponse,
+    IncorrectPinEvent,
     LockedEvent,
     Message,
     PutCodeRequest,
@@ -83,17 +94,34 @@ def lines() -> list[str]:
         f"nonce_bridge = {_hex(NONCE_BRIDGE)}",
         f"nonce_lock   = {_hex(NONCE_LOCK)}",
     ]
-    keys = derive_session_keys(DEVICE_KEY, NONCE_BRIDGE, NONCE_LOCK)
+    transcript = versions(PROTOCOL_VERSION, PROTOCOL_VERSION)
+    keys = derive_session_keys(DEVICE_KEY, NONCE_BRIDGE, NONCE_LOCK, transcript)
     out += [
         "",
-        "# Key schedule",
+        f"# Key schedule (HELLO and CHALLENGE both version {PROTOCOL_VERSION})",
+        f"T (versions)   = {_hex(transcript)}",
+        f"hkdf info      = {_hex(HKDF_INFO + transcript)}",
         f"session_key    = {_hex(keys.session_key)}",
         f"confirm_key    = {_hex(keys.confirm_key)}",
         f"session_id     = {_hex(keys.session_id)}",
         "confirm_lock   = "
-        + _hex(confirm_tag(keys.confirm_key, CONFIRM_LABEL_LOCK, NONCE_BRIDGE, NONCE_LOCK)),
+        + _hex(confirm_tag(keys.confirm_key, CONFIRM_LABEL_LOCK, NONCE_BRIDGE, NONCE_LOCK, transcript)),
         "confirm_bridge = "
-        + _hex(confirm_tag(keys.confirm_key, CONFIRM_LABEL_BRIDGE, NONCE_BRIDGE, NONCE_LOCK)),
+        + _hex(confirm_tag(keys.confirm_key, CONFIRM_LABEL_BRIDGE, NONCE_BRIDGE, NONCE_LOCK, transcript)),
+    ]
+    newer = versions(PROTOCOL_VERSION + 1, PROTOCOL_VERSION)
+    newer_keys = derive_session_keys(DEVICE_KEY, NONCE_BRIDGE, NONCE_LOCK, newer)
+    out += [
+        "",
+        f"# Key schedule when HELLO says {PROTOCOL_VERSION + 1} and the lock answers {PROTOCOL_VERSION}",
+        f"T (versions)   = {_hex(newer)}",
+        f"session_id     = {_hex(newer_keys.session_id)}",
+        "confirm_lock   = "
+        + _hex(confirm_tag(newer_keys.confirm_key, CONFIRM_LABEL_LOCK, NONCE_BRIDGE, NONCE_LOCK, newer)),
+        "",
+        "# Lock storage key (purpose \"state\")",
+        f"info           = {_hex(STORAGE_KEY_INFO + b' state')}",
+        f"storage_key    = {_hex(derive_storage_key(DEVICE_KEY, b'state'))}",
     ]
 
     bridge_rand, lock_rand = _fixed(NONCE_BRIDGE), _fixed(NONCE_LOCK)
@@ -145,6 +173,9 @@ def lines() -> list[str]:
     central.set_mtu(64)
     put = PutCodeRequest(2, 3, "482913", "Alice", EPOCH, EPOCH + 86400)
     record("bridge -> lock, counter 2, ATT MTU 64", put, DIRECTION_TO_LOCK, 2, central.send(put))
+    lock.set_mtu(64)
+    wrong = IncorrectPinEvent(44, EPOCH + 60, "1234")
+    record("lock -> bridge, counter 3, ATT MTU 64", wrong, DIRECTION_TO_BRIDGE, 3, lock.send(wrong))
     return out
 
 

@@ -80,6 +80,11 @@ from firmware_bridge.protocol import (
     decode_event,
     key_proof,
 )
+from firmware_bridge.protocol.const import (
+    KEYPAD_LOCKOUT_AFTER,
+    KEYPAD_LOCKOUT_INITIAL,
+    KEYPAD_LOCKOUT_MAX,
+)
 from firmware_bridge.protocol.provisioning import Provision
 
 _LOGGER = logging.getLogger(__name__)
@@ -87,9 +92,11 @@ _LOGGER = logging.getLogger(__name__)
 TimeSource = Callable[[], float]
 EventListener = Callable[[LockEvent], None]
 
+#: Percent of a full battery per motor move and per handled request (see VirtualLock).
+BATTERY_PER_MOVE = 0.011
+BATTERY_PER_REQUEST = 0.00001
 LOW_BATTERY_PERCENT = 15  # BatteryEvent.low from here down
 CRITICAL_BATTERY_PERCENT = 3  # motor refuses to run (LOW_BATTERY) at or below this
-WRONG_PIN_TAMPER_THRESHOLD = 5  # consecutive wrong PINs that raise a keypad-lockout tamper event
 EARLIEST_VALID_TIME = 1_577_836_800  # 2020-01-01: SET_TIME before this is INVALID_TIME
 MODEL = "VL-1 virtual lock"
 FIRMWARE = "1.0.0"
@@ -200,8 +207,10 @@ class VirtualLock(SimulatedHardware):
     capacity: int = DEFAULT_CODE_CAPACITY
     event_log_size: int = DEFAULT_EVENT_LOG_SIZE
     auto_lock_seconds: float | None = None
-    battery_drain_per_move: float = 0.05  # percent per motor move
-    battery_drain_per_request: float = 0.005  # percent per handled request (radio)
+    # 4 AA cells (~2,500 mAh) last about a year of 20 operations a day with a bridge visiting
+    # once a minute: a motor move (~1 A for ~1 s) costs ~80 % of that budget, the radio the rest.
+    battery_drain_per_move: float = BATTERY_PER_MOVE
+    battery_drain_per_request: float = BATTERY_PER_REQUEST
     name: str = "virtual-lock"
     timezone: str = "UTC"  # IANA name, as set by SET_TIME
     utc_offset_minutes: int = 0
@@ -223,6 +232,8 @@ class VirtualLock(SimulatedHardware):
         self._log: deque[LockEvent] = deque(maxlen=self.event_log_size)
         self._seq = 0
         self._wrong_pins = 0
+        self._lockouts = 0  # keypad lockouts since the last correct PIN
+        self._keypad_locked_until = 0.0  # time_source() value
         self._auto_lock_due: float | None = None
         self._listeners: list[EventListener] = []
         # The device key as the lock's secure storage holds it, and a rotation in flight.
@@ -339,17 +350,34 @@ class VirtualLock(SimulatedHardware):
         """Type a PIN on the keypad: unlock with a valid code, else IncorrectPinEvent.
 
         Returns the event (UnlockedEvent, IncorrectPinEvent, or BoltFaultEvent if
-        the bolt jammed); None if the battery is too low to move the bolt.
+        the bolt jammed); None if the battery is too low to move the bolt, or if the
+        keypad is locked out (every PIN is refused then, the right one too, and
+        nothing is logged, so a locked-out keypad cannot flood the event log).
+
+        Lockout (docs/ble-protocol.md 7.4): the KEYPAD_LOCKOUT_AFTER-th wrong PIN in a
+        row locks the keypad for KEYPAD_LOCKOUT_INITIAL seconds and emits
+        TamperEvent(KEYPAD_LOCKOUT); after it, each further wrong PIN before a correct
+        one locks it again for twice as long, up to KEYPAD_LOCKOUT_MAX. BLE commands
+        (the owner's remote unlock) are not affected.
         """
+        if self.keypad_locked_out:
+            return None
         entry = self._match_pin(digits)
         if entry is None:
             self._wrong_pins += 1
             event = self._emit(lambda s, t: IncorrectPinEvent(s, t, digits[:16]))
-            if self._wrong_pins == WRONG_PIN_TAMPER_THRESHOLD:
+            if self._wrong_pins >= KEYPAD_LOCKOUT_AFTER:
+                seconds = min(KEYPAD_LOCKOUT_INITIAL * 2**self._lockouts, KEYPAD_LOCKOUT_MAX)
+                self._lockouts += 1
+                self._keypad_locked_until = self.time_source() + seconds
                 self._emit(lambda s, t: TamperEvent(s, t, TamperKind.KEYPAD_LOCKOUT))
             return event
-        self._wrong_pins = 0
+        self._wrong_pins = self._lockouts = 0
         return self._move_bolt(BoltAction.UNLOCK, Source.KEYPAD, entry.slot).event
+
+    @property
+    def keypad_locked_out(self) -> bool:
+        return self.time_source() < self._keypad_locked_until
 
     def press_lock_button(self) -> LockEvent | None:
         """The keypad's lock button: lock without a code (source KEYPAD, no slot)."""
@@ -620,6 +648,9 @@ class VirtualLock(SimulatedHardware):
             ],
             "seq": self._seq,
             "wrong_pins": self._wrong_pins,
+            # A power cycle must not lift a keypad lockout.
+            "lockouts": self._lockouts,
+            "keypad_locked_for": max(0.0, self._keypad_locked_until - real),
             "events": [bytes(e).hex() for e in self._log],
             "device_key": self.device_key.hex() if self.device_key else None,
             "pending_key": self.pending_key.hex() if self.pending_key else None,
@@ -656,6 +687,8 @@ class VirtualLock(SimulatedHardware):
         }
         lock._seq = int(data["seq"])
         lock._wrong_pins = int(data.get("wrong_pins", 0))
+        lock._lockouts = int(data.get("lockouts", 0))
+        lock._keypad_locked_until = time_source() + float(data.get("keypad_locked_for", 0.0))
         lock._log.extend(decode_event(bytes.fromhex(h)) for h in data["events"])
         if data.get("device_key"):
             lock.device_key = bytes.fromhex(data["device_key"])

@@ -36,6 +36,7 @@ from firmware_bridge.protocol import const
 from firmware_bridge.protocol.connection import (
     NEED_DATA,
     ConnectionState,
+    HandshakeBackoff,
     HandshakeComplete,
     HandshakeFailed,
     PeripheralConnection,
@@ -152,6 +153,8 @@ class VirtualLockPeripheral:
         self._started = False
         self.rejected_frames = 0  # bad frames received (tampered, replayed, garbage)
         self.handshakes_failed = 0
+        # One per lock, not per connection: a guesser simply reconnects.
+        self.handshake_backoff = HandshakeBackoff(lock.time_source)
         lock.add_listener(self._on_lock_event)
 
     # -- construction -------------------------------------------------------------------
@@ -211,8 +214,14 @@ class VirtualLockPeripheral:
         self._started = False
         if self._tick_task is not None:
             self._tick_task.cancel()
-        with contextlib.suppress(Exception):
-            await self.device.stop_advertising()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+        # An advertising update under way finishes its HCI commands first: cancelled in the
+        # middle, the controller's late answer would meet a cancelled future (Bumble then
+        # logs InvalidStateError); updates scheduled later see the lock stopped.
+        async with self._advertising_lock:
+            with contextlib.suppress(Exception):
+                await self.device.stop_advertising()
         for session in list(self._sessions.values()):
             with contextlib.suppress(Exception):
                 await session.connection.disconnect()
@@ -260,7 +269,8 @@ class VirtualLockPeripheral:
             await asyncio.sleep(TICK_INTERVAL)
             try:
                 self.lock.tick()
-                await self._update_advertising()
+                # Shielded: stop() cancels this loop, never an HCI exchange in progress.
+                await asyncio.shield(self._update_advertising())
             except Exception:  # keep ticking: a controller hiccup must not stop auto-lock
                 _LOGGER.exception("%s: timer tick failed", self.name)
 
@@ -268,7 +278,10 @@ class VirtualLockPeripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         session = _Session(
-            connection, PeripheralConnection(self._key_for_handshakes(), mtu=connection.att_mtu)
+            connection,
+            PeripheralConnection(
+                self._key_for_handshakes(), mtu=connection.att_mtu, backoff=self.handshake_backoff
+            ),
         )
         self._sessions[connection.handle] = session
         for loop in (self._send_loop, self._request_loop, self._handshake_deadline):

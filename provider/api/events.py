@@ -1,7 +1,8 @@
 """The event feed, for catching up after an outage.
 
-The OAuth client's credentials (HTTP Basic) see every event of the environment;
-an owner's bearer token (locks.read) sees only that owner's devices' events.
+The OAuth client's credentials (HTTP Basic) see the events of the owners holding a
+live grant to that client with locks.read (provider.services.grants); an owner's
+bearer token (locks.read) sees only that owner's devices' events.
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ from provider.schemas.webhook import event_query_schema
 from provider.services import event_feed
 
 
-def _owner_scope() -> str | None:
-    """None: the client sees everything; else the id of the owner whose events are visible."""
-    if client_from_basic_auth() is not None:
-        return None
-    return require_oauth("locks.read")(lambda: current_account().id)()
+def _audience() -> dict[str, str]:
+    """{"client_pk": ...} for a client's credentials, {"user_id": ...} for an owner's token."""
+    client = client_from_basic_auth()
+    if client is not None:
+        return {"client_pk": client.id}
+    return {"user_id": require_oauth("locks.read")(lambda: current_account().id)()}
 
 
 @bp.get("/events")
 def list_events():
-    user_id = _owner_scope()
+    audience = _audience()
     query = event_query_schema.load(request.args)
     page, next_seq = event_feed.list_events(
-        user_id=user_id,
+        **audience,
         device_id=query["device_id"],
         event_type=query["event_type"],
         since=query["since"],
@@ -41,7 +43,7 @@ def list_events():
 
 @bp.get("/events/<event_id>")
 def get_event(event_id: str):
-    event = event_feed.get_event(event_id, user_id=_owner_scope())
+    event = event_feed.get_event(event_id, **_audience())
     if event is None:
         raise ApiError(404, "NOT_FOUND", "No such event.")
     return jsonify(event_feed.event_payload(event))

@@ -12,6 +12,7 @@ from typing import Any
 from flask import current_app, jsonify, request
 
 from provider.api import bp
+from provider.clock import now
 from provider.config import PRODUCTION
 from provider.errors import ApiError
 from provider.extensions import db
@@ -24,7 +25,7 @@ from provider.schemas.webhook import (
     webhook_schema,
     webhook_update_schema,
 )
-from provider.services import cursors
+from provider.services import cursors, oauth_login
 from provider.services import webhooks as rules
 from provider.services.oauth_clients import authenticate_client
 
@@ -32,12 +33,24 @@ BASIC_CHALLENGE = 'Basic realm="provider"'
 
 
 def client_from_basic_auth() -> Any | None:
-    """The OAuth client of an HTTP Basic header; None when the request has no Basic auth."""
+    """The OAuth client of an HTTP Basic header; None when the request has no Basic auth.
+
+    Failures are throttled like sign-ins (provider.services.oauth_login, realm "client"):
+    per (client, address) blocked, per client slowed for failing addresses only.
+    """
     auth = request.authorization
     if auth is None or auth.type != "basic":
         return None
+    address = request.remote_addr
+    until = oauth_login.blocked_until(auth.username or "", address, realm="client")
+    if until is not None:
+        wait = max(1, int((until - now()).total_seconds()) + 1)
+        raise ApiError(429, "RATE_LIMITED", f"Too many failed client authentications; retry in {wait} s.",
+                       headers={"Retry-After": str(wait)})
     client = authenticate_client(auth.username, auth.password)
     if client is None:
+        if auth.username:
+            oauth_login.record_failure(auth.username, address, realm="client")
         raise ApiError(
             401, "UNAUTHORIZED", "Invalid client credentials.", headers={"WWW-Authenticate": BASIC_CHALLENGE}
         )

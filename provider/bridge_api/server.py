@@ -274,7 +274,7 @@ class BridgeServer:
                 continue
             try:
                 due = await self._in_pool(self._due_bridges)
-            except Exception as err:  # noqa: BLE001 - a failed tick costs one tick; wake-ups still work
+            except Exception as err:  # a failed tick costs one tick; wake-ups still work
                 _LOGGER.warning("bridge-api tick failed (%s)", type(err).__name__)
                 continue
             for bridge_id in due:

@@ -4,7 +4,7 @@ import click
 from flask.cli import with_appcontext
 
 from provider.extensions import db
-from provider.services.accounts import AccountError, create_account
+from provider.services.accounts import AccountError, check_new_password, create_account
 
 
 @click.group()
@@ -19,6 +19,7 @@ def accounts() -> None:
 def create(email: str, password: str) -> None:
     """Create an owner account; prints its permanent user_id."""
     try:
+        check_new_password(password)
         account = create_account(email, password)
     except AccountError as err:
         raise click.ClickException(str(err)) from err

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
 
 import click
 from flask import current_app
@@ -119,64 +121,128 @@ def sandbox_processes(
     return processes
 
 
-#: A sandbox bridge agent that dies is restarted after this delay, as a gateway's service
-#: manager would (its journal makes a restart lose and repeat nothing); others stop the sandbox.
-#: One that keeps dying young (a configuration error) waits twice as long each time, up to a minute.
-BRIDGE_RESTART_DELAY = 1.0
-BRIDGE_RESTART_MAX = 60.0
-BRIDGE_HEALTHY_AFTER = 30.0  # seconds of running that reset the delay
+#: A sandbox process other than the web server (the dispatcher, a bridge agent) that dies is
+#: restarted after this delay, as a service manager would: the dispatcher's leases and the
+#: agent's journal make a restart lose and repeat nothing. The web server's death stops the
+#: sandbox (nothing works without it). One that keeps dying young (a configuration error)
+#: waits twice as long each time, up to a minute.
+RESTART_DELAY = 1.0
+RESTART_MAX = 60.0
+HEALTHY_AFTER = 30.0  # seconds of running that reset the delay
+#: The dispatcher and the agents start once the web server answers, so that no agent logs
+#: "provider not reachable yet"; a server that takes longer is waited for by them instead.
+READY_TIMEOUT = 60.0
 
 
 def _start(spec: Process) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(spec[1], env={**os.environ, **spec[2]} if len(spec) > 2 else None)
+    # Each child in its own process group: a Ctrl-C in the terminal reaches the supervisor
+    # alone, which stops the children in order (SIGTERM to each) instead of all at once.
+    return subprocess.Popen(
+        spec[1], env={**os.environ, **spec[2]} if len(spec) > 2 else None, process_group=0
+    )
 
 
-def supervise(processes: list[Process]) -> int:
-    """Run the processes until one exits or Ctrl-C; then stop all of them cleanly."""
-    children = [(spec[0], _start(spec)) for spec in processes]
-    started_at = [time.monotonic() for _ in processes]
-    delays = [BRIDGE_RESTART_DELAY for _ in processes]
-    restart_at: dict[int, float] = {}
-    stopping = False
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+class _Supervisor:
+    def __init__(self, processes: list[Process]) -> None:
+        self.processes = processes
+        self.children: list[subprocess.Popen[bytes] | None] = [None] * len(processes)
+        self.started_at = [0.0] * len(processes)
+        self.delays = [RESTART_DELAY] * len(processes)
+        self.restart_at: dict[int, float] = {}
+        self.stopping = False
+        self.exit_code = 0
+
+    def start(self, index: int) -> None:
+        self.children[index] = _start(self.processes[index])
+        self.started_at[index] = time.monotonic()
+
+    def watch(self) -> None:
+        """One look at every child: restart the dead ones that may be restarted."""
+        for index, child in enumerate(self.children):
+            if child is None or self.stopping:
+                continue
+            code = child.poll()
+            name = self.processes[index][0]
+            if code is None:
+                continue
+            if index == 0:
+                click.echo(f"{name} exited with {code}; stopping the sandbox", err=True)
+                self.exit_code = code or 1
+                self.stopping = True
+            elif index not in self.restart_at:
+                if time.monotonic() - self.started_at[index] >= HEALTHY_AFTER:
+                    self.delays[index] = RESTART_DELAY
+                click.echo(f"{name} exited with {code}; restarting it in {self.delays[index]:g} s", err=True)
+                self.restart_at[index] = time.monotonic() + self.delays[index]
+                self.delays[index] = min(RESTART_MAX, self.delays[index] * 2)
+            elif time.monotonic() >= self.restart_at[index]:
+                del self.restart_at[index]
+                self.start(index)
+
+    def stop_all(self) -> None:
+        # Everything but the web server first (agents report what is under way), then the web.
+        order = [child for child in (*self.children[1:], self.children[0]) if child is not None]
+        for child in order[:-1]:
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 10
+        for child in order[:-1]:
+            _wait(child, deadline)
+        web = order[-1] if order else None
+        if web is not None and web.poll() is None:
+            web.terminate()
+            _wait(web, time.monotonic() + 10)
+
+
+def _wait(child: subprocess.Popen[bytes], deadline: float) -> None:
+    try:
+        child.wait(max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def supervise(
+    processes: list[Process],
+    *,
+    ready_url: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    poll: float = 0.2,
+) -> int:
+    """Runs the processes (the first is the web server) until it exits, SIGTERM or Ctrl-C;
+    then stops all of them cleanly. With `ready_url`, the others start once it answers."""
+    supervisor = _Supervisor(processes)
 
     def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+        supervisor.stopping = True
 
-    signal.signal(signal.SIGTERM, _stop)
-    exit_code = 0
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while not stopping:
-            for index, (name, child) in enumerate(children):
-                code = child.poll()
-                if code is not None and name.startswith("bridge"):
-                    if index not in restart_at:
-                        if time.monotonic() - started_at[index] >= BRIDGE_HEALTHY_AFTER:
-                            delays[index] = BRIDGE_RESTART_DELAY
-                        click.echo(f"{name} exited with {code}; restarting it in {delays[index]:g} s", err=True)
-                        restart_at[index] = time.monotonic() + delays[index]
-                        delays[index] = min(BRIDGE_RESTART_MAX, delays[index] * 2)
-                    elif time.monotonic() >= restart_at[index]:
-                        del restart_at[index]
-                        children[index] = (name, _start(processes[index]))
-                        started_at[index] = time.monotonic()
-                elif code is not None:
-                    click.echo(f"{name} exited with {code}; stopping the sandbox", err=True)
-                    exit_code = code or 1
-                    stopping = True
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
-    for _, child in children:
-        if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + 10
-    for _, child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-    return exit_code
+        supervisor.start(0)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while ready_url and not supervisor.stopping and time.monotonic() < deadline:
+            if _answers(ready_url) or supervisor.children[0].poll() is not None:  # type: ignore[union-attr]
+                break
+            time.sleep(poll)
+        for index in range(1, len(processes)):
+            if not supervisor.stopping:
+                supervisor.start(index)
+        while not supervisor.stopping and not (should_stop and should_stop()):
+            supervisor.watch()
+            time.sleep(poll)
+        supervisor.stop_all()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return supervisor.exit_code
 
 
 @click.command()
@@ -207,11 +273,16 @@ def sandbox(port: int | None, bridge_port: int | None, engine: str | None) -> No
     cross = not current_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") or bool(
         current_app.config.get("REDIS_URL")
     )
+    # Its `serve` and `dispatcher` children would otherwise default to production rules.
+    os.environ["PROVIDER_ENV"] = current_app.config["PROVIDER_ENV"]
     mqtt = bool(current_app.config.get("MQTT_URL"))
     if mqtt:
         _provision_sandbox_bridges(bridges)
-    sys.exit(supervise(sandbox_processes(port, bridges, base_path, var_dir, wakeups_cross_processes=cross,
-                                         bridge_port=bridge_port, mqtt=mqtt)))
+    processes = sandbox_processes(port, bridges, base_path, var_dir, wakeups_cross_processes=cross,
+                                  bridge_port=bridge_port, mqtt=mqtt)
+    code = supervise(processes, ready_url=f"http://{HOST}:{port}{base_path}/health")
+    click.echo("Sandbox stopped.")
+    sys.exit(code)
 
 
 def _provision_sandbox_bridges(bridges: list[tuple[str, str]]) -> None:

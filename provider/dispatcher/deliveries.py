@@ -11,17 +11,21 @@ so a dispatcher killed at any point leaves only committed states behind:
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.exc import StaleDataError
 
 from provider.dispatcher.sender import Outcome
 from provider.extensions import db
 from provider.models import Event
+from provider.models.base import new_id
 from provider.models.webhook import (
     ACTIVE,
     DELIVERED,
@@ -33,6 +37,7 @@ from provider.models.webhook import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from provider.services import grants
 from provider.services.webhooks import PARKED, matches, park
 
 # Delay before retry n (1-based); the last value repeats. With jitter only ever
@@ -43,6 +48,8 @@ JITTER = 0.2  # delays are stretched by up to +20%, so retries of many deliverie
 RETRY_WINDOW = timedelta(days=3)
 # A webhook whose last this-many attempts all failed is marked failing (still retried).
 FAILING_AFTER = 5
+_LOGGER = logging.getLogger(__name__)
+
 # A hole in the event sequence younger than this may be a transaction still in
 # flight (PostgreSQL hands out seq before commit); older holes are rollbacks.
 SEQ_GAP_SETTLE = timedelta(seconds=60)
@@ -81,7 +88,7 @@ def _fan_out_one(webhook_id: str, at: datetime, batch: int) -> int:
         db.session.commit()
         return 0
     events = db.session.execute(
-        select(Event.seq, Event.event_id, Event.event_type, Event.device_id, Event.created_at)
+        select(Event.seq, Event.event_id, Event.event_type, Event.device_id, Event.user_id, Event.created_at)
         .where(Event.seq > webhook.fanout_seq)
         .order_by(Event.seq)
         .limit(batch)
@@ -100,10 +107,14 @@ def _fan_out_one(webhook_id: str, at: datetime, batch: int) -> int:
     # A device whose earliest pending delivery waits for a retry at T: its new events
     # wait until T too, so that no claim has to step over them meanwhile.
     new = [e for e in events if e.seq not in existing and matches(webhook, e.event_type)]
+    if webhook.client_id is not None:
+        # Only the owners who authorised this webhook's client (provider.services.grants).
+        seen = grants.visible_pairs({(webhook.client_id, e.user_id) for e in new}, at)
+        new = [e for e in new if (webhook.client_id, e.user_id) in seen]
     held = _held_until(webhook.id, {e.device_id for e in new if e.device_id is not None}, at)
     rows = [
         {
-            "id": _new_id(),
+            "id": new_id(),
             "webhook_id": webhook.id,
             "event_seq": e.seq,
             "event_id": e.event_id,
@@ -169,12 +180,6 @@ def hold_successors(delivery: WebhookDelivery, until: datetime) -> None:
     )
 
 
-def _new_id() -> str:
-    from provider.models.base import new_id
-
-    return new_id()
-
-
 # --- Claims ------------------------------------------------------------------------------
 
 
@@ -229,10 +234,25 @@ def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claime
             .execution_options(synchronize_session=False)
         )
     )
+    # A grant revoked after fan-out: its owner's events are dropped, not sent.
+    ours = [c for c in candidates if c.id in won]
+    entitled = grants.visible_pairs(
+        {(c.Webhook.client_id, c.Event.user_id) for c in ours if c.Webhook.client_id is not None and c.Event is not None},
+        at,
+    )
+    dropped = [
+        c.id
+        for c in ours
+        if c.Webhook.client_id is not None
+        and c.Event is not None
+        and (c.Webhook.client_id, c.Event.user_id) not in entitled
+    ]
+    if dropped:
+        db.session.execute(delete(d).where(d.id.in_(dropped)).execution_options(synchronize_session=False))
     claimed = []
     secrets_by_webhook: dict[str, list[str]] = {}
-    for candidate in candidates:
-        if candidate.id not in won:
+    for candidate in ours:
+        if candidate.id in dropped:
             continue
         webhook, event = candidate.Webhook, candidate.Event
         if webhook.id not in secrets_by_webhook:
@@ -267,15 +287,43 @@ def release_leases(owner: str) -> int:
 # --- Results -----------------------------------------------------------------------------
 
 
+#: A batch whose rows keep vanishing under it is given up after this many tries (its leases
+#: run out and the deliveries that still exist are attempted again).
+RECORD_TRIES = 3
+
+
 def record(
     owner: str,
     results: Sequence[tuple[Claimed, Outcome, datetime]],
     at: datetime,
     rng: random.Random,
 ) -> None:
-    """Writes a batch of attempt results (and their log rows) in one transaction."""
+    """Writes a batch of attempt results (and their log rows) in one transaction.
+
+    A delivery whose webhook is deleted while it is in flight is dropped: deleted
+    before the batch is read, it is not found; deleted between the read and the
+    write (its UPDATE matches no row, its log row has no delivery any more), the
+    transaction is rolled back and the batch written again without it.
+    """
     if not results:
         return
+    for attempt in range(1, RECORD_TRIES + 1):
+        try:
+            _record(owner, results, at, rng)
+            return
+        except (StaleDataError, IntegrityError) as err:
+            db.session.rollback()
+            _LOGGER.info("deliveries vanished while their results were written (%s); try %d of %d",
+                         type(err).__name__, attempt, RECORD_TRIES)
+    _LOGGER.warning("gave up writing %d delivery results; their leases will run out", len(results))
+
+
+def _record(
+    owner: str,
+    results: Sequence[tuple[Claimed, Outcome, datetime]],
+    at: datetime,
+    rng: random.Random,
+) -> None:
     with db.session.no_autoflush:
         deliveries = {
             delivery.id: delivery
@@ -292,7 +340,9 @@ def record(
     log = []
     for claimed, outcome, attempted_at in results:
         delivery = deliveries.get(claimed.delivery_id)
-        if delivery is None:  # the webhook was deleted meanwhile
+        if delivery is None:
+            _LOGGER.info("webhook %s was deleted: delivery of event %s dropped",
+                         claimed.webhook_id, claimed.event_id)
             continue
         log.append(
             {

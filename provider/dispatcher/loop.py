@@ -163,7 +163,7 @@ class Dispatcher:
             self._last_sweep = at
             try:
                 self.sweep()
-            except Exception:  # noqa: BLE001 - the sweeper must not stop deliveries
+            except Exception:  # the sweeper must not stop deliveries
                 db.session.rollback()
                 _LOGGER.exception("device sweeper failed")
 
@@ -192,18 +192,20 @@ class Dispatcher:
                 _LOGGER.exception("database error; retrying")
                 done = 0
                 stop.wait(1.0)
+            except Exception:  # one bad turn must not end every owner's deliveries
+                _LOGGER.exception("dispatcher turn failed; going on")
+                done = 0
+                stop.wait(1.0)
             if not done:
                 stop.wait(self.settings.idle_sleep)
         self.close()
         _LOGGER.info("dispatcher %s stopped", self.name)
 
 
-def _find_sweeper(app: Flask) -> Callable[[], Any] | None:
+def _find_sweeper(app: Flask) -> Callable[[], Any]:
     """The device side's periodic sweep (silent bridges offline, expired commands failed)."""
-    try:
-        from provider.services import sweeper
-    except ImportError:
-        return None
+    from provider.services import sweeper
+
     timeout = float(app.config.get("BRIDGE_HEARTBEAT_TIMEOUT_SECONDS", 90.0))
     max_age = float(app.config.get("KEY_ROTATION_MAX_AGE_DAYS", 0.0))
     return lambda: sweeper.sweep(heartbeat_timeout_seconds=timeout, key_max_age_days=max_age)

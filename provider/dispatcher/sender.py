@@ -1,23 +1,29 @@
 """The HTTP side of a delivery: one POST, timed, with the SSRF guard on the socket itself.
 
-In production every connection checks the address it actually reached (after DNS,
-so a name that re-resolves to 127.0.0.1 or 169.254.169.254 is caught at delivery
-time, not only at registration) and redirects are never followed.
+In production every connection resolves the host itself, refuses it if any address is
+not public, and connects to the very address it checked (so a name that re-resolves
+to 127.0.0.1 or 169.254.169.254 is caught at delivery time, not only at
+registration, and no packet, not even a TCP SYN, reaches a forbidden address: the
+answer does not tell an internal port open from closed). The peer is checked again
+once connected, before any TLS handshake. Redirects are never followed, and what a
+refused target would have answered is never stored.
 """
 
 from __future__ import annotations
 
 import email.utils
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from provider.services.webhooks import forbidden_address_reason
+from provider.services.webhooks import forbidden_address_reason, resolve
 
 MAX_ERROR_LENGTH = 500
 MAX_RETRY_AFTER_SECONDS = 24 * 3600
@@ -35,16 +41,41 @@ def _check_peer(sock: object) -> None:
         raise ForbiddenTarget(f"refused to deliver: {reason}")
 
 
-class _GuardedHTTPConnection(HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        _check_peer(self.sock)
+def _checked_address(host: str, port: int) -> str:
+    """The first address of `host`, if every address it resolves to is public."""
+    try:
+        addresses = resolve(host, port)
+    except OSError as err:
+        raise ForbiddenTarget(f"refused to deliver: cannot resolve {host!r}") from err
+    for address in addresses:
+        reason = forbidden_address_reason(address)
+        if reason:
+            raise ForbiddenTarget(f"refused to deliver: {reason}")
+    if not addresses:
+        raise ForbiddenTarget(f"refused to deliver: {host!r} has no address")
+    return addresses[0]
 
 
-class _GuardedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _check_peer(self.sock)
+class _Pinned:
+    """Connects to an address checked beforehand; TLS still verifies the URL's host name."""
+
+    host: str
+    port: int
+    _dns_host: str
+
+    def _new_conn(self) -> socket.socket:
+        self._dns_host = _checked_address(self.host.strip("[]"), self.port)
+        sock = super()._new_conn()  # type: ignore[misc]
+        _check_peer(sock)  # before any byte of TLS
+        return sock
+
+
+class _GuardedHTTPConnection(_Pinned, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_Pinned, HTTPSConnection):
+    pass
 
 
 class _GuardedHTTPPool(HTTPConnectionPool):
@@ -134,14 +165,28 @@ def post(
         status = response.status_code
         error = None
         if not 200 <= status < 300:
-            # A little of the body helps the operator see why; never read much of it.
-            snippet = response.raw.read(200, decode_content=True) or b""
+            # A little of the body helps the operator see why; never read much of it, and
+            # never from a target production refuses (in the sandbox: an internal service's
+            # answer must not become readable through the delivery log).
+            snippet = b""
+            if _public_target(url):
+                snippet = response.raw.read(200, decode_content=True) or b""
             error = f"HTTP {status}" + (f": {snippet.decode(errors='replace')}" if snippet else "")
         return Outcome(
             status, _ms(started), error, parse_retry_after(response.headers.get("Retry-After"), at)
         )
     finally:
         response.close()
+
+
+def _public_target(url: str) -> bool:
+    """Would the production rules deliver to this URL's host (every address public)?"""
+    parts = urlsplit(url)
+    try:
+        _checked_address((parts.hostname or "").strip("[]"), parts.port or 443)
+    except ForbiddenTarget:
+        return False
+    return True
 
 
 def _ms(started: float) -> int:

@@ -2,6 +2,7 @@
 
 from provider.models.account import Account
 from provider.models.base import TimestampMixin, UTCDateTime, new_id
+from provider.models.browser_session import BrowserSession  # noqa: F401
 from provider.models.device import (  # noqa: F401
     AccessCode,
     Action,

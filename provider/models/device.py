@@ -1,4 +1,4 @@
-"""Bridges, locks, access codes, lock actions and the durable command queue (issue 3).
+"""Bridges, locks, access codes, lock actions and the durable command queue.
 
 Secrets never sit in clear text: bridge tokens are stored as SHA-256 digests,
 device keys and PINs as AES-GCM ciphertext (provider.services.crypto).
@@ -47,6 +47,8 @@ class Bridge(TimestampMixin, db.Model):
     online: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Taken by each long-poll; a poll that no longer holds the newest number ends.
+    poll_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     # MQTT presence: the session of the agent's connection the last presence message was about
     # (an "offline" will of an older connection must not take a reconnected bridge offline).
     presence_session: Mapped[int | None] = mapped_column(BigInteger)
@@ -84,6 +86,9 @@ class Lock(TimestampMixin, db.Model):
     event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Highest lock event-log sequence accepted from the bridge (the agent resumes after it).
     last_event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Keyed digest of the device key (crypto.fingerprint): finds a key used twice
+    # without decrypting every lock's key.
+    device_key_fingerprint: Mapped[str | None] = mapped_column(String(64))
     # The bridge's last reconciliation: slots it found holding codes the cloud did not know,
     # and the slots it cleared (CONTRACTS.md, code_sync).
     code_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -98,6 +103,7 @@ class Lock(TimestampMixin, db.Model):
         # GET /locks for one owner, paged by id: an index range scan, whatever the table size.
         Index("ix_locks_owner_id_id", "owner_id", "id"),
         Index("ix_locks_bridge", "bridge_id"),
+        Index("ix_locks_device_key_fingerprint", "device_key_fingerprint"),
         Index("ix_locks_ble_address", "ble_address"),
     )
 
@@ -195,6 +201,8 @@ class LockEventLog(db.Model):
     type: Mapped[str] = mapped_column(String(32), nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    # The whole report's data, encrypted, for event types that carry secrets (keypad digits).
+    data_sealed: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
 
     __table_args__ = (UniqueConstraint("lock_id", "lock_seq", name="uq_lock_event_log_lock_seq"),)

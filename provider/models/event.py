@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from provider.clock import now
@@ -28,6 +28,9 @@ class Event(db.Model):
     device_seq: Mapped[int | None] = mapped_column(Integer)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    # Fields too sensitive to keep in clear (a mistyped PIN), encrypted as one JSON object
+    # (provider.services.sealed); merged into `data` only when the event is delivered.
+    data_sealed: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
 
     __table_args__ = (

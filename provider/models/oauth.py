@@ -147,7 +147,11 @@ class OAuthToken(db.Model, TokenMixin):
     client: Mapped[OAuthClient] = relationship(lazy="joined")
     account: Mapped[Account] = relationship(lazy="joined")
 
-    __table_args__ = (Index("ix_oauth_tokens_grant_id", "grant_id"),)
+    __table_args__ = (
+        Index("ix_oauth_tokens_grant_id", "grant_id"),
+        # Who authorised whom: the event feed and fan-out ask it per (client, owner).
+        Index("ix_oauth_tokens_client_user", "client_pk", "user_id"),
+    )
 
     def check_client(self, client: Any) -> bool:
         return bool(client) and self.client_pk == client.id
@@ -165,7 +169,9 @@ class OAuthToken(db.Model, TokenMixin):
         return self.access_token_revoked_at is not None
 
     def is_refresh_token_active(self) -> bool:
-        return self.refresh_token_hash is not None and self.refresh_token_revoked_at is None
+        from provider.services.grants import refresh_token_usable
+
+        return refresh_token_usable(self)
 
 
 class LoginThrottle(db.Model):

@@ -1,4 +1,4 @@
-"""OAuth 2.0 authorization server (issue 2): token, revocation, metadata, owner-facing pages."""
+"""OAuth 2.0 authorization server: token, revocation, metadata, owner-facing pages."""
 
 from __future__ import annotations
 

@@ -170,6 +170,10 @@ def authorize() -> Any:
         grant = authorization.get_consent_grant(end_user=account)
     except OAuth2Error as error:
         return _authorization_error(error)
+    except ValueError:
+        # Authlib refuses to put some characters (", \, DEL) of a redirect_uri into its
+        # own error description; such a URI is never a registered one.
+        return _error_page("This sign-in link is not valid: its redirect_uri is not registered for this application.", 400)
 
     if request.method == "GET":
         if _must_sign_in(account):
@@ -199,7 +203,7 @@ def _sign_in(grant: Any) -> Any:
     if account is None:
         oauth_login.record_failure(email, address)
         return _render_login(grant, error="Wrong email or password.", status=401, email=email)
-    oauth_login.record_success(email)
+    oauth_login.record_success(email, address)
     db.session.commit()
     # A new session for the signed-in owner (nothing carried over from before).
     session.clear()
@@ -218,3 +222,15 @@ def _decide(grant: Any, account: Account | None) -> Any:
         grant_user=account if approved else None, grant=grant
     )
     return _after_post(response)
+
+
+@bp.post("/oauth/logout")
+def logout() -> Any:
+    """Signs this browser out: its server-side session ends at once (provider.sessions).
+
+    The CSRF token is required so that another site cannot sign the owner out.
+    """
+    if session.get(_SESSION_ACCOUNT) is not None and not _csrf_ok():
+        return _error_page("This form has expired. Reload the page and try again.", 400)
+    session.clear()
+    return render_template("oauth/signed_out.html")

@@ -35,6 +35,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask, current_app, request
+from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
 from provider.config import SANDBOX, ConfigError
@@ -42,8 +43,8 @@ from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import Account
 from provider.models.oauth import TOKEN_ENDPOINT_AUTH_METHODS, OAuthToken
-from provider.services import oauth_tokens
-from provider.services.oauth_clients import SCOPES, find_client
+from provider.services import oauth_login, oauth_tokens
+from provider.services.oauth_clients import SCOPES, find_client, verify_secret
 
 _LOGGER = logging.getLogger(__name__)
 CLIENT_AUTH_METHODS = list(TOKEN_ENDPOINT_AUTH_METHODS)
@@ -78,7 +79,10 @@ def _legacy_json_body() -> MultiDict[str, str] | None:
     """The older guide may POST its token call as JSON; only that call (no grant_type) is read so."""
     if request.method != "POST" or not request.is_json:
         return None
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested too deeply to be any token call
+        return None
     if not isinstance(body, dict) or "grant_type" in body:
         return None
     return MultiDict({k: v for k, v in body.items() if isinstance(v, str)})
@@ -247,16 +251,56 @@ class _Issuer(IssuerParameter):
         return current_app.config["PROVIDER_ISSUER"]
 
 
+class _TooManyAttempts(OAuth2Error):
+    """Too many failed client authentications from this address for this client (429)."""
+
+    error = "invalid_client"
+    status_code = 429
+
+    def __init__(self, until: Any) -> None:
+        from provider.clock import now
+
+        self.retry_after = max(1, int((until - now()).total_seconds()) + 1)
+        super().__init__(description=f"Too many failed client authentications; retry in {self.retry_after} s.")
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
+
+
 class AuthorizationServer(_AuthorizationServer):
     def create_oauth2_request(self, request: Any) -> _OAuth2Request:
         return _OAuth2Request()
 
     def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Any:
+        basic = flask_request.authorization
+        form = request.form
+        if basic is not None and basic.type == "basic" and (
+            "client_secret" in form or form.get("client_id") not in (None, basic.username)
+        ):
+            # RFC 6749 §2.3: one authentication method per request. Accepting either of two
+            # would let a wrong Basic header ride on good form credentials (or two clients mix).
+            raise InvalidRequestError("Use one client authentication method per request, not two.")
+        claimed = (basic.username if basic is not None and basic.type == "basic" else None) or form.get(
+            "client_id"
+        )
+        address = flask_request.remote_addr
+        until = oauth_login.blocked_until(claimed or "", address, realm="client") if claimed else None
+        if until is not None:
+            raise _TooManyAttempts(until)
         try:
-            return super().authenticate_client(request, methods, endpoint)
+            client = super().authenticate_client(request, methods, endpoint)
         except (UnicodeDecodeError, binascii.Error) as err:
             # A Basic header that is not base64 of UTF-8: a failed authentication, not a crash.
             raise InvalidClientError(status_code=401, description="Malformed credentials.") from err
+        except InvalidClientError:
+            if claimed:
+                if find_client(claimed) is None:
+                    # An unknown id costs what a wrong secret costs: ids cannot be enumerated by time.
+                    verify_secret(None, form.get("client_secret") or (basic.password if basic else "") or "")
+                oauth_login.record_failure(claimed, address, realm="client")
+            raise
+        oauth_login.record_success(claimed or client.client_id, address, realm="client")
+        return client
 
     def create_bearer_token_generator(self, config: Any) -> Any:
         bearer = BearerTokenGenerator(

@@ -30,6 +30,7 @@ from provider.services import bridge_assignment, bridges, crypto, device_keys, f
 from provider.services.events import record_event
 from provider.services.locks import (
     DEVICE_KEY_PURPOSE,
+    key_fingerprint,
     remove_lock,
     unshare_all,
     validate_lock_fields,
@@ -83,6 +84,7 @@ def claim(
         timezone=timezone,
         ble_address=device.ble_address,
         device_key_enc=crypto.encrypt(factory.device_key(device), purpose=DEVICE_KEY_PURPOSE),
+        device_key_fingerprint=key_fingerprint(factory.device_key(device)),
         event_seq=0,
     )
     db.session.add(lock)

@@ -202,20 +202,50 @@ def wait_for_commands(
     Woken by enqueue's notification; a lease running out wakes nobody and is
     seen by the next look (at most `poll_interval` later). `sleep` replaces
     the wake-ups (tests). `resume` (a restarted agent's first poll): see claim().
+
+    One poll per bridge at a time: a newer poll of the same bridge ends this one
+    (with an empty list), so parallel polls with one token hold one server
+    thread, not one each.
     """
     take_back_leases = resume  # on the first look only
+    # A single look (wait 0, as the asyncio bridge server asks, which waits on a socket
+    # instead of a thread) holds nothing, so it neither takes a poll number nor ends another.
+    generation = _begin_poll(bridge_id) if wait_seconds > 0 else None
 
-    def look() -> list[dict[str, Any]]:
+    def look() -> Any:
         nonlocal take_back_leases
+        if generation is not None:
+            newest = db.session.scalar(select(Bridge.poll_generation).where(Bridge.id == bridge_id))
+            if newest != generation:
+                db.session.commit()
+                return _SUPERSEDED
         claimed = claim(bridge_id, limit, resume=take_back_leases)
         take_back_leases = False
         wire = [to_wire(command) for command in claimed]
         db.session.commit()
         return wire
 
-    return wakeups.wait_loop(
+    found = wakeups.wait_loop(
         bridge_channel(bridge_id), look, seconds=wait_seconds, poll_interval=poll_interval, sleep=sleep
     )
+    return [] if found is _SUPERSEDED else found
+
+
+_SUPERSEDED = object()  # truthy: ends the wait
+
+
+def _begin_poll(bridge_id: str) -> int:
+    """Takes the bridge's next poll number; the poll that held the previous one sees it at its
+    next look (within the poll interval: no wake-up, which would also wake this poll itself)."""
+    db.session.execute(
+        update(Bridge)
+        .where(Bridge.id == bridge_id)
+        .values(poll_generation=Bridge.poll_generation + 1)
+        .execution_options(synchronize_session=False)
+    )
+    generation = int(db.session.scalar(select(Bridge.poll_generation).where(Bridge.id == bridge_id)) or 0)
+    db.session.commit()
+    return generation
 
 
 def iso_z(value: datetime | None) -> str | None:

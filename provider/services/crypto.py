@@ -107,3 +107,20 @@ def decrypt(token: str, *, purpose: str, secret_key: str | None = None) -> str:
         return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], purpose.encode()).decode()
     except (InvalidTag, ValueError) as err:
         raise DecryptionError("cannot decrypt: wrong SECRET_KEY or purpose, or altered data") from err
+
+
+@lru_cache(maxsize=32)
+def _mac_key(secret_key: str, purpose: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=b"provider.services.crypto fingerprint",
+        info=purpose.encode(),
+    ).derive(secret_key.encode())
+
+
+def fingerprint(value: str, *, purpose: str, secret_key: str | None = None) -> str:
+    """A keyed digest (HMAC-SHA256) for finding equal secrets without storing them in
+    clear: without the data key, the digest of a guessed value cannot be computed."""
+    key = _mac_key(secret_key or _app_secret_key(), purpose)
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()

@@ -15,6 +15,15 @@ from sqlalchemy import select
 from provider.extensions import db
 from provider.models import Event
 from provider.schemas.fields import isoformat_z
+from provider.services import grants, sealed
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """The event's data as delivered: the public part, with its sealed part decrypted."""
+    data = dict(event.data or {})
+    if event.data_sealed:
+        data.update(sealed.unseal(event.data_sealed))
+    return data
 
 
 def event_payload(event: Event) -> dict[str, Any]:
@@ -25,7 +34,7 @@ def event_payload(event: Event) -> dict[str, Any]:
         "device_id": event.device_id,
         "user_id": event.user_id,
         "timestamp": isoformat_z(event.occurred_at),
-        "data": event.data or {},
+        "data": event_data(event),
         # Position in the device's own history (null for events about no device).
         "sequence": event.device_seq,
         "created_at": isoformat_z(event.created_at),
@@ -37,9 +46,18 @@ def event_body(event: Event) -> bytes:
     return json.dumps(event_payload(event), separators=(",", ":"), sort_keys=True).encode()
 
 
+def _visible_to(query, user_id: str | None, client_pk: str | None):
+    if user_id is not None:
+        query = query.where(Event.user_id == user_id)
+    if client_pk is not None:
+        query = query.where(Event.user_id.in_(grants.authorised_owners(client_pk)))
+    return query
+
+
 def list_events(
     *,
     user_id: str | None = None,
+    client_pk: str | None = None,
     device_id: str | None = None,
     event_type: str | None = None,
     since: datetime | None = None,
@@ -47,10 +65,9 @@ def list_events(
     after_seq: int | None = None,
     limit: int = 100,
 ) -> tuple[list[Event], int | None]:
-    """Oldest first (catch-up order); user_id restricts to one owner's events."""
-    query = select(Event)
-    if user_id is not None:
-        query = query.where(Event.user_id == user_id)
+    """Oldest first (catch-up order); user_id restricts to one owner's events, client_pk to
+    the events of the owners who authorised that client (provider.services.grants)."""
+    query = _visible_to(select(Event), user_id, client_pk)
     if device_id:
         query = query.where(Event.device_id == device_id)
     if event_type:
@@ -67,8 +84,6 @@ def list_events(
     return page, (page[-1].seq if more else None)
 
 
-def get_event(event_id: str, *, user_id: str | None = None) -> Event | None:
-    query = select(Event).where(Event.event_id == event_id)
-    if user_id is not None:
-        query = query.where(Event.user_id == user_id)
+def get_event(event_id: str, *, user_id: str | None = None, client_pk: str | None = None) -> Event | None:
+    query = _visible_to(select(Event).where(Event.event_id == event_id), user_id, client_pk)
     return db.session.scalar(query)

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from provider.clock import now
 from provider.extensions import db
 from provider.models import Event
+from provider.services import sealed as sealed_data
 
 WEBHOOK_EVENT_TYPES = (
     "device.added",
@@ -32,6 +33,9 @@ WEBHOOK_EVENT_TYPES = (
     "access_code.deleted",
     "access_code.used",
     "access_code.incorrect_attempt",
+    # The lock reported tampering: its case opened, the bolt forced, or its keypad
+    # locked out after wrong PINs (data.tamper_kind).
+    "device.tampered",
 )
 
 
@@ -49,8 +53,11 @@ def record_event(
     device: Device | None = None,
     user_id: str | None = None,
     data: dict[str, Any] | None = None,
+    sealed: dict[str, Any] | None = None,
     occurred_at: datetime | None = None,
 ) -> Event:
+    """`data` is kept as is; `sealed` (secrets: a mistyped PIN) is stored encrypted and
+    joins `data` only in what is delivered to entitled clients (event_feed.event_data)."""
     if event_type not in WEBHOOK_EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     device_seq = None
@@ -75,6 +82,7 @@ def record_event(
         device_seq=device_seq,
         occurred_at=occurred_at or now(),
         data=data or {},
+        data_sealed=sealed_data.seal(sealed),
     )
     db.session.add(event)
     return event

@@ -28,7 +28,7 @@ from provider.extensions import db
 from provider.models import Command, KeyRotation, Lock
 from provider.models.device import OPEN_COMMAND_STATUSES
 from provider.services import commands, crypto, device_keys
-from provider.services.locks import DEVICE_KEY_PURPOSE
+from provider.services.locks import DEVICE_KEY_PURPOSE, key_fingerprint
 
 REASONS = ("transfer", "operator", "policy")
 # A rotation may wait this long for an unreachable lock before its command expires (it is resumed).
@@ -116,6 +116,7 @@ def complete(lock: Lock, rotation_no: int) -> bool:
     if not won:
         return False
     lock.device_key_enc = rotation.new_key_enc
+    lock.device_key_fingerprint = key_fingerprint(new_key_hex(rotation))
     db.session.refresh(rotation)
     return True
 

@@ -13,7 +13,7 @@ from provider.clock import now as clock_now
 from provider.errors import not_found
 from provider.extensions import db
 from provider.models import Bridge, Lock, LockEventLog
-from provider.services import access_codes, clock_correction
+from provider.services import access_codes, clock_correction, sealed
 from provider.services.bridges import set_lock_online
 from provider.services.events import record_event
 from provider.services.locks import lock_rows
@@ -89,6 +89,13 @@ def heartbeat(bridge: Bridge, reports: list[dict[str, Any]]) -> None:
             apply_device_time(lock, report["device_time"], at)
 
 
+def _log_data(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The columns for a report's data: sealed whole for kinds that carry secrets."""
+    if kind in sealed.SEALED_LOCK_REPORTS:
+        return {"data": {}, "data_sealed": sealed.seal(data)}
+    return {"data": data, "data_sealed": None}
+
+
 def _insert_log(lock: Lock, event: dict[str, Any]) -> bool:
     """Stores one lock event; False if (lock_id, lock_seq) was already accepted."""
     dialect = db.session.get_bind().dialect.name
@@ -100,7 +107,7 @@ def _insert_log(lock: Lock, event: dict[str, Any]) -> bool:
             lock_seq=event["lock_seq"],
             type=event["type"],
             occurred_at=event["occurred_at"],
-            data=event.get("data") or {},
+            **_log_data(event["type"], event.get("data") or {}),
             received_at=clock_now(),
         )
         .on_conflict_do_nothing(index_elements=["lock_id", "lock_seq"])
@@ -143,7 +150,15 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
             "access_code.incorrect_attempt",
             device=lock,
             occurred_at=at,
-            data={"lock_id": lock.id, "code": data.get("pin")},
+            data={"lock_id": lock.id},
+            sealed={"code": data.get("pin")},
+        )
+    elif kind == contract.TAMPER:
+        record_event(
+            "device.tampered",
+            device=lock,
+            occurred_at=at,
+            data={"lock_id": lock.id, "tamper_kind": data.get("kind") or "unknown"},
         )
     elif kind == contract.JAMMED:
         lock.lock_state = "unknown"

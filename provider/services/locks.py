@@ -31,6 +31,8 @@ DEVICE_KEY_PURPOSE = "lock.device_key"
 BLE_ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 DEVICE_KEY_HEX = re.compile(r"^[0-9a-f]{32}$")
 MAX_PAGE = 1000
+# Rough memory of one dumped lock (a dict of ~25 short values), for the read cache's budget.
+LOCK_DOCUMENT_BYTES = 2048
 
 
 
@@ -56,7 +58,53 @@ class LockRegistrationError(InvalidRequest):
 
 
 def generate_device_key() -> str:
-    return secrets.token_hex(16)
+    while True:  # a CSPRNG key is refused as weak with probability about 1e-8
+        key = secrets.token_hex(16)
+        if weak_key_reason(bytes.fromhex(key)) is None:
+            return key
+
+
+def weak_key_reason(key: bytes) -> str | None:
+    """Why a 16-byte device key does not look random, or None.
+
+    A weak key falls to offline guessing against the lock's CHALLENGE (which any
+    passer-by can ask for). A CSPRNG key has about 15 distinct bytes and no pattern;
+    refused here: one repeated byte, a short repeating cycle (00112233 00112233...),
+    a counting sequence (00 01 02 ... 0f, ff fe fd ...), and fewer than 10 distinct
+    byte values (a random key has that few with probability about 1e-8).
+    """
+    if len(set(key)) == 1:
+        return "every byte is the same"
+    for period in (2, 4, 8):
+        if key == key[:period] * (len(key) // period):
+            return f"it repeats every {period} bytes"
+    steps = {(b - a) % 256 for a, b in zip(key, key[1:], strict=False)}
+    if len(steps) == 1:
+        return "it counts up or down by a fixed step"
+    if len(set(key)) < 10:
+        return f"it has only {len(set(key))} distinct byte values"
+    return None
+
+
+def check_device_key(key_hex: str, *, exclude_lock_id: str | None = None) -> str:
+    """The key, lower-case, if it may be given to a new lock; LockRegistrationError otherwise (also
+    for a key another lock already has: a key identifies one lock)."""
+    key = key_hex.strip().lower()
+    if not DEVICE_KEY_HEX.match(key):
+        raise LockRegistrationError("the device key must be 32 hex characters (128 bits)")
+    reason = weak_key_reason(bytes.fromhex(key))
+    if reason:
+        raise LockRegistrationError(f"the device key is not random ({reason}); use --device-key generate")
+    query = select(Lock.id).where(Lock.device_key_fingerprint == key_fingerprint(key))
+    if exclude_lock_id is not None:
+        query = query.where(Lock.id != exclude_lock_id)
+    if db.session.scalar(query.limit(1)) is not None:
+        raise LockRegistrationError("this device key is already used by another lock")
+    return key
+
+
+def key_fingerprint(key_hex: str) -> str:
+    return crypto.fingerprint(key_hex.lower(), purpose=DEVICE_KEY_PURPOSE)
 
 
 def device_key(lock: Lock) -> str:
@@ -81,17 +129,21 @@ def add_lock(
     ble_address = ble_address.upper()
     if not BLE_ADDRESS.match(ble_address):
         raise LockRegistrationError(f"not a BLE address: {ble_address!r}")
-    key = (device_key_hex or generate_device_key()).lower()
-    if not DEVICE_KEY_HEX.match(key):
-        raise LockRegistrationError("the device key must be 32 hex characters (128 bits)")
+    key = check_device_key(device_key_hex or generate_device_key())
     validate_lock_fields(name=name, timezone=timezone)
     check_address_free(ble_address)
+    taken = db.session.scalar(
+        select(Lock.id).where(Lock.bridge_id == bridge.id, Lock.ble_address == ble_address)
+    )
+    if taken is not None:
+        raise LockRegistrationError(f"the bridge already serves a lock at {ble_address} ({taken})")
     lock = Lock(
         owner_id=owner_id,
         bridge_id=bridge.id,
         name=name.strip(),
         ble_address=ble_address,
         device_key_enc=crypto.encrypt(key, purpose=DEVICE_KEY_PURPOSE),
+        device_key_fingerprint=key_fingerprint(key),
         model=model,
         timezone=timezone,
         code_capacity=code_capacity,
@@ -265,7 +317,7 @@ def lock_documents(owner_id: str, dump: Callable[[Any], dict[str, Any]]) -> list
     documents = [dump(row) for row in rows]
     if cache is not None:
         channels = [read_cache.account_channel(owner_id), *(read_cache.lock_channel(r.id) for r in rows)]
-        cache.put(key, documents, ticket, channels)
+        cache.put(key, documents, ticket, channels, weight=LOCK_DOCUMENT_BYTES * (len(documents) + 1))
     return documents
 
 

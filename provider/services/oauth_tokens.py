@@ -20,7 +20,7 @@ from provider.extensions import db
 from provider.models import Account
 from provider.models.base import new_id
 from provider.models.oauth import OAuthAuthorizationCode, OAuthClient, OAuthToken
-from provider.services import read_cache
+from provider.services import grants, read_cache
 
 ACCESS_TOKEN_SECONDS = 3600
 CODE_SECONDS = 600
@@ -235,10 +235,14 @@ def find_any(token: str, hint: str | None = None) -> OAuthToken | None:
 def revoke_access_token(row: OAuthToken) -> None:
     if row.access_token_revoked_at is None:
         row.access_token_revoked_at = now()
+    if row.refresh_token_hash is None:
+        # A grant without refresh token ends with its access tokens.
+        grants.drop_queued(row.user_id, row.client_pk)
 
 
 def revoke_grant(grant_id: str) -> int:
-    """Revokes every access and refresh token descending from one authorization."""
+    """Revokes every access and refresh token descending from one authorization, and drops
+    the deliveries queued for its client of its owner's events (unless another grant lives)."""
     at = now()
     access = db.session.execute(
         update(OAuthToken)
@@ -256,6 +260,10 @@ def revoke_grant(grant_id: str) -> int:
         .values(refresh_token_revoked_at=at)
         .execution_options(synchronize_session=False)
     )
+    for client_pk, user_id in db.session.execute(
+        select(OAuthToken.client_pk, OAuthToken.user_id).where(OAuthToken.grant_id == grant_id).distinct()
+    ).all():
+        grants.drop_queued(user_id, client_pk)
     return access
 
 

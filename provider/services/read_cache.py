@@ -41,6 +41,9 @@ ALL = PREFIX + "all"
 # A bound even if every notification were lost: well under a token's hour.
 DEFAULT_MAX_AGE_SECONDS = 30.0
 DEFAULT_MAX_ENTRIES = 10_000
+# What a worker may spend on cached reads, by the callers' own estimates of an entry's
+# size: web workers stay within their memory budget however many owners Seam polls.
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 # Execution option for statements that take a row lock and change nothing.
 NEUTRAL = "read_cache_neutral"
 
@@ -71,6 +74,7 @@ class _Entry:
     epoch: int
     stored_at: float
     channels: frozenset[str]
+    weight: int
 
 
 class ReadCache:
@@ -81,11 +85,14 @@ class ReadCache:
         epoch: Callable[[], int | None],
         *,
         max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         max_age: float = DEFAULT_MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._epoch = epoch
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._max_age = max_age
         self._clock = clock
         self._lock = threading.Lock()
@@ -118,7 +125,8 @@ class ReadCache:
             self.hits += 1
             return entry.value
 
-    def put(self, key: Hashable, value: Any, ticket: Ticket | None, channels: Iterable[str]) -> bool:
+    def put(self, key: Hashable, value: Any, ticket: Ticket | None, channels: Iterable[str],
+            weight: int = 512) -> bool:
         """Stores unless anything was invalidated (or the transport reconnected) since `ticket`."""
         if ticket is None:
             return False
@@ -126,11 +134,12 @@ class ReadCache:
             if ticket.generation != self._generation or self._epoch() != ticket.epoch:
                 return False
             self._drop(key)
-            entry = _Entry(value, ticket.epoch, self._clock(), frozenset(channels))
+            entry = _Entry(value, ticket.epoch, self._clock(), frozenset(channels), weight)
             self._entries[key] = entry
+            self._bytes += weight
             for channel in entry.channels:
                 self._by_channel.setdefault(channel, set()).add(key)
-            while len(self._entries) > self._max_entries:
+            while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
                 self._drop(next(iter(self._entries)))
             return True
 
@@ -140,6 +149,7 @@ class ReadCache:
             if channel == ALL:
                 self._entries.clear()
                 self._by_channel.clear()
+                self._bytes = 0
                 return
             for key in list(self._by_channel.get(channel, ())):
                 self._drop(key)
@@ -155,6 +165,7 @@ class ReadCache:
         entry = self._entries.pop(key, None)
         if entry is None:
             return
+        self._bytes -= entry.weight
         for channel in entry.channels:
             keys = self._by_channel.get(channel)
             if keys is not None:

@@ -73,7 +73,7 @@ def describe_sandbox(base_url: str, bridge_url: str | None = None) -> str:
     )
 
 
-# --------------------------------------------------------------------------- bridges (issue 6)
+# --------------------------------------------------------------------------- bridges
 #: Seeded sandbox bridges carry this name; `provider sandbox` runs one virtual-lock agent for each.
 SANDBOX_BRIDGE_NAME = "Sandbox bridge"
 

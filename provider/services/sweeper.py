@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from provider.clock import now as clock_now
 from provider.extensions import db
-from provider.services import bridges, commands, key_rotation, rate_limits
+from provider.services import bridges, browser_sessions, commands, key_rotation, rate_limits
 
 # Run it at least this often for timely offline detection and command timeouts.
 SWEEP_INTERVAL_SECONDS = 5.0
@@ -32,6 +32,8 @@ def sweep(
     expired = commands.expire(at)
     db.session.commit()
     pruned = rate_limits.prune(at - timedelta(seconds=rate_limits.WINDOW_SECONDS))
+    db.session.commit()
+    browser_sessions.prune(at)
     db.session.commit()
     scheduled = key_rotation.schedule_due(timedelta(days=key_max_age_days)) if key_max_age_days > 0 else 0
     resumed = key_rotation.resume()

@@ -188,7 +188,7 @@ class _Listener:
         while not self._stop.is_set():
             try:
                 self._listen()
-            except Exception as err:  # noqa: BLE001 - any failure: drop the connection, reconnect
+            except Exception as err:  # any failure: drop the connection, reconnect
                 failures += 1
                 log = _LOGGER.warning if failures == 1 else _LOGGER.debug
                 log("wake-up %s lost its connection (%s); reconnecting", self.name, type(err).__name__)
@@ -322,7 +322,7 @@ def transport_of(session: Session) -> tuple[str, str] | None:
 def _transport_of_bind(session: Session) -> tuple[str, str] | None:
     try:
         return _transport(session)
-    except Exception:  # noqa: BLE001 - a session without a bind has nobody to tell
+    except Exception:  # a session without a bind has nobody to tell
         return None
 
 
@@ -338,7 +338,7 @@ def _publish(redis_url: str, channels: set[str]) -> bool:
         for channel in channels:
             client.publish(REDIS_CHANNEL, channel)
         return True
-    except Exception as err:  # noqa: BLE001 - a lost wake-up costs one poll interval, never the change
+    except Exception as err:  # a lost wake-up costs one poll interval, never the change
         _LOGGER.warning("wake-up publish to Redis failed (%s); other processes fall back to polling",
                         type(err).__name__)
         return False

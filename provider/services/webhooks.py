@@ -53,14 +53,48 @@ class WebhookError(InvalidRequest):
 # --- URLs and the SSRF guard -------------------------------------------------------------
 
 
+# IPv6 prefixes that carry an IPv4 address in their low 32 bits: a URL naming one of
+# these reaches the embedded IPv4 address (through a NAT64 gateway, or a host that
+# routes the old IPv4-compatible form), so that address is what must be public.
+_EMBEDS_IPV4 = (
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64 well-known prefix (RFC 6052)
+    ipaddress.ip_network("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215)
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated, RFC 4291)
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:  # 2002:AABB:CCDD::/48 (6to4)
+        return ip.sixtofour
+    if ip.teredo is not None:  # 2001:0::/32: the client's address, obfuscated
+        return ip.teredo[1]
+    for network in _EMBEDS_IPV4:
+        if ip in network and int(ip) & 0xFFFFFFFF and ip != ipaddress.IPv6Address("::1"):
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def forbidden_address_reason(address: str) -> str | None:
-    """Why production must not connect to this IP address, or None if it is a public address."""
+    """Why production must not connect to this IP address, or None if it is a public address.
+
+    IPv6 forms that embed an IPv4 address (mapped, NAT64, 6to4, Teredo, IPv4-compatible)
+    are judged by the IPv4 address they lead to; site-local IPv6 (fec0::/10) is private.
+    """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return f"{address!r} is not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:
+            return f"{ip} is a site-local address"
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            inner = forbidden_address_reason(str(embedded))
+            if inner:
+                return f"{ip} embeds {embedded}: {inner}"
+            ip = embedded
     if ip.is_loopback:
         return f"{ip} is a loopback address"
     if ip.is_link_local:
@@ -251,9 +285,12 @@ def delete_webhook(webhook: Webhook) -> None:
 
 
 def redeliver(webhook: Webhook, event_id: str) -> WebhookDelivery | None:
-    """Queues one event again for this webhook (None: no such event). Caller commits."""
+    """Queues one event again for this webhook (None: no such event, or not one its client
+    may see any more). Caller commits."""
+    from provider.services import grants
+
     event = db.session.scalar(select(Event).where(Event.event_id == event_id))
-    if event is None:
+    if event is None or not grants.may_see(webhook.client_id, event.user_id):
         return None
     delivery = db.session.scalar(
         select(WebhookDelivery).where(

@@ -50,10 +50,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"{}")
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self._answer(200 if self.headers.get("Authorization") == "Bearer t" else 401)
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self._answer(201 if self.path == "/a" else 409)
 
     def log_message(self, *args):

@@ -170,7 +170,7 @@ class FakeProvider:
             return any(uri.startswith(r) for r in REDIRECT_URIS)
         return uri in REDIRECT_URIS
 
-    def _app(self) -> Flask:  # noqa: C901 - one compact fake, read top to bottom
+    def _app(self) -> Flask:  # one compact fake, read top to bottom
         app = Flask(__name__)
         app.secret_key = secrets.token_hex(16)
         fake = self

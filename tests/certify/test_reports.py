@@ -11,7 +11,7 @@ from certify.cli import main
 from certify.http import redact_json, redact_text, redact_url
 from certify.registry import CheckResult, Outcome
 from certify.report import junit_xml, summary
-from certify.runner import Report
+from certify.runner import Report, select_checks
 from tests.certify.fake_provider import CLIENT_SECRET, PASSWORD, USERNAME
 
 
@@ -107,3 +107,15 @@ def test_cli_says_so_when_the_provider_cannot_be_reached(tmp_path):
 
     assert result.exit_code == 2
     assert "cannot reach" in result.output
+
+
+def test_a_selection_runs_the_sign_in_token_and_lock_checks_first():
+    names = [c.name for c in select_checks(("actions.*",))]
+    prerequisites = ["oauth.state_echoed", "oauth.token_response", "locks.list"]
+    assert [name for name in names if not name.startswith("actions.")] == prerequisites
+    assert max(names.index(name) for name in prerequisites) < min(
+        names.index(name) for name in names if name.startswith("actions."))
+
+
+def test_a_health_only_selection_needs_no_sign_in():
+    assert {c.area for c in select_checks(("health.*",))} == {"health"}

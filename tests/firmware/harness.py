@@ -127,6 +127,6 @@ class Bridge:
 
     def raw(self, plaintext: bytes) -> list[Any]:
         """A secure record around any plaintext (malformed requests included)."""
-        channel = self.central._channel  # noqa: SLF001 - the test crafts what a real bridge never sends
+        channel = self.central._channel  # the test crafts what a real bridge never sends
         assert channel is not None
-        return self.send_bytes(b"".join(self.central._frame(channel.seal(plaintext))))  # noqa: SLF001
+        return self.send_bytes(b"".join(self.central._frame(channel.seal(plaintext))))

@@ -41,6 +41,12 @@ def test_unit_tests_pass():
     assert " 0 failed" in result.stdout
 
 
+def test_the_core_defines_no_mutable_global():
+    result = _make("globals")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no mutable globals in the core" in result.stdout
+
+
 def test_unit_tests_are_valgrind_clean():
     result = _make("valgrind")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -184,8 +184,8 @@ def _run(engine: str, steps: list[Step], byte_at_a_time: bool = False, **kwargs:
     for kind, step in steps:
         if kind == "req":
             if byte_at_a_time:
-                channel = bridge.central._channel  # noqa: SLF001
-                data = b"".join(bridge.central._frame(channel.seal(step)))  # noqa: SLF001
+                channel = bridge.central._channel
+                data = b"".join(bridge.central._frame(channel.seal(step)))
                 messages = bridge.send_bytes(data, byte_at_a_time=True)
             else:
                 messages = bridge.raw(step)

@@ -166,7 +166,10 @@ def test_wrong_key_fails_clearly_on_the_bridge() -> None:
         p.central.send(StatusRequest(1))
 
 
-def test_lock_rejects_a_bad_confirm_and_tells_the_bridge() -> None:
+def test_lock_rejects_a_bad_confirm_and_the_bridge_ignores_the_plaintext_alert() -> None:
+    """The bridge already verified the lock's confirmation: its session is up, and an
+    unauthenticated ALERT (anyone's to send) must not end it; a real failure shows
+    as the first request's timeout."""
     p = make_pair()
     p.lock_receives(p.central.start_handshake())
     p.bridge_receives(p.lock.data_to_send())
@@ -174,8 +177,17 @@ def test_lock_rejects_a_bad_confirm_and_tells_the_bridge() -> None:
     forged = encode_frame(bytes((FrameType.CONFIRM,)) + bytes(16))
     assert p.lock_receives([forged]) == [HandshakeFailed(ErrorCode.AUTH_FAILED)]
     assert p.lock.state is ConnectionState.IDLE
-    with pytest.raises(AuthenticationError, match="rejected"):
+    with pytest.raises(RemoteProtocolError, match="ignored"):
         p.bridge_receives(p.lock.data_to_send())
+    assert p.central.state is ConnectionState.ESTABLISHED
+    assert p.central.ignored_alerts == 1
+
+
+def test_an_auth_failed_alert_during_the_handshake_fails_it() -> None:
+    p = make_pair()
+    p.central.start_handshake()
+    with pytest.raises(AuthenticationError, match="rejected"):
+        p.bridge_receives([encode_frame(bytes((FrameType.ALERT, ErrorCode.AUTH_FAILED)))])
     assert p.central.state is ConnectionState.FAILED
 
 
@@ -191,12 +203,18 @@ def test_bridge_can_retry_after_a_failed_handshake() -> None:
 def test_unsupported_version_is_refused_both_ways() -> None:
     p = make_pair()
     hello = bytearray(frames_of(p.central.start_handshake())[0])
-    hello[1] = 9
+    hello[1] = 1  # version 1 had no downgrade protection: refused
     assert p.lock_receives([encode_frame(bytes(hello))]) == [
         HandshakeFailed(ErrorCode.UNSUPPORTED_VERSION)
     ]
     with pytest.raises(UnsupportedVersionError):
         p.bridge_receives(p.lock.data_to_send())
+    p = make_pair()
+    p.lock_receives(p.central.start_handshake())
+    challenge = bytearray(frames_of(p.lock.data_to_send())[0])
+    challenge[1] = 1
+    with pytest.raises(UnsupportedVersionError):
+        p.bridge_receives([encode_frame(bytes(challenge))])
 
 
 def test_secure_frame_before_handshake_is_refused_with_an_alert(pair: Pair) -> None:
@@ -204,11 +222,20 @@ def test_secure_frame_before_handshake_is_refused_with_an_alert(pair: Pair) -> N
     pair.lock = fresh_lock
     with pytest.raises(NotAuthenticatedError):
         pair.request(StatusRequest(1))
-    with pytest.raises(NotAuthenticatedError, match="handshake again"):
+    # The bridge's session is up: the plaintext alert is ignored (its request times out)...
+    with pytest.raises(RemoteProtocolError, match="ignored"):
         pair.bridge_receives(fresh_lock.data_to_send())
-    assert pair.central.state is ConnectionState.FAILED
-    pair.handshake()  # and the bridge recovers
+    assert pair.central.state is ConnectionState.ESTABLISHED
+    pair.handshake()  # ...and a new handshake recovers
     assert pair.request(StatusRequest(2)) == [StatusRequest(2)]
+
+
+def test_not_authenticated_alert_during_the_handshake_asks_for_a_new_one() -> None:
+    p = make_pair()
+    p.central.start_handshake()
+    with pytest.raises(NotAuthenticatedError, match="handshake again"):
+        p.bridge_receives([encode_frame(bytes((FrameType.ALERT, ErrorCode.NOT_AUTHENTICATED)))])
+    assert p.central.state is ConnectionState.FAILED
 
 
 def test_send_before_handshake_is_a_local_error() -> None:
@@ -331,7 +358,10 @@ def _raw_request(pair: Pair, plaintext: bytes) -> list[bytes]:
     ("plaintext", "answer"),
     [
         ("3e 0700", ErrorResponse(7, 0x3E, ErrorCode.UNKNOWN_OPCODE)),
-        ("05 0800 0100 00 00000000 00000000 03 313233 00", ErrorResponse(8, 5, ErrorCode.BAD_PIN)),
+        (
+            "05 0800 0100 00 00000000 00000000 03 3132330000000000 00" + "00" * 56,
+            ErrorResponse(8, 5, ErrorCode.BAD_PIN),
+        ),
         ("02 0900 ff", ErrorResponse(9, 2, ErrorCode.MALFORMED)),
         ("90 0a00", ErrorResponse(10, 0x3F, ErrorCode.UNKNOWN_OPCODE)),
     ],
@@ -378,13 +408,14 @@ def test_vectors_match_an_independent_computation() -> None:
     """HKDF and HMAC by hand (RFC 5869), AES-CCM from the printed frame."""
     salt = vectors.NONCE_BRIDGE + vectors.NONCE_LOCK
     prk = hmac.new(salt, vectors.DEVICE_KEY, hashlib.sha256).digest()
-    t1 = hmac.new(prk, b"LKP1 session keys\x01", hashlib.sha256).digest()
-    t2 = hmac.new(prk, t1 + b"LKP1 session keys\x02", hashlib.sha256).digest()
+    info = b"LKP2 session keys\x02\x02"  # the label, then the HELLO and CHALLENGE versions
+    t1 = hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
+    t2 = hmac.new(prk, t1 + info + b"\x02", hashlib.sha256).digest()
     okm = (t1 + t2)[:40]
     text = "\n".join(vectors.lines())
     assert f"session_key    = {okm[:16].hex(' ')}" in text
     assert f"session_id     = {okm[32:].hex(' ')}" in text
-    confirm = hmac.new(okm[16:32], b"LKP1 lock confirm" + salt, hashlib.sha256).digest()[:16]
+    confirm = hmac.new(okm[16:32], b"LKP2 lock confirm\x02\x02" + salt, hashlib.sha256).digest()[:16]
     assert f"confirm_lock   = {confirm.hex(' ')}" in text
     lines = vectors.lines()
     start = lines.index("# bridge -> lock, counter 1: StatusRequest(request_id=1)")

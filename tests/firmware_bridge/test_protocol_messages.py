@@ -58,6 +58,20 @@ from firmware_bridge.protocol import messages as m
 
 T = 1_700_000_000  # 00 f1 53 65 little-endian
 
+def _text(data: str, width: int) -> str:
+    """A padded text field: u8 length, the bytes, zeros up to ``width`` (protocol 2)."""
+    raw = bytes.fromhex(data)
+    return f"{len(raw):02x} " + (raw + bytes(width - len(raw))).hex()
+
+
+def _pin(data: str) -> str:
+    return _text(data, 8)
+
+
+def _name(data: str) -> str:
+    return _text(data, 56)
+
+
 # (message, wire bytes). Drives both directions; reviewed by hand against docs/ble-protocol.md.
 CASES: list[tuple[Message, str]] = [
     (StatusRequest(1), "01 0100"),
@@ -69,11 +83,11 @@ CASES: list[tuple[Message, str]] = [
     ),
     (
         PutCodeRequest(5, 3, "482913", "Alice"),
-        "05 0500 0300 00 00000000 00000000 06 343832393133 05 416c696365",
+        f"05 0500 0300 00 00000000 00000000 {_pin('343832393133')} {_name('416c696365')}",
     ),
     (
         PutCodeRequest(6, ANY_SLOT, "1234", "Zoë", T, T + 3600, replace=True),
-        "05 0600 ffff 01 00f15365 10ff5365 04 31323334 04 5a6fc3ab",
+        f"05 0600 ffff 01 00f15365 10ff5365 {_pin('31323334')} {_name('5a6fc3ab')}",
     ),
     (DeleteCodeRequest(7, 3), "06 0700 0300"),
     (ListCodesRequest(8, 1, 10), "07 0800 0100 0a"),
@@ -94,8 +108,8 @@ CASES: list[tuple[Message, str]] = [
             8, (CodeEntry(3, "482913", "Alice"), CodeEntry(9, "1234", "Bob", T, T + 60)), 10
         ),
         "87 0800 00 0a00 02"
-        " 0300 00000000 00000000 06 343832393133 05 416c696365"
-        " 0900 00f15365 3cf15365 04 31323334 03 426f62",
+        f" 0300 00000000 00000000 {_pin('343832393133')} {_name('416c696365')}"
+        f" 0900 00f15365 3cf15365 {_pin('31323334')} {_name('426f62')}",
     ),
     (ListCodesResponse(8, (), None), "87 0800 00 ffff 00"),
     (
@@ -113,7 +127,7 @@ CASES: list[tuple[Message, str]] = [
     (LockedEvent(1, T, Source.KEYPAD, 3), "41 01000000 00f15365 01 0300"),
     (UnlockedEvent(2, T, Source.MANUAL), "42 02000000 00f15365 02 ffff"),
     (UnlockedEvent(3, T, Source.AUTO_LOCK), "42 03000000 00f15365 04 ffff"),
-    (IncorrectPinEvent(4, T, "1111"), "43 04000000 00f15365 04 31313131"),
+    (IncorrectPinEvent(4, T, "1111"), "43 04000000 00f15365 " + _text("31313131", 16)),
     (
         BoltFaultEvent(5, T, BoltFault.JAMMED, BoltAction.LOCK, Source.BLE),
         "44 05000000 00f15365 01 01 03",
@@ -182,7 +196,7 @@ def test_unknown_enum_values_decode_to_unknown() -> None:
 def test_device_info_round_trip() -> None:
     info = DeviceInfo.default()
     assert DeviceInfo.from_bytes(bytes(info)) == info
-    assert bytes(info)[:5] == bytes.fromhex("01 00000000")
+    assert bytes(info)[:5] == bytes.fromhex("02 00000000")
 
 
 # (constructor, expected error code): invalid values are refused before they reach the air.
@@ -227,9 +241,12 @@ def test_invalid_messages_are_refused_locally(build: object, code: ErrorCode) ->
 # (raw request, error code the lock answers with): decoding keeps the reason.
 BAD_REQUESTS = [
     ("3e 0700", ErrorCode.UNKNOWN_OPCODE, 7),
-    ("05 0800 0100 00 00000000 00000000 03 313233 00", ErrorCode.BAD_PIN, 8),
-    ("05 0900 0100 00 00000000 00000000 04 31323334 0f " + "41" * 15, ErrorCode.INVALID_NAME, 9),
-    ("05 0a00 0100 00 01000000 00000000 04 31323334 00", ErrorCode.INVALID_SCHEDULE, 10),
+    (f"05 0800 0100 00 00000000 00000000 {_pin('313233')} {_name('')}", ErrorCode.BAD_PIN, 8),
+    (f"05 0900 0100 00 00000000 00000000 {_pin('31323334')} {_name('41' * 15)}", ErrorCode.INVALID_NAME, 9),
+    (f"05 0a00 0100 00 01000000 00000000 {_pin('31323334')} {_name('')}", ErrorCode.INVALID_SCHEDULE, 10),
+    # Padding must be zero, and present: a short field is truncated.
+    (f"05 0f00 0100 00 00000000 00000000 04 3132333401000000 {_name('')}", ErrorCode.BAD_PIN, 15),
+    ("05 1000 0100 00 00000000 00000000 04 31323334 00", ErrorCode.MALFORMED, 16),
     ("05 0b00 0100 02 00000000 00000000 04 31323334 00", ErrorCode.MALFORMED, 11),
     ("04 0c00 00f15365 0000 03 a1b2c3", ErrorCode.INVALID_TIMEZONE, 12),  # not UTF-8
     ("04 0e00 00f153", ErrorCode.MALFORMED, 14),  # truncated

@@ -95,7 +95,7 @@ def test_status_of_a_new_lock(lock: VirtualLock) -> None:
 
 def test_info_characteristic_value(lock: VirtualLock) -> None:
     info = DeviceInfo.from_bytes(bytes(lock.info))
-    assert info.protocol_version == 1 and info.capabilities == 0x1F
+    assert info.protocol_version == 2 and info.capabilities == 0x1F
 
 
 # (request, expected response, expected bolt, expected event types): one row per BLE command.
@@ -540,3 +540,13 @@ def test_clock_drift_and_timezone_at_construction(clock: FakeTime) -> None:
     assert isinstance(status, StatusResponse)
     assert status.device_time == int(T0) + 1999
     assert (status.timezone, status.utc_offset_minutes) == ("Asia/Tokyo", 540)
+
+
+def test_four_aa_cells_last_a_year_of_twenty_operations_a_day(clock: FakeTime) -> None:
+    """The default battery model: 20 bolt moves a day, each with a status and an event read,
+    and a bridge visit (status + event read) every minute, for 365 days, leave charge."""
+    lock = VirtualLock(time_source=clock)
+    moves, visits = 20 * 365, 24 * 60 * 365
+    lock.battery -= moves * (lock.battery_drain_per_move + 3 * lock.battery_drain_per_request)
+    lock.battery -= visits * 2 * lock.battery_drain_per_request
+    assert 0 < lock.battery < 20  # a year, and not much more

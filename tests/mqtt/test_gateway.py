@@ -97,7 +97,7 @@ def _agent(world: World, token: str, state_dir: Any) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "firmware_bridge.cli", "agent", "--provider-url", world.url, "--backend", "virtual",
          "--transport", "mqtt", "--mqtt-url", world.broker.url, "--state-dir", str(state_dir),
          "--heartbeat-interval", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(state_dir.parent / "agent.log", "ab"),  # noqa: SIM115
+        env=env, stdout=subprocess.DEVNULL, stderr=open(state_dir.parent / "agent.log", "ab"),
         start_new_session=True)
 
 

@@ -209,3 +209,10 @@ def test_a_commit_in_another_process_drops_this_workers_entries(app, client, acc
     _until(lambda: cache.get(("locks", account.id)) is None, "the other process's invalidation")
     assert cache.get(("token", oauth_tokens.digest(token))) is None
     assert client.get("/locks", headers=headers).status_code == 401
+
+
+def test_the_cache_keeps_within_its_memory_budget():
+    cache = read_cache.ReadCache(_Epoch(), max_bytes=10_000)
+    for n in range(10):
+        cache.put(n, n, cache.ticket(), [], weight=3_000)
+    assert len(cache) == 3 and cache.get(9) == 9 and cache.get(0) is None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from provider.cli.serve import sandbox_processes
+import sys
+import time
+
+from provider.cli.serve import sandbox_processes, supervise
 from provider.extensions import db
 from provider.models import Bridge
 from provider.services import bridges
@@ -64,6 +67,25 @@ def test_web_runs_one_worker_when_wakeups_cannot_cross_processes(app, monkeypatc
     shared = dict((spec[0], spec) for spec in sandbox_processes(8080, wakeups_cross_processes=True))
     assert alone["web"][2] == {"WEB_CONCURRENCY": "1"}
     assert "WEB_CONCURRENCY" not in shared["web"][2]
+
+
+def test_a_dead_dispatcher_is_restarted_and_the_sandbox_goes_on(tmp_path):
+    starts = tmp_path / "starts"
+    dies_once = (
+        "import pathlib, sys, time\n"
+        f"p = pathlib.Path({str(starts)!r})\n"
+        "p.write_text(p.read_text() + 'x' if p.exists() else 'x')\n"
+        "sys.exit(1) if p.read_text() == 'x' else time.sleep(60)\n"
+    )
+    web = ("web", [sys.executable, "-c", "import time; time.sleep(60)"])
+    dispatcher = ("dispatcher", [sys.executable, "-c", dies_once])
+    deadline = time.monotonic() + 60
+
+    def restarted() -> bool:
+        return (starts.exists() and starts.read_text() == "xx") or time.monotonic() > deadline
+
+    assert supervise([web, dispatcher], should_stop=restarted, poll=0.05) == 0
+    assert starts.read_text() == "xx"
 
 
 def test_agents_poll_the_bridge_api_server_not_the_web_server(app):

@@ -7,6 +7,12 @@ codes and actions, so that generated requests reach the happy paths too
 server error (except the legacy endpoints' documented HTTP 500s) and every
 response conforms to the spec (status, content type, headers, body).
 Bounded: a few examples per operation; `make chaos` runs the long version.
+
+Also, per operation: a third of the examples go out as a second OAuth client, which
+only the other owner authorised (its Basic credentials, its token for that owner);
+whatever it gets back must hold nothing of the first owner (ids, events). And a
+fixed set of hostile inputs (deep JSON nesting, lone surrogates, a redirect_uri with
+characters URLs cannot carry) must answer below 500, in the documented shape.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from provider.extensions import db
+from provider.models import Event
 from provider.services import access_codes, actions, rate_limits
 from tests.openapi import SPEC_PATH
 from tests.provider.devices.conftest import make_site
@@ -46,15 +53,31 @@ LEGACY_500 = {
 
 @pytest.fixture
 def world(app, account, other_account, make_token, oauth_client):
+    from provider.services.oauth_clients import create_client
+    from provider.services.oauth_tokens import issue_token
+
     site = make_site(app, account)
     make_site(app, other_account, count=1)
+    make_token(other_account)  # both owners authorised the first client
+    second, second_secret = create_client("Second", ["https://second.example.com/cb"], "locks.read locks.write",
+                                          client_id="second-client")
+    second_token = issue_token(second, other_account, "locks.read locks.write")["access_token"]
     limiter = rate_limits.DatabaseRateLimiter()
     code = access_codes.create_code(account.id, site.lock_ids[0], code="482913", name="Guest", limiter=limiter)
     action = actions.request_action(account.id, site.lock_ids[1], "unlock", limiter=limiter)
     db.session.commit()
     command = site.helper.poll(limit=1)
     basic = base64.b64encode(f"{oauth_client.client_id}:{oauth_client.secret}".encode()).decode()
+    basic2 = base64.b64encode(f"second-client:{second_secret}".encode()).decode()
+    first_owner_ids = [account.id, *site.lock_ids, code.id, action.id]
+    first_owner_ids += [e.event_id for e in db.session.scalars(db.select(Event).where(Event.user_id == account.id))]
     return {
+        "second": {
+            "bearer": {"Authorization": f"Bearer {second_token}"},
+            "bridge": {"Authorization": f"Bearer {site.token}"},
+            "basic": {"Authorization": f"Basic {basic2}"},
+        },
+        "first_owner_ids": first_owner_ids,
         "ids": {
             "lock_id": site.lock_ids[0],
             "access_code_id": code.id,
@@ -67,12 +90,12 @@ def world(app, account, other_account, make_token, oauth_client):
     }
 
 
-def _headers_for(path: str, world: dict) -> dict[str, str]:
+def _headers_for(path: str, identity: dict) -> dict[str, str]:
     if path.startswith("/bridge/"):
-        return world["bridge"]
-    if path.startswith("/webhooks"):
-        return world["basic"]
-    return world["bearer"]
+        return identity["bridge"]
+    if path.startswith("/webhooks") or (path.startswith("/events") and "basic_events" in identity):
+        return identity["basic"]
+    return identity["bearer"]
 
 
 def _check(case, world) -> None:
@@ -80,13 +103,46 @@ def _check(case, world) -> None:
         for name in case.path_parameters:
             if name in world["ids"]:
                 case.path_parameters[name] = world["ids"][name]
-    headers = {**(case.headers or {}), **_headers_for(case.path, world)}
+    shape = hash(repr((case.query, case.body, case.path_parameters)))
+    as_second = shape % 3 == 0
+    identity = dict(world["second"] if as_second else world)
+    if shape % 2:
+        identity["basic_events"] = True  # the event feed with the client's own credentials
+    headers = {**(case.headers or {}), **_headers_for(case.path, identity)}
     response = case.call(headers=headers)
     if response.status_code >= 500:
         assert (case.method.upper(), case.path) in LEGACY_500, (
             f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
         )
     case.validate_response(response, checks=CHECKS)
+    if as_second and not case.path.startswith("/bridge/") and response.status_code < 300:
+        leaked = [i for i in world["first_owner_ids"] if i in response.text]
+        assert not leaked, f"{case.method} {case.formatted_path} as the second client showed {leaked}"
+
+
+# Inputs crafted to break a parser: (method, path template, request keyword arguments).
+HOSTILE = [
+    *[("POST", path, {"data": "[" * 10_000, "content_type": "application/json"})
+      for path in ("/locks/{lock_id}/access_codes", "/locks/{lock_id}/actions", "/webhooks", "/oauth/token")],
+    ("POST", "/locks/{lock_id}/access_codes", {"data": '{"name": "\\ud800x", "code": "482913"}',
+                                               "content_type": "application/json"}),
+    ("PATCH", "/access_codes/{access_code_id}", {"data": '{"name": "x\\udfff"}', "content_type": "application/json"}),
+    ("POST", "/webhooks", {"data": '{"url": "https://\\ud800.example.com/"}', "content_type": "application/json"}),
+    *[("GET", f"{path}?response_type=code&client_id=test-client&state=s&redirect_uri=http://x/{tail}", {})
+      for path in ("/oauth/authorize", "/authorize") for tail in ("%22", "%5C", "%7F")],
+]
+
+
+def test_hostile_inputs_are_client_errors_in_the_documented_shape(app, world):
+    client = app.test_client()  # checks every response against openapi.yaml
+    failures = []
+    for method, template, kwargs in HOSTILE:
+        path = template.format(**world["ids"])
+        headers = _headers_for(template.split("?")[0], world)
+        response = client.open(path, method=method, headers=headers, **kwargs)
+        if response.status_code >= 500:
+            failures.append(f"{method} {template}: {response.status_code}")
+    assert not failures, failures
 
 
 def test_whole_spec_conforms(app, world, monkeypatch):
@@ -108,6 +164,6 @@ def test_whole_spec_conforms(app, world, monkeypatch):
 
         try:
             run()
-        except Exception as err:  # noqa: BLE001 - collect every operation's failure, then report
+        except Exception as err:  # collect every operation's failure, then report
             failures.append(f"{operation.method.upper()} {operation.path}: {err}")
     assert not failures, "\n\n".join(failures)

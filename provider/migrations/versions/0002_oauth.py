@@ -1,4 +1,4 @@
-"""oauth (issue 2): clients, authorization codes, tokens, login throttles.
+"""oauth: clients, authorization codes, tokens, login throttles.
 
 Revision ID: 0002
 Revises: 0001

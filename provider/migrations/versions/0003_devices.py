@@ -1,4 +1,4 @@
-"""devices (issue 3): bridges, locks, access codes, actions, commands, lock event log, rate limits.
+"""devices: bridges, locks, access codes, actions, commands, lock event log, rate limits.
 
 Revision ID: 0003
 Revises: 0002

@@ -1,4 +1,4 @@
-"""webhooks (issue 4): webhooks, deliveries, attempt log. Written by hand.
+"""webhooks: webhooks, deliveries, attempt log. Written by hand.
 
 Revision ID: 0004
 Revises: 0003

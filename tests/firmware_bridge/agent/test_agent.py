@@ -402,3 +402,21 @@ def test_first_poll_takes_back_the_bridges_leases_and_later_ones_do_not(harness)
     h.run(body)
     flags = h.provider.poll_resume_flags
     assert flags[0] is True and not any(flags[1:]), flags
+
+
+def test_a_visit_falling_due_on_an_open_link_schedules_the_next_one(harness):
+    """A lock whose link is still open when its visit falls due (commands kept it busy past
+    the poll interval) is visited once per interval, not in a loop that drains its battery."""
+    h = harness(poll_interval=0.3, idle_disconnect=30.0)
+
+    async def body(h):
+        await h.until(lambda: h.provider.code_syncs)
+        await h.until(lambda: len(_ops(h.lock, "status")) >= 2)  # a visit on the open link
+        visits = len(_ops(h.lock, "status"))
+        for _ in range(500):  # every chance for a loop to run; no time passes
+            await asyncio.sleep(0)
+        assert len(_ops(h.lock, "status")) <= visits + 1
+        assert h.agent.workers["lock-1"].connected
+
+    h.run(body)
+    assert h.lock.connects == 1

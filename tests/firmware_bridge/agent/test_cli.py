@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from firmware_bridge.cli import main
@@ -62,3 +63,20 @@ def test_unknown_fault_refused(tmp_path):
     result = CliRunner().invoke(main, ["fault", "--lock", "x", "melt", "--state-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "jam" in result.output
+
+
+@pytest.mark.parametrize(("event", "exit_code", "says"), [
+    ("UnlockedEvent", 0, "Front Door: unlocked"),
+    ("IncorrectPinEvent", 1, "wrong PIN"),
+    ("BoltFaultEvent", 1, "bolt jammed"),
+    (None, 1, "battery is too low"),
+])
+def test_keypad_says_what_happened_and_fails_unless_it_unlocked(monkeypatch, event, exit_code, says):
+    from firmware_bridge.agent import cli as agent_cli
+
+    answer = {"ok": True, "name": "Front Door", "event": event,
+              "bolt": "UNLOCKED" if event == "UnlockedEvent" else "LOCKED"}
+    monkeypatch.setattr(agent_cli, "_control", lambda state_dir, request: answer)
+    result = CliRunner().invoke(main, ["keypad", "--lock", "Front Door", "0000"])
+    assert result.exit_code == exit_code
+    assert says in result.output

@@ -35,7 +35,7 @@ class Scripted:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = _answer  # noqa: N815 - http.server's naming
+            do_GET = do_POST = _answer  # http.server's naming
 
             def log_message(self, *args):
                 pass

@@ -198,3 +198,26 @@ def test_restored_lock_log_never_runs_behind_what_the_cloud_accepted(tmp_path, e
         assert await run_with(3) == 11
 
     asyncio.run(body())
+
+
+def test_stopping_with_open_links_leaves_no_radio_exchange_behind(tmp_path):
+    """Ctrl-C on the sandbox: the links close, the locks start advertising again and stop;
+    no HCI exchange is cut off (Bumble would log InvalidStateError) and no task is left."""
+    provider = FakeProvider(_infos())
+    errors: list[dict] = []
+
+    async def scenario():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+
+        async def connected(agent, backend):
+            provider.queue_command("c1", "lock-1", "unlock", action_id="a1")
+            provider.queue_command("c2", "lock-2", "unlock", action_id="a2")
+            await provider.wait_for(lambda: {"c1", "c2"} <= set(provider.results), 15)
+            assert all(worker.connected for worker in agent.workers.values())
+
+        await _session(tmp_path, provider, connected)
+        leftover = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        assert leftover == []
+
+    asyncio.run(scenario())  # _session bounds every wait
+    assert errors == []

@@ -253,3 +253,31 @@ def test_a_restarted_agent_takes_back_its_leases_at_once(client, site, auth_head
     again = site.helper.poll(resume=True)
     assert [(c["command_id"], c["attempt"]) for c in again] == [(first[0]["command_id"], 2)]
     assert site.helper.poll() == []  # leased again, to the live agent
+
+
+def test_a_newer_poll_with_the_same_token_ends_the_older_one(app, site, account, monkeypatch):
+    """Parallel long-polls with one bridge token hold one server thread, not one each."""
+    monkeypatch.setitem(app.config, "BRIDGE_POLL_MAX_SECONDS", 25.0)
+    older: dict = {}
+
+    def poll():
+        with app.app_context():
+            older["commands"] = BridgeHelper(app.test_client(), site.token).poll(wait=20)
+
+    def generation() -> int:
+        db.session.expire_all()
+        value = db.session.get(Bridge, site.bridge.id).poll_generation
+        db.session.commit()
+        return value
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    while generation() < 1 and thread.is_alive():  # the older poll is waiting
+        thread.join(timeout=0.05)
+    assert site.helper.poll(wait=0.2) == []
+    thread.join(timeout=10)  # far less than its 20 s wait
+    assert not thread.is_alive()
+    assert older["commands"] == []
+    actions.request_action(account.id, site.lock_ids[0], "unlock", limiter=rate_limits.DatabaseRateLimiter())
+    db.session.commit()
+    assert [c["type"] for c in site.helper.poll(wait=2)] == ["unlock"]

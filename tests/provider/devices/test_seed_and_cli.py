@@ -55,3 +55,25 @@ def test_cli_removes_a_lock(app, site, client, auth_headers, events):
     assert client.get(f"/locks/{lock_id}", headers=auth_headers).status_code == 404
     assert [e.event_type for e in events(lock_id)][-1] == "device.removed"
     assert site.helper.poll() == []
+
+
+def test_a_second_lock_at_the_same_ble_address_on_one_bridge_is_refused(app, site, account):
+    runner = app.test_cli_runner()
+    taken = site.locks[0].ble_address.lower()
+    result = runner.invoke(locks_cli.locks, args=["add", "--owner", account.email, "--bridge", site.bridge.id,
+                                                  "--name", "Twin", "--ble-address", taken])
+    assert result.exit_code != 0
+    assert "already serves a lock at" in result.output
+    assert db.session.scalar(db.select(Lock).where(Lock.name == "Twin")) is None
+
+
+def test_accounts_create_refuses_a_short_password(app):
+    from provider.cli.accounts import accounts
+    from provider.models import Account
+
+    result = app.test_cli_runner().invoke(accounts, args=["create", "new@example.com", "--password", "ab"])
+    assert result.exit_code != 0
+    assert "at least 8 characters" in result.output
+    assert db.session.scalar(db.select(Account).where(Account.email == "new@example.com")) is None
+    ok = app.test_cli_runner().invoke(accounts, args=["create", "new@example.com", "--password", "long enough"])
+    assert ok.exit_code == 0, ok.output

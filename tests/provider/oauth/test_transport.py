@@ -8,7 +8,7 @@ from provider.config import ConfigError
 from provider.oauth.server import authorization
 from tests.provider.oauth.conftest import REDIRECT_URI, Browser, authorize_params
 
-PRODUCTION = {"PROVIDER_ENV": "production", "SECRET_KEY": "k", "DATABASE_URL": "sqlite://"}
+PRODUCTION = {"PROVIDER_ENV": "production", "SECRET_KEY": "k", "DATABASE_URL": "sqlite://", "PROVIDER_PROXY_HOPS": "0"}
 
 
 def test_production_refuses_a_plain_http_public_issuer(make_app):

@@ -39,6 +39,17 @@ def client_auth(oauth_client):
     return basic(oauth_client.client_id, oauth_client.secret)
 
 
+@pytest.fixture
+def emit(emit, account, make_token):
+    """Events of jane, who authorised the test client: a client hears only such owners."""
+    make_token(account)
+
+    def _emit(*args, user_id=None, **kwargs):
+        return emit(*args, user_id=user_id or account.id, **kwargs)
+
+    return _emit
+
+
 def _create(client, headers, url="http://127.0.0.1:9/hook", **body):
     return client.post("/webhooks", json={"url": url, **body}, headers=headers)
 
@@ -91,7 +102,8 @@ def test_invalid_registrations_are_400(client, client_auth):
 
 
 def test_production_requires_https_to_public_hosts(make_app, oauth_client, client_auth):
-    prod = make_app(ENV={"PROVIDER_ENV": "production", "SECRET_KEY": "k", "DATABASE_URL": "sqlite://"})
+    prod = make_app(ENV={"PROVIDER_ENV": "production", "SECRET_KEY": "k", "DATABASE_URL": "sqlite://",
+                         "PROVIDER_PROXY_HOPS": "0"})
     with prod.app_context():
         client = prod.test_client()
         for url in ("http://127.0.0.1:8080/hook", "https://127.0.0.1/hook", "https://169.254.169.254/x",
@@ -191,6 +203,7 @@ def test_deliveries_paging(client, client_auth, emit, dispatcher):
 def test_events_feed_for_the_client_and_for_an_owner(
     client, client_auth, account, other_account, make_token, emit
 ):
+    make_token(other_account, "locks.read")  # both owners authorised the test client
     mine = [emit("device.online", device_id="lock-1", user_id=account.id) for _ in range(3)]
     theirs = emit("device.offline", device_id="lock-2", user_id=other_account.id)
 

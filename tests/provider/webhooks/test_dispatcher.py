@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import timedelta
 
@@ -386,3 +387,55 @@ def test_a_waiting_device_keeps_its_later_events_out_of_the_due_range(
     dispatcher.drain()
     sequences = [p["sequence"] for p in receiver.payloads() if p["device_id"] == "lock-a"]
     assert sequences == [1, 1, 2, 3]
+
+
+def test_a_webhook_deleted_while_its_result_is_written_does_not_stop_the_others(
+    app, receiver, dispatcher, make_webhook, emit, monkeypatch
+):
+    """The certify cleanup race: the receiver has answered, and the webhook is deleted
+    between the dispatcher reading the batch and writing its results."""
+    doomed, _ = make_webhook(receiver.url)
+    kept, _ = make_webhook(receiver.url)
+    doomed_id = doomed.id
+    emit("lock.action_completed", device_id="lock-1")
+    apply = deliveries._apply
+    deleted = []
+
+    def delete_doomed_from_another_connection() -> None:
+        with app.app_context():
+            webhooks.delete_webhook(db.session.get(Webhook, doomed_id))
+            db.session.commit()
+            db.session.remove()
+
+    def apply_after_a_concurrent_delete(delivery, *args):
+        if not deleted:
+            deleted.append(True)
+            thread = threading.Thread(target=delete_doomed_from_another_connection)
+            thread.start()
+            thread.join()
+        return apply(delivery, *args)
+
+    monkeypatch.setattr(deliveries, "_apply", apply_after_a_concurrent_delete)
+    assert dispatcher.run_once() == 2
+    assert [d.status for d in _deliveries(kept.id)] == [DELIVERED]
+    assert _deliveries(doomed_id) == []
+    emit("lock.action_completed", device_id="lock-1")
+    assert dispatcher.drain() == 1
+    assert [d.status for d in _deliveries(kept.id)] == [DELIVERED, DELIVERED]
+
+
+def test_a_turn_that_fails_unexpectedly_does_not_end_the_dispatcher(app, dispatcher, monkeypatch):
+    turns = []
+
+    def failing_turn() -> int:
+        turns.append(True)
+        if len(turns) == 1:
+            raise RuntimeError("a bug in one turn")
+        stop.set()
+        return 0
+
+    stop = threading.Event()
+    monkeypatch.setattr(dispatcher, "run_once", failing_turn)
+    monkeypatch.setattr(stop, "wait", lambda seconds=None: stop.is_set())
+    dispatcher.run_forever(stop)
+    assert len(turns) == 2
