@@ -381,7 +381,7 @@ def provision(target: Target, serial: str, device_key: str, offline_secret: str)
             from firmware_bridge.simulator.lock import VirtualLock
 
             async with VirtualWorld() as world:
-                lock = load_state(target.state_file) or VirtualLock(factory_mode=True)
+                lock = load_state(target.state_file, device_key) or VirtualLock(factory_mode=True)
                 address = (target.address or DEFAULT_VIRTUAL_ADDRESS).upper()
                 peripheral = await world.add_lock(lock, device_key=placeholder, address=address)
                 client = world.client(peripheral.address, placeholder, timeouts=Timeouts(connect=target.timeout),
