@@ -119,17 +119,6 @@ from .messages import (
     decode_response,
 )
 
-
-def timeout_for(request: Request) -> float:
-    """How long the bridge should wait for the answer to ``request`` (seconds)."""
-    if isinstance(request, LockRequest | UnlockRequest):
-        return BOLT_TIMEOUT
-    if isinstance(request, PutCodeRequest | DeleteCodeRequest | SetTimeRequest | RotateKeyRequest
-                  | CommitKeyRequest | FactoryResetRequest):
-        return CODE_WRITE_TIMEOUT
-    return READ_TIMEOUT
-
-
 __all__ = [
     "ANY_SLOT",
     "BOLT_TIMEOUT",
@@ -226,5 +215,4 @@ __all__ = [
     "decode_request",
     "decode_response",
     "parse_device_key",
-    "timeout_for",
 ]

@@ -154,13 +154,6 @@ class Hub:
             return None
         return listener.connections
 
-    def stop_listeners(self) -> None:
-        with self._lock:
-            listeners = list(self._listeners.values())
-            self._listeners.clear()
-        for listener in listeners:
-            listener.stop()
-
 
 class _Listener:
     """A daemon thread that holds one connection, hands notifications to the hub, and reconnects."""
@@ -360,16 +353,6 @@ def listening(channel: str) -> Any:
     """`with wakeups.listening(ch) as waiter:` read the database, then `waiter.wait(timeout)`; see wait_loop."""
     start_listener()
     return hub.listening(channel)
-
-
-def wait(channel: str, timeout: float) -> bool:
-    """Waits until `channel` is notified (True) or `timeout` passes (False).
-
-    Only hears notifications after the call; a reader that must not miss one
-    between its read and its wait uses `listening` (registered before the read).
-    """
-    with listening(channel) as waiter:
-        return waiter.wait(timeout)
 
 
 def wait_loop(
