@@ -31,6 +31,7 @@ MODULES = [
     ("fleet", "issue 13"),
     ("fuzz", "issue 8"),
     ("firmware", "issue 19"),
+    ("factory", "device lifecycle"),
 ]
 MODULE_TIMEOUT = 1800  # seconds; the scale seeding alone takes a few minutes on 2 cores
 

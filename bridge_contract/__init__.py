@@ -21,12 +21,15 @@ UNLOCK: Final = "unlock"
 PUT_CODE: Final = "put_code"
 DELETE_CODE: Final = "delete_code"
 SET_TIME: Final = "set_time"
-COMMAND_TYPES: Final = (LOCK, UNLOCK, PUT_CODE, DELETE_CODE, SET_TIME)
+# Two-step device-key replacement (docs/ble-protocol.md, key rotation); params: rotation_id,
+# and new_key (hex) added as the command leaves the cloud, never stored in the queue.
+ROTATE_KEY: Final = "rotate_key"
+COMMAND_TYPES: Final = (LOCK, UNLOCK, PUT_CODE, DELETE_CODE, SET_TIME, ROTATE_KEY)
 #: The bolt state a bolt command leaves the lock in (how a retried one is verified first).
 BOLT_COMMANDS: Final = {LOCK: "locked", UNLOCK: "unlocked"}
 #: Commands that may wait for an unreachable lock to come back; bolt commands fail at once
 #: (a remote unlock that happens an hour later is worse than one that fails).
-DEFERRABLE_COMMANDS: Final = frozenset({PUT_CODE, DELETE_CODE, SET_TIME})
+DEFERRABLE_COMMANDS: Final = frozenset({PUT_CODE, DELETE_CODE, SET_TIME, ROTATE_KEY})
 
 #: A command result's status.
 SUCCEEDED: Final = "succeeded"

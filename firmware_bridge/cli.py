@@ -355,6 +355,54 @@ async def status(client: LockClient, _world: Any, as_json: bool) -> None:
             click.echo(f"{name:<18} {value}")
 
 
+
+@main.command()
+@click.option("--serial", required=True, help="The serial number printed on the lock (<= 32 ASCII).")
+@click.option("--device-key", "device_key", required=True, help="32 hex digits, as in the manifest.")
+@click.option("--offline-secret", required=True, help="32-128 hex digits, as in the manifest.")
+@target_options
+def provision(target: Target, serial: str, device_key: str, offline_secret: str) -> None:
+    """Factory line: write the device key, offline-code secret and serial into a lock in factory mode.
+
+    Plaintext PROVISION (docs/ble-protocol.md, section 16): a lock accepts it only
+    in factory mode and only once; it answers with a proof of the key, checked
+    here. With --virtual, a lock that has no --state-file yet starts in factory
+    mode and is saved there after.
+    """
+    try:
+        secret = bytes.fromhex(offline_secret)
+    except ValueError as err:
+        raise click.UsageError("--offline-secret must be hex") from err
+
+    async def go() -> None:
+        placeholder = os.urandom(16)  # the lock has no key yet; none is needed to provision
+        if target.virtual:
+            from firmware_bridge.bumble_backend.world import VirtualWorld
+            from firmware_bridge.simulator.lock import VirtualLock
+
+            async with VirtualWorld() as world:
+                lock = load_state(target.state_file, device_key) or VirtualLock(factory_mode=True)
+                address = (target.address or DEFAULT_VIRTUAL_ADDRESS).upper()
+                peripheral = await world.add_lock(lock, device_key=placeholder, address=address)
+                client = world.client(peripheral.address, placeholder, timeouts=Timeouts(connect=target.timeout),
+                                      backend=_bumble_backend(world.adapter, target))
+                try:
+                    await client.provision(serial, device_key, secret)
+                finally:
+                    await client.disconnect()
+                    save_state(target.state_file, peripheral.lock)
+        else:
+            if not target.address:
+                raise click.UsageError("give --address (or --virtual)")
+            client = LockClient(target.address, placeholder, timeouts=Timeouts(connect=target.timeout))
+            try:
+                await client.provision(serial, device_key, secret)
+            finally:
+                await client.disconnect()
+        click.echo(f"provisioned: {serial} (the lock proved it holds the key; factory mode is over)")
+
+    run(go())
+
 @main.command(name="lock")
 @target_options
 @lock_command

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hmac
 import inspect
 import logging
 import time
@@ -46,7 +47,9 @@ from firmware_bridge.protocol.connection import (
     CentralConnection,
     ConnectionState,
     HandshakeComplete,
+    Provisioned,
 )
+from firmware_bridge.protocol.crypto import key_proof, parse_device_key
 from firmware_bridge.protocol.errors import (
     AuthenticationError,
     LocalProtocolError,
@@ -56,10 +59,14 @@ from firmware_bridge.protocol.errors import (
 )
 from firmware_bridge.protocol.messages import (
     CodeEntry,
+    CommitKeyRequest,
+    CommitKeyResponse,
     DeleteCodeRequest,
     DeleteCodeResponse,
     DeviceInfo,
     ErrorResponse,
+    FactoryResetRequest,
+    FactoryResetResponse,
     ListCodesRequest,
     ListCodesResponse,
     LockEvent,
@@ -71,6 +78,8 @@ from firmware_bridge.protocol.messages import (
     ReadEventsResponse,
     Request,
     Response,
+    RotateKeyRequest,
+    RotateKeyResponse,
     SetTimeRequest,
     SetTimeResponse,
     StatusRequest,
@@ -78,6 +87,7 @@ from firmware_bridge.protocol.messages import (
     UnlockRequest,
     UnlockResponse,
 )
+from firmware_bridge.protocol.provisioning import Provision
 
 _LOGGER = logging.getLogger(__name__)
 _R = TypeVar("_R", bound=Response)
@@ -222,6 +232,7 @@ class LockClient:
         on_disconnect: Callable[[LockClient], None] | None = None,
         timeouts: Timeouts | None = None,
         auto_reconnect: bool = True,
+        other_keys: tuple[bytes | str, ...] = (),
     ) -> None:
         self._device = device
         self.address = device.address if isinstance(device, BLEDevice) else device.upper()
@@ -229,6 +240,10 @@ class LockClient:
             device.name if isinstance(device, BLEDevice) and device.name else self.address
         )
         self._key = device_key
+        # During a key rotation: the pending key, also offered at each handshake.
+        self._other_keys = tuple(other_keys)
+        # Which key the lock accepted at the last handshake: 0 = device_key, 1.. = other_keys.
+        self.key_index = 0
         self._backend = backend or BleBackend()
         self._on_event = on_event
         self._on_disconnect = on_disconnect
@@ -328,7 +343,7 @@ class LockClient:
             raise LockUnreachable(f"{self.name}: cannot connect: {err!r}") from err
         self._bleak = client
         self._link_lost = loop.create_future()
-        self._conn = CentralConnection(self._key, mtu=client.mtu_size)
+        self._conn = CentralConnection(self._key, mtu=client.mtu_size, other_keys=self._other_keys)
         try:
             raw = await self._gatt(
                 client.read_gatt_char(const.INFO_CHAR_UUID), self.timeouts.read, "info read"
@@ -362,6 +377,7 @@ class LockClient:
             ) from err
         finally:
             self._clear_waiter(future)
+        self.key_index = done.key_index
         _LOGGER.debug("%s: session %s established", self.name, done.session_id.hex())
 
     async def disconnect(self) -> None:
@@ -419,7 +435,7 @@ class LockClient:
                 return
             if isinstance(event, LockEvent):
                 self._deliver(event)
-            elif isinstance(event, HandshakeComplete):
+            elif isinstance(event, HandshakeComplete | Provisioned):
                 self._resolve_waiter(None, event)
             else:
                 self._resolve_waiter(event.request_id, event)
@@ -645,6 +661,73 @@ class LockClient:
         except LockRefused as err:
             if err.error_code is not const.ErrorCode.SLOT_EMPTY:
                 raise
+
+    async def provision(self, serial: str, device_key: bytes | str, offline_secret: bytes) -> None:
+        """Factory line: write the keys into a lock in factory mode (plaintext, once; no session).
+
+        Raises LockRefused (FACTORY_LOCKED) if the lock was provisioned before, and
+        LockProtocolError if its proof does not match the key sent.
+        """
+        key = parse_device_key(device_key)
+        message = Provision(key, offline_secret, serial)
+        async with self._connect_lock:
+            if not self.is_connected:
+                await self._open_link()
+        conn = self._require_conn()
+        future: asyncio.Future[Provisioned] = asyncio.get_running_loop().create_future()
+        self._waiter = (None, future)
+        try:
+            async with asyncio.timeout(self.timeouts.code_write):
+                await self._write(conn.provision(message))
+                answer = await self._wait(future)
+        except TimeoutError as err:
+            raise LockTimeout(f"{self.name}: no answer to PROVISION in {self.timeouts.code_write} s") from err
+        finally:
+            self._clear_waiter(future)
+        if answer.status is not const.ErrorCode.OK:
+            raise LockRefused(f"{self.name}: PROVISION refused: {answer.status.name}", answer.status)
+        if not answer.verified:
+            raise LockProtocolError(f"{self.name}: the lock's provisioning proof does not verify")
+        self.set_keys(key)
+        await self.disconnect()  # the next connection handshakes with the key just written
+
+    def set_keys(self, device_key: bytes | str, *other_keys: bytes | str) -> None:
+        """The keys to offer from the next connection on (the first is the lock's current key)."""
+        self._key, self._other_keys = device_key, tuple(other_keys)
+
+    async def rotate_key(self, rotation_id: int, new_key: bytes | str) -> bool:
+        """Replace the lock's device key; True if the lock now holds `new_key`.
+
+        Two steps, each safe to repeat: ROTATE_KEY (the lock stores the key as
+        pending and proves it), then COMMIT_KEY (the lock switches). A link lost
+        anywhere is retried once on a fresh connection that offers both keys, so
+        a lock that already switched is recognised by its CHALLENGE. Afterwards
+        this client offers only the new key.
+        """
+        new = parse_device_key(new_key)
+        current = parse_device_key(self._key)
+        self.set_keys(current, new)
+        await self.connect()
+        if self.key_index == 1:  # the lock committed before we heard its answer
+            self.set_keys(new)
+            return True
+        response = await self._request(
+            lambda rid: RotateKeyRequest(rid, rotation_id, new), RotateKeyResponse,
+            self.timeouts.code_write, retry_safe=True,
+        )
+        if not hmac.compare_digest(response.key_proof, key_proof(new, rotation_id)):
+            raise LockProtocolError(f"{self.name}: the lock's proof of the new key does not verify")
+        await self._request(
+            lambda rid: CommitKeyRequest(rid, rotation_id), CommitKeyResponse,
+            self.timeouts.code_write, retry_safe=True,
+        )
+        self.set_keys(new)
+        return True
+
+    async def factory_reset(self) -> None:
+        """Erase the lock's codes and log (the lock refuses unless its reset button is held)."""
+        await self._request(FactoryResetRequest, FactoryResetResponse, self.timeouts.code_write,
+                            retry_safe=True)
 
     async def list_codes(self) -> list[CodeEntry]:
         codes: list[CodeEntry] = []

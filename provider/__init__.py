@@ -116,7 +116,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     sessions.init_app(app)  # browser sessions kept server-side; `flask.session` as usual
     # Each producer of bridge commands registers what happens when one ends.
-    from provider.services import access_codes, actions, clock_correction  # noqa: F401
+    from provider.services import access_codes, actions, clock_correction, key_rotation  # noqa: F401
 
     metrics.init_app(app)
     register_error_handlers(app)

@@ -130,6 +130,8 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         "MQTT_PROVISIONING": env.get("MQTT_PROVISIONING", ""),
         "MQTT_ADMIN_URL": env.get("MQTT_ADMIN_URL") or None,
         "MQTT_PROVISIONING_COMMAND": env.get("MQTT_PROVISIONING_COMMAND") or None,
+        # Rotate every lock's device key after this many days (0: only after transfers and on request).
+        "KEY_ROTATION_MAX_AGE_DAYS": _float(env, "KEY_ROTATION_MAX_AGE_DAYS", 0.0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": mode == PRODUCTION,

@@ -157,6 +157,13 @@ class LockClientSession:
     async def disconnect(self) -> None:
         await self.client.disconnect()
 
+    @property
+    def key_index(self) -> int:
+        return self.client.key_index
+
+    async def rotate_key(self, rotation_id: int, new_key: bytes) -> None:
+        await self._call(lambda: self.client.rotate_key(rotation_id, new_key))
+
 
 class LockClientConnector:
     """Opens `LockClient` sessions. `device_for` turns a lock into what bleak connects to
@@ -178,7 +185,8 @@ class LockClientConnector:
             return cached[1]
         client = lc.LockClient(self.device_for(lock), lock.device_key, name=lock.name, backend=self.backend,
                                on_event=lambda _event: on_activity(), timeouts=self.timeouts,
-                               auto_reconnect=False)
+                               auto_reconnect=False,
+                               other_keys=(lock.pending_device_key,) if lock.pending_device_key else ())
         self._clients[lock.lock_id] = (lock, client)
         return client
 

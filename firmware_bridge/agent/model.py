@@ -27,6 +27,9 @@ class LockInfo:
     timezone: str = "UTC"
     code_capacity: int = 250
     last_event_seq: int = 0
+    # While a key rotation is pending: its new key (offered at the handshake too) and number.
+    pending_device_key: bytes | None = field(default=None, repr=False)
+    pending_rotation_id: int | None = None
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> LockInfo:
@@ -39,6 +42,8 @@ class LockInfo:
             timezone=data.get("timezone") or "UTC",
             code_capacity=int(data.get("code_capacity") or 250),
             last_event_seq=int(data.get("last_event_seq") or 0),
+            pending_device_key=bytes.fromhex(data["pending_device_key"]) if data.get("pending_device_key") else None,
+            pending_rotation_id=int(data["pending_rotation_id"]) if data.get("pending_rotation_id") else None,
         )
 
 
@@ -170,6 +175,13 @@ class LockSession(Protocol):
     async def read_events(self, since_seq: int) -> list[LockEvent]: ...
 
     async def disconnect(self) -> None: ...
+
+    @property
+    def key_index(self) -> int:
+        """Which key the lock accepted at this connection: 0 its device key, 1 the pending one."""
+        ...
+
+    async def rotate_key(self, rotation_id: int, new_key: bytes) -> None: ...
 
 
 EventCallback = Callable[[], None]

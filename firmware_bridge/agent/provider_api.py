@@ -179,6 +179,9 @@ class ProviderApi:
         data = await self.call("GET", f"/locks/{lock_id}/access_codes")
         return list(data.get("access_codes", []))
 
+    async def key_confirmed(self, lock_id: str, rotation_id: int) -> dict[str, Any]:
+        return await self.call("POST", f"/locks/{lock_id}/key_confirmed", {"rotation_id": rotation_id})
+
     async def code_sync(self, lock_id: str, report: dict[str, Any]) -> dict[str, Any]:
         return await self.deliver("POST", f"/locks/{lock_id}/code_sync", report,
                                   what=f"code sync of {lock_id}")

@@ -38,6 +38,7 @@ from firmware_bridge.agent.model import LockInfo, LockOffline
 from firmware_bridge.bumble_backend.world import VirtualWorld
 from firmware_bridge.control_channel import request_json_line, serve_json_lines
 from firmware_bridge.lock_client import Timeouts
+from firmware_bridge.protocol.const import Opcode
 from firmware_bridge.protocol.crypto import derive_storage_key, parse_device_key
 from firmware_bridge.simulator.engines import default_engine, engine_of, lock_from_dict, new_lock
 
@@ -62,6 +63,11 @@ FAULTS: dict[str, Callable[[str | None], dict[str, Any]]] = {
     "drop-notifications": lambda v: {"op": "fault", "name": "drop_notifications", "value": int(v or 1)},
     "disconnect-mid-command": lambda _v: {"op": "fault", "name": "disconnect_mid_command", "value": True},
     "disconnect-mid-response": lambda _v: {"op": "fault", "name": "disconnect_mid_response", "value": True},
+    # Drop the link when the lock gets / has acted on a request: `disconnect-after COMMIT_KEY`.
+    "disconnect-before": lambda v: {"op": "fault", "name": "disconnect_before_opcode",
+                                    "value": int(Opcode[str(v or "").upper()])},
+    "disconnect-after": lambda v: {"op": "fault", "name": "disconnect_after_opcode",
+                                   "value": int(Opcode[str(v or "").upper()])},
     "battery": lambda v: {"op": "set_battery", "percent": float(v if v is not None else 10)},
     "unreachable": lambda v: {"op": "refuse_advertising", "seconds": float(v or 30)},
     "disconnect": lambda _v: {"op": "disconnect"},
@@ -124,6 +130,15 @@ class VirtualBackend:
                     _LOGGER.error("%s: cannot host a virtual lock at %s: %s", lock.name, lock.ble_address, err)
                     continue
             self._infos[lock.lock_id] = lock
+        # A lock this bridge no longer serves (moved to another bridge, unclaimed) leaves its
+        # radio range here: another bridge's world may host it now under the same address.
+        served = {lock.lock_id for lock in locks}
+        for lock_id in [lock_id for lock_id in self._infos if lock_id not in served]:
+            info = self._infos.pop(lock_id)
+            self._saved.pop(lock_id, None)
+            with contextlib.suppress(KeyError):
+                await self.world.remove_lock(info.ble_address)
+            _LOGGER.info("%s: no longer served here; its virtual lock is gone", info.name)
 
     async def close(self) -> None:
         if self._saver is not None:
@@ -153,11 +168,19 @@ class VirtualBackend:
         path = self._path(info.lock_id)
         lock: Any = None
         if path.exists():
-            try:
-                lock = lock_from_dict(_open(info.device_key, path.read_bytes()), device_key=info.device_key)
-            except (InvalidTag, ValueError, KeyError) as err:
+            # Sealed under the key the lock held; with a rotation pending that may be either.
+            error: Exception | None = None
+            for key in (info.device_key, info.pending_device_key):
+                if key is None:
+                    continue
+                try:
+                    lock = lock_from_dict(_open(key, path.read_bytes()), device_key=key)
+                    break
+                except (InvalidTag, ValueError, KeyError) as err:
+                    error = err
+            if lock is None and error is not None:
                 _LOGGER.warning("%s: saved virtual lock state unreadable (%s); starting afresh",
-                                info.name, type(err).__name__)
+                                info.name, type(error).__name__)
             if lock is not None and engine_of(lock) != self.engine:
                 _LOGGER.warning("%s: saved state is of the %s engine, this agent runs %s; starting afresh",
                                 info.name, engine_of(lock), self.engine)
@@ -196,7 +219,8 @@ class VirtualBackend:
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(_seal(info.device_key, state))
+            held = getattr(self.world.lock(info.ble_address), "device_key", None) or info.device_key
+            handle.write(_seal(held, state))
             handle.flush()
             os.fsync(handle.fileno())
         tmp.replace(path)

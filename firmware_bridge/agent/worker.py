@@ -254,6 +254,8 @@ class LockWorker:
         self.connects += 1
         self._offline_backoff.reset()
         self._last_work = loop.time()
+        if self._session.key_index == 1 and self.lock.pending_rotation_id:
+            await self._confirm_key(self.lock.pending_rotation_id)
         self._next_visit = loop.time() + self._config.poll_interval
         if self.online is not True:
             _LOGGER.info("%s: reachable", self.lock.name)
@@ -262,6 +264,15 @@ class LockWorker:
             self.online = True
             self._hooks.status_changed()
         return self._session
+
+    async def _confirm_key(self, rotation_id: int) -> None:
+        """The lock answered with the pending key: it switched, whatever the cloud heard before."""
+        try:
+            await self._api.key_confirmed(self.lock.lock_id, rotation_id)
+            _LOGGER.info("%s: the lock holds the key of rotation %d; told the provider",
+                         self.lock.name, rotation_id)
+        except ProviderError as err:  # told again at the next connection
+            _LOGGER.warning("%s: cannot confirm key rotation %d yet: %s", self.lock.name, rotation_id, err)
 
     async def _drop(self) -> None:
         session, self._session = self._session, None
@@ -346,6 +357,10 @@ class LockWorker:
         elif command.type == contract.SET_TIME:
             when = parse_time(params.get("time")) or self._now()
             await session.set_time(when, params.get("timezone") or self.lock.timezone)
+        elif command.type == contract.ROTATE_KEY:
+            if not params.get("new_key"):
+                raise LockOperationError(contract.FIRMWARE_REFUSED, "the rotation is no longer pending")
+            await session.rotate_key(int(params["rotation_id"]), bytes.fromhex(params["new_key"]))
         else:
             raise LockOperationError(contract.FIRMWARE_REFUSED, f"unknown command type {command.type!r}")
 

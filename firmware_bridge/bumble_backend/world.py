@@ -235,7 +235,10 @@ class VirtualWorld:
             name = str(request["name"])
             if name.startswith("_") or not hasattr(lock.faults, name):
                 raise ValueError(f"unknown fault {name!r}")
-            setattr(lock.faults, name, type(getattr(lock.faults, name))(request["value"]))
+            current = getattr(lock.faults, name)
+            # The opcode faults are None until armed; their value is an opcode (int).
+            kind = int if current is None else type(current)
+            setattr(lock.faults, name, kind(request["value"]))
         elif op == "refuse_advertising":
             self.peripheral(address).refuse_advertising(float(request["seconds"]))
         elif op != "status":

@@ -71,6 +71,8 @@ from .messages import (
     decode_from_lock,
     decode_request,
 )
+from .provisioning import Provision, parse_provisioned, provisioned_body
+from .provisioning import proof as provision_proof
 
 __all__ = [
     "CENTRAL_TRANSITIONS",
@@ -172,9 +174,15 @@ PERIPHERAL_TRANSITIONS: dict[tuple[ConnectionState, _Input], ConnectionState] = 
 
 @dataclass(frozen=True)
 class HandshakeComplete:
-    """The session is up; ``session_id`` (8 bytes, public) names it in logs."""
+    """The session is up; ``session_id`` (8 bytes, public) names it in logs.
+
+    ``key_index`` (bridge side): which of the candidate device keys the lock
+    holds, 0 for the first (during a key rotation the bridge offers the
+    current key and the pending one; the CHALLENGE tells which the lock has).
+    """
 
     session_id: bytes
+    key_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -188,8 +196,19 @@ class HandshakeFailed:
     error: ErrorCode
 
 
-CentralEvent = HandshakeComplete | Response | LockEvent
-PeripheralEvent = HandshakeComplete | HandshakeFailed | Request
+@dataclass(frozen=True)
+class Provisioned:
+    """Bridge side: the factory-mode lock's answer to PROVISION.
+
+    ``verified``: status OK and the proof matches the key we sent.
+    """
+
+    status: ErrorCode
+    verified: bool
+
+
+CentralEvent = HandshakeComplete | Response | LockEvent | Provisioned
+PeripheralEvent = HandshakeComplete | HandshakeFailed | Request | Provision
 
 
 @dataclass(frozen=True)
@@ -351,8 +370,11 @@ class CentralConnection(_Connection):
         *,
         mtu: int = DEFAULT_ATT_MTU,
         randbytes: RandBytes = os.urandom,
+        other_keys: tuple[bytes | str, ...] = (),
     ) -> None:
         super().__init__(device_key, mtu=mtu, randbytes=randbytes)
+        self._candidate_keys = (self._device_key, *(parse_device_key(k) for k in other_keys))
+        self._provision: Provision | None = None
         self._nonce_bridge = b""
         self._request_id = 0
         self.ignored_alerts = 0  # plaintext ALERTs received while a session was up
@@ -364,6 +386,11 @@ class CentralConnection(_Connection):
         self._outbox.clear()
         self._nonce_bridge = self._randbytes(NONCE_SIZE)
         return self._frame(bytes((FrameType.HELLO, PROTOCOL_VERSION)) + self._nonce_bridge)
+
+    def provision(self, provision: Provision) -> list[bytes]:
+        """The PROVISION frame for a lock in factory mode (no handshake: it has no key yet)."""
+        self._provision = provision
+        return self._frame(provision.body())
 
     def new_request_id(self) -> int:
         """A fresh request id (1..65535, wrapping)."""
@@ -391,6 +418,8 @@ class CentralConnection(_Connection):
                 return decode_from_lock(self._open(body))
             if kind is FrameType.CHALLENGE:
                 return self._on_challenge(body)
+            if kind is FrameType.PROVISIONED:
+                return self._on_provisioned(body)
             if kind is FrameType.ALERT:
                 self._on_alert(body)
             raise RemoteProtocolError(f"unexpected frame type {body[0]:#04x} from the lock")
@@ -405,11 +434,17 @@ class CentralConnection(_Connection):
             raise UnsupportedVersionError(f"lock speaks protocol version {body[1]}")
         transcript = versions(PROTOCOL_VERSION, body[1])
         nonce_lock = body[2 : 2 + NONCE_SIZE]
-        keys = derive_session_keys(self._device_key, self._nonce_bridge, nonce_lock, transcript)
-        expected = confirm_tag(
-            keys.confirm_key, CONFIRM_LABEL_LOCK, self._nonce_bridge, nonce_lock, transcript
-        )
-        if not hmac.compare_digest(expected, body[2 + NONCE_SIZE :]):
+        # One CHALLENGE is checked against each candidate key: no second HELLO, and a
+        # lock holding none of them never sees a CONFIRM (so it logs no failed handshake).
+        for index, candidate in enumerate(self._candidate_keys):
+            keys = derive_session_keys(candidate, self._nonce_bridge, nonce_lock, transcript)
+            expected = confirm_tag(
+                keys.confirm_key, CONFIRM_LABEL_LOCK, self._nonce_bridge, nonce_lock, transcript
+            )
+            if hmac.compare_digest(expected, body[2 + NONCE_SIZE :]):
+                matched = index
+                break
+        else:
             self._transition(_Input.AUTH_FAILED)
             raise AuthenticationError(
                 "the lock's key confirmation does not match: wrong device key for this lock"
@@ -420,7 +455,14 @@ class CentralConnection(_Connection):
         self._queue(bytes((FrameType.CONFIRM,)) + mine)
         self._channel = SecureChannel(keys, bridge_side=True)
         self._transition(_Input.CHALLENGE_OK)
-        return HandshakeComplete(keys.session_id)
+        return HandshakeComplete(keys.session_id, matched)
+
+    def _on_provisioned(self, body: bytes) -> Provisioned:
+        status, proof_value = parse_provisioned(body)
+        sent = self._provision
+        verified = (status is ErrorCode.OK and sent is not None
+                    and hmac.compare_digest(proof_value, provision_proof(sent.device_key, sent.serial)))
+        return Provisioned(status, verified)
 
     def _on_alert(self, body: bytes) -> None:
         if len(body) != _ALERT_SIZE:
@@ -436,6 +478,9 @@ class CentralConnection(_Connection):
         if code is ErrorCode.AUTH_FAILED:
             self._transition(_Input.AUTH_FAILED)
             raise AuthenticationError("the lock rejected our key confirmation: wrong device key")
+        if code is ErrorCode.NOT_PROVISIONED:
+            self._transition(_Input.AUTH_FAILED)
+            raise AuthenticationError("the lock is in factory mode and has no key yet: provision it")
         if code is ErrorCode.UNSUPPORTED_VERSION:
             self._transition(_Input.AUTH_FAILED)
             raise UnsupportedVersionError("the lock does not speak our protocol version")
@@ -476,18 +521,35 @@ class PeripheralConnection(_Connection):
 
     def __init__(
         self,
-        device_key: bytes | str,
+        device_key: bytes | str | None,
         *,
         mtu: int = DEFAULT_ATT_MTU,
         randbytes: RandBytes = os.urandom,
         backoff: HandshakeBackoff | None = None,
     ) -> None:
-        super().__init__(device_key, mtu=mtu, randbytes=randbytes)
+        # None: a lock in factory mode (no key yet): it accepts PROVISION and refuses HELLO.
+        self.factory_mode = device_key is None
+        super().__init__(bytes(16) if device_key is None else device_key, mtu=mtu, randbytes=randbytes)
         self._pending_keys: SessionKeys | None = None
         self._nonces = (b"", b"")
         self._transcript = versions()
         # One per lock, shared by its connections (an attacker simply reconnects).
         self._backoff = backoff
+
+    def provisioned(self, device_key: bytes, serial: str) -> None:
+        """The lock stored what PROVISION carried: answer with the proof; handshakes use the key now."""
+        self.factory_mode = False
+        self._device_key = parse_device_key(device_key)
+        self._queue(provisioned_body(ErrorCode.OK, provision_proof(self._device_key, serial)))
+
+    def replace_device_key(self, device_key: bytes | str) -> None:
+        """A committed key rotation: the next handshake on this connection uses the new key.
+
+        The session in progress keeps its session keys (they were derived from
+        the old key, which the bridge also proved it knows).
+        """
+        self._device_key = parse_device_key(device_key)
+        self.factory_mode = False
 
     def send(self, message: Response | LockEvent) -> list[bytes]:
         """Encrypt and frame a response or an event; returns chunks to notify."""
@@ -511,12 +573,24 @@ class PeripheralConnection(_Connection):
                     return request
                 continue
             if kind is FrameType.HELLO:
+                if self.factory_mode:  # no key to answer with
+                    self._alert(ErrorCode.NOT_PROVISIONED)
+                    return HandshakeFailed(ErrorCode.NOT_PROVISIONED)
                 failed = self._on_hello(body)
                 if failed is not None:
                     return failed
                 continue
             if kind is FrameType.CONFIRM:
                 return self._on_confirm(body)
+            if kind is FrameType.PROVISION:
+                if not self.factory_mode:  # once only: a provisioned lock never takes new keys this way
+                    self._queue(provisioned_body(ErrorCode.FACTORY_LOCKED))
+                    continue
+                try:
+                    return Provision.from_body(body)
+                except MalformedMessageError:
+                    self._queue(provisioned_body(ErrorCode.MALFORMED))
+                    raise
             raise RemoteProtocolError(f"unexpected frame type {body[0]:#04x} from the bridge")
 
     def _alert(self, code: ErrorCode) -> None:

@@ -57,6 +57,8 @@ class FrameType(IntEnum):
     CHALLENGE = 0x02
     CONFIRM = 0x03
     SECURE = 0x10
+    PROVISION = 0x20  # factory mode only (section 16)
+    PROVISIONED = 0x21
     ALERT = 0x7F
     UNKNOWN = 0xFF
 
@@ -105,6 +107,9 @@ class Opcode(IntEnum):
     DELETE_CODE = 0x06
     LIST_CODES = 0x07
     READ_EVENTS = 0x08
+    ROTATE_KEY = 0x09
+    COMMIT_KEY = 0x0A
+    FACTORY_RESET = 0x0B
     UNKNOWN = 0x3F
 
     @classmethod
@@ -159,6 +164,10 @@ class ErrorCode(IntEnum):
     INVALID_TIME = 0x12
     INVALID_TIMEZONE = 0x13
     INTERNAL = 0x14
+    NO_PENDING_KEY = 0x15
+    PRESENCE_REQUIRED = 0x16
+    FACTORY_LOCKED = 0x17
+    NOT_PROVISIONED = 0x18
     UNKNOWN = 0xFF
 
     @classmethod

@@ -114,6 +114,18 @@ def derive_session_keys(
     )
 
 
+KEY_PROOF_LABEL = b"LKP1 key proof"
+
+
+def key_proof(new_key: bytes, rotation_id: int) -> bytes:
+    """What the lock answers ROTATE_KEY with: proof that it stored exactly `new_key` for this rotation.
+
+    HMAC-SHA256(new_key, "LKP1 key proof" || rotation_id u32 LE), first 16 bytes.
+    """
+    mac = hmac.new(new_key, KEY_PROOF_LABEL + struct.pack("<I", rotation_id), hashlib.sha256)
+    return mac.digest()[:CONFIRM_SIZE]
+
+
 def confirm_tag(
     confirm_key: bytes, label: bytes, nonce_bridge: bytes, nonce_lock: bytes, transcript: bytes | None = None
 ) -> bytes:

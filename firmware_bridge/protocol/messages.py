@@ -51,11 +51,15 @@ __all__ = [
     "BatteryEvent",
     "BoltFaultEvent",
     "CodeEntry",
+    "CommitKeyRequest",
+    "CommitKeyResponse",
     "DeleteCodeRequest",
     "DeleteCodeResponse",
     "DeviceInfo",
     "DoorEvent",
     "ErrorResponse",
+    "FactoryResetRequest",
+    "FactoryResetResponse",
     "IncorrectPinEvent",
     "ListCodesRequest",
     "ListCodesResponse",
@@ -70,6 +74,8 @@ __all__ = [
     "ReadEventsResponse",
     "Request",
     "Response",
+    "RotateKeyRequest",
+    "RotateKeyResponse",
     "SetTimeRequest",
     "SetTimeResponse",
     "StatusRequest",
@@ -257,6 +263,24 @@ class Text(Codec):
             raise LocalProtocolError(
                 f"string of {len(raw)} bytes (max {self.max_bytes}, no NUL)", self.error
             )
+
+
+class FixedBytes(Codec):
+    """Exactly ``size`` raw bytes (keys, proofs)."""
+
+    def __init__(self, size: int, doc: str) -> None:
+        self.size = size
+        self.doc = doc
+
+    def pack(self, value: Any) -> bytes:
+        return bytes(value)
+
+    def unpack(self, reader: _Reader) -> Any:
+        return reader.take(self.size or 0)
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, bytes) or len(value) != self.size:
+            raise LocalProtocolError(f"must be exactly {self.size} bytes")
 
 
 class PaddedText(Text):
@@ -706,6 +730,44 @@ class ReadEventsRequest(Request):
             raise LocalProtocolError(f"max_count must be 1..{MAX_EVENTS_PAGE}")
 
 
+_KEY = FixedBytes(16, "16 bytes, the new device key (inside the secure record only)")
+_PROOF = FixedBytes(16, "16 bytes, HMAC-SHA256(new_key, \"LKP1 key proof\" || rotation_id)[0:16]")
+
+
+@dataclass(frozen=True)
+class RotateKeyRequest(Request):
+    """Store ``new_key`` as the pending device key of rotation ``rotation_id``.
+
+    The lock keeps using its current key (every handshake) until COMMIT_KEY of
+    the same rotation; a second ROTATE_KEY replaces the pending key.
+    """
+
+    rotation_id: int
+    new_key: bytes = field(repr=False)
+    OPCODE = Opcode.ROTATE_KEY
+    _LAYOUT: ClassVar[Layout] = (("rotation_id", U32), ("new_key", _KEY))
+
+    def _validate(self) -> None:
+        if self.rotation_id == 0:
+            raise LocalProtocolError("rotation_id 0 is reserved")
+
+
+@dataclass(frozen=True)
+class CommitKeyRequest(Request):
+    """Make the pending key of ``rotation_id`` the device key; the old key is erased."""
+
+    rotation_id: int
+    OPCODE = Opcode.COMMIT_KEY
+    _LAYOUT: ClassVar[Layout] = (("rotation_id", U32),)
+
+
+@dataclass(frozen=True)
+class FactoryResetRequest(Request):
+    """Erase every code and the event log; only while the lock's reset button is held."""
+
+    OPCODE = Opcode.FACTORY_RESET
+
+
 # --------------------------------------------------------------------------
 # Responses
 # --------------------------------------------------------------------------
@@ -805,6 +867,26 @@ class ReadEventsResponse(Response):
         ("oldest_seq", U32),
         ("events", Array(EventItem(), MAX_EVENTS_PAGE)),
     )
+
+
+@dataclass(frozen=True)
+class RotateKeyResponse(Response):
+    rotation_id: int
+    key_proof: bytes
+    OPCODE = Opcode.ROTATE_KEY
+    _LAYOUT: ClassVar[Layout] = (("rotation_id", U32), ("key_proof", _PROOF))
+
+
+@dataclass(frozen=True)
+class CommitKeyResponse(Response):
+    rotation_id: int
+    OPCODE = Opcode.COMMIT_KEY
+    _LAYOUT: ClassVar[Layout] = (("rotation_id", U32),)
+
+
+@dataclass(frozen=True)
+class FactoryResetResponse(Response):
+    OPCODE = Opcode.FACTORY_RESET
 
 
 @dataclass(frozen=True)
@@ -942,6 +1024,9 @@ REQUEST_TYPES: dict[int, type[Request]] = {
         DeleteCodeRequest,
         ListCodesRequest,
         ReadEventsRequest,
+        RotateKeyRequest,
+        CommitKeyRequest,
+        FactoryResetRequest,
     )
 }
 RESPONSE_TYPES: dict[int, type[Response]] = {
@@ -955,6 +1040,9 @@ RESPONSE_TYPES: dict[int, type[Response]] = {
         DeleteCodeResponse,
         ListCodesResponse,
         ReadEventsResponse,
+        RotateKeyResponse,
+        CommitKeyResponse,
+        FactoryResetResponse,
     )
 }
 EVENT_MESSAGES: dict[int, type[LockEvent]] = {

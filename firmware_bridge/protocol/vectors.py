@@ -27,24 +27,41 @@ from .const import (
     Capability,
     DoorState,
     ErrorCode,
+    Opcode,
     Source,
     TamperKind,
 )
-from .crypto import aead_nonce, confirm_tag, derive_session_keys, derive_storage_key, versions
+from .crypto import (
+    aead_nonce,
+    confirm_tag,
+    derive_session_keys,
+    derive_storage_key,
+    key_proof,
+    versions,
+)
 from .framing import FrameDecoder, crc8, encode_frame
 from .messages import (
     EVENT_MESSAGES,
     REQUEST_TYPES,
     RESPONSE_TYPES,
     CodeEntry,
+    CommitKeyRequest,
+    CommitKeyResponse,
     DeviceInfo,
+    ErrorResponse,
+    FactoryResetRequest,
+    FactoryResetResponse,
     IncorrectPinEvent,
     LockedEvent,
     Message,
     PutCodeRequest,
+    RotateKeyRequest,
+    RotateKeyResponse,
     StatusRequest,
     StatusResponse,
 )
+from .provisioning import Provision, provisioned_body
+from .provisioning import proof as provision_proof
 
 DEVICE_KEY = bytes(range(0x00, 0x10))
 NONCE_BRIDGE = bytes(range(0x10, 0x20))
@@ -206,10 +223,82 @@ _MARK = "<!-- BEGIN GENERATED: python -m firmware_bridge.protocol.vectors{} -->"
 _END = "<!-- END GENERATED -->"
 
 
+NEW_KEY = bytes(range(0x30, 0x40))
+ROTATION_ID = 1
+
+
+def rotation_lines() -> list[str]:
+    """Key rotation and factory reset: plaintexts, the key proof, and one sealed ROTATE_KEY."""
+    rotate = RotateKeyRequest(3, ROTATION_ID, NEW_KEY)
+    proof = key_proof(NEW_KEY, ROTATION_ID)
+    out = [
+        "# Inputs (session of section 11: device_key 00..0f, Nb 10..1f, Nl 20..2f)",
+        f"new_key     = {_hex(NEW_KEY)}",
+        f"rotation_id = {ROTATION_ID}",
+        "",
+        "# Messages (plaintext of the secure record)",
+        f"ROTATE_KEY request   = {_hex(bytes(rotate))}",
+        f"key_proof            = {_hex(proof)}",
+        f"ROTATE_KEY response  = {_hex(bytes(RotateKeyResponse(3, ROTATION_ID, proof)))}",
+        f"COMMIT_KEY request   = {_hex(bytes(CommitKeyRequest(4, ROTATION_ID)))}",
+        f"COMMIT_KEY response  = {_hex(bytes(CommitKeyResponse(4, ROTATION_ID)))}",
+        "COMMIT_KEY refused   = "
+        + _hex(bytes(ErrorResponse(4, int(Opcode.COMMIT_KEY), ErrorCode.NO_PENDING_KEY))),
+        f"FACTORY_RESET request  = {_hex(bytes(FactoryResetRequest(5)))}",
+        f"FACTORY_RESET response = {_hex(bytes(FactoryResetResponse(5)))}",
+        "FACTORY_RESET refused  = "
+        + _hex(bytes(ErrorResponse(5, int(Opcode.FACTORY_RESET), ErrorCode.PRESENCE_REQUIRED))),
+    ]
+    keys = derive_session_keys(DEVICE_KEY, NONCE_BRIDGE, NONCE_LOCK)
+    bridge_rand, lock_rand = _fixed(NONCE_BRIDGE), _fixed(NONCE_LOCK)
+    central = CentralConnection(DEVICE_KEY, randbytes=lambda n: next(bridge_rand)[:n])
+    lock = PeripheralConnection(DEVICE_KEY, randbytes=lambda n: next(lock_rand)[:n])
+    for chunk in central.start_handshake():
+        lock.receive_data(chunk)
+    lock.next_event()
+    for chunk in lock.data_to_send():
+        central.receive_data(chunk)
+    central.next_event()
+    for chunk in central.data_to_send():
+        lock.receive_data(chunk)
+    lock.next_event()
+    decoder = FrameDecoder()
+    decoder.feed(b"".join(central.send(rotate)))
+    body = decoder.next_frame() or b""
+    new_keys = derive_session_keys(NEW_KEY, NONCE_BRIDGE, NONCE_LOCK)
+    out += [
+        "",
+        "# ROTATE_KEY sealed as the first bridge -> lock record (counter 1)",
+        f"nonce     = {_hex(aead_nonce(DIRECTION_TO_LOCK, keys.session_id, 1))}",
+        f"aad       = {_hex(body[:5])}",
+        f"ct || tag = {_hex(body[5:])}",
+        "",
+        "# After COMMIT_KEY: the same HELLO nonces answered under the new key",
+        "confirm_lock (new key) = "
+        + _hex(confirm_tag(new_keys.confirm_key, CONFIRM_LABEL_LOCK, NONCE_BRIDGE, NONCE_LOCK)),
+        "confirm_lock (old key) = "
+        + _hex(confirm_tag(keys.confirm_key, CONFIRM_LABEL_LOCK, NONCE_BRIDGE, NONCE_LOCK)),
+    ]
+    provision = Provision(DEVICE_KEY, bytes(range(0x40, 0x60)), "HALO-000042")
+    out += [
+        "",
+        "# PROVISION (factory mode; device_key 00..0f, offline secret 40..5f, serial HALO-000042)",
+        f"PROVISION body   = {_hex(provision.body())}",
+        *_chunks("PROVISION (ATT MTU 23)", CentralConnection(bytes(16)).provision(provision)),
+        f"proof            = {_hex(provision_proof(DEVICE_KEY, provision.serial))}",
+        "PROVISIONED body = "
+        + _hex(provisioned_body(ErrorCode.OK, provision_proof(DEVICE_KEY, provision.serial))),
+        f"refused (again)  = {_hex(provisioned_body(ErrorCode.FACTORY_LOCKED))}",
+    ]
+    return out
+
+
+
 def render_doc(text: str) -> str:
     """``text`` with its generated sections (tables, vectors) brought up to date."""
     for flag, body in (
         (" --tables", "\n".join(layout_tables())),
+        (" --rotation", "```text\n" + "\n".join(rotation_lines()) + "\n```"),
         ("", "```text\n" + "\n".join(lines()) + "\n```"),
     ):
         begin = _MARK.format(flag)
@@ -227,6 +316,9 @@ def main(argv: list[str] | None = None) -> None:
     if "--update-doc" in args:
         path = Path(args[args.index("--update-doc") + 1])
         path.write_text(render_doc(path.read_text(encoding="utf-8")), encoding="utf-8")
+        return
+    if "--rotation" in args:
+        print("\n".join(rotation_lines()))
         return
     print("\n".join(layout_tables() if "--tables" in args else lines()))
 

@@ -41,6 +41,8 @@ from firmware_bridge.protocol import (
     BoltState,
     Capability,
     CodeEntry,
+    CommitKeyRequest,
+    CommitKeyResponse,
     DeleteCodeRequest,
     DeleteCodeResponse,
     DeviceInfo,
@@ -48,6 +50,8 @@ from firmware_bridge.protocol import (
     DoorState,
     ErrorCode,
     ErrorResponse,
+    FactoryResetRequest,
+    FactoryResetResponse,
     IncorrectPinEvent,
     ListCodesRequest,
     ListCodesResponse,
@@ -61,6 +65,8 @@ from firmware_bridge.protocol import (
     ReadEventsResponse,
     Request,
     Response,
+    RotateKeyRequest,
+    RotateKeyResponse,
     SetTimeRequest,
     SetTimeResponse,
     Source,
@@ -72,12 +78,14 @@ from firmware_bridge.protocol import (
     UnlockRequest,
     UnlockResponse,
     decode_event,
+    key_proof,
 )
 from firmware_bridge.protocol.const import (
     KEYPAD_LOCKOUT_AFTER,
     KEYPAD_LOCKOUT_INITIAL,
     KEYPAD_LOCKOUT_MAX,
 )
+from firmware_bridge.protocol.provisioning import Provision
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -108,6 +116,10 @@ class Faults:
     disconnect_mid_command: bool = False  # drop the link after a request arrives, before executing
     disconnect_mid_response: bool = False  # execute, send part of the response, drop the link
     refuse_advertising_until: float = 0.0  # time_source() value until which not to advertise
+    # Drop the link when a request with this opcode arrives (before acting) / after acting on it
+    # (the response is never sent). One-shot, like the flags above.
+    disconnect_before_opcode: int | None = None
+    disconnect_after_opcode: int | None = None
 
     def consume(self, name: str) -> bool:
         """Read a one-shot boolean flag and clear it."""
@@ -115,6 +127,13 @@ class Faults:
         if value:
             setattr(self, name, False)
         return value
+
+    def consume_opcode(self, name: str, opcode: int) -> bool:
+        """True (and cleared) if the one-shot opcode fault `name` is set for `opcode`."""
+        if getattr(self, name) == opcode:
+            setattr(self, name, None)
+            return True
+        return False
 
     def consume_drop_notification(self) -> bool:
         """True if this notification must be dropped (decrements the counter)."""
@@ -198,6 +217,8 @@ class VirtualLock(SimulatedHardware):
     clock_drift_ppm: float = 0.0  # the RTC runs this many parts per million fast
     faults: Faults = field(default_factory=Faults)
     signal_dbm: int = 0  # RSSI the lock sees; the GATT layer may update it
+    # Fresh off the line: no key until PROVISION writes one (docs/ble-protocol.md, section 16).
+    factory_mode: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.capacity <= 0xFFFE:
@@ -215,6 +236,15 @@ class VirtualLock(SimulatedHardware):
         self._keypad_locked_until = 0.0  # time_source() value
         self._auto_lock_due: float | None = None
         self._listeners: list[EventListener] = []
+        # The device key as the lock's secure storage holds it, and a rotation in flight.
+        self.device_key: bytes | None = None
+        self.pending_key: bytes | None = None
+        self.pending_rotation = 0
+        self.committed_rotation = 0
+        self.reset_button_until = 0.0
+        self._key_listeners: list[Callable[[bytes], None]] = []
+        self.offline_secret: bytes | None = None  # for the offline-code scheme
+        self.serial = ""
 
     # ------------------------------------------------------------------ info
     @property
@@ -508,6 +538,61 @@ class VirtualLock(SimulatedHardware):
             next_slot=page[-1] + 1 if more else None,
         )
 
+    # ------------------------------------------------------------ device key
+    def install_key(self, key: bytes) -> None:
+        """The key the factory wrote (the peripheral installs it if the lock has none yet)."""
+        if self.device_key is None and not self.factory_mode:
+            self.device_key = key
+
+    def provision(self, provision: Provision) -> bool:
+        """Factory line: store the keys and serial once, then leave factory mode for good."""
+        if not self.factory_mode or self.device_key is not None:
+            return False
+        self.device_key, self.offline_secret = provision.device_key, provision.offline_secret
+        self.serial, self.factory_mode = provision.serial, False
+        for listener in list(self._key_listeners):
+            listener(self.device_key)
+        return True
+
+    def on_key_change(self, listener: Callable[[bytes], None]) -> None:
+        self._key_listeners.append(listener)
+
+    def _rotate_key(self, request: Request) -> Response:
+        assert isinstance(request, RotateKeyRequest)
+        if request.rotation_id == self.committed_rotation and request.new_key == self.device_key:
+            # The bridge did not hear our COMMIT answer: the new key is already ours.
+            return RotateKeyResponse(request.request_id, request.rotation_id,
+                                     key_proof(request.new_key, request.rotation_id))
+        self.pending_key, self.pending_rotation = request.new_key, request.rotation_id
+        return RotateKeyResponse(request.request_id, request.rotation_id,
+                                 key_proof(request.new_key, request.rotation_id))
+
+    def _commit_key(self, request: Request) -> Response:
+        assert isinstance(request, CommitKeyRequest)
+        if self.pending_key is None or request.rotation_id != self.pending_rotation:
+            if request.rotation_id == self.committed_rotation and self.pending_key is None:
+                return CommitKeyResponse(request.request_id, request.rotation_id)  # repeated: idempotent
+            return self._error(request, ErrorCode.NO_PENDING_KEY)
+        self.device_key, self.pending_key = self.pending_key, None
+        self.committed_rotation, self.pending_rotation = request.rotation_id, 0
+        for listener in list(self._key_listeners):
+            listener(self.device_key)
+        return CommitKeyResponse(request.request_id, request.rotation_id)
+
+    def hold_reset_button(self, seconds: float = 30.0) -> None:
+        """Physical presence: someone holds the reset button (FACTORY_RESET needs it)."""
+        self.reset_button_until = self.time_source() + seconds
+
+    def _factory_reset(self, request: Request) -> Response:
+        if self.time_source() >= self.reset_button_until:
+            return self._error(request, ErrorCode.PRESENCE_REQUIRED)
+        self.reset_button_until = 0.0
+        self.codes.clear()
+        self._log.clear()
+        self._wrong_pins = 0
+        self.pending_key, self.pending_rotation = None, 0
+        return FactoryResetResponse(request.request_id)
+
     def _read_events(self, request: Request) -> Response:
         assert isinstance(request, ReadEventsRequest)
         page = [e for e in self._log if e.seq > request.since_seq][: request.max_count]
@@ -523,6 +608,9 @@ class VirtualLock(SimulatedHardware):
         DeleteCodeRequest: _delete_code,
         ListCodesRequest: _list_codes,
         ReadEventsRequest: _read_events,
+        RotateKeyRequest: _rotate_key,
+        CommitKeyRequest: _commit_key,
+        FactoryResetRequest: _factory_reset,
     }
 
     # ------------------------------------------------------------ persistence
@@ -564,6 +652,13 @@ class VirtualLock(SimulatedHardware):
             "lockouts": self._lockouts,
             "keypad_locked_for": max(0.0, self._keypad_locked_until - real),
             "events": [bytes(e).hex() for e in self._log],
+            "device_key": self.device_key.hex() if self.device_key else None,
+            "pending_key": self.pending_key.hex() if self.pending_key else None,
+            "pending_rotation": self.pending_rotation,
+            "committed_rotation": self.committed_rotation,
+            "factory_mode": self.factory_mode,
+            "offline_secret": self.offline_secret.hex() if self.offline_secret else None,
+            "serial": self.serial,
         }
 
     @classmethod
@@ -595,6 +690,16 @@ class VirtualLock(SimulatedHardware):
         lock._lockouts = int(data.get("lockouts", 0))
         lock._keypad_locked_until = time_source() + float(data.get("keypad_locked_for", 0.0))
         lock._log.extend(decode_event(bytes.fromhex(h)) for h in data["events"])
+        if data.get("device_key"):
+            lock.device_key = bytes.fromhex(data["device_key"])
+        if data.get("pending_key"):
+            lock.pending_key = bytes.fromhex(data["pending_key"])
+        lock.pending_rotation = int(data.get("pending_rotation", 0))
+        lock.committed_rotation = int(data.get("committed_rotation", 0))
+        lock.factory_mode = bool(data.get("factory_mode", False))
+        if data.get("offline_secret"):
+            lock.offline_secret = bytes.fromhex(data["offline_secret"])
+        lock.serial = str(data.get("serial") or "")
         if lock.bolt is BoltState.UNLOCKED:
             lock._arm_auto_lock()
         return lock

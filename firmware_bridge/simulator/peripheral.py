@@ -41,8 +41,10 @@ from firmware_bridge.protocol.connection import (
     HandshakeFailed,
     PeripheralConnection,
 )
+from firmware_bridge.protocol.crypto import parse_device_key
 from firmware_bridge.protocol.errors import ProtocolError
 from firmware_bridge.protocol.messages import LockEvent, Request, Response
+from firmware_bridge.protocol.provisioning import Provision
 from firmware_bridge.simulator.lock import VirtualLock
 
 _LOGGER = logging.getLogger(__name__)
@@ -137,7 +139,10 @@ class VirtualLockPeripheral:
         self.on_change = on_change
         self.device = device
         self.name = name or lock.name
-        self._device_key = device_key
+        self._device_key = parse_device_key(device_key)
+        if isinstance(lock, VirtualLock):  # the C core keeps its own key (its NV records)
+            lock.install_key(self._device_key)
+            lock.on_key_change(self._on_key_change)
         self._advertising_interval_ms = advertising_interval_ms
         self._transport = transport
         self.service = LockService(self._on_request_write, self._read_info)
@@ -275,7 +280,7 @@ class VirtualLockPeripheral:
         session = _Session(
             connection,
             PeripheralConnection(
-                self._device_key, mtu=connection.att_mtu, backoff=self.handshake_backoff
+                self._key_for_handshakes(), mtu=connection.att_mtu, backoff=self.handshake_backoff
             ),
         )
         self._sessions[connection.handle] = session
@@ -292,6 +297,15 @@ class VirtualLockPeripheral:
         )
         self._schedule_advertising_update()
         _LOGGER.debug("%s: central %s connected", self.name, connection.peer_address)
+
+    def _key_for_handshakes(self) -> bytes | None:
+        """The lock's current key; None while a Python lock is in factory mode."""
+        return self.lock.device_key if isinstance(self.lock, VirtualLock) else self._device_key
+
+    def _on_key_change(self, key: bytes) -> None:
+        # Sessions in progress keep their session keys; their next HELLO needs the new key.
+        for session in self._sessions.values():
+            session.protocol.replace_device_key(key)
 
     async def _handshake_deadline(self, session: _Session) -> None:
         """A real lock drops a central that connects but never authenticates (it blocks others)."""
@@ -352,6 +366,13 @@ class VirtualLockPeripheral:
                 _LOGGER.debug("%s: session %s", self.name, event.session_id.hex())
             elif isinstance(event, Request):
                 session.requests.put_nowait(event)
+            elif isinstance(event, Provision):
+                if self.lock.provision(event):
+                    protocol.provisioned(event.device_key, event.serial)
+                    if self.on_change is not None:
+                        self.on_change()  # keys in flash before the answer leaves
+                    _LOGGER.info("%s: provisioned as %s", self.name, event.serial)
+                session.outgoing.put_nowait((protocol.data_to_send(), "protocol"))
 
     def _session_written(self, connection: Connection) -> _Session | None:
         """The session a write arrived on, its stale half frame dropped first."""
@@ -373,13 +394,19 @@ class VirtualLockPeripheral:
             faults = self.lock.faults
             if faults.response_delay > 0:
                 await asyncio.sleep(faults.response_delay)
-            if faults.consume("disconnect_mid_command"):
+            if faults.consume("disconnect_mid_command") or faults.consume_opcode(
+                "disconnect_before_opcode", request.OPCODE
+            ):
                 # The lock got the command, the link drops before it acts or answers.
                 await session.connection.disconnect()
                 return
             response: Response = self.lock.handle(request)
             if self.on_change is not None:
                 self.on_change()
+            if faults.consume_opcode("disconnect_after_opcode", request.OPCODE):
+                # The lock acted (and saved), the link drops before its answer leaves.
+                await session.connection.disconnect()
+                return
             if session.protocol.state is not ConnectionState.ESTABLISHED:
                 continue  # the bridge started a new handshake meanwhile
             session.outgoing.put_nowait((session.protocol.send(response), "response"))

@@ -15,4 +15,4 @@ def limiter() -> RateLimiter:
     return current_app.extensions["device_rate_limiter"]  # type: ignore[no-any-return]
 
 
-from provider.api import access_codes, events, health, locks, webhooks  # noqa: E402,F401
+from provider.api import access_codes, devices, events, health, locks, webhooks  # noqa: E402,F401

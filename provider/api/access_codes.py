@@ -38,7 +38,7 @@ def list_codes(lock_id: str):
 @require_oauth("locks.write")
 def create_code(lock_id: str):
     owner_id = current_account_id()
-    locks.get_owned_lock(owner_id, lock_id)  # a foreign lock is a 404 whatever the body says
+    locks.lock_for(owner_id, lock_id, "manage_codes")  # a foreign lock is a 404 whatever the body says
     body = load_json(access_code_schema)
     code = access_codes.create_code(owner_id, lock_id, limiter=limiter(), **body)
     response = jsonify(access_code_schema.dump(code))

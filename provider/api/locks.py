@@ -47,14 +47,14 @@ def list_locks():
 @bp.get("/locks/<lock_id>")
 @require_oauth("locks.read")
 def get_lock(lock_id: str):
-    return jsonify(lock_schema.dump(locks.get_owned_lock(current_account().id, lock_id)))
+    return jsonify(lock_schema.dump(locks.lock_for(current_account().id, lock_id, "view")))
 
 
 @bp.post("/locks/<lock_id>/actions")
 @require_oauth("locks.write")
 def create_action(lock_id: str):
     owner_id = current_account().id
-    locks.get_owned_lock(owner_id, lock_id)  # a foreign lock is a 404 whatever the body says
+    locks.lock_for(owner_id, lock_id, "operate")  # a foreign lock is a 404 whatever the body says
     body = load_json(action_schema)
     action = actions.request_action(
         owner_id, lock_id, body["action"], custom_id=body.get("custom_id"),
@@ -69,7 +69,7 @@ def create_action(lock_id: str):
 @require_oauth("locks.read")
 def get_lock_action(lock_id: str, action_id: str):
     owner_id = current_account().id
-    locks.get_owned_lock(owner_id, lock_id)
+    locks.lock_for(owner_id, lock_id, "view")
     return jsonify(action_schema.dump(actions.get_action(owner_id, action_id, lock_id)))
 
 

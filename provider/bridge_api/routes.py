@@ -18,8 +18,17 @@ from provider.schemas.bridge import (
     heartbeat_schema,
     result_schema,
 )
+from provider.schemas.devices import key_confirmed_schema, scan_schema
 from provider.schemas.fields import isoformat_z
-from provider.services import access_codes, bridges, commands, lock_reports, locks
+from provider.services import (
+    access_codes,
+    bridge_assignment,
+    bridges,
+    commands,
+    key_rotation,
+    lock_reports,
+    locks,
+)
 
 #: WSGI environ key set only by provider.bridge_api.server (never from a request header):
 #: a dict the poll view fills with what the server needs to wait in its place.
@@ -62,6 +71,7 @@ def list_locks():
     bridge = _bridge()
     served = [
         {
+            **key_rotation.bridge_keys(lock),
             "lock_id": lock.id,
             "name": lock.name,
             "model": lock.model,
@@ -150,3 +160,24 @@ def code_sync(lock_id: str):
     )
     db.session.commit()
     return jsonify(ok=True)
+
+
+@bp.post("/scan")
+@require_bridge
+def report_scan():
+    """What the bridge hears (BLE address, RSSI): the cloud assigns claimed locks from these."""
+    body = load_json(scan_schema)
+    count = bridge_assignment.record_scan(_bridge(), body["results"])
+    db.session.commit()
+    return jsonify(ok=True, recorded=count)
+
+
+@bp.post("/locks/<lock_id>/key_confirmed")
+@require_bridge
+def key_confirmed(lock_id: str):
+    """The lock answered a handshake with the pending key of this rotation: it switched."""
+    body = load_json(key_confirmed_schema)
+    lock = locks.served_lock(_bridge().id, lock_id)
+    switched = key_rotation.complete(lock, body["rotation_id"])
+    db.session.commit()
+    return jsonify(ok=True, switched=switched)

@@ -15,7 +15,7 @@ from provider.config import PRODUCTION
 
 
 def register_commands(group: click.Group) -> None:
-    from provider.cli import accounts, bridges, clients, locks, operators, serve, webhooks
+    from provider.cli import accounts, bridges, clients, devices, locks, operators, serve, webhooks
 
     for command in (
         serve.serve,
@@ -27,6 +27,7 @@ def register_commands(group: click.Group) -> None:
         clients.clients,
         bridges.bridges,
         locks.locks,
+        devices.devices,
         locks.sweep,
         webhooks.webhooks,
         webhooks.dispatcher,

@@ -7,8 +7,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from provider.cli.bridges import owner_id_for
+from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import Bridge, Lock
+from provider.services import bridge_assignment, key_rotation
 from provider.services import locks as lock_service
 from provider.services.sweeper import SWEEP_INTERVAL_SECONDS
 from provider.services.sweeper import sweep as run_sweep
@@ -66,6 +68,48 @@ def remove(lock_id: str) -> None:
     click.echo(f"removed: {lock_id}")
 
 
+@locks.command("move")
+@click.option("--lock", "lock_id", required=True)
+@click.option("--bridge", "bridge_id", help="One of the owner's bridges; default: the one hearing it loudest.")
+@with_appcontext
+def move(lock_id: str, bridge_id: str | None) -> None:
+    """Serve a lock from another bridge (a lock has one bridge at a time)."""
+    lock = db.session.get(Lock, lock_id)
+    if lock is None:
+        raise click.ClickException(f"no lock {lock_id}")
+    try:
+        bridge = bridge_assignment.assign(lock, bridge_id)
+    except ApiError as err:
+        raise click.ClickException(err.message) from err
+    db.session.commit()
+    click.echo(f"moved: {lock_id} -> bridge {bridge.id} ({bridge.name})")
+
+
+@locks.command("rotate-key")
+@click.option("--lock", "lock_id", required=True)
+@with_appcontext
+def rotate_key(lock_id: str) -> None:
+    """Replace a lock's device key (sent through its bridge; the lock keeps the old until it switches)."""
+    lock = db.session.get(Lock, lock_id)
+    if lock is None:
+        raise click.ClickException(f"no lock {lock_id}")
+    rotation = key_rotation.schedule(lock, "operator")
+    db.session.commit()
+    state = "queued for its bridge" if lock.bridge_id else "waiting for the lock to get a bridge"
+    click.echo(f"rotation {rotation.rotation_no} of {lock_id}: {rotation.status}, {state}")
+
+
+@locks.command("key-rotations")
+@click.option("--lock", "lock_id", required=True)
+@with_appcontext
+def key_rotations(lock_id: str) -> None:
+    """The lock's key rotations: number, reason, status, attempts, when (never keys)."""
+    for row in key_rotation.history(lock_id):
+        done = row.completed_at.isoformat() if row.completed_at else "-"
+        click.echo(f"{row.rotation_no}\t{row.reason}\t{row.status}\tattempts={row.attempts}\t"
+                   f"{row.created_at.isoformat()}\t{done}\t{row.last_error or ''}")
+
+
 @click.command("sweep")
 @click.option("--loop", "loop", is_flag=True, help=f"Keep sweeping every {SWEEP_INTERVAL_SECONDS:g} s.")
 @with_appcontext
@@ -73,7 +117,8 @@ def sweep(loop: bool) -> None:
     """Mark silent bridges offline and fail expired commands (the dispatcher also does this)."""
     timeout = float(current_app.config["BRIDGE_HEARTBEAT_TIMEOUT_SECONDS"])
     while True:
-        report = run_sweep(heartbeat_timeout_seconds=timeout)
+        report = run_sweep(heartbeat_timeout_seconds=timeout,
+                           key_max_age_days=float(current_app.config["KEY_ROTATION_MAX_AGE_DAYS"]))
         if not loop:
             click.echo(" ".join(f"{key}={value}" for key, value in report.items()))
             return

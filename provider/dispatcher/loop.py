@@ -209,4 +209,5 @@ def _find_sweeper(app: Flask) -> Callable[[], Any]:
     from provider.services import sweeper
 
     timeout = float(app.config.get("BRIDGE_HEARTBEAT_TIMEOUT_SECONDS", 90.0))
-    return lambda: sweeper.sweep(heartbeat_timeout_seconds=timeout)
+    max_age = float(app.config.get("KEY_ROTATION_MAX_AGE_DAYS", 0.0))
+    return lambda: sweeper.sweep(heartbeat_timeout_seconds=timeout, key_max_age_days=max_age)

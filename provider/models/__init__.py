@@ -13,6 +13,13 @@ from provider.models.device import (  # noqa: F401
     RateLimitCounter,
 )
 from provider.models.event import Event
+from provider.models.lifecycle import (  # noqa: F401
+    SHARE_ROLES,
+    BridgeSighting,
+    FactoryDevice,
+    KeyRotation,
+    LockShare,
+)
 from provider.models.oauth import (  # noqa: F401
     LoginThrottle,
     OAuthAuthorizationCode,

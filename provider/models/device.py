@@ -94,12 +94,17 @@ class Lock(TimestampMixin, db.Model):
     code_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unknown_code_slots: Mapped[list[int] | None] = mapped_column(JSON)
     removed_code_slots: Mapped[list[int] | None] = mapped_column(JSON)
+    # The factory device this lock is, when it came in through a manifest and a claim.
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("factory_devices.id"), unique=True)
+    # Not a column: the role of the account asking ("owner", "admin", "user"), set by the access check.
+    role = "owner"
 
     __table_args__ = (
         # GET /locks for one owner, paged by id: an index range scan, whatever the table size.
         Index("ix_locks_owner_id_id", "owner_id", "id"),
         Index("ix_locks_bridge", "bridge_id"),
         Index("ix_locks_device_key_fingerprint", "device_key_fingerprint"),
+        Index("ix_locks_ble_address", "ble_address"),
     )
 
 

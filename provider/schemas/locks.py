@@ -25,6 +25,8 @@ class LockSchema(Schema):
     location = fields.Method("_location", dump_only=True)
     timezone = fields.String(dump_only=True)
     bridge_id = fields.String(dump_only=True, allow_none=True)
+    # The asking account's role: owner, or admin / user of a lock shared with it.
+    role = fields.String(dump_only=True)
     lock_state = fields.String(dump_only=True)
     door_state = fields.String(dump_only=True, allow_none=True)
     device_time = UTCDateTime(dump_only=True, allow_none=True)

@@ -22,7 +22,7 @@ from provider.models.base import new_id
 from provider.models.device import LIVE_CODE_STATUSES
 from provider.services import commands, crypto, rate_limits
 from provider.services.events import record_event
-from provider.services.locks import get_owned_lock, lock_rows, owned_row
+from provider.services.locks import accessible_row, lock_for, lock_rows
 
 CODE_PURPOSE = "access_code.code"
 PIN_LOOKUP_PURPOSE = "access_code.pin_lookup"
@@ -176,13 +176,15 @@ def create_code(
     # The owner check and the per-lock write lock in one statement: PIN and slot checks serialise.
     [lock] = lock_rows([lock_id], owner_id=owner_id) or [None]
     if lock is None:
-        raise not_found("Lock")
+        # Not its owner: an admin of a lock shared with the account manages its codes too
+        # (lock_for answers 404 for a foreign lock, 403 for a role that may not).
+        [lock] = lock_rows([lock_for(owner_id, lock_id, "manage_codes").id])
     rate_limits.enforce(limiter, lock.id, "create_code", at)
     slot = _free_slot(lock, _live_slots(lock.id, code))
     row = AccessCode(
         id=new_id(),
         lock_id=lock.id,
-        owner_id=owner_id,
+        owner_id=lock.owner_id,  # the lock's owner, also when an admin of the lock creates it
         name=name,
         code_enc=crypto.encrypt(code, purpose=CODE_PURPOSE),
         pin_lookup=pin_lookup(lock.id, code),
@@ -200,7 +202,7 @@ def create_code(
 
 
 def get_code(owner_id: str, access_code_id: str) -> AccessCode:
-    code = owned_row(AccessCode, access_code_id, owner_id)
+    code = accessible_row(AccessCode, access_code_id, owner_id, "manage_codes")
     if code is None:
         raise not_found("Access code")
     return code
@@ -208,7 +210,7 @@ def get_code(owner_id: str, access_code_id: str) -> AccessCode:
 
 def list_codes(owner_id: str, lock_id: str) -> list[AccessCode]:
     """Every code on the lock that is not removed, oldest first (one index range scan)."""
-    lock = get_owned_lock(owner_id, lock_id)
+    lock = lock_for(owner_id, lock_id, "manage_codes")
     return list(
         db.session.scalars(
             select(AccessCode)

@@ -14,7 +14,7 @@ from provider.extensions import db
 from provider.models import Action, Bridge, Command, Lock
 from provider.services import commands, rate_limits, wakeups
 from provider.services.events import record_event
-from provider.services.locks import bridge_can_reach, get_owned_lock, owned_row
+from provider.services.locks import accessible_row, bridge_can_reach, lock_for
 
 ACTIONS = tuple(contract.BOLT_COMMANDS)
 
@@ -44,7 +44,7 @@ def request_action(
     """
     if action not in ACTIONS:
         raise ApiError(400, "INVALID_REQUEST", f"Unknown action {action!r}.")
-    lock = get_owned_lock(owner_id, lock_id)
+    lock = lock_for(owner_id, lock_id, "operate")
     if custom_id is not None:
         existing = _existing(lock.id, custom_id)
         if existing is not None:
@@ -55,7 +55,7 @@ def request_action(
         raise device_offline()
     if action == contract.LOCK and lock.obstructed:
         raise ApiError(409, contract.BOLT_OBSTRUCTED, "The bolt is obstructed; clear it before locking.")
-    row = Action(lock_id=lock.id, owner_id=owner_id, action=action, custom_id=custom_id,
+    row = Action(lock_id=lock.id, owner_id=lock.owner_id, action=action, custom_id=custom_id,
                  status="pending", performed_via=performed_via, created_at=clock_now())
     db.session.add(row)
     try:
@@ -79,7 +79,7 @@ def request_action(
 
 
 def get_action(owner_id: str, action_id: str, lock_id: str | None = None) -> Action:
-    action = owned_row(Action, action_id, owner_id)
+    action = accessible_row(Action, action_id, owner_id, "view")
     if action is None or (lock_id and action.lock_id != lock_id):
         raise not_found("Action")
     return action

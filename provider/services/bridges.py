@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from provider.clock import now as clock_now
+from provider.errors import not_found
 from provider.extensions import db
 from provider.models import Bridge, Lock
 from provider.services.events import record_event
@@ -50,6 +51,18 @@ def revoke_token(bridge: Bridge) -> None:
     token is issued with rotate_token().
     """
     bridge.token_hash = hash_token(secrets.token_urlsafe(32) + ":revoked")
+
+
+def owned_bridges(owner_id: str) -> list[Bridge]:
+    return list(db.session.scalars(select(Bridge).where(Bridge.owner_id == owner_id).order_by(Bridge.id)))
+
+
+def owned_bridge(owner_id: str, bridge_id: str) -> Bridge:
+    """The owner's bridge; another owner's is as good as missing."""
+    bridge = db.session.get(Bridge, bridge_id) if len(bridge_id) <= 36 else None
+    if bridge is None or bridge.owner_id != owner_id:
+        raise not_found("Bridge")
+    return bridge
 
 
 def authenticate(token: str) -> Bridge | None:

@@ -43,14 +43,23 @@ class DecryptionError(ApiError):
 
 
 @lru_cache(maxsize=32)
-def _aead(secret_key: str, purpose: str) -> AESGCM:
-    key = HKDF(
+def _derive(secret_key: str, purpose: str) -> bytes:
+    return HKDF(
         algorithm=hashes.SHA256(),
         length=32,
         salt=b"provider.services.crypto",
         info=purpose.encode(),
     ).derive(secret_key.encode())
-    return AESGCM(key)
+
+
+@lru_cache(maxsize=32)
+def _aead(secret_key: str, purpose: str) -> AESGCM:
+    return AESGCM(_derive(secret_key, purpose))
+
+
+def derived_key(purpose: str, *, secret_key: str | None = None) -> bytes:
+    """32 bytes derived for one purpose (a MAC key, say); never the key of another purpose."""
+    return _derive(secret_key or _app_secret_key(), purpose)
 
 
 @lru_cache(maxsize=32)

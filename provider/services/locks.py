@@ -8,12 +8,22 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, literal, select, update
 
 import bridge_contract as contract
 from provider.errors import ApiError, InvalidRequest, not_found
 from provider.extensions import db
-from provider.models import AccessCode, Action, Bridge, Command, Lock, LockEventLog
+from provider.models import (
+    AccessCode,
+    Action,
+    Bridge,
+    Command,
+    FactoryDevice,
+    KeyRotation,
+    Lock,
+    LockEventLog,
+    LockShare,
+)
 from provider.services import crypto, cursors, read_cache
 from provider.services.events import record_event
 
@@ -27,6 +37,20 @@ LOCK_DOCUMENT_BYTES = 2048
 
 
 _Owned = TypeVar("_Owned", Lock, AccessCode, Action)
+
+# What each role on a lock allows. The owner may also transfer and unclaim it ("own").
+ROLE_PERMISSIONS = {
+    "owner": frozenset({"view", "operate", "manage_codes", "share", "own"}),
+    "admin": frozenset({"view", "operate", "manage_codes", "share"}),
+    "user": frozenset({"view", "operate"}),
+}
+PERMISSION_WORDS = {
+    "view": "see it",
+    "operate": "lock or unlock it",
+    "manage_codes": "see or change its access codes",
+    "share": "share it",
+    "own": "transfer or unclaim it",
+}
 
 
 class LockRegistrationError(InvalidRequest):
@@ -106,12 +130,8 @@ def add_lock(
     if not BLE_ADDRESS.match(ble_address):
         raise LockRegistrationError(f"not a BLE address: {ble_address!r}")
     key = check_device_key(device_key_hex or generate_device_key())
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as err:
-        raise LockRegistrationError(f"unknown IANA timezone: {timezone!r}") from err
-    if not name.strip():
-        raise LockRegistrationError("a lock needs a name")
+    validate_lock_fields(name=name, timezone=timezone)
+    check_address_free(ble_address)
     taken = db.session.scalar(
         select(Lock.id).where(Lock.bridge_id == bridge.id, Lock.ble_address == ble_address)
     )
@@ -136,18 +156,78 @@ def add_lock(
     return lock
 
 
+def check_address_free(ble_address: str) -> None:
+    """Two locks with one radio address would be two bridges' worth of one lock: refused."""
+    taken = db.session.scalar(select(Lock.id).where(Lock.ble_address == ble_address).limit(1))
+    if taken is None:
+        taken = db.session.scalar(
+            select(FactoryDevice.serial).where(FactoryDevice.ble_address == ble_address).limit(1)
+        )
+    if taken is not None:
+        raise LockRegistrationError(f"BLE address {ble_address} is already registered")
+
+
+def validate_lock_fields(*, name: str, timezone: str) -> None:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as err:
+        raise LockRegistrationError(f"unknown IANA timezone: {timezone!r}") from err
+    if not name.strip() or len(name.strip()) > 100:
+        raise LockRegistrationError("a lock needs a name of 1 to 100 characters")
+
+
 def owned_row(model: type[_Owned], row_id: str, owner_id: str) -> _Owned | None:
     """The row with this id if `owner_id` owns it: another owner's row is as good as missing."""
     row = db.session.get(model, row_id) if len(row_id) <= contract.ID_MAX_CHARS else None
     return row if row is not None and row.owner_id == owner_id else None
 
 
-def get_owned_lock(owner_id: str, lock_id: str) -> Lock:
-    """The owner's lock; another owner's lock is indistinguishable from a missing one."""
-    lock = owned_row(Lock, lock_id, owner_id)
-    if lock is None:
+def accessible_row(model: type[_Owned], row_id: str, account_id: str, permission: str) -> _Owned | None:
+    """A lock's code or action if the account's role on its lock grants `permission`, else None.
+
+    Raises the 403 of lock_for when the account may see the lock but not do this.
+    """
+    row = db.session.get(model, row_id) if len(row_id) <= 36 else None
+    if row is None:
+        return None
+    try:
+        lock_for(account_id, row.lock_id, permission)  # type: ignore[union-attr]
+    except ApiError as err:
+        if err.status == 404:
+            return None
+        raise
+    return row
+
+
+def role_of(account_id: str, lock: Lock) -> str | None:
+    """"owner", the role of a share ("admin", "user"), or None: the account cannot use the lock."""
+    if lock.owner_id == account_id:
+        return "owner"
+    return db.session.scalar(
+        select(LockShare.role).where(LockShare.lock_id == lock.id, LockShare.account_id == account_id)
+    )
+
+
+def lock_for(account_id: str, lock_id: str, permission: str) -> Lock:
+    """The one access check: the lock if the account's role on it grants `permission`.
+
+    A lock the account has no role on is a 404, as if missing; a lock it may
+    see but not do this with is a 403 naming the role.
+    """
+    lock = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
+    role = role_of(account_id, lock) if lock is not None else None
+    if lock is None or role is None:
         raise not_found("Lock")
+    if permission not in ROLE_PERMISSIONS[role]:
+        raise ApiError(403, "FORBIDDEN_FOR_ROLE",
+                          f"A {role} of this lock may not {PERMISSION_WORDS[permission]}.")
+    lock.role = role
     return lock
+
+
+def get_owned_lock(owner_id: str, lock_id: str) -> Lock:
+    """The owner's lock; any other lock is indistinguishable from a missing one."""
+    return lock_for(owner_id, lock_id, "own")
 
 
 def lock_rows(lock_ids: list[str], **criteria: object) -> list[Lock]:
@@ -180,14 +260,33 @@ def _decode_cursor(cursor: str) -> str:
 def list_locks(
     owner_id: str, *, limit: int | None = None, cursor: str | None = None
 ) -> tuple[list[Lock], str | None]:
-    """The owner's locks ordered by id; with `limit`, one page and the cursor of the next."""
-    query = select(Lock).where(Lock.owner_id == owner_id).order_by(Lock.id)
-    if cursor:
-        query = query.where(Lock.id > _decode_cursor(cursor))
-    if limit is None:
-        return list(db.session.scalars(query).all()), None
-    rows = list(db.session.scalars(query.limit(limit + 1)).all())
-    if len(rows) > limit:
+    """Every lock the account can use (owned and shared with it, each with `.role`), ordered by id;
+    with `limit`, one page and the cursor of the next.
+
+    Two index range scans (owned by id; shared with it by lock id) merged here,
+    rather than one OR that neither index can serve.
+    """
+    after = _decode_cursor(cursor) if cursor else None
+    owned = select(Lock).where(Lock.owner_id == owner_id).order_by(Lock.id)
+    shared = (
+        select(Lock, LockShare.role)
+        .join(LockShare, LockShare.lock_id == Lock.id)
+        .where(LockShare.account_id == owner_id)
+        .order_by(LockShare.lock_id)
+    )
+    if after is not None:
+        owned = owned.where(Lock.id > after)
+        shared = shared.where(LockShare.lock_id > after)
+    if limit is not None:
+        owned, shared = owned.limit(limit + 1), shared.limit(limit + 1)
+    rows = list(db.session.scalars(owned).all())
+    for lock in rows:
+        lock.role = "owner"
+    for lock, role in db.session.execute(shared).all():
+        lock.role = role
+        rows.append(lock)
+    rows.sort(key=lambda lock: lock.id)
+    if limit is not None and len(rows) > limit:
         return rows[:limit], cursors.encode(rows[limit - 1].id)
     return rows, None
 
@@ -207,7 +306,14 @@ def lock_documents(owner_id: str, dump: Callable[[Any], dict[str, Any]]) -> list
             return cached  # type: ignore[no-any-return]
     ticket = cache.ticket() if cache is not None else None
     table = Lock.__table__
-    rows = db.session.execute(select(table).where(table.c.owner_id == owner_id).order_by(table.c.id)).all()
+    owned = select(table, literal("owner").label("role")).where(table.c.owner_id == owner_id)
+    # The locks shared with the account, with its role on each (a second index range scan).
+    shared = (
+        select(table, LockShare.role.label("role"))
+        .join(LockShare, LockShare.lock_id == table.c.id)
+        .where(LockShare.account_id == owner_id)
+    )
+    rows = sorted((*db.session.execute(owned).all(), *db.session.execute(shared).all()), key=lambda r: r.id)
     documents = [dump(row) for row in rows]
     if cache is not None:
         channels = [read_cache.account_channel(owner_id), *(read_cache.lock_channel(r.id) for r in rows)]
@@ -233,12 +339,21 @@ def bridge_can_reach(lock: Lock, bridge: Bridge | None) -> bool:
     return bool(lock.online and bridge is not None and bridge.online)
 
 
+def unshare_all(lock: Lock) -> None:
+    """Every account the lock was shared with loses it (device.removed to that account's clients)."""
+    shares = list(db.session.scalars(select(LockShare).where(LockShare.lock_id == lock.id)))
+    for share in shares:
+        record_event("device.removed", device=lock, user_id=share.account_id, data={"lock_id": lock.id})
+    db.session.execute(delete(LockShare).where(LockShare.lock_id == lock.id))
+
+
 def remove_lock(lock: Lock) -> None:
     """Unregisters a lock: device.removed, then the lock and everything that hangs off it.
 
     Its outbox events stay (they have no foreign key), so Seam still hears about the removal.
     """
+    unshare_all(lock)
     record_event("device.removed", device=lock, data={"lock_id": lock.id})
-    for model in (Command, AccessCode, Action, LockEventLog):
+    for model in (Command, AccessCode, Action, LockEventLog, KeyRotation):
         db.session.execute(delete(model).where(model.lock_id == lock.id))
     db.session.delete(lock)

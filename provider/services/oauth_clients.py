@@ -22,6 +22,8 @@ from provider.services.secret_hashing import hash_secret
 SCOPES: dict[str, str] = {
     "locks.read": "See your locks, whether they are locked, their battery and their access codes",
     "locks.write": "Lock and unlock your locks, and create, change and delete their access codes",
+    # For the vendor's own app, not for integrators: changes who owns and may use a lock.
+    "devices.manage": "Add locks to your account, share them, hand them over and remove them",
 }
 DEFAULT_SCOPE = "locks.read locks.write"
 # How long a rotated-out client secret keeps working: time to update it at Seam.

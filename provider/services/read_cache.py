@@ -319,6 +319,8 @@ def _lock_channels(lock: Any, created_or_deleted: bool) -> list[str]:
 
 
 watch_rows("locks", _lock_channels)
+# A share adds the lock to (or removes it from) one more account's list.
+watch_rows("lock_shares", lambda share, _: [account_channel(share.account_id), lock_channel(share.lock_id)])
 watch_rows("oauth_tokens", lambda token, _: [token_channel(token.access_token_hash)])
 # Accounts and clients change rarely and reach every token of theirs: drop everything.
 watch_wide("accounts", "oauth_clients")

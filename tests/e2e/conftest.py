@@ -16,7 +16,9 @@ from tests.live import LiveSandbox
 # the bridge agent heartbeats every second, the provider declares it gone after 8 s
 # (above the provider's 5 s coalescing of presence writes, or bridges would flap).
 E2E_ENV = {"BRIDGE_HEARTBEAT_TIMEOUT_SECONDS": "8", "FIRMWARE_BRIDGE_HEARTBEAT_INTERVAL": "1",
-           "METRICS_TOKEN": "e2e-metrics-token"}
+           "METRICS_TOKEN": "e2e-metrics-token",
+           # A lock moved between bridges leaves the old bridge's lock list within seconds.
+           "FIRMWARE_BRIDGE_LOCKS_REFRESH": "3"}
 
 
 @pytest.fixture(scope="session")

@@ -117,6 +117,12 @@ CASES: list[tuple[Message, str]] = [
         "88 0900 00 2a000000 01000000 01 0c 41 2a000000 00f15365 03 ffff",
     ),
     (ErrorResponse(5, Opcode.PUT_CODE, ErrorCode.SLOT_OCCUPIED), "85 0500 0b"),
+    (m.RotateKeyRequest(3, 1, bytes(range(0x30, 0x40))), "09 0300 01000000 303132333435363738393a3b3c3d3e3f"),
+    (m.RotateKeyResponse(3, 1, bytes(range(16))), "89 0300 00 01000000 000102030405060708090a0b0c0d0e0f"),
+    (m.CommitKeyRequest(4, 1), "0a 0400 01000000"),
+    (m.CommitKeyResponse(4, 1), "8a 0400 00 01000000"),
+    (m.FactoryResetRequest(5), "0b 0500"),
+    (m.FactoryResetResponse(5), "8b 0500 00"),
     (ErrorResponse(6, 0x3E, ErrorCode.UNKNOWN_OPCODE), "be 0600 01"),
     (LockedEvent(1, T, Source.KEYPAD, 3), "41 01000000 00f15365 01 0300"),
     (UnlockedEvent(2, T, Source.MANUAL), "42 02000000 00f15365 02 ffff"),
@@ -165,6 +171,14 @@ def test_cases_cover_every_message_type() -> None:
     covered = {type(message) for message, _ in CASES}
     every = {*m.REQUEST_TYPES.values(), *m.RESPONSE_TYPES.values(), *m.EVENT_MESSAGES.values()}
     assert every | {ErrorResponse, UnknownLockEvent} <= covered
+
+
+def test_a_new_key_is_not_in_repr_and_must_be_16_bytes() -> None:
+    assert "3031" not in repr(m.RotateKeyRequest(3, 1, bytes(range(0x30, 0x40))))
+    with pytest.raises(LocalProtocolError):
+        m.RotateKeyRequest(3, 1, b"short")
+    with pytest.raises(LocalProtocolError):
+        m.RotateKeyRequest(3, 0, bytes(16))  # rotation 0 is reserved
 
 
 def test_pin_is_not_in_repr() -> None:

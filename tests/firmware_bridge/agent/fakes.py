@@ -161,6 +161,12 @@ class FakeSession:
     async def disconnect(self) -> None:
         self._connected = False
 
+    key_index = 0  # the fake lock has one key
+
+    async def rotate_key(self, rotation_id: int, new_key: bytes) -> None:
+        await self._op("rotate_key", rotation_id)
+        self._after()
+
 
 class FakeConnector:
     def __init__(self, locks: dict[str, FakeLock]) -> None:

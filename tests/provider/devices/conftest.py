@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,14 +24,18 @@ class Site:
         return [lock.id for lock in self.locks]
 
 
+_SITES = itertools.count(1)
+
+
 def make_site(app: Any, account: Any, count: int = 2, online: bool = True) -> Site:
     bridge, token = bridges.create_bridge(account.id, "Hall bridge")
+    site_no = next(_SITES) % 256  # one BLE address per lock: duplicates are refused
     rows = [
         locks.add_lock(
             owner_id=account.id,
             bridge=bridge,
             name=f"Door {n}",
-            ble_address=f"C0:FF:EE:00:00:{n:02X}",
+            ble_address=f"C0:FF:EE:00:{site_no:02X}:{n:02X}",
             code_capacity=5,
             online=online,
             lock_state="locked",

@@ -21,7 +21,7 @@ def test_metadata_is_valid_and_complete(client, app):
     assert data["code_challenge_methods_supported"] == ["S256"]
     assert set(data["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post"}
-    assert data["scopes_supported"] == ["locks.read", "locks.write"]
+    assert data["scopes_supported"] == ["locks.read", "locks.write", "devices.manage"]
     assert data["authorization_response_iss_parameter_supported"] is True
 
 
