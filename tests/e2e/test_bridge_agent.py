@@ -33,11 +33,14 @@ def seam(live_sandbox):
     api = SeamApi(live_sandbox.base_url, tokens["access_token"])
     locks = {lock["name"]: lock for lock in api.call("GET", "/locks").json()["locks"]}
     assert {"Front Door", "Back Door", "Garage"} <= set(locks)
-    # Wait for the agent's first visit: the locks are served (online) before we act on them.
+    # The seeded locks say online before any agent runs: wait until the agent serves them
+    # (a slow start-up otherwise eats the first action's wait), then for its first report.
+    wanted = {locks[name]["lock_id"] for name in ("Back Door", "Garage")}
+    poll(lambda: _served_lock_ids(live_sandbox), lambda served: wanted <= served, 90)
     for name in ("Back Door", "Garage"):
         lock_id = locks[name]["lock_id"]
         poll(lambda lock_id=lock_id: api.call("GET", f"/locks/{lock_id}").json(),
-             lambda lock: lock.get("online") and lock.get("timezone"), 30)
+             lambda lock: lock.get("online") and lock.get("timezone") and lock.get("device_time"), 60)
     yield api, locks
     # Leave the shared sandbox as we found it: no code of ours on its locks.
     for name in ("Back Door", "Garage"):
@@ -49,6 +52,14 @@ def seam(live_sandbox):
 def webhooks(live_sandbox):
     with Webhooks(live_sandbox.base_url) as hooks:
         yield hooks
+
+
+def _served_lock_ids(live_sandbox) -> set[str]:
+    try:
+        answer = virtual_locks(live_sandbox.var_dir, {"op": "locks"})
+    except (OSError, ValueError, KeyError):
+        return set()  # no agent has written its control endpoint yet
+    return {lock["lock_id"] for lock in answer.get("locks", [])}
 
 
 def _bolt(live_sandbox, lock_id: str) -> str:
