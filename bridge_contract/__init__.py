@@ -46,6 +46,8 @@ FIRMWARE_REFUSED: Final = "FIRMWARE_REFUSED"
 ACTION_TIMEOUT: Final = "ACTION_TIMEOUT"
 DEVICE_OFFLINE: Final = "DEVICE_OFFLINE"
 NO_SPACE_ON_DEVICE: Final = "NO_SPACE_ON_DEVICE"
+#: The lock's firmware does not implement weekly schedules (it would open at all hours).
+SCHEDULES_NOT_SUPPORTED: Final = "SCHEDULES_NOT_SUPPORTED"
 ERROR_CODES: Final = (
     LOCK_JAMMED,
     BOLT_OBSTRUCTED,
@@ -54,6 +56,7 @@ ERROR_CODES: Final = (
     ACTION_TIMEOUT,
     DEVICE_OFFLINE,
     NO_SPACE_ON_DEVICE,
+    SCHEDULES_NOT_SUPPORTED,
 )
 #: What the cloud assumes when a failed result names no code.
 DEFAULT_ERROR_CODE: Final = MECHANISM_ERROR
@@ -71,7 +74,17 @@ OBSTRUCTED: Final = "obstructed"
 BATTERY: Final = "battery"
 DOOR: Final = "door"
 TAMPER: Final = "tamper"
-LOCK_EVENT_TYPES: Final = (LOCKED, UNLOCKED, INCORRECT_PIN, JAMMED, OBSTRUCTED, BATTERY, DOOR, TAMPER)
+#: An offline code opened the lock; data: generation, kind, start_hour, end_hour, counter.
+OFFLINE_CODE_USED: Final = "offline_code_used"
+#: A PIN the lock recognised did not open it; data: reason, slot (online code) or the
+#: offline code's fields (generation, kind, start_hour, end_hour, counter).
+ACCESS_DENIED: Final = "access_denied"
+LOCK_EVENT_TYPES: Final = (LOCKED, UNLOCKED, INCORRECT_PIN, JAMMED, OBSTRUCTED, BATTERY, DOOR, TAMPER,
+                           OFFLINE_CODE_USED, ACCESS_DENIED)
+#: Kinds of offline code (docs/ble-protocol.md 17.3).
+OFFLINE_KINDS: Final = ("one_time", "hourly", "daily")
+#: Why a recognised PIN was refused (`data.reason` of access_denied).
+DENIAL_REASONS: Final = ("outside_schedule", "revoked", "already_used", "table_full", "unknown")
 
 #: What moved the bolt (`data.source` of locked/unlocked/jammed/obstructed events).
 SOURCE_KEYPAD: Final = "keypad"

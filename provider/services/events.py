@@ -33,6 +33,7 @@ WEBHOOK_EVENT_TYPES = (
     "access_code.deleted",
     "access_code.used",
     "access_code.incorrect_attempt",
+    "lock.access_denied",
     # The lock reported tampering: its case opened, the bolt forced, or its keypad
     # locked out after wrong PINs (data.tamper_kind).
     "device.tampered",
