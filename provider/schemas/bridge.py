@@ -16,6 +16,7 @@ from marshmallow import (
 )
 
 import bridge_contract as contract
+from firmware_bridge.protocol.const import OFFLINE_CODES_PER_WINDOW
 from provider.schemas.fields import StrictBoolean, UTCDateTime
 
 #: The lock-event types a bridge may post (bridge_contract.LOCK_EVENT_TYPES).
@@ -91,10 +92,12 @@ def _check_offline_fields(data: dict[str, Any]) -> None:
     """An offline code's identity: generation, kind, start and end hour, counter."""
     if data.get("kind") not in contract.OFFLINE_KINDS:
         raise ValidationError({"data": ["kind must be one_time, hourly or daily"]})
-    for name in ("generation", "start_hour", "end_hour", "counter"):
+    # Whole hours since 1970 stay below 2^31 until the year 246,000; a counter is 0..3.
+    for name, top in (("generation", 0xFFFF_FFFF), ("start_hour", 2**31 - 1), ("end_hour", 2**31 - 1),
+                      ("counter", OFFLINE_CODES_PER_WINDOW - 1)):
         value = data.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFF_FFFF:
-            raise ValidationError({"data": [f"{name} must be an integer"]})
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+            raise ValidationError({"data": [f"{name} must be an integer 0-{top}"]})
 
 
 class EventsSchema(Schema):
