@@ -59,6 +59,8 @@ EVENT_WORDS = {
     "battery.replaced": "Battery replaced",
     "device.time_wrong": "Clock wrong",
     "device.added": "Added to your account",
+    "device.tampered": "Tampered with",
+    "lock.access_denied": "Keypad locked after wrong codes",
 }
 
 
