@@ -135,6 +135,8 @@ NVS_FULL = -28
 NVS_SLOT_BASE = 0x4000
 NVS_EVENT_BASE = 0x8000
 MAX_CODE_SLOTS = 2000  # -DLOCK_MAX_CODE_SLOTS of the host library
+# Protocol features the C core does not implement yet: it must not claim them in DeviceInfo.
+_UNIMPLEMENTED_CAPABILITIES = Capability.OFFLINE_CODES | Capability.RECURRING_SCHEDULES
 _REPO = Path(__file__).resolve().parents[2]
 _TX_KINDS = ("protocol", "response", "event")
 
@@ -241,7 +243,7 @@ class CLock(SimulatedHardware):
         caps = 0
         for cap in Capability:
             caps |= cap
-        config.capabilities = caps
+        config.capabilities = caps & ~_UNIMPLEMENTED_CAPABILITIES
         model, firmware = ffi.new("char[]", MODEL.encode()), ffi.new("char[]", FIRMWARE.encode())
         key = ffi.new("uint8_t[16]", self.device_key)
         config.model, config.firmware, config.device_key = model, firmware, key
