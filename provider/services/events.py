@@ -37,6 +37,9 @@ WEBHOOK_EVENT_TYPES = (
     "device.tampered",
     # The keypad locked itself after consecutive wrong PINs (Seam's name for it).
     "lock.access_denied",
+    # The door sensor: the door opened (or was left ajar) / closed (data.door_state, door_open).
+    "device.door_opened",
+    "device.door_closed",
 )
 
 #: Seam's guide names one drop of the battery both ways. One event is recorded, as

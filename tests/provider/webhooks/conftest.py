@@ -54,6 +54,8 @@ def sample_data(event_type: str, device_id: str | None) -> dict:
         "access_code.incorrect_attempt": {**lock, "pin": "0000"},
         "device.tampered": {**lock, "tamper_kind": "case_opened"},
         "lock.access_denied": {**lock, "reason": "keypad_lockout"},
+        "device.door_opened": {**lock, "door_state": "open", "door_open": True},
+        "device.door_closed": {**lock, "door_state": "closed", "door_open": False},
     }.get(event_type, {})
 
 

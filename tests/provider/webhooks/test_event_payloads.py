@@ -102,6 +102,8 @@ def history(app, client, account, auth_headers, seam):
         {"lock_id": lock_id, "lock_seq": 5, "type": "tamper", "occurred_at": at, "data": {"kind": "forced_bolt"}},
         {"lock_id": lock_id, "lock_seq": 6, "type": "tamper", "occurred_at": at, "data": {"kind": "keypad_lockout"}},
         {"lock_id": lock_id, "lock_seq": 7, "type": "battery", "occurred_at": at, "data": {"level": 15, "low": True}},
+        {"lock_id": lock_id, "lock_seq": 8, "type": "door", "occurred_at": at, "data": {"state": "closed"}},
+        {"lock_id": lock_id, "lock_seq": 9, "type": "door", "occurred_at": at, "data": {"state": "open"}},
     )
     site.helper.heartbeat({"lock_id": lock_id, "battery_level": 100,
                            "device_time": isoformat_z(now() + timedelta(minutes=10))})
@@ -122,6 +124,7 @@ def test_every_event_is_flat_and_matches_its_webhook_schema(client, seam, histor
         "access_code.created", "access_code.updated", "access_code.deleted", "access_code.used",
         "access_code.incorrect_attempt", "lock.action_completed", "device.tampered", "lock.access_denied",
         "battery.low", "battery.replaced", "device.time_wrong", "bridge.offline", "device.offline",
+        "device.door_opened",
     }
     for event in events:
         _flat(event)
