@@ -62,3 +62,9 @@ def test_bounded_fuzzing_finds_nothing():
     assert result.returncode == 0, result.stdout + result.stderr
     for harness in ("frame", "record", "request", "provision", "lock"):
         assert f"{harness}: stat::number_of_executed_units" in result.stdout
+
+
+def test_unit_tests_pass_on_the_psa_crypto_backend():
+    result = _make("psa")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failed" in result.stdout
