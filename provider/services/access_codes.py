@@ -220,6 +220,12 @@ def list_codes(owner_id: str, lock_id: str) -> list[AccessCode]:
     )
 
 
+def _same_second(a: datetime | None, b: datetime | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.replace(microsecond=0) == b.replace(microsecond=0)
+
+
 def update_code(
     owner_id: str,
     access_code_id: str,
@@ -236,13 +242,17 @@ def update_code(
     if row.status == "removing":
         raise ApiError(409, "CONFLICT", "The code is being removed.")
     at = clock_now()
+    if starts_at is not _UNSET and _same_second(starts_at, row.starts_at):
+        starts_at = row.starts_at  # a client that keeps milliseconds only re-sends the stored start
     new_starts = row.starts_at if starts_at is _UNSET else starts_at
     new_ends = row.ends_at if ends_at is _UNSET else ends_at
     if code is not _UNSET:
         validate_pin(code)
     if name is not _UNSET:
         validate_name(name)
-    validate_window(new_starts, new_ends, starts_changed=starts_at is not _UNSET, at=at)
+    # Re-sending the stored start (Seam's update sends both bounds) is not a new start: a code
+    # that has begun can still be extended; only a start that moves must lie ahead.
+    validate_window(new_starts, new_ends, starts_changed=new_starts != row.starts_at, at=at)
     current_pin = plaintext(row)
     changed = (
         (code is not _UNSET and code != current_pin)
