@@ -105,6 +105,8 @@ PIN_MAX_DIGITS: Final = 8
 NAME_MAX_CHARS: Final = 14
 #: Shortest name the cloud accepts for a code (the cloud stores names longer than the lock's).
 NAME_MIN_CHARS: Final = 2
+#: Highest code slot number (slots are 1-based; 0xFFFF means "any" on the air).
+SLOT_MAX: Final = 0xFFFE
 
 # --------------------------------------------------------------------------
 # Sizes of the HTTP API

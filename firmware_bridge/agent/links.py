@@ -63,6 +63,8 @@ def to_status(response: messages.StatusResponse) -> LockStatus:
         timezone=response.timezone or "UTC",
         signal_quality=signal_quality(response.signal_dbm),
         jammed=response.bolt is const.BoltState.JAMMED,
+        rssi_dbm=response.signal_dbm if response.signal_dbm < 0 else None,
+        code_count=response.code_count,
     )
 
 

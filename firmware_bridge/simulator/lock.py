@@ -84,6 +84,8 @@ from firmware_bridge.protocol.const import (
     KEYPAD_LOCKOUT_AFTER,
     KEYPAD_LOCKOUT_INITIAL,
     KEYPAD_LOCKOUT_MAX,
+    PIN_MAX_DIGITS,
+    PIN_MIN_DIGITS,
 )
 from firmware_bridge.protocol.provisioning import Provision
 
@@ -100,6 +102,13 @@ CRITICAL_BATTERY_PERCENT = 3  # motor refuses to run (LOW_BATTERY) at or below t
 EARLIEST_VALID_TIME = 1_577_836_800  # 2020-01-01: SET_TIME before this is INVALID_TIME
 MODEL = "VL-1 virtual lock"
 FIRMWARE = "1.0.0"
+#: The owner's master code, printed inside the battery cover of a real lock: with it, codes are
+#: programmed at the keypad without any app (they are the cloud's unmanaged codes).
+DEFAULT_MASTER_PIN = "24681357"
+
+
+class KeypadRefused(ValueError):
+    """The keypad's master mode refused the entry (wrong master code, bad PIN, no room)."""
 
 
 @dataclass
@@ -219,6 +228,7 @@ class VirtualLock(SimulatedHardware):
     signal_dbm: int = 0  # RSSI the lock sees; the GATT layer may update it
     # Fresh off the line: no key until PROVISION writes one (docs/ble-protocol.md, section 16).
     factory_mode: bool = False
+    master_pin: str = DEFAULT_MASTER_PIN
 
     def __post_init__(self) -> None:
         if not 1 <= self.capacity <= 0xFFFE:
@@ -378,6 +388,29 @@ class VirtualLock(SimulatedHardware):
     @property
     def keypad_locked_out(self) -> bool:
         return self.time_source() < self._keypad_locked_until
+
+    def program_at_keypad(self, master: str, pin: str) -> int:
+        """The owner's master mode: the master code, then a new PIN; returns the slot it took.
+
+        The code is ongoing and nameless, as a keypad makes it. It takes the highest free slot:
+        the cloud hands out slots from the lowest, so the two rarely meet. A wrong master code
+        counts as a wrong PIN (lockout included); nothing else is logged, as on the real lock.
+        """
+        if self.keypad_locked_out:
+            raise KeypadRefused("the keypad is locked out")
+        if master != self.master_pin:
+            self.enter_pin(master)  # logged and counted as the wrong PIN it is
+            raise KeypadRefused("wrong master code")
+        self._wrong_pins = self._lockouts = 0
+        if not (pin.isascii() and pin.isdigit() and PIN_MIN_DIGITS <= len(pin) <= PIN_MAX_DIGITS):
+            raise KeypadRefused(f"a PIN is {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
+        if pin == self.master_pin or any(entry.pin == pin for entry in self.codes.values()):
+            raise KeypadRefused("that PIN is in use on this lock")
+        free = [slot for slot in range(self.capacity, 0, -1) if slot not in self.codes]
+        if not free or self.faults.storage_full:
+            raise KeypadRefused("no room for another code")
+        self.codes[free[0]] = CodeEntry(free[0], pin, "", None, None)
+        return free[0]
 
     def press_lock_button(self) -> LockEvent | None:
         """The keypad's lock button: lock without a code (source KEYPAD, no slot)."""
@@ -659,6 +692,7 @@ class VirtualLock(SimulatedHardware):
             "factory_mode": self.factory_mode,
             "offline_secret": self.offline_secret.hex() if self.offline_secret else None,
             "serial": self.serial,
+            "master_pin": self.master_pin,
         }
 
     @classmethod
@@ -700,6 +734,7 @@ class VirtualLock(SimulatedHardware):
         if data.get("offline_secret"):
             lock.offline_secret = bytes.fromhex(data["offline_secret"])
         lock.serial = str(data.get("serial") or "")
+        lock.master_pin = str(data.get("master_pin") or DEFAULT_MASTER_PIN)
         if lock.bolt is BoltState.UNLOCKED:
             lock._arm_auto_lock()
         return lock

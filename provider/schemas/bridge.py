@@ -105,10 +105,26 @@ class HeartbeatSchema(Schema):
     locks = fields.List(fields.Nested(LockStatusSchema), load_default=list, validate=MAX_ITEMS)
 
 
+SLOT = validate.Range(min=1, max=contract.SLOT_MAX)
+
+
+class FoundCodeSchema(Schema):
+    """A code the bridge found on the lock that the cloud did not ask for, as the lock holds it."""
+
+    slot = fields.Integer(required=True, strict=True, validate=SLOT)
+    # The lock's own PIN: whatever its keypad accepted, digits only.
+    code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{1,16}$"))
+    name = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=contract.NAME_MAX_CHARS))
+    starts_at = UTCDateTime(allow_none=True, load_default=None)
+    ends_at = UTCDateTime(allow_none=True, load_default=None)
+
+
 class CodeSyncSchema(Schema):
     present = fields.List(fields.String(validate=ID), load_default=list, validate=MAX_ITEMS)
     unknown_slots = fields.List(fields.Integer(strict=True), load_default=list, validate=MAX_ITEMS)
     removed_slots = fields.List(fields.Integer(strict=True), load_default=list, validate=MAX_ITEMS)
+    # Absent (an older bridge): the unmanaged codes the cloud knows stay as they are.
+    unmanaged = fields.List(fields.Nested(FoundCodeSchema), load_default=None, validate=MAX_ITEMS)
 
 
 commands_query_schema = CommandsQuerySchema()
