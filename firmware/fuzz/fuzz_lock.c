@@ -1,7 +1,7 @@
 /* libFuzzer: the whole lock. The input is a script: raw writes (garbage,
  * handshake frames), plaintext frames around arbitrary bodies (PROVISION,
  * HELLO, CONFIRM), requests sealed in a valid session (so every handler and
- * message decoder sees arbitrary bodies), keypad, door, timers, the reset
+ * message decoder sees arbitrary bodies), keypad (master mode too), door, timers, the reset
  * button, link drops and power cycles; the first byte also picks factory
  * mode. Invariants: the core never crashes, every notification fits the
  * chunk size, the event log never goes back, a key once held is never lost
@@ -35,6 +35,7 @@ static void boot(void)
     cfg.model = "fuzz";
     cfg.firmware = "0";
     cfg.device_key = g_factory ? NULL : KEY;
+    cfg.master_pin = "2468";
     cfg.protocol_version = g_version;
     if (lock_init(&g_lock, &hal, &cfg) != 0) {
         abort();
@@ -122,8 +123,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             run();
             break;
         }
-        case 4:
-            lock_keypad_entry(&g_lock, (const char *)arg, n);
+        case 4: /* a PIN; '#' first: master mode (the code, then the rest as the new PIN) */
+            if (n >= 5 && arg[0] == '#') {
+                (void)lock_keypad_program(&g_lock, (const char *)arg + 1, 4, (const char *)arg + 5, n - 5);
+            } else {
+                lock_keypad_entry(&g_lock, (const char *)arg, n);
+            }
             break;
         case 5:
             lock_door_changed(&g_lock, (lock_door_state_t)(n ? arg[0] % 4u : 0));

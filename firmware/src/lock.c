@@ -1141,6 +1141,63 @@ void lock_keypad_entry(lock_t *lock, const char *digits, size_t len)
     }
 }
 
+int lock_keypad_program(lock_t *lock, const char *master, size_t master_len, const char *pin, size_t pin_len)
+{
+    uint8_t rec[CODE_RECORD_MAX];
+    uint16_t slot, free_slot = 0;
+    int rc;
+
+    if (lock->master_len == 0) {
+        return LOCK_PROGRAM_NOT_SUPPORTED;
+    }
+    if (lock->cfg.protocol_version >= 2 && keypad_locked_out(lock)) {
+        return LOCK_PROGRAM_LOCKED_OUT;
+    }
+    if (master_len != lock->master_len || !lkp_ct_equal((const uint8_t *)master, (const uint8_t *)lock->master_pin,
+                                                        lock->master_len)) {
+        lock_keypad_entry(lock, master, master_len); /* a wrong PIN, lockout included */
+        return LOCK_PROGRAM_WRONG_MASTER;
+    }
+    if (lock->wrong_pins || lock->lockouts) {
+        lock->wrong_pins = 0;
+        lock->lockouts = 0;
+        save_state(lock);
+    }
+    if (!lkp_pin_valid((const uint8_t *)pin, pin_len)) {
+        return LOCK_PROGRAM_BAD_PIN;
+    }
+    if (pin_len == lock->master_len && memcmp(pin, lock->master_pin, pin_len) == 0) {
+        return LOCK_PROGRAM_PIN_IN_USE;
+    }
+    for (slot = lock->cfg.code_capacity; slot >= 1; slot--) {
+        if (!slot_used(lock, slot)) {
+            if (free_slot == 0) {
+                free_slot = slot;
+            }
+            continue;
+        }
+        if (read_code(lock, slot, rec, sizeof rec) > 0 && rec[10] == pin_len && memcmp(rec + 11, pin, pin_len) == 0) {
+            lkp_wipe(rec, sizeof rec);
+            return LOCK_PROGRAM_PIN_IN_USE;
+        }
+    }
+    if (free_slot == 0) {
+        return LOCK_PROGRAM_NO_ROOM;
+    }
+    memset(rec, 0, sizeof rec);
+    lkp_put_u16(rec, free_slot);
+    rec[10] = (uint8_t)pin_len;
+    memcpy(rec + 11, pin, pin_len);
+    rc = lock->hal.nvs_write(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SLOT_BASE + free_slot), rec, sizeof rec);
+    lkp_wipe(rec, sizeof rec);
+    if (rc != 0) {
+        return LOCK_PROGRAM_NO_ROOM;
+    }
+    set_slot_used(lock, free_slot, 1);
+    lock->code_count++;
+    return free_slot;
+}
+
 void lock_keypad_lock_button(lock_t *lock)
 {
     (void)move_bolt(lock, LOCK_ACTION_LOCK, LOCK_SOURCE_KEYPAD, LKP_NO_SLOT);
@@ -1287,6 +1344,11 @@ int lock_init(lock_t *lock, const lock_hal_t *hal, const lock_config_t *config)
     lock->hal = *hal;
     lock->cfg = *config;
     load_keys(lock, config->device_key);
+    if (config->master_pin && lkp_pin_valid((const uint8_t *)config->master_pin, strlen(config->master_pin))) {
+        lock->master_len = (uint8_t)strlen(config->master_pin);
+        memcpy(lock->master_pin, config->master_pin, lock->master_len);
+    }
+    lock->cfg.master_pin = NULL;
     lock->cfg.device_key = NULL; /* the copy in lock_t is the only one the core keeps */
     if (lock->cfg.protocol_version == 0) {
         lock->cfg.protocol_version = LKP_PROTOCOL_VERSION;

@@ -72,6 +72,7 @@ static int boot(uint16_t log_size)
     cfg.model = "VL-1";
     cfg.firmware = "1.0.0";
     cfg.device_key = g_boot_key;
+    cfg.master_pin = "24681357";
     cfg.protocol_version = g_version;
     hal.factory_sealed = host_factory_sealed;
     hal.factory_seal = host_factory_seal;
@@ -748,6 +749,46 @@ static int test_provision_decoder(void)
     return 0;
 }
 
+static int test_keypad_master_mode(void)
+{
+    central_t c;
+    uint8_t put[96] = {LKP_OP_PUT_CODE, 1, 0, 250, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, '1', '1', '1', '1', 0};
+    uint8_t answer[LKP_MAX_MESSAGE_SIZE], entry[80];
+    size_t len = g_version == 1 ? 20u : 14u + 9u + 57u;
+    uint32_t head;
+    int i;
+    fresh(512);
+    CHECK(handshake(&c) == 0);
+    CHECK(ask(&c, put, len, answer, 20) == 6 && answer[3] == LKP_OK); /* the cloud's code in slot 250 */
+    head = g_lock.head_seq;
+    CHECK(lock_keypad_program(&g_lock, "24681357", 8, "8642", 4) == 249);
+    CHECK(g_lock.head_seq == head && g_lock.code_count == 2); /* nothing logged */
+    CHECK(lock_code_entry(&g_lock, 249, entry, sizeof entry) > 0 && lkp_get_u32(entry + 2) == 0 && entry[10] == 4);
+    CHECK(lock_keypad_program(&g_lock, "24681357", 8, "12", 2) == LOCK_PROGRAM_BAD_PIN);
+    CHECK(lock_keypad_program(&g_lock, "24681357", 8, "1111", 4) == LOCK_PROGRAM_PIN_IN_USE);
+    CHECK(lock_keypad_program(&g_lock, "24681357", 8, "24681357", 8) == LOCK_PROGRAM_PIN_IN_USE);
+    CHECK(g_lock.code_count == 2);
+    /* A wrong master code is a wrong PIN: logged, counted, lockout included. */
+    CHECK(lock_keypad_program(&g_lock, "00000000", 8, "5555", 4) == LOCK_PROGRAM_WRONG_MASTER);
+    CHECK(g_lock.head_seq == head + 1u && g_lock.wrong_pins == 1);
+    for (i = 0; i < 4; i++) {
+        lock_keypad_entry(&g_lock, "0000", 4);
+    }
+    if (g_version >= 2) {
+        CHECK(g_lock.keypad_locked);
+        CHECK(lock_keypad_program(&g_lock, "24681357", 8, "5555", 4) == LOCK_PROGRAM_LOCKED_OUT);
+        g_host.uptime += LOCK_KEYPAD_LOCKOUT_INITIAL_MS;
+    }
+    /* The right master code resets the wrong-PIN count; the programmed code opens; after a power cycle too. */
+    CHECK(lock_keypad_program(&g_lock, "24681357", 8, "5555", 4) == 248 && g_lock.wrong_pins == 0);
+    CHECK(boot(512) == 0 && g_lock.code_count == 3);
+    lock_keypad_entry(&g_lock, "8642", 4);
+    CHECK(g_lock.bolt == LOCK_BOLT_UNLOCKED);
+    g_host.nvs_full = 1;
+    CHECK(lock_keypad_program(&g_lock, "24681357", 8, "7777", 4) == LOCK_PROGRAM_NO_ROOM);
+    return 0;
+}
+
 typedef int (*test_fn)(void);
 static const struct {
     const char *name;
@@ -775,6 +816,7 @@ static const struct {
     {"provisioning", test_provisioning, 0},
     {"keyless_after_the_factory", test_keyless_after_the_factory, 0},
     {"provision_decoder", test_provision_decoder, 1},
+    {"keypad_master_mode", test_keypad_master_mode, 0},
 };
 
 int main(void)

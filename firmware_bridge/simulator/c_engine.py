@@ -48,7 +48,14 @@ from firmware_bridge.protocol import (
     decode_event,
 )
 from firmware_bridge.protocol.messages import _Reader, _unpack_layout  # the CodeEntry codec
-from firmware_bridge.simulator.lock import FIRMWARE, Faults, SimulatedHardware, _Clock
+from firmware_bridge.simulator.lock import (
+    DEFAULT_MASTER_PIN,
+    FIRMWARE,
+    Faults,
+    KeypadRefused,
+    SimulatedHardware,
+    _Clock,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,6 +88,7 @@ typedef struct lock_config {
     const char *firmware;
     const uint8_t *device_key;
     uint8_t protocol_version;
+    const char *master_pin;
 } lock_config_t;
 
 typedef struct lock_counters {
@@ -118,6 +126,7 @@ int lock_session_established(const void *lock);
 void lock_set_rssi(void *lock, int rssi_dbm);
 void lock_keypad_entry(void *lock, const char *digits, size_t len);
 void lock_keypad_lock_button(void *lock);
+int lock_keypad_program(void *lock, const char *master, size_t master_len, const char *pin, size_t pin_len);
 void lock_manual_turn(void *lock, int to);
 void lock_door_changed(void *lock, int door);
 void lock_tamper(void *lock, int kind);
@@ -145,6 +154,15 @@ NVS_EVENT_BASE = 0x8000
 MAX_CODE_SLOTS = 2000  # -DLOCK_MAX_CODE_SLOTS of the host library
 _REPO = Path(__file__).resolve().parents[2]
 _TX_KINDS = ("protocol", "response", "event")
+# lock_keypad_program's refusals (firmware/include/lkp/lock.h), worded as VirtualLock words them.
+_PROGRAM_REFUSALS = {
+    -1: "the keypad is locked out",
+    -2: "wrong master code",
+    -3: "a PIN is 4 to 8 digits",
+    -4: "that PIN is in use on this lock",
+    -5: "no room for another code",
+    -6: "this lock has no master code",
+}
 
 ffi = FFI()
 ffi.cdef(_CDEF)
@@ -207,6 +225,7 @@ class CLock(SimulatedHardware):
     # Fresh off the line: no key until PROVISION writes one (docs/ble-protocol.md, section 16).
     factory_mode: bool = False
     otp_sealed: bool = False  # the one-way "left the factory" bit the core burns on PROVISION
+    master_pin: str = DEFAULT_MASTER_PIN  # the keypad's master mode (fixed when the lock boots)
 
     engine = "c"
 
@@ -259,9 +278,11 @@ class CLock(SimulatedHardware):
         # In factory mode the core has no key until PROVISION (its KEYS record wins over this one).
         key = ffi.NULL if self.factory_mode or self.device_key is None else ffi.new("uint8_t[16]", self.device_key)
         config.model, config.firmware, config.device_key = model, firmware, key
+        master = ffi.new("char[]", self.master_pin.encode())
+        config.master_pin = master
         # The core speaks the version the Python protocol package speaks (it knows 1 and 2).
         config.protocol_version = PROTOCOL_VERSION
-        self._keep += [hal, config, model, firmware]
+        self._keep += [hal, config, model, firmware, master]
         if self.lib.lock_init(self._lock, hal, config) != 0:
             raise ValueError("the C core refused its configuration")
         self.lib.lock_set_rssi(self._lock, max(-128, min(127, self.signal_dbm)))
@@ -467,6 +488,14 @@ class CLock(SimulatedHardware):
         raw = digits.encode()
         return self._capture(lambda: self.lib.lock_keypad_entry(self._lock, raw, len(raw)))
 
+    def program_at_keypad(self, master: str, pin: str) -> int:
+        """The owner's master mode: the master code, then a new PIN; returns the slot it took."""
+        raw_master, raw_pin = master.encode(), pin.encode()
+        result = int(self.lib.lock_keypad_program(self._lock, raw_master, len(raw_master), raw_pin, len(raw_pin)))
+        if result < 0:
+            raise KeypadRefused(_PROGRAM_REFUSALS.get(result, f"refused ({result})"))
+        return result
+
     def press_lock_button(self) -> LockEvent | None:
         return self._capture(lambda: self.lib.lock_keypad_lock_button(self._lock))
 
@@ -535,6 +564,7 @@ class CLock(SimulatedHardware):
             "nvs": {str(k): v.hex() for k, v in sorted(self.nvs.items())},
             "factory_mode": self.factory_mode,
             "otp_sealed": self.otp_sealed,
+            "master_pin": self.master_pin,
         }
 
     @classmethod
@@ -556,6 +586,7 @@ class CLock(SimulatedHardware):
             battery=float(data["battery"]),
             factory_mode=bool(data.get("factory_mode", False)),
             otp_sealed=bool(data.get("otp_sealed", False)),
+            master_pin=str(data.get("master_pin") or DEFAULT_MASTER_PIN),
         )
         lock._clock = _Clock(float(clock["device"]), float(clock["real"]), lock.clock_drift_ppm)
         return lock

@@ -27,6 +27,8 @@ from tests.live import LiveSandbox
 seam, webhooks = _agent.seam, _agent.webhooks
 test_oauth_unlock_reaches_the_virtual_lock_and_the_webhook = _agent.test_oauth_unlock_reaches_the_virtual_lock_and_the_webhook
 test_time_bound_code_on_the_keypad = _agent.test_time_bound_code_on_the_keypad
+test_code_programmed_at_the_keypad_is_unmanaged_kept_converted_and_deleted = (
+    _agent.test_code_programmed_at_the_keypad_is_unmanaged_kept_converted_and_deleted)
 test_jam_fails_the_action = _agent.test_jam_fails_the_action
 test_battery_drop_reported = _agent.test_battery_drop_reported
 test_clock_drift_reported_and_corrected = _agent.test_clock_drift_reported_and_corrected

@@ -278,3 +278,40 @@ def test_auto_lock_fires_after_its_delay_with_the_door_closed() -> None:
         ("req", bytes(StatusRequest(2))),
     ]
     assert _run("c", steps, auto_lock_seconds=30) == _run("python", steps, auto_lock_seconds=30)
+
+
+def test_keypad_master_mode_programs_and_refuses_like_the_python_lock() -> None:
+    from firmware_bridge.simulator.lock import DEFAULT_MASTER_PIN, KeypadRefused
+
+    outcomes: dict[str, list[object]] = {"python": [], "c": []}
+
+    def program(engine: str, master: str, pin: str) -> Step:
+        def step(lock: Any) -> None:
+            try:
+                outcomes[engine].append(lock.program_at_keypad(master, pin))
+            except KeypadRefused as err:
+                outcomes[engine].append(str(err))
+        return ("do", step)
+
+    def steps(engine: str) -> list[Step]:
+        return [
+            ("req", _put(1, 250, "1111", "Cloud")),
+            program(engine, DEFAULT_MASTER_PIN, "8642"),  # the highest free slot: 249
+            program(engine, DEFAULT_MASTER_PIN, "12"),
+            program(engine, DEFAULT_MASTER_PIN, "1111"),
+            program(engine, DEFAULT_MASTER_PIN, DEFAULT_MASTER_PIN),
+            program(engine, "00000000", "5555"),  # a wrong PIN, logged
+            *[("do", lambda lock: lock.enter_pin("0000"))] * 4,  # the fifth: lockout
+            program(engine, DEFAULT_MASTER_PIN, "5555"),
+            ("do", lambda lock: setattr(lock.time_source, "now", lock.time_source.now + 60)),
+            program(engine, DEFAULT_MASTER_PIN, "5555"),
+            ("do", lambda lock: lock.enter_pin("8642")),
+            ("req", bytes(ListCodesRequest(2, 240, 10))),
+            ("req", bytes(ReadEventsRequest(3, 0, 16))),
+            ("req", bytes(StatusRequest(4))),
+        ]
+
+    expected = _run("python", steps("python"))
+    assert _run("c", steps("c")) == expected
+    assert outcomes["c"] == outcomes["python"]
+    assert outcomes["python"][0] == 249 and outcomes["python"][-1] == 248

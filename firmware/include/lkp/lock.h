@@ -132,6 +132,9 @@ typedef struct lock_config {
      * rotation writes one). NULL with no key record: factory mode. */
     const uint8_t *device_key;
     uint8_t protocol_version;    /* 1 or 2 (0 = LKP_PROTOCOL_VERSION) */
+    /* The owner's master code (4..8 digits, printed inside the battery cover),
+     * copied; NULL: no keypad master mode. */
+    const char *master_pin;
 } lock_config_t;
 
 typedef struct lock_counters {
@@ -157,6 +160,9 @@ typedef struct lock {
     uint8_t has_key, factory_mode, key_pending;
     uint8_t pending_key[LKP_KEY_SIZE];
     uint32_t pending_rotation, committed_rotation;
+    /* Keypad master mode: the master code (length 0 = none). */
+    uint8_t master_len;
+    char master_pin[LKP_PIN_MAX];
     /* Physical presence for FACTORY_RESET: the reset button's window. */
     uint8_t presence;
     uint32_t presence_until_ms;
@@ -225,6 +231,17 @@ void lock_set_rssi(lock_t *lock, int rssi_dbm);
 /* Digits typed on the keypad (ASCII '0'-'9'; more than 16 are cut). */
 void lock_keypad_entry(lock_t *lock, const char *digits, size_t len);
 void lock_keypad_lock_button(lock_t *lock);
+/* Keypad master mode: the master code, then a new PIN, typed at the lock.
+ * Stores an ongoing, nameless code in the highest free slot (the cloud hands
+ * out slots from the lowest) and returns that slot; logs nothing (the bridge
+ * notices the code count). Refusals (< 0): */
+#define LOCK_PROGRAM_LOCKED_OUT (-1)   /* the keypad is locked out (nothing logged) */
+#define LOCK_PROGRAM_WRONG_MASTER (-2) /* logged and counted as the wrong PIN it is */
+#define LOCK_PROGRAM_BAD_PIN (-3)      /* not 4..8 digits */
+#define LOCK_PROGRAM_PIN_IN_USE (-4)   /* another slot's PIN, or the master code */
+#define LOCK_PROGRAM_NO_ROOM (-5)      /* no free slot, or storage full */
+#define LOCK_PROGRAM_NOT_SUPPORTED (-6) /* no master code configured */
+int lock_keypad_program(lock_t *lock, const char *master, size_t master_len, const char *pin, size_t pin_len);
 /* Thumb-turn or key moved the bolt to LOCKED/UNLOCKED (no motor, no battery). */
 void lock_manual_turn(lock_t *lock, lock_bolt_state_t to);
 void lock_door_changed(lock_t *lock, lock_door_state_t door);
