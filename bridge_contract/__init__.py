@@ -91,6 +91,21 @@ PERFORMED_VIA: Final = {
     SOURCE_AUTO_LOCK: "auto_lock",
 }
 
+#: Signal in a heartbeat: `rssi` in dBm as the bridge measured it (the guide's example is -68),
+#: `signal_quality` 0-100 (a negative `signal_quality` is taken as an RSSI in dBm).
+RSSI_MIN_DBM: Final = -127
+RSSI_MAX_DBM: Final = 20
+
+
+def signal_percent(rssi_dbm: int) -> int:
+    """RSSI to a 0-100 level: -100 dBm (edge of range) is 0, -50 dBm and better is 100."""
+    return max(0, min(100, 2 * (rssi_dbm + 100)))
+
+
+#: Longest auto-lock delay a heartbeat may report (seconds).
+AUTO_LOCK_DELAY_MAX: Final = 86_400
+FIRMWARE_VERSION_MAX_CHARS: Final = 32
+
 #: Bolt states in a heartbeat (a jammed bolt reads as unknown).
 LOCK_STATES: Final = ("locked", "unlocked", "unknown")
 #: Door sensor states; a lock without a sensor reports none.

@@ -36,6 +36,9 @@ WEBHOOK_EVENT_TYPES = (
     # The lock reported tampering: its case opened, the bolt forced, or its keypad
     # locked out after wrong PINs (data.tamper_kind).
     "device.tampered",
+    # The door sensor: the door opened (or was left ajar) / closed (data.door_state, door_open).
+    "device.door_opened",
+    "device.door_closed",
 )
 
 

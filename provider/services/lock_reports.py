@@ -16,7 +16,7 @@ from provider.models import Bridge, Lock, LockEventLog
 from provider.services import access_codes, clock_correction, sealed
 from provider.services.bridges import set_lock_online
 from provider.services.events import record_event
-from provider.services.locks import lock_rows
+from provider.services.locks import door_open, lock_rows
 
 # Below this the lock reports a low battery (Seam's "low" band).
 BATTERY_LOW_PERCENT = 20
@@ -68,6 +68,30 @@ def apply_device_time(lock: Lock, device_time: datetime, at: datetime) -> None:
     lock.time_wrong = wrong
 
 
+def apply_door(lock: Lock, state: str | None, at: datetime | None = None) -> None:
+    """The door sensor's state; opening (or leaving ajar) and closing are events for Seam."""
+    was_open = door_open(lock.door_state)
+    lock.door_state = state
+    now_open = door_open(state)
+    if now_open is not None and was_open is not None and now_open != was_open:
+        record_event("device.door_opened" if now_open else "device.door_closed", device=lock,
+                     data={"lock_id": lock.id, "door_state": state, "door_open": now_open}, occurred_at=at)
+
+
+def apply_signal(lock: Lock, signal_quality: int | None, rssi: int | None) -> None:
+    """A 0-100 level and/or an RSSI in dBm (a negative `signal_quality` is one): both are kept,
+    the level derived from the RSSI when only that came."""
+    if signal_quality is not None and signal_quality < 0:
+        rssi = signal_quality if rssi is None else rssi
+        signal_quality = None
+    if rssi is not None:
+        lock.rssi_dbm = rssi
+        if signal_quality is None:
+            signal_quality = contract.signal_percent(rssi)
+    if signal_quality is not None:
+        lock.signal_quality = signal_quality
+
+
 def heartbeat(bridge: Bridge, reports: list[dict[str, Any]]) -> None:
     at = clock_now()
     locks = _bridge_locks(bridge, {report["lock_id"] for report in reports})
@@ -77,12 +101,14 @@ def heartbeat(bridge: Bridge, reports: list[dict[str, Any]]) -> None:
             set_lock_online(lock, bool(report["online"]))
         if report.get("battery_level") is not None:
             apply_battery(lock, report["battery_level"])
-        if report.get("signal_quality") is not None:
-            lock.signal_quality = report["signal_quality"]
+        apply_signal(lock, report.get("signal_quality"), report.get("rssi"))
+        for field in ("firmware_version", "auto_lock_enabled", "auto_lock_delay_seconds", "keypad_battery_level"):
+            if report.get(field) is not None:
+                setattr(lock, field, report[field])
         if report.get("lock_state") is not None:
             lock.lock_state = report["lock_state"]
         if report.get("door_state") is not None and lock.has_door_sensor:
-            lock.door_state = report["door_state"]
+            apply_door(lock, report["door_state"])
         if report.get("timezone"):
             lock.timezone = report["timezone"]
         if report.get("device_time") is not None:
@@ -167,7 +193,7 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
     elif kind == contract.BATTERY and data.get("level") is not None:
         apply_battery(lock, data["level"], at)
     elif kind == contract.DOOR and lock.has_door_sensor:
-        lock.door_state = data.get("state")
+        apply_door(lock, data.get("state"), at)
 
 
 def accept_events(bridge: Bridge, events: list[dict[str, Any]]) -> tuple[int, int]:

@@ -95,7 +95,7 @@ def test_status_of_a_new_lock(lock: VirtualLock) -> None:
 
 def test_info_characteristic_value(lock: VirtualLock) -> None:
     info = DeviceInfo.from_bytes(bytes(lock.info))
-    assert info.protocol_version == 2 and info.capabilities == 0x1F
+    assert info.protocol_version == 2 and info.capabilities == 0x7F  # offline codes and weekly schedules too
 
 
 # (request, expected response, expected bolt, expected event types): one row per BLE command.

@@ -240,3 +240,16 @@ def test_code_programmed_at_the_keypad_is_kept_and_reported(tmp_path, engine):
     asyncio.run(asyncio.wait_for(_session(tmp_path, provider, body, engine), 60))
     [found] = provider.code_syncs[-1][1]["unmanaged"]
     assert (found["code"], found["name"]) == ("8642", None)
+
+
+def test_heartbeat_carries_the_firmware_the_lock_reports(tmp_path, engine):
+    provider = FakeProvider(_infos(1))
+
+    def reported():
+        return [entry for beat in provider.heartbeats for entry in beat if entry.get("firmware_version")]
+
+    async def body(agent, backend):
+        await provider.wait_for(reported, 15)
+
+    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, body, engine), 60))
+    assert reported()[-1]["firmware_version"] == "1.0.0"
