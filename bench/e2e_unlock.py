@@ -64,8 +64,8 @@ async def _ble(bolt_samples: int, connect_samples: int) -> dict[str, list[float]
 class _QuietProvider:
     """What a `LockWorker` asks of the provider, answered at once (the policy run measures BLE)."""
 
-    async def desired_codes(self, lock_id: str) -> list[dict[str, Any]]:
-        return []
+    async def desired_codes(self, lock_id: str) -> dict[str, Any]:
+        return {"access_codes": [], "remove": []}
 
     async def code_sync(self, lock_id: str, report: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}

@@ -359,7 +359,7 @@ async def status(client: LockClient, _world: Any, as_json: bool) -> None:
 @main.command()
 @click.option("--serial", required=True, help="The serial number printed on the lock (<= 32 ASCII).")
 @click.option("--device-key", "device_key", required=True, help="32 hex digits, as in the manifest.")
-@click.option("--offline-secret", required=True, help="32-128 hex digits, as in the manifest.")
+@click.option("--offline-secret", required=True, help="64 hex digits (32 bytes), as in the manifest.")
 @target_options
 def provision(target: Target, serial: str, device_key: str, offline_secret: str) -> None:
     """Factory line: write the device key, offline-code secret and serial into a lock in factory mode.

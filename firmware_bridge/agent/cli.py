@@ -126,6 +126,20 @@ def keypad(lock_ref: str, pin: str, state_dir: str | None) -> None:
     raise click.ClickException(f"{answer['name']}: {why}; the bolt is {bolt}")
 
 
+@click.command(name="keypad-program")
+@_lock_option
+@click.option("--master", required=True, envvar="FIRMWARE_BRIDGE_MASTER_PIN",
+              help="The lock's master code (a virtual lock's is 24681357 unless its state says otherwise).")
+@click.argument("pin")
+@_state_dir_option
+def keypad_program(lock_ref: str, master: str, pin: str, state_dir: str | None) -> None:
+    """Program PIN at a virtual lock's keypad in the owner's master mode (no app, no cloud).
+
+    The cloud lists it as an unmanaged code once the bridge has read the lock's table."""
+    answer = _control(state_dir, {"op": "program_code", "lock": lock_ref, "master": master, "pin": pin})
+    click.echo(f"{answer['name']}: code programmed in slot {answer['slot']}")
+
+
 #: What a keypad entry that did not unlock means, by the event the lock logged.
 KEYPAD_REFUSALS = {
     "IncorrectPinEvent": "wrong PIN (no code on this lock matches it now)",
@@ -160,4 +174,4 @@ def virtual_locks(state_dir: str | None) -> None:
     click.echo()
 
 
-COMMANDS = [agent, keypad, fault, virtual_locks]
+COMMANDS = [agent, keypad, keypad_program, fault, virtual_locks]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,10 +45,10 @@ DOOR_STATES = {const.DoorState.OPEN: "open", const.DoorState.CLOSED: "closed", c
 
 
 def signal_quality(dbm: int) -> int | None:
-    """RSSI to 0-100: -100 dBm (edge of range) is 0, -50 dBm and better is 100."""
+    """RSSI to 0-100 (bridge_contract.signal_percent); None when the lock did not measure it."""
     if dbm >= 0:  # 0 means "not measured" on the wire
         return None
-    return max(0, min(100, 2 * (dbm + 100)))
+    return contract.signal_percent(dbm)
 
 
 def _time(epoch: int | None) -> datetime | None:
@@ -63,6 +64,8 @@ def to_status(response: messages.StatusResponse) -> LockStatus:
         timezone=response.timezone or "UTC",
         signal_quality=signal_quality(response.signal_dbm),
         jammed=response.bolt is const.BoltState.JAMMED,
+        rssi_dbm=response.signal_dbm if response.signal_dbm < 0 else None,
+        code_count=response.code_count,
     )
 
 
@@ -124,7 +127,9 @@ class LockClientSession:
             raise translate(err) from err
 
     async def status(self) -> LockStatus:
-        return to_status(await self._call(self.client.status))
+        status = to_status(await self._call(self.client.status))
+        info = self.client.info
+        return replace(status, firmware_version=info.firmware) if info is not None and info.firmware else status
 
     async def lock(self) -> None:
         await self._call(self.client.lock)

@@ -95,6 +95,9 @@ class LockStatus:
     timezone: str
     signal_quality: float | None = None
     jammed: bool = False
+    rssi_dbm: int | None = None  # as measured; None when the lock did not measure it
+    code_count: int | None = None  # codes the lock holds: a change nobody asked for means a re-read
+    firmware_version: str | None = None  # from the lock's info characteristic
 
 
 @dataclass(frozen=True)

@@ -175,9 +175,10 @@ class ProviderApi:
     async def heartbeat(self, locks: list[dict[str, Any]]) -> dict[str, Any]:
         return await self.call("POST", "/heartbeat", {"locks": locks})
 
-    async def desired_codes(self, lock_id: str) -> list[dict[str, Any]]:
+    async def desired_codes(self, lock_id: str) -> dict[str, Any]:
+        """`access_codes` (what must be on the lock) and `remove` (the only slots to clear)."""
         data = await self.call("GET", f"/locks/{lock_id}/access_codes")
-        return list(data.get("access_codes", []))
+        return {"access_codes": list(data.get("access_codes", [])), "remove": list(data.get("remove", []))}
 
     async def key_confirmed(self, lock_id: str, rotation_id: int) -> dict[str, Any]:
         return await self.call("POST", f"/locks/{lock_id}/key_confirmed", {"rotation_id": rotation_id})

@@ -12,9 +12,9 @@ model name, never the owner's name for it (an advertisement is public: "Anna's
 front door" under a static address would let anyone nearby track it).
 
 A control endpoint (JSON lines on 127.0.0.1, port and a random token in
-<state dir>/control.json, mode 0600) lets `firmware-bridge keypad` and
-`firmware-bridge fault` act on the locks: type a PIN, jam the next move,
-drop the battery, drop the link.
+<state dir>/control.json, mode 0600) lets `firmware-bridge keypad`, `firmware-bridge keypad-program` and
+`firmware-bridge fault` act on the locks: type a PIN, program a code in the
+keypad's master mode, jam the next move, drop the battery, drop the link.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ _STATE_PURPOSE = b"state"
 ADVERTISED_NAME = "VL-1"
 #: Control operations that change what the lock logs or reports: the worker is woken to read it.
 EVENT_OPS = {"enter_pin", "manual_turn", "press_lock_button", "set_door", "tamper", "set_battery",
-             "skew_clock"}
+             "skew_clock", "program_code"}
 #: Friendly fault names (`firmware-bridge fault NAME [VALUE]`) -> world control requests.
 FAULTS: dict[str, Callable[[str | None], dict[str, Any]]] = {
     "jam": lambda _v: {"op": "fault", "name": "jam_next", "value": True},

@@ -74,6 +74,13 @@ def desired_entry(item: dict[str, Any]) -> CodeEntry:
                      starts_at=parse_time(item.get("starts_at")), ends_at=parse_time(item.get("ends_at")))
 
 
+def found_entry(entry: CodeEntry) -> dict[str, Any]:
+    """A code on the lock that the cloud did not ask for, as code_sync reports it."""
+    return {"slot": entry.slot, "code": entry.code, "name": entry.name or None,
+            "starts_at": isoformat_z(entry.starts_at) if entry.starts_at else None,
+            "ends_at": isoformat_z(entry.ends_at) if entry.ends_at else None}
+
+
 @dataclass
 class Hooks:
     """What a worker needs from the agent around it."""
@@ -112,6 +119,8 @@ class LockWorker:
         self._needs_events = True
         self._needs_reconcile = True
         self._last_reconcile = 0.0
+        # How many codes the lock held when last read; None after our own code writes.
+        self._code_count: int | None = None
         self.connects = 0  # for tests and the benchmark's connection-policy figures
         self._stopping = False
 
@@ -156,6 +165,10 @@ class LockWorker:
             entry.update(battery_level=status.battery_level, signal_quality=status.signal_quality,
                          lock_state=status.lock_state, door_state=status.door_state,
                          device_time=isoformat_z(device_time))
+            if status.rssi_dbm is not None:
+                entry["rssi"] = status.rssi_dbm
+            if status.firmware_version:
+                entry["firmware_version"] = status.firmware_version[:contract.FIRMWARE_VERSION_MAX_CHARS]
             if status.timezone == self.lock.timezone:
                 # The cloud owns the timezone: a lock that lost it is corrected, never believed.
                 entry["timezone"] = status.timezone
@@ -310,6 +323,8 @@ class LockWorker:
         result = await self._execute_safely(session, command, verify_first=interrupted)
         self._finish(command, result)
         self._needs_status = self._needs_events = True
+        if command.type in (contract.PUT_CODE, contract.DELETE_CODE):
+            self._code_count = None  # our own change: the next count read is the new baseline
 
     def _finish(self, command: Command, result: Result, journal: bool = True) -> None:
         if journal:
@@ -391,6 +406,13 @@ class LockWorker:
         status = await session.status()
         self.status, self._status_at = status, self._now()
         self._needs_status = False
+        if status.code_count is not None:
+            if self._code_count is not None and status.code_count != self._code_count:
+                # Someone changed the table at the lock (its keypad, another app): read it now.
+                _LOGGER.info("%s: the lock holds %d code(s), %d before; reconciling", self.lock.name,
+                             status.code_count, self._code_count)
+                self._needs_reconcile = True
+            self._code_count = status.code_count
         drift = (status.device_time - self._now()).total_seconds()
         if abs(drift) > self._config.max_clock_drift or status.timezone != self.lock.timezone:
             if abs(drift) > self._config.max_clock_drift:
@@ -439,16 +461,17 @@ class LockWorker:
             self._outbox_ready.clear()
 
     async def reconcile(self, session: LockSession) -> dict[str, list[Any]]:
-        """Converges the lock's code table with the provider's desired one.
+        """Converges the lock's code table with the provider's.
 
-        Policy (docs/bridge-agent.md): the cloud is the source of truth.  Codes
-        missing or different on the lock are put; codes on the lock that the
-        cloud does not know are removed and reported."""
-        desired = await self._api.desired_codes(self.lock.lock_id)
+        Policy (docs/bridge-agent.md): the cloud owns the codes it created.  Its codes missing
+        or different on the lock are put; the slots it lists to remove (codes it was asked to
+        delete) are cleared; every other code on the lock is left alone and reported as it is
+        (`unmanaged`), so the cloud can list it, convert it or delete it."""
+        table = await self._api.desired_codes(self.lock.lock_id)
         on_lock = {entry.slot: entry for entry in await session.list_codes()}
         present: list[str] = []
         removed: list[int] = []
-        for item in desired:
+        for item in table["access_codes"]:
             want = desired_entry(item)
             have = on_lock.pop(want.slot, None)
             if have is None or not same_code(have, want):
@@ -462,8 +485,7 @@ class LockWorker:
                 _LOGGER.info("%s: reconcile put slot %d (%s)", self.lock.name, want.slot,
                              "missing" if have is None else "changed")
             present.append(item["access_code_id"])
-        unknown = sorted(on_lock)
-        for slot in unknown:
+        for slot in sorted({int(item["slot"]) for item in table["remove"]} & set(on_lock)):
             try:
                 await session.delete_code(slot)
             except SlotEmpty:
@@ -471,13 +493,17 @@ class LockWorker:
             except LinkLost:
                 raise
             except LockOperationError as err:
-                _LOGGER.warning("%s: cannot remove unknown slot %d: %s", self.lock.name, slot, err)
+                _LOGGER.warning("%s: cannot clear slot %d: %s", self.lock.name, slot, err)
                 continue
+            on_lock.pop(slot)
             removed.append(slot)
-        if unknown:
-            _LOGGER.warning("%s: removed codes unknown to the cloud from slots %s", self.lock.name, removed)
-        report = {"present": present, "unknown_slots": unknown, "removed_slots": removed}
+        if on_lock:
+            _LOGGER.info("%s: keeping %d code(s) the cloud did not create, in slots %s", self.lock.name,
+                         len(on_lock), sorted(on_lock))
+        report = {"present": present, "unknown_slots": sorted(on_lock), "removed_slots": removed,
+                  "unmanaged": [found_entry(entry) for _, entry in sorted(on_lock.items())]}
         await self._api.code_sync(self.lock.lock_id, report)
+        self._code_count = len(present) + len(on_lock)
         self._needs_reconcile = False
         self._last_reconcile = asyncio.get_running_loop().time()
         return report

@@ -15,7 +15,8 @@ Bumble backend::
 A small control hook lets another process drive the virtual locks (a
 sandbox keypad command, for instance): `VirtualWorld.serve_control()` answers
 one JSON object per line on a local TCP port, and `send_control()` is the
-matching client.  Operations: ``list``, ``enter_pin`` (``pin``),
+matching client.  Operations: ``list``, ``enter_pin`` (``pin``), ``program_code`` (``master``, ``pin``:
+the keypad's master mode),
 ``manual_turn``, ``press_lock_button``, ``set_door`` (``state``),
 ``tamper``, ``set_battery`` (``percent``), ``fault`` (``name``, ``value``),
 ``refuse_advertising`` (``seconds``), ``status``.
@@ -221,6 +222,12 @@ class VirtualWorld:
         event: Any = None
         if op == "enter_pin":
             event = lock.enter_pin(str(request["pin"]))
+        elif op == "program_code":
+            if not hasattr(lock, "program_at_keypad"):
+                raise ValueError(f"the {getattr(lock, 'engine', '?')} engine has no keypad master mode")
+            slot = lock.program_at_keypad(str(request["master"]), str(request["pin"]))
+            return {"slot": slot, "event": None, "bolt": lock.bolt.name, "door": lock.door.name,
+                    "battery_percent": lock.battery_percent}
         elif op == "manual_turn":
             event = lock.manual_turn()
         elif op == "press_lock_button":

@@ -110,6 +110,10 @@ class Opcode(IntEnum):
     ROTATE_KEY = 0x09
     COMMIT_KEY = 0x0A
     FACTORY_RESET = 0x0B
+    SET_OFFLINE_SECRET = 0x0C
+    REVOKE_OFFLINE_CODE = 0x0D
+    PUT_SCHEDULED_CODE = 0x0E
+    GET_CODE_SCHEDULE = 0x0F
     UNKNOWN = 0x3F
 
     @classmethod
@@ -133,6 +137,8 @@ class EventType(IntEnum):
     BATTERY = 0x45
     DOOR = 0x46
     TAMPER = 0x47
+    OFFLINE_CODE_USED = 0x48
+    ACCESS_DENIED = 0x49
     UNKNOWN = 0x7F
 
     @classmethod
@@ -168,6 +174,9 @@ class ErrorCode(IntEnum):
     PRESENCE_REQUIRED = 0x16
     FACTORY_LOCKED = 0x17
     NOT_PROVISIONED = 0x18
+    UNSUPPORTED_EXTENSION = 0x19
+    NO_OFFLINE_SECRET = 0x1A
+    OFFLINE_TABLE_FULL = 0x1B
     UNKNOWN = 0xFF
 
     @classmethod
@@ -250,6 +259,36 @@ class Capability(IntEnum):
     AUTO_LOCK = 0x0004
     SCHEDULES = 0x0008
     EVENT_LOG = 0x0010
+    OFFLINE_CODES = 0x0020
+    RECURRING_SCHEDULES = 0x0040
+
+
+class OfflineKind(IntEnum):
+    """Kinds of offline (algorithmic) access code (docs/ble-protocol.md section 17)."""
+
+    NONE = 0x00  # in AccessDeniedEvent: the refused PIN was an online code
+    ONE_TIME = 0x01
+    HOURLY = 0x02
+    DAILY = 0x03
+    UNKNOWN = 0xFF
+
+    @classmethod
+    def _missing_(cls, value: object) -> OfflineKind:
+        return cls.UNKNOWN
+
+
+class AccessDenial(IntEnum):
+    """Why a PIN the lock recognised did not open it (AccessDeniedEvent.reason)."""
+
+    UNKNOWN = 0x00
+    OUTSIDE_SCHEDULE = 0x01  # an online code typed outside its weekly windows
+    REVOKED = 0x02  # an offline code the cloud revoked
+    ALREADY_USED = 0x03  # a one-time offline code typed a second time
+    TABLE_FULL = 0x04  # no room left to record the offline code's first use
+
+    @classmethod
+    def _missing_(cls, value: object) -> AccessDenial:
+        return cls.UNKNOWN
 
 
 NAME_MAX_BYTES: Final = NAME_MAX_CHARS * 4  # UTF-8 worst case
@@ -290,3 +329,35 @@ KEYPAD_LOCKOUT_AFTER: Final = 5
 KEYPAD_LOCKOUT_INITIAL: Final = 60.0
 #: Longest keypad lockout: 60 s doubling reaches it at the fifth lockout.
 KEYPAD_LOCKOUT_MAX: Final = 900.0
+
+# --------------------------------------------------------------------------
+# Offline codes and weekly schedules (docs/ble-protocol.md sections 17, 18)
+# --------------------------------------------------------------------------
+OFFLINE_SECRET_SIZE: Final = 32
+#: Every offline PIN has exactly this many digits: longer than any online PIN (4-8), so the
+#: keypad tells them apart by length alone.
+OFFLINE_PIN_DIGITS: Final = 10
+#: Distinct codes the cloud can issue for one kind and window (the counter is 0..3).
+OFFLINE_CODES_PER_WINDOW: Final = 4
+OFFLINE_HOURLY_MAX_HOURS: Final = 672  # 28 days
+OFFLINE_DAILY_MAX_DAYS: Final = 367
+OFFLINE_ONE_TIME_HOURS: Final = 24
+#: A code longer than this must be typed for the first time within this many hours of its
+#: start (then it is remembered); the lock only searches starts this far back.
+OFFLINE_ACTIVATION_HOURS: Final = 24
+#: The lock accepts an offline code this many seconds before its start and after its end.
+OFFLINE_CLOCK_TOLERANCE: Final = 300
+#: Entries of the lock's offline table (first uses of long and one-time codes, revocations).
+OFFLINE_TABLE_SIZE: Final = 64
+#: Wrong 10-digit entries the lock remembers before it refuses 10-digit entries unchecked;
+#: a correct PIN does not reset the count (a guest's own code must not buy more guesses).
+OFFLINE_MISS_LIMIT: Final = 10
+#: One remembered miss is forgotten per this many seconds of the monotonic timer.
+OFFLINE_MISS_DECAY: Final = 3600.0
+OFFLINE_CODE_LABEL: Final = b"LKP2 offline code"
+OFFLINE_SECRET_PROOF_LABEL: Final = b"LKP2 offline secret"
+#: Version of the PUT_SCHEDULED_CODE extension this package speaks.
+SCHEDULE_EXTENSION_VERSION: Final = 1
+SCHEDULE_MAX_WINDOWS: Final = 8
+TZ_RULE_MAX_BYTES: Final = 64
+MINUTES_PER_DAY: Final = 1440

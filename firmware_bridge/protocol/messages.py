@@ -29,25 +29,34 @@ from .const import (
     NAME_MAX_CHARS,
     NO_SLOT,
     NO_TIME,
+    OFFLINE_SECRET_SIZE,
     PIN_MAX_DIGITS,
     PIN_MIN_DIGITS,
     PROTOCOL_VERSION,
     REQUEST_OPCODE_MAX,
     RESPONSE_FLAG,
+    SCHEDULE_EXTENSION_VERSION,
+    SCHEDULE_MAX_WINDOWS,
     TIMEZONE_MAX_BYTES,
+    TZ_RULE_MAX_BYTES,
+    AccessDenial,
     BoltAction,
     BoltFault,
     BoltState,
     DoorState,
     ErrorCode,
     EventType,
+    OfflineKind,
     Opcode,
     Source,
     TamperKind,
 )
 from .errors import LocalProtocolError, MalformedMessageError
+from .offline import OfflineCode
+from .schedule import ScheduleWindow, TzRule
 
 __all__ = [
+    "AccessDeniedEvent",
     "BatteryEvent",
     "BoltFaultEvent",
     "CodeEntry",
@@ -60,6 +69,8 @@ __all__ = [
     "ErrorResponse",
     "FactoryResetRequest",
     "FactoryResetResponse",
+    "GetCodeScheduleRequest",
+    "GetCodeScheduleResponse",
     "IncorrectPinEvent",
     "ListCodesRequest",
     "ListCodesResponse",
@@ -68,14 +79,21 @@ __all__ = [
     "LockResponse",
     "LockedEvent",
     "Message",
+    "OfflineCodeUsedEvent",
     "PutCodeRequest",
     "PutCodeResponse",
+    "PutScheduledCodeRequest",
+    "PutScheduledCodeResponse",
     "ReadEventsRequest",
     "ReadEventsResponse",
     "Request",
     "Response",
+    "RevokeOfflineCodeRequest",
+    "RevokeOfflineCodeResponse",
     "RotateKeyRequest",
     "RotateKeyResponse",
+    "SetOfflineSecretRequest",
+    "SetOfflineSecretResponse",
     "SetTimeRequest",
     "SetTimeResponse",
     "StatusRequest",
@@ -390,6 +408,53 @@ class EventItem(Codec):
             raise LocalProtocolError(f"{value!r} is not a LockEvent")
 
 
+class Version(Codec):
+    """u8 version of an extension; a lock refuses any other value with ``error``."""
+
+    size = 1
+
+    def __init__(self, value: int, error: ErrorCode) -> None:
+        self.value = value
+        self.error = error
+        self.doc = f"u8, = {value} (another value: {error.name})"
+
+    def pack(self, value: Any) -> bytes:
+        return bytes((value,))
+
+    def unpack(self, reader: _Reader) -> Any:
+        version = reader.take(1)[0]
+        if version != self.value:
+            raise MalformedMessageError(f"extension version {version} (this side speaks {self.value})",
+                                        self.error)
+        return version
+
+    def check(self, value: Any) -> None:
+        if value != self.value:
+            raise LocalProtocolError(f"extension version must be {self.value}", self.error)
+
+
+class WindowCodec(Codec):
+    """A schedule window: weekdays u8 (bit 0 Monday .. bit 6 Sunday), start and end minute u16."""
+
+    size = 5
+    doc = "weekdays u8 (bit 0 = Monday .. bit 6 = Sunday), start_minute u16 LE, end_minute u16 LE"
+    _STRUCT = struct.Struct("<BHH")
+
+    def pack(self, value: Any) -> bytes:
+        return self._STRUCT.pack(value.days, value.start_minute, value.end_minute)
+
+    def unpack(self, reader: _Reader) -> Any:
+        days, start, end = self._STRUCT.unpack(reader.take(5))
+        try:
+            return ScheduleWindow(days, start, end)
+        except LocalProtocolError as err:
+            raise MalformedMessageError(str(err), ErrorCode.INVALID_SCHEDULE) from err
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, ScheduleWindow):
+            raise LocalProtocolError(f"{value!r} is not a ScheduleWindow", ErrorCode.INVALID_SCHEDULE)
+
+
 Layout = tuple[tuple[str, Codec], ...]
 
 
@@ -433,6 +498,12 @@ def _check_window(starts_at: int | None, ends_at: int | None) -> None:
         )
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
         raise LocalProtocolError("ends_at must be after starts_at", ErrorCode.INVALID_SCHEDULE)
+
+
+def _check_code(pin: str, name: str, starts_at: int | None, ends_at: int | None) -> None:
+    _check_pin(pin)
+    _check_name(name)
+    _check_window(starts_at, ends_at)
 
 
 _TZ_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-")
@@ -581,9 +652,7 @@ class CodeEntry(_Struct):
     )
 
     def _validate(self) -> None:
-        _check_pin(self.pin)
-        _check_name(self.name)
-        _check_window(self.starts_at, self.ends_at)
+        _check_code(self.pin, self.name, self.starts_at, self.ends_at)
 
 
 @dataclass(frozen=True)
@@ -686,9 +755,7 @@ class PutCodeRequest(Request):
     )
 
     def _validate(self) -> None:
-        _check_pin(self.pin)
-        _check_name(self.name)
-        _check_window(self.starts_at, self.ends_at)
+        _check_code(self.pin, self.name, self.starts_at, self.ends_at)
 
 
 @dataclass(frozen=True)
@@ -766,6 +833,108 @@ class FactoryResetRequest(Request):
     """Erase every code and the event log; only while the lock's reset button is held."""
 
     OPCODE = Opcode.FACTORY_RESET
+
+
+_OFFLINE_SECRET = FixedBytes(OFFLINE_SECRET_SIZE, "32 bytes, the new offline-code secret (inside the secure record only)")
+_OFFLINE_KIND = Enum8(OfflineKind)
+_HOUR = U32  # whole UTC hours since the Unix epoch
+_TZ_RULE = Text(TZ_RULE_MAX_BYTES, ErrorCode.INVALID_SCHEDULE, "; POSIX TZ rule, ASCII")
+_WINDOWS = Array(WindowCodec(), SCHEDULE_MAX_WINDOWS)
+_OFFLINE_CODE_LAYOUT: Layout = (
+    ("kind", _OFFLINE_KIND),
+    ("start_hour", _HOUR),
+    ("end_hour", _HOUR),
+    ("counter", U8),
+)
+
+
+class _OfflineCodeFields:
+    """The four fields that name an offline code (section 17.2)."""
+
+    kind: OfflineKind
+    start_hour: int
+    end_hour: int
+    counter: int
+
+    @property
+    def code(self) -> OfflineCode:
+        return OfflineCode(self.kind, self.start_hour, self.end_hour, self.counter)
+
+
+def _check_rule(rule: str, windows: tuple[ScheduleWindow, ...]) -> None:
+    TzRule.parse(rule)
+    if not windows:
+        raise LocalProtocolError("a schedule has 1 to 8 windows", ErrorCode.INVALID_SCHEDULE)
+
+
+@dataclass(frozen=True)
+class SetOfflineSecretRequest(Request):
+    """Replace the offline-code secret (section 17.6): every code of the old secret stops working."""
+
+    generation: int
+    secret: bytes = field(repr=False)
+    OPCODE = Opcode.SET_OFFLINE_SECRET
+    _LAYOUT: ClassVar[Layout] = (("generation", U32), ("secret", _OFFLINE_SECRET))
+
+    def _validate(self) -> None:
+        if self.generation == 0:
+            raise LocalProtocolError("generation 0 is the factory's secret")
+
+
+@dataclass(frozen=True)
+class RevokeOfflineCodeRequest(_OfflineCodeFields, Request):
+    """Refuse one offline code from now on (it goes into the lock's offline table)."""
+
+    kind: OfflineKind
+    start_hour: int
+    end_hour: int
+    counter: int
+    OPCODE = Opcode.REVOKE_OFFLINE_CODE
+    _LAYOUT: ClassVar[Layout] = _OFFLINE_CODE_LAYOUT
+
+    def _validate(self) -> None:
+        _ = self.code  # raises INVALID_SCHEDULE for a code the scheme cannot issue
+
+
+@dataclass(frozen=True)
+class PutScheduledCodeRequest(Request):
+    """PUT_CODE with a weekly schedule (extension version 1, section 18).
+
+    The same rules as PUT_CODE; the code also opens only inside one of ``windows``
+    on the wall clock of ``tz_rule``. A lock that does not know the opcode answers
+    UNKNOWN_OPCODE, one that knows another extension version UNSUPPORTED_EXTENSION.
+    """
+
+    slot: int
+    pin: str = field(repr=False)
+    name: str = ""
+    starts_at: int | None = None
+    ends_at: int | None = None
+    replace: bool = False
+    tz_rule: str = "UTC0"
+    windows: tuple[ScheduleWindow, ...] = ()
+    extension: int = SCHEDULE_EXTENSION_VERSION
+    OPCODE = Opcode.PUT_SCHEDULED_CODE
+    # PUT_CODE's body, then the extension: a lock reads the code exactly as PUT_CODE's.
+    _LAYOUT: ClassVar[Layout] = (
+        *PutCodeRequest._LAYOUT,
+        ("extension", Version(SCHEDULE_EXTENSION_VERSION, ErrorCode.UNSUPPORTED_EXTENSION)),
+        ("tz_rule", _TZ_RULE),
+        ("windows", _WINDOWS),
+    )
+
+    def _validate(self) -> None:
+        _check_code(self.pin, self.name, self.starts_at, self.ends_at)
+        _check_rule(self.tz_rule, self.windows)
+
+
+@dataclass(frozen=True)
+class GetCodeScheduleRequest(Request):
+    """The weekly schedule of one slot (LIST_CODES does not show schedules)."""
+
+    slot: int
+    OPCODE = Opcode.GET_CODE_SCHEDULE
+    _LAYOUT: ClassVar[Layout] = (("slot", _SLOT),)
 
 
 # --------------------------------------------------------------------------
@@ -890,6 +1059,54 @@ class FactoryResetResponse(Response):
 
 
 @dataclass(frozen=True)
+class SetOfflineSecretResponse(Response):
+    generation: int
+    proof: bytes
+    OPCODE = Opcode.SET_OFFLINE_SECRET
+    _LAYOUT: ClassVar[Layout] = (
+        ("generation", U32),
+        ("proof", FixedBytes(16, "16 bytes, HMAC-SHA256(secret, \"LKP2 offline secret\" || generation)[0:16]")),
+    )
+
+
+@dataclass(frozen=True)
+class RevokeOfflineCodeResponse(Response):
+    """``free_entries``: room left in the lock's offline table after this revocation."""
+
+    free_entries: int
+    OPCODE = Opcode.REVOKE_OFFLINE_CODE
+    _LAYOUT: ClassVar[Layout] = (("free_entries", U8),)
+
+
+@dataclass(frozen=True)
+class PutScheduledCodeResponse(Response):
+    slot: int
+    OPCODE = Opcode.PUT_SCHEDULED_CODE
+    _LAYOUT: ClassVar[Layout] = (("slot", _SLOT),)
+
+
+@dataclass(frozen=True)
+class GetCodeScheduleResponse(Response):
+    """A slot's schedule; a code without one has ``tz_rule`` empty and no windows."""
+
+    slot: int
+    tz_rule: str = ""
+    windows: tuple[ScheduleWindow, ...] = ()
+    OPCODE = Opcode.GET_CODE_SCHEDULE
+    _LAYOUT: ClassVar[Layout] = (
+        ("slot", _SLOT),
+        ("extension", Version(SCHEDULE_EXTENSION_VERSION, ErrorCode.UNSUPPORTED_EXTENSION)),
+        ("tz_rule", _TZ_RULE),
+        ("windows", _WINDOWS),
+    )
+    extension: int = SCHEDULE_EXTENSION_VERSION
+
+    def _validate(self) -> None:
+        if self.tz_rule or self.windows:
+            _check_rule(self.tz_rule, self.windows)
+
+
+@dataclass(frozen=True)
 class ErrorResponse(Response):
     """A refusal: ``opcode`` is the request's (raw u8), ``error`` why."""
 
@@ -995,6 +1212,53 @@ class TamperEvent(LockEvent):
 
 
 @dataclass(frozen=True)
+class OfflineCodeUsedEvent(_OfflineCodeFields, LockEvent):
+    """An offline code opened the lock (logged before the UnlockedEvent it causes).
+
+    ``generation``: the offline secret the code was derived from.
+    """
+
+    generation: int
+    kind: OfflineKind
+    start_hour: int
+    end_hour: int
+    counter: int
+    EVENT_TYPE = EventType.OFFLINE_CODE_USED
+    _LAYOUT: ClassVar[Layout] = (("generation", U32), *_OFFLINE_CODE_LAYOUT)
+
+
+@dataclass(frozen=True)
+class AccessDeniedEvent(LockEvent):
+    """A PIN the lock recognised did not open it: an online code outside its schedule
+    (``slot`` set, offline fields zero), or an offline code revoked, already used, or with
+    no room to record its first use (``slot`` none, the code's fields set)."""
+
+    reason: AccessDenial
+    slot: int | None = None
+    generation: int = 0
+    kind: OfflineKind = OfflineKind.NONE
+    start_hour: int = 0
+    end_hour: int = 0
+    counter: int = 0
+    EVENT_TYPE = EventType.ACCESS_DENIED
+    _LAYOUT: ClassVar[Layout] = (
+        ("reason", Enum8(AccessDenial)),
+        ("slot", OrNone(U16, NO_SLOT)),
+        ("generation", U32),
+        *_OFFLINE_CODE_LAYOUT,
+    )
+
+    @property
+    def code(self) -> OfflineCode | None:
+        if self.kind in (OfflineKind.NONE, OfflineKind.UNKNOWN):
+            return None
+        try:
+            return OfflineCode(self.kind, self.start_hour, self.end_hour, self.counter)
+        except LocalProtocolError:
+            return None
+
+
+@dataclass(frozen=True)
 class UnknownLockEvent(LockEvent):
     """An event type this bridge does not know (a newer firmware); kept raw."""
 
@@ -1027,6 +1291,10 @@ REQUEST_TYPES: dict[int, type[Request]] = {
         RotateKeyRequest,
         CommitKeyRequest,
         FactoryResetRequest,
+        SetOfflineSecretRequest,
+        RevokeOfflineCodeRequest,
+        PutScheduledCodeRequest,
+        GetCodeScheduleRequest,
     )
 }
 RESPONSE_TYPES: dict[int, type[Response]] = {
@@ -1043,6 +1311,10 @@ RESPONSE_TYPES: dict[int, type[Response]] = {
         RotateKeyResponse,
         CommitKeyResponse,
         FactoryResetResponse,
+        SetOfflineSecretResponse,
+        RevokeOfflineCodeResponse,
+        PutScheduledCodeResponse,
+        GetCodeScheduleResponse,
     )
 }
 EVENT_MESSAGES: dict[int, type[LockEvent]] = {
@@ -1055,6 +1327,8 @@ EVENT_MESSAGES: dict[int, type[LockEvent]] = {
         BatteryEvent,
         DoorEvent,
         TamperEvent,
+        OfflineCodeUsedEvent,
+        AccessDeniedEvent,
     )
 }
 

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
-from .const import DEVICE_KEY_SIZE, ErrorCode
+from .const import DEVICE_KEY_SIZE, OFFLINE_SECRET_SIZE, ErrorCode
 from .errors import LocalProtocolError, MalformedMessageError
 
 PROVISION = 0x20
@@ -24,7 +24,8 @@ PROVISION_VERSION = 1
 PROOF_LABEL = b"LKP1 provisioned"
 PROOF_SIZE = 16
 SERIAL_MAX_BYTES = 32
-SECRET_MIN_BYTES, SECRET_MAX_BYTES = 16, 64
+#: The offline-code scheme keys HMAC-SHA256 with exactly 32 bytes (section 17).
+SECRET_MIN_BYTES = SECRET_MAX_BYTES = OFFLINE_SECRET_SIZE
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Provision:
         if len(self.device_key) != DEVICE_KEY_SIZE:
             raise LocalProtocolError(f"device key must be {DEVICE_KEY_SIZE} bytes")
         if not SECRET_MIN_BYTES <= len(self.offline_secret) <= SECRET_MAX_BYTES:
-            raise LocalProtocolError(f"offline secret must be {SECRET_MIN_BYTES}-{SECRET_MAX_BYTES} bytes")
+            raise LocalProtocolError(f"offline secret must be {OFFLINE_SECRET_SIZE} bytes")
         raw = self.serial.encode("ascii", "replace")
         if not raw or len(raw) > SERIAL_MAX_BYTES or not self.serial.isascii() or not self.serial.isprintable():
             raise LocalProtocolError(f"serial must be 1-{SERIAL_MAX_BYTES} printable ASCII characters")

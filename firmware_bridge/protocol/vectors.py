@@ -7,11 +7,14 @@ fixed nonces and prints every intermediate value. The output is pasted into
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from . import offline as _offline
 from .connection import NEED_DATA, CentralConnection, PeripheralConnection
 from .const import (
     CONFIRM_LABEL_BRIDGE,
@@ -19,14 +22,17 @@ from .const import (
     DIRECTION_TO_BRIDGE,
     DIRECTION_TO_LOCK,
     HKDF_INFO,
+    OFFLINE_CODE_LABEL,
     PROTOCOL_VERSION,
     STORAGE_KEY_INFO,
+    AccessDenial,
     BoltAction,
     BoltFault,
     BoltState,
     Capability,
     DoorState,
     ErrorCode,
+    OfflineKind,
     Opcode,
     Source,
     TamperKind,
@@ -44,6 +50,7 @@ from .messages import (
     EVENT_MESSAGES,
     REQUEST_TYPES,
     RESPONSE_TYPES,
+    AccessDeniedEvent,
     CodeEntry,
     CommitKeyRequest,
     CommitKeyResponse,
@@ -51,17 +58,27 @@ from .messages import (
     ErrorResponse,
     FactoryResetRequest,
     FactoryResetResponse,
+    GetCodeScheduleRequest,
+    GetCodeScheduleResponse,
     IncorrectPinEvent,
     LockedEvent,
     Message,
+    OfflineCodeUsedEvent,
     PutCodeRequest,
+    PutScheduledCodeRequest,
+    PutScheduledCodeResponse,
+    RevokeOfflineCodeRequest,
+    RevokeOfflineCodeResponse,
     RotateKeyRequest,
     RotateKeyResponse,
+    SetOfflineSecretRequest,
+    SetOfflineSecretResponse,
     StatusRequest,
     StatusResponse,
 )
 from .provisioning import Provision, provisioned_body
 from .provisioning import proof as provision_proof
+from .schedule import ScheduleWindow, TzRule, open_at
 
 DEVICE_KEY = bytes(range(0x00, 0x10))
 NONCE_BRIDGE = bytes(range(0x10, 0x20))
@@ -210,7 +227,8 @@ def layout_tables() -> list[str]:
         out += _table(f"{ecls.__name__} (event_type 0x{etype:02x})", event, ecls._LAYOUT)
     out += _table("CodeEntry (inside ListCodesResponse)", [], CodeEntry._LAYOUT)
     out += _table("DeviceInfo (value of the info characteristic)", [], DeviceInfo._LAYOUT)
-    for enum in (ErrorCode, BoltState, DoorState, Source, BoltFault, BoltAction, TamperKind):
+    for enum in (ErrorCode, BoltState, DoorState, Source, BoltFault, BoltAction, TamperKind, OfflineKind,
+                 AccessDenial):
         out += [f"**{enum.__name__}** (u8)", "", "| value | name |", "|---|---|"]
         out += [f"| 0x{member.value:02x} | {member.name} |" for member in enum]
         out.append("")
@@ -293,12 +311,110 @@ def rotation_lines() -> list[str]:
     return out
 
 
+OFFLINE_SECRET = bytes(range(0x40, 0x60))
+#: 2023-11-14 22:00 UTC, the hour of EPOCH.
+OFFLINE_START_HOUR = EPOCH // 3600
+
+
+def _rejected_example() -> _offline.OfflineCode:
+    """The first hourly 1-hour code from OFFLINE_START_HOUR on whose first chunk is rejected."""
+    start = OFFLINE_START_HOUR
+    while True:
+        code = _offline.OfflineCode(OfflineKind.HOURLY, start, start + 1, 0)
+        digest = hmac.new(OFFLINE_SECRET, _offline.code_message(code, 0), hashlib.sha256).digest()
+        if int.from_bytes(digest[:4], "little") >= _offline._LIMIT:
+            return code
+        start += 1
+
+
+def _code_lines(code: _offline.OfflineCode) -> list[str]:
+    digest = hmac.new(OFFLINE_SECRET, _offline.code_message(code, 0), hashlib.sha256).digest()
+    chunks = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 32, 4)]
+    accepted = next(i for i, c in enumerate(chunks) if c < _offline._LIMIT)
+    q = _offline.secret_value(OFFLINE_SECRET, code)
+    return [
+        f"code      = {code.kind.name} start_hour {code.start_hour} end_hour {code.end_hour} "
+        f"counter {code.counter}",
+        f"message   = {_hex(_offline.code_message(code, 0))}",
+        f"block 0   = {_hex(digest)}",
+        "chunks    = " + " ".join(str(c) for c in chunks),
+        f"accepted  = chunk {accepted} ({chunks[accepted]} < {_offline._LIMIT})",
+        f"q         = {chunks[accepted]} mod {_offline.Q} = {q}",
+        f"header    = {code.header}",
+        f"PIN       = {q} * {_offline.HEADERS} + {code.header} = {_offline.derive_pin(OFFLINE_SECRET, code)}",
+    ]
+
+
+def offline_lines() -> list[str]:
+    """The offline-code scheme, its messages, TZ rules and schedules."""
+    hourly = _offline.OfflineCode(OfflineKind.HOURLY, OFFLINE_START_HOUR, OFFLINE_START_HOUR + 3, 0)
+    daily = _offline.OfflineCode(OfflineKind.DAILY, OFFLINE_START_HOUR, OFFLINE_START_HOUR + 30 * 24, 1)
+    one_time = _offline.OfflineCode(OfflineKind.ONE_TIME, OFFLINE_START_HOUR, OFFLINE_START_HOUR + 24, 2)
+    out = [
+        f"# Inputs: offline secret {_hex(OFFLINE_SECRET[:4])} .. {_hex(OFFLINE_SECRET[-4:])} (bytes 40..5f)",
+        f"label = {_hex(OFFLINE_CODE_LABEL)}",
+        f"Q = {_offline.Q}, HEADERS = {_offline.HEADERS}, bound = {_offline._LIMIT}",
+    ]
+    for title, code in (("Hourly, 3 hours", hourly), ("Daily, 30 days", daily), ("One-time", one_time),
+                        ("A first chunk above the bound (rejected)", _rejected_example())):
+        out += ["", f"# {title}", *_code_lines(code)]
+    proof = _offline.secret_proof(OFFLINE_SECRET, 1)
+    rule = "PST8PDT,M3.2.0,M11.1.0"
+    window = ScheduleWindow(0x1F, 9 * 60, 17 * 60 + 30)
+    put = PutScheduledCodeRequest(7, 3, "482913", "Cleaner", None, None, False, rule, (window,))
+    out += [
+        "",
+        "# Messages (plaintext of the secure record)",
+        f"SET_OFFLINE_SECRET request  = {_hex(bytes(SetOfflineSecretRequest(6, 1, OFFLINE_SECRET)))}",
+        f"secret proof (generation 1) = {_hex(proof)}",
+        f"SET_OFFLINE_SECRET response = {_hex(bytes(SetOfflineSecretResponse(6, 1, proof)))}",
+        f"REVOKE_OFFLINE_CODE request  = {_hex(bytes(RevokeOfflineCodeRequest(8, *_fields(daily))))}",
+        f"REVOKE_OFFLINE_CODE response = {_hex(bytes(RevokeOfflineCodeResponse(8, 63)))}",
+        "REVOKE_OFFLINE_CODE refused  = "
+        + _hex(bytes(ErrorResponse(8, int(Opcode.REVOKE_OFFLINE_CODE), ErrorCode.OFFLINE_TABLE_FULL))),
+        f"PUT_SCHEDULED_CODE request  = {_hex(bytes(put))}",
+        f"PUT_SCHEDULED_CODE response = {_hex(bytes(PutScheduledCodeResponse(7, 3)))}",
+        "PUT_SCHEDULED_CODE refused (extension 2) = "
+        + _hex(bytes(ErrorResponse(7, int(Opcode.PUT_SCHEDULED_CODE), ErrorCode.UNSUPPORTED_EXTENSION))),
+        f"GET_CODE_SCHEDULE request  = {_hex(bytes(GetCodeScheduleRequest(9, 3)))}",
+        f"GET_CODE_SCHEDULE response = {_hex(bytes(GetCodeScheduleResponse(9, 3, rule, (window,))))}",
+        "OfflineCodeUsedEvent = "
+        + _hex(bytes(OfflineCodeUsedEvent(45, EPOCH + 120, 1, *_fields(hourly)))),
+        "AccessDeniedEvent (online, outside schedule) = "
+        + _hex(bytes(AccessDeniedEvent(46, EPOCH + 180, AccessDenial.OUTSIDE_SCHEDULE, 3))),
+        "AccessDeniedEvent (offline, already used)    = "
+        + _hex(bytes(AccessDeniedEvent(47, EPOCH + 240, AccessDenial.ALREADY_USED, None, 1,
+                                       *_fields(one_time)))),
+        "",
+        f"# TZ rule {rule}: 2026 transitions (UTC) and local wall clock",
+    ]
+    parsed = TzRule.parse(rule)
+    start, end = parsed._transitions(2026)
+    out += [
+        f"DST starts 2026 = {start}  (2026-03-08 10:00 UTC, 02:00 PST -> 03:00 PDT)",
+        f"DST ends   2026 = {end}  (2026-11-01 09:00 UTC, 02:00 PDT -> 01:00 PST)",
+    ]
+    for t in (start - 1, start, end - 1, end):
+        out.append(f"utc_offset({t}) = {parsed.utc_offset(t)}")
+    out += ["", "# Schedule: Monday-Friday (weekdays 0x1f) 09:00-17:30 in " + rule]
+    monday = 1_773_072_000  # 2026-03-09 16:00 UTC = Monday 09:00 PDT
+    for t, what in ((monday - 60, "Monday 08:59 PDT"), (monday, "Monday 09:00 PDT"),
+                    (monday + 30600 - 60, "Monday 17:29 PDT"), (monday + 30600, "Monday 17:30 PDT"),
+                    (monday - 2 * 86400, "Saturday 08:00 PST")):
+        out.append(f"open_at({t}) = {int(open_at((window,), parsed, t))}  ({what})")
+    return out
+
+
+def _fields(code: _offline.OfflineCode) -> tuple[OfflineKind, int, int, int]:
+    return code.kind, code.start_hour, code.end_hour, code.counter
+
 
 def render_doc(text: str) -> str:
     """``text`` with its generated sections (tables, vectors) brought up to date."""
     for flag, body in (
         (" --tables", "\n".join(layout_tables())),
         (" --rotation", "```text\n" + "\n".join(rotation_lines()) + "\n```"),
+        (" --offline", "```text\n" + "\n".join(offline_lines()) + "\n```"),
         ("", "```text\n" + "\n".join(lines()) + "\n```"),
     ):
         begin = _MARK.format(flag)
@@ -319,6 +435,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if "--rotation" in args:
         print("\n".join(rotation_lines()))
+        return
+    if "--offline" in args:
+        print("\n".join(offline_lines()))
         return
     print("\n".join(layout_tables() if "--tables" in args else lines()))
 

@@ -29,11 +29,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+# BatteryEvent.low at or below this: the cloud's battery.low threshold too.
+from bridge_contract import BATTERY_LOW_PERCENT as LOW_BATTERY_PERCENT
 from firmware_bridge.protocol import (
     ANY_SLOT,
     DEFAULT_CODE_CAPACITY,
     DEFAULT_EVENT_LOG_SIZE,
     PROTOCOL_VERSION,
+    AccessDenial,
+    AccessDeniedEvent,
     BatteryEvent,
     BoltAction,
     BoltFault,
@@ -52,6 +56,8 @@ from firmware_bridge.protocol import (
     ErrorResponse,
     FactoryResetRequest,
     FactoryResetResponse,
+    GetCodeScheduleRequest,
+    GetCodeScheduleResponse,
     IncorrectPinEvent,
     ListCodesRequest,
     ListCodesResponse,
@@ -59,14 +65,21 @@ from firmware_bridge.protocol import (
     LockEvent,
     LockRequest,
     LockResponse,
+    OfflineCodeUsedEvent,
     PutCodeRequest,
     PutCodeResponse,
+    PutScheduledCodeRequest,
+    PutScheduledCodeResponse,
     ReadEventsRequest,
     ReadEventsResponse,
     Request,
     Response,
+    RevokeOfflineCodeRequest,
+    RevokeOfflineCodeResponse,
     RotateKeyRequest,
     RotateKeyResponse,
+    SetOfflineSecretRequest,
+    SetOfflineSecretResponse,
     SetTimeRequest,
     SetTimeResponse,
     Source,
@@ -84,8 +97,13 @@ from firmware_bridge.protocol.const import (
     KEYPAD_LOCKOUT_AFTER,
     KEYPAD_LOCKOUT_INITIAL,
     KEYPAD_LOCKOUT_MAX,
+    OFFLINE_PIN_DIGITS,
+    PIN_MAX_DIGITS,
+    PIN_MIN_DIGITS,
 )
+from firmware_bridge.protocol.offline import OfflineTable, Outcome, Verdict, secret_proof
 from firmware_bridge.protocol.provisioning import Provision
+from firmware_bridge.protocol.schedule import ScheduleWindow, TzRule, open_at
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -95,11 +113,17 @@ EventListener = Callable[[LockEvent], None]
 #: Percent of a full battery per motor move and per handled request (see VirtualLock).
 BATTERY_PER_MOVE = 0.011
 BATTERY_PER_REQUEST = 0.00001
-LOW_BATTERY_PERCENT = 15  # BatteryEvent.low from here down
 CRITICAL_BATTERY_PERCENT = 3  # motor refuses to run (LOW_BATTERY) at or below this
 EARLIEST_VALID_TIME = 1_577_836_800  # 2020-01-01: SET_TIME before this is INVALID_TIME
 MODEL = "VL-1 virtual lock"
 FIRMWARE = "1.0.0"
+#: The owner's master code, printed inside the battery cover of a real lock: with it, codes are
+#: programmed at the keypad without any app (they are the cloud's unmanaged codes).
+DEFAULT_MASTER_PIN = "24681357"
+
+
+class KeypadRefused(ValueError):
+    """The keypad's master mode refused the entry (wrong master code, bad PIN, no room)."""
 
 
 @dataclass
@@ -219,6 +243,7 @@ class VirtualLock(SimulatedHardware):
     signal_dbm: int = 0  # RSSI the lock sees; the GATT layer may update it
     # Fresh off the line: no key until PROVISION writes one (docs/ble-protocol.md, section 16).
     factory_mode: bool = False
+    master_pin: str = DEFAULT_MASTER_PIN
 
     def __post_init__(self) -> None:
         if not 1 <= self.capacity <= 0xFFFE:
@@ -243,8 +268,23 @@ class VirtualLock(SimulatedHardware):
         self.committed_rotation = 0
         self.reset_button_until = 0.0
         self._key_listeners: list[Callable[[bytes], None]] = []
-        self.offline_secret: bytes | None = None  # for the offline-code scheme
+        # Offline codes: the secret, its generation, first uses, revocations, the miss count.
+        self.offline = OfflineTable()
+        # Weekly schedules of slots: slot -> (POSIX TZ rule, windows).
+        self.schedules: dict[int, tuple[str, tuple[ScheduleWindow, ...]]] = {}
         self.serial = ""
+
+    @property
+    def offline_secret(self) -> bytes | None:
+        """The offline-code secret (generation 0 is the factory's)."""
+        return self.offline.secret
+
+    @offline_secret.setter
+    def offline_secret(self, secret: bytes | None) -> None:
+        if secret is None:
+            self.offline = OfflineTable()
+        else:
+            self.offline.set_secret(secret, 0)
 
     # ------------------------------------------------------------------ info
     @property
@@ -359,25 +399,81 @@ class VirtualLock(SimulatedHardware):
         TamperEvent(KEYPAD_LOCKOUT); after it, each further wrong PIN before a correct
         one locks it again for twice as long, up to KEYPAD_LOCKOUT_MAX. BLE commands
         (the owner's remote unlock) are not affected.
+
+        A 10-digit entry is an offline code (docs/ble-protocol.md 17.4): accepted, it logs
+        OfflineCodeUsedEvent before the unlock; recognised but refused (revoked, used, no
+        room to record it), AccessDeniedEvent. A slot's PIN outside its weekly schedule
+        logs AccessDeniedEvent(OUTSIDE_SCHEDULE). Refusals count as wrong PINs.
         """
         if self.keypad_locked_out:
             return None
+        if len(digits) == OFFLINE_PIN_DIGITS:
+            return self._enter_offline(digits)
         entry = self._match_pin(digits)
         if entry is None:
-            self._wrong_pins += 1
-            event = self._emit(lambda s, t: IncorrectPinEvent(s, t, digits[:16]))
-            if self._wrong_pins >= KEYPAD_LOCKOUT_AFTER:
-                seconds = min(KEYPAD_LOCKOUT_INITIAL * 2**self._lockouts, KEYPAD_LOCKOUT_MAX)
-                self._lockouts += 1
-                self._keypad_locked_until = self.time_source() + seconds
-                self._emit(lambda s, t: TamperEvent(s, t, TamperKind.KEYPAD_LOCKOUT))
-            return event
+            return self._wrong_pin(lambda s, t: IncorrectPinEvent(s, t, digits[:16]))
+        if not self._schedule_open(entry.slot):
+            slot = entry.slot
+            return self._wrong_pin(lambda s, t: AccessDeniedEvent(s, t, AccessDenial.OUTSIDE_SCHEDULE, slot))
         self._wrong_pins = self._lockouts = 0
         return self._move_bolt(BoltAction.UNLOCK, Source.KEYPAD, entry.slot).event
+
+    def _wrong_pin(self, factory: Callable[[int, int], LockEvent]) -> LockEvent:
+        self._wrong_pins += 1
+        event = self._emit(factory)
+        if self._wrong_pins >= KEYPAD_LOCKOUT_AFTER:
+            seconds = min(KEYPAD_LOCKOUT_INITIAL * 2**self._lockouts, KEYPAD_LOCKOUT_MAX)
+            self._lockouts += 1
+            self._keypad_locked_until = self.time_source() + seconds
+            self._emit(lambda s, t: TamperEvent(s, t, TamperKind.KEYPAD_LOCKOUT))
+        return event
+
+    def _enter_offline(self, digits: str) -> LockEvent | None:
+        verdict: Verdict = self.offline.enter(digits, self.device_time(), self.time_source())
+        code, generation = verdict.code, self.offline.generation
+        if verdict.outcome is Outcome.NO_MATCH or code is None:
+            return self._wrong_pin(lambda s, t: IncorrectPinEvent(s, t, digits))
+        fields = (code.kind, code.start_hour, code.end_hour, code.counter)
+        if verdict.outcome is Outcome.DENIED:
+            reason = verdict.reason or AccessDenial.UNKNOWN
+            return self._wrong_pin(lambda s, t: AccessDeniedEvent(s, t, reason, None, generation, *fields))
+        self._wrong_pins = self._lockouts = 0
+        self._emit(lambda s, t: OfflineCodeUsedEvent(s, t, generation, *fields))
+        return self._move_bolt(BoltAction.UNLOCK, Source.KEYPAD).event
+
+    def _schedule_open(self, slot: int) -> bool:
+        schedule = self.schedules.get(slot)
+        if schedule is None:
+            return True
+        rule, windows = schedule
+        return open_at(windows, TzRule.parse(rule), self.device_time())
 
     @property
     def keypad_locked_out(self) -> bool:
         return self.time_source() < self._keypad_locked_until
+
+    def program_at_keypad(self, master: str, pin: str) -> int:
+        """The owner's master mode: the master code, then a new PIN; returns the slot it took.
+
+        The code is ongoing and nameless, as a keypad makes it. It takes the highest free slot:
+        the cloud hands out slots from the lowest, so the two rarely meet. A wrong master code
+        counts as a wrong PIN (lockout included); nothing else is logged, as on the real lock.
+        """
+        if self.keypad_locked_out:
+            raise KeypadRefused("the keypad is locked out")
+        if master != self.master_pin:
+            self.enter_pin(master)  # logged and counted as the wrong PIN it is
+            raise KeypadRefused("wrong master code")
+        self._wrong_pins = self._lockouts = 0
+        if not (pin.isascii() and pin.isdigit() and PIN_MIN_DIGITS <= len(pin) <= PIN_MAX_DIGITS):
+            raise KeypadRefused(f"a PIN is {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
+        if pin == self.master_pin or any(entry.pin == pin for entry in self.codes.values()):
+            raise KeypadRefused("that PIN is in use on this lock")
+        free = [slot for slot in range(self.capacity, 0, -1) if slot not in self.codes]
+        if not free or self.faults.storage_full:
+            raise KeypadRefused("no room for another code")
+        self.codes[free[0]] = CodeEntry(free[0], pin, "", None, None)
+        return free[0]
 
     def press_lock_button(self) -> LockEvent | None:
         """The keypad's lock button: lock without a code (source KEYPAD, no slot)."""
@@ -497,7 +593,8 @@ class VirtualLock(SimulatedHardware):
         return SetTimeResponse(request.request_id)
 
     def _put_code(self, request: Request) -> Response:
-        assert isinstance(request, PutCodeRequest)
+        assert isinstance(request, PutCodeRequest | PutScheduledCodeRequest)
+        schedule = (request.tz_rule, request.windows) if isinstance(request, PutScheduledCodeRequest) else None
         slot = request.slot
         if slot == ANY_SLOT:
             free = None if self.faults.storage_full else self._free_slot()
@@ -507,9 +604,10 @@ class VirtualLock(SimulatedHardware):
         elif not 1 <= slot <= self.capacity:
             return self._error(request, ErrorCode.INVALID_SLOT)
         entry = CodeEntry(slot, request.pin, request.name, request.starts_at, request.ends_at)
+        answer = (PutScheduledCodeResponse if schedule else PutCodeResponse)(request.request_id, slot)
         current = self.codes.get(slot)
-        if current == entry:
-            return PutCodeResponse(request.request_id, slot)  # idempotent retry
+        if current == entry and self.schedules.get(slot) == schedule:
+            return answer  # idempotent retry
         if any(c.pin == request.pin and c.slot != slot for c in self.codes.values()):
             return self._error(request, ErrorCode.PIN_CONFLICT)
         if current is not None and not request.replace:
@@ -517,7 +615,36 @@ class VirtualLock(SimulatedHardware):
         if current is None and self.faults.storage_full:
             return self._error(request, ErrorCode.STORAGE_FULL)
         self.codes[slot] = entry
-        return PutCodeResponse(request.request_id, slot)
+        if schedule is None:
+            self.schedules.pop(slot, None)
+        else:
+            self.schedules[slot] = schedule
+        return answer
+
+    def _get_code_schedule(self, request: Request) -> Response:
+        assert isinstance(request, GetCodeScheduleRequest)
+        if not 1 <= request.slot <= self.capacity:
+            return self._error(request, ErrorCode.INVALID_SLOT)
+        if request.slot not in self.codes:
+            return self._error(request, ErrorCode.SLOT_EMPTY)
+        rule, windows = self.schedules.get(request.slot, ("", ()))
+        return GetCodeScheduleResponse(request.request_id, request.slot, rule, windows)
+
+    # ---------------------------------------------------------- offline codes
+    def _set_offline_secret(self, request: Request) -> Response:
+        assert isinstance(request, SetOfflineSecretRequest)
+        self.offline.set_secret(request.secret, request.generation)
+        return SetOfflineSecretResponse(request.request_id, request.generation,
+                                        secret_proof(request.secret, request.generation))
+
+    def _revoke_offline_code(self, request: Request) -> Response:
+        assert isinstance(request, RevokeOfflineCodeRequest)
+        if self.offline.secret is None:
+            return self._error(request, ErrorCode.NO_OFFLINE_SECRET)
+        now = self.device_time()
+        if not self.offline.revoke(request.code, now):
+            return self._error(request, ErrorCode.OFFLINE_TABLE_FULL)
+        return RevokeOfflineCodeResponse(request.request_id, self.offline.free(now))
 
     def _delete_code(self, request: Request) -> Response:
         assert isinstance(request, DeleteCodeRequest)
@@ -525,6 +652,7 @@ class VirtualLock(SimulatedHardware):
             return self._error(request, ErrorCode.INVALID_SLOT)
         if self.codes.pop(request.slot, None) is None:
             return self._error(request, ErrorCode.SLOT_EMPTY)
+        self.schedules.pop(request.slot, None)
         return DeleteCodeResponse(request.request_id, request.slot)
 
     def _list_codes(self, request: Request) -> Response:
@@ -588,6 +716,7 @@ class VirtualLock(SimulatedHardware):
             return self._error(request, ErrorCode.PRESENCE_REQUIRED)
         self.reset_button_until = 0.0
         self.codes.clear()
+        self.schedules.clear()
         self._log.clear()
         self._wrong_pins = 0
         self.pending_key, self.pending_rotation = None, 0
@@ -611,6 +740,10 @@ class VirtualLock(SimulatedHardware):
         RotateKeyRequest: _rotate_key,
         CommitKeyRequest: _commit_key,
         FactoryResetRequest: _factory_reset,
+        SetOfflineSecretRequest: _set_offline_secret,
+        RevokeOfflineCodeRequest: _revoke_offline_code,
+        PutScheduledCodeRequest: _put_code,
+        GetCodeScheduleRequest: _get_code_schedule,
     }
 
     # ------------------------------------------------------------ persistence
@@ -657,8 +790,14 @@ class VirtualLock(SimulatedHardware):
             "pending_rotation": self.pending_rotation,
             "committed_rotation": self.committed_rotation,
             "factory_mode": self.factory_mode,
-            "offline_secret": self.offline_secret.hex() if self.offline_secret else None,
+            "offline": self.offline.to_dict(real),
+            "schedules": [
+                {"slot": slot, "tz_rule": rule,
+                 "windows": [[w.days, w.start_minute, w.end_minute] for w in windows]}
+                for slot, (rule, windows) in sorted(self.schedules.items())
+            ],
             "serial": self.serial,
+            "master_pin": self.master_pin,
         }
 
     @classmethod
@@ -697,9 +836,15 @@ class VirtualLock(SimulatedHardware):
         lock.pending_rotation = int(data.get("pending_rotation", 0))
         lock.committed_rotation = int(data.get("committed_rotation", 0))
         lock.factory_mode = bool(data.get("factory_mode", False))
-        if data.get("offline_secret"):
+        lock.offline = OfflineTable.from_dict(data.get("offline"), time_source())
+        if data.get("offline_secret"):  # saved before the offline table existed
             lock.offline_secret = bytes.fromhex(data["offline_secret"])
+        lock.schedules = {
+            int(item["slot"]): (str(item["tz_rule"]), tuple(ScheduleWindow(*w) for w in item["windows"]))
+            for item in data.get("schedules", [])
+        }
         lock.serial = str(data.get("serial") or "")
+        lock.master_pin = str(data.get("master_pin") or DEFAULT_MASTER_PIN)
         if lock.bolt is BoltState.UNLOCKED:
             lock._arm_auto_lock()
         return lock

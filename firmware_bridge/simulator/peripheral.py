@@ -545,8 +545,10 @@ class CLockPeripheral(VirtualLockPeripheral):
         session = self._session_written(connection)
         if session is None:
             return
-        before = self.lock.counters
+        before, factory = self.lock.counters, self.lock.factory_mode
         self.lock.radio_write(bytes(value))
+        if factory and not self.lock.factory_mode and self.on_change is not None:
+            self.on_change()  # PROVISION stored the keys: save them
         after = self.lock.counters
         self.rejected_frames += after["rejected_records"] - before["rejected_records"]
         self.handshakes_failed += after["handshakes_failed"] - before["handshakes_failed"]
@@ -562,10 +564,21 @@ class CLockPeripheral(VirtualLockPeripheral):
                 faults = self.lock.faults
                 if faults.response_delay > 0:
                     await asyncio.sleep(faults.response_delay)
-                if faults.consume("disconnect_mid_command"):
+                opcode = self.lock.pending_opcode()
+                if faults.consume("disconnect_mid_command") or faults.consume_opcode(
+                    "disconnect_before_opcode", opcode
+                ):
                     await session.connection.disconnect()
                     return
                 self.lock.process()
+                if faults.consume_opcode("disconnect_after_opcode", opcode):
+                    # The core acted (and wrote its flash); its answer never leaves.
+                    self._batch = [item for item in self._batch if item[1] != "response"]
+                    self._flush(session)
+                    if self.on_change is not None:
+                        self.on_change()
+                    await session.connection.disconnect()
+                    return
                 self._flush(session)
                 if self.on_change is not None:
                     self.on_change()

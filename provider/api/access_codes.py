@@ -13,25 +13,38 @@ from provider.schemas.access_codes import (
     access_code_list_query_schema,
     access_code_schema,
     access_codes_schema,
+    lock_code_list_query_schema,
 )
 from provider.services import access_codes, locks
 
 
-def _listing(lock_id: str):
-    return jsonify(access_codes=access_codes_schema.dump(access_codes.list_codes(current_account_id(), lock_id)))
+def _listing(lock_id: str, is_managed: bool | None):
+    codes = access_codes.list_codes(current_account_id(), lock_id, is_managed=is_managed)
+    return jsonify(access_codes=access_codes_schema.dump(codes))
 
 
 @bp.get("/access_codes")
 @require_oauth("locks.read")
 def legacy_list_codes():
     query = access_code_list_query_schema.load(request.args)
-    return _listing(query["lock_id"])
+    return _listing(query["lock_id"], query.get("is_managed"))
 
 
 @bp.get("/locks/<lock_id>/access_codes")
 @require_oauth("locks.read")
 def list_codes(lock_id: str):
-    return _listing(lock_id)
+    query = lock_code_list_query_schema.load(request.args)
+    return _listing(lock_id, query.get("is_managed"))
+
+
+@bp.post("/access_codes/<access_code_id>/convert_to_managed")
+@require_oauth("locks.write")
+def convert_code(access_code_id: str):
+    """An unmanaged code (found on the lock) becomes one the API manages; it stays on the lock."""
+    code = access_codes.convert_to_managed(current_account_id(), access_code_id)
+    response = jsonify(access_code_schema.dump(code))
+    db.session.commit()
+    return response
 
 
 @bp.post("/locks/<lock_id>/access_codes")

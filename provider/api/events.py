@@ -15,6 +15,7 @@ from provider.errors import ApiError
 from provider.oauth.server import current_account, require_oauth
 from provider.schemas.webhook import event_query_schema
 from provider.services import event_feed
+from provider.services.events import EVENT_ALIASES
 
 
 def _audience() -> dict[str, str]:
@@ -38,7 +39,11 @@ def list_events():
         after_seq=decode_cursor(query["cursor"]),
         limit=query["limit"],
     )
-    return jsonify(events=[event_feed.event_payload(e) for e in page], next_cursor=encode_cursor(next_seq))
+    # Asked for by an alias's name, the events carry that name (as a webhook's do).
+    as_type = query["event_type"] if query["event_type"] in EVENT_ALIASES else None
+    return jsonify(
+        events=[event_feed.event_payload(e, as_type) for e in page], next_cursor=encode_cursor(next_seq)
+    )
 
 
 @bp.get("/events/<event_id>")

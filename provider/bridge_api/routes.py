@@ -145,9 +145,10 @@ def heartbeat():
 @bp.get("/locks/<lock_id>/access_codes")
 @require_bridge
 def desired_codes(lock_id: str):
-    table = access_codes.desired_table(locks.served_lock(_bridge().id, lock_id))
+    lock = locks.served_lock(_bridge().id, lock_id)
+    table, remove = access_codes.desired_table(lock), access_codes.removal_table(lock)
     db.session.commit()
-    return jsonify(access_codes=table)
+    return jsonify(access_codes=table, remove=remove)
 
 
 @bp.post("/locks/<lock_id>/code_sync")
@@ -156,7 +157,8 @@ def code_sync(lock_id: str):
     body = load_json(code_sync_schema)
     lock = locks.served_lock(_bridge().id, lock_id)
     access_codes.reconcile(
-        lock, body["present"], unknown_slots=body["unknown_slots"], removed_slots=body["removed_slots"]
+        lock, body["present"], unknown_slots=body["unknown_slots"], removed_slots=body["removed_slots"],
+        unmanaged=body["unmanaged"],
     )
     db.session.commit()
     return jsonify(ok=True)

@@ -26,7 +26,7 @@ def import_(manifest: Path, fmt: str | None) -> None:
 
     Columns (CSV header or JSON keys): serial, ble_address, model,
     hardware_revision, firmware_version, device_key (32 hex),
-    offline_code_secret (32-128 hex).
+    offline_code_secret (64 hex).
     """
     started = time.perf_counter()
     text = manifest.read_text(encoding="utf-8-sig")

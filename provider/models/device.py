@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import true
 
 from provider.clock import now
 from provider.extensions import db
@@ -73,7 +74,17 @@ class Lock(TimestampMixin, db.Model):
 
     online: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     battery_level: Mapped[int | None] = mapped_column(Integer)
+    # 0-100; the RSSI (dBm) it was derived from, when the bridge measured one.
     signal_quality: Mapped[int | None] = mapped_column(Integer)
+    rssi_dbm: Mapped[int | None] = mapped_column(Integer)
+    # As the lock reports itself (NULL until a bridge that reads them has reported).
+    firmware_version: Mapped[str | None] = mapped_column(String(32))
+    auto_lock_enabled: Mapped[bool | None] = mapped_column(Boolean)
+    auto_lock_delay_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Only for a lock whose keypad has its own battery; NULL otherwise.
+    keypad_battery_level: Mapped[int | None] = mapped_column(Integer)
+    # From the factory manifest when the lock was claimed; NULL for locks added by hand.
+    serial_number: Mapped[str | None] = mapped_column(String(64))
     lock_state: Mapped[str] = mapped_column(String(16), nullable=False, default="unknown")
     has_door_sensor: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     door_state: Mapped[str | None] = mapped_column(String(16))
@@ -131,6 +142,9 @@ class AccessCode(TimestampMixin, db.Model):
     revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # When the lock first confirmed the code: until then a change is still its creation for Seam.
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # False for a code found on the lock that the cloud did not create (set at the keypad, by
+    # another app): listed, convertible and deletable, never put back or changed by the cloud.
+    is_managed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
 
     __table_args__ = (
         # Listing one lock's codes stays an index range scan with millions of rows.

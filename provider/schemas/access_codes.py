@@ -27,6 +27,8 @@ class AccessCodeSchema(Schema):
     status = fields.String(dump_only=True)
     error_code = fields.String(dump_only=True, allow_none=True)
     slot = fields.Integer(dump_only=True)
+    # False: found on the lock, not created through the API (list, convert or delete it only).
+    is_managed = fields.Boolean(dump_only=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
 
@@ -45,13 +47,19 @@ class AccessCodeSchema(Schema):
         return code_rules.code_type(code)
 
 
-class AccessCodeListQuerySchema(Schema):
+class LockCodeListQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
+    # Omitted: every code on the lock, managed and unmanaged.
+    is_managed = fields.Boolean(truthy={"true"}, falsy={"false"})
+
+
+class AccessCodeListQuerySchema(LockCodeListQuerySchema):
     lock_id = fields.String(required=True)
 
 
 access_code_schema = AccessCodeSchema()
 access_codes_schema = AccessCodeSchema(many=True)
 access_code_list_query_schema = AccessCodeListQuerySchema()
+lock_code_list_query_schema = LockCodeListQuerySchema()

@@ -85,7 +85,18 @@ class LockStatusSchema(Schema):
     lock_id = fields.String(required=True, validate=ID)
     online = StrictBoolean(allow_none=True)
     battery_level = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
-    signal_quality = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
+    # 0-100, or (negative) an RSSI in dBm, as the guide's example sends it.
+    signal_quality = fields.Integer(allow_none=True, strict=True,
+                                    validate=validate.Range(min=contract.RSSI_MIN_DBM, max=100))
+    rssi = fields.Integer(allow_none=True, strict=True,
+                          validate=validate.Range(min=contract.RSSI_MIN_DBM, max=contract.RSSI_MAX_DBM))
+    firmware_version = fields.String(allow_none=True,
+                                     validate=validate.Length(min=1, max=contract.FIRMWARE_VERSION_MAX_CHARS))
+    auto_lock_enabled = StrictBoolean(allow_none=True)
+    auto_lock_delay_seconds = fields.Integer(allow_none=True, strict=True,
+                                             validate=validate.Range(min=0, max=contract.AUTO_LOCK_DELAY_MAX))
+    # Only a lock whose keypad has its own battery reports it.
+    keypad_battery_level = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
     lock_state = fields.String(allow_none=True, validate=validate.OneOf(contract.LOCK_STATES))
     door_state = fields.String(allow_none=True, validate=validate.OneOf(contract.DOOR_STATES))
     device_time = UTCDateTime(allow_none=True)
@@ -105,10 +116,26 @@ class HeartbeatSchema(Schema):
     locks = fields.List(fields.Nested(LockStatusSchema), load_default=list, validate=MAX_ITEMS)
 
 
+SLOT = validate.Range(min=1, max=contract.SLOT_MAX)
+
+
+class FoundCodeSchema(Schema):
+    """A code the bridge found on the lock that the cloud did not ask for, as the lock holds it."""
+
+    slot = fields.Integer(required=True, strict=True, validate=SLOT)
+    # The lock's own PIN: whatever its keypad accepted, digits only.
+    code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{1,16}$"))
+    name = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=contract.NAME_MAX_CHARS))
+    starts_at = UTCDateTime(allow_none=True, load_default=None)
+    ends_at = UTCDateTime(allow_none=True, load_default=None)
+
+
 class CodeSyncSchema(Schema):
     present = fields.List(fields.String(validate=ID), load_default=list, validate=MAX_ITEMS)
     unknown_slots = fields.List(fields.Integer(strict=True), load_default=list, validate=MAX_ITEMS)
     removed_slots = fields.List(fields.Integer(strict=True), load_default=list, validate=MAX_ITEMS)
+    # Absent (an older bridge): the unmanaged codes the cloud knows stay as they are.
+    unmanaged = fields.List(fields.Nested(FoundCodeSchema), load_default=None, validate=MAX_ITEMS)
 
 
 commands_query_schema = CommandsQuerySchema()

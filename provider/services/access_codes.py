@@ -181,23 +181,32 @@ def create_code(
         [lock] = lock_rows([lock_for(owner_id, lock_id, "manage_codes").id])
     rate_limits.enforce(limiter, lock.id, "create_code", at)
     slot = _free_slot(lock, _live_slots(lock.id, code))
+    row = _add_row(lock, code, slot, name=name, starts_at=starts_at, ends_at=ends_at, at=at,
+                   status="pending", is_managed=True)
+    _send_put(lock, row)
+    return row
+
+
+def _add_row(lock: Lock, pin: str, slot: int, *, name: str | None, starts_at: datetime | None,
+             ends_at: datetime | None, at: datetime, status: str, is_managed: bool) -> AccessCode:
     row = AccessCode(
         id=new_id(),
         lock_id=lock.id,
         owner_id=lock.owner_id,  # the lock's owner, also when an admin of the lock creates it
         name=name,
-        code_enc=crypto.encrypt(code, purpose=CODE_PURPOSE),
-        pin_lookup=pin_lookup(lock.id, code),
+        code_enc=crypto.encrypt(pin, purpose=CODE_PURPOSE),
+        pin_lookup=pin_lookup(lock.id, pin),
         slot=slot,
         starts_at=starts_at,
         ends_at=ends_at,
-        status="pending",
+        status=status,
         revision=0,
+        is_managed=is_managed,
+        confirmed_at=None if is_managed else at,  # an unmanaged code is on the lock when found
         created_at=at,
         updated_at=at,
     )
     db.session.add(row)
-    _send_put(lock, row)
     return row
 
 
@@ -208,16 +217,43 @@ def get_code(owner_id: str, access_code_id: str) -> AccessCode:
     return code
 
 
-def list_codes(owner_id: str, lock_id: str) -> list[AccessCode]:
-    """Every code on the lock that is not removed, oldest first (one index range scan)."""
+def list_codes(owner_id: str, lock_id: str, *, is_managed: bool | None = None) -> list[AccessCode]:
+    """Every code on the lock that is not removed, the cloud's and the unmanaged ones found on the
+    lock, oldest first (one index range scan); `is_managed` keeps one kind."""
     lock = lock_for(owner_id, lock_id, "manage_codes")
-    return list(
-        db.session.scalars(
-            select(AccessCode)
-            .where(AccessCode.lock_id == lock.id, AccessCode.status.in_(("pending", "active", "removing", "failed")))
-            .order_by(AccessCode.created_at, AccessCode.id)
-        ).all()
+    query = select(AccessCode).where(
+        AccessCode.lock_id == lock.id, AccessCode.status.in_(("pending", "active", "removing", "failed"))
     )
+    if is_managed is not None:
+        query = query.where(AccessCode.is_managed.is_(is_managed))
+    return list(db.session.scalars(query.order_by(AccessCode.created_at, AccessCode.id)).all())
+
+
+def _refuse_unmanaged(row: AccessCode) -> None:
+    if not row.is_managed:
+        raise ApiError(
+            409, "ACCESS_CODE_UNMANAGED",
+            "The code was not created through this API: convert it to a managed code first.",
+        )
+
+
+def convert_to_managed(owner_id: str, access_code_id: str) -> AccessCode:
+    """An unmanaged code becomes the cloud's: kept on the lock as it is, changeable from now on.
+
+    Nothing is sent to the lock (the code is there); converting a managed code changes nothing."""
+    row = get_code(owner_id, access_code_id)
+    if row.status in ("removing", "removed"):
+        raise not_found("Access code")
+    if not row.is_managed:
+        row.is_managed = True
+        row.updated_at = clock_now()
+    return row
+
+
+def _same_second(a: datetime | None, b: datetime | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.replace(microsecond=0) == b.replace(microsecond=0)
 
 
 def update_code(
@@ -235,14 +271,19 @@ def update_code(
         raise not_found("Access code")
     if row.status == "removing":
         raise ApiError(409, "CONFLICT", "The code is being removed.")
+    _refuse_unmanaged(row)
     at = clock_now()
+    if starts_at is not _UNSET and _same_second(starts_at, row.starts_at):
+        starts_at = row.starts_at  # a client that keeps milliseconds only re-sends the stored start
     new_starts = row.starts_at if starts_at is _UNSET else starts_at
     new_ends = row.ends_at if ends_at is _UNSET else ends_at
     if code is not _UNSET:
         validate_pin(code)
     if name is not _UNSET:
         validate_name(name)
-    validate_window(new_starts, new_ends, starts_changed=starts_at is not _UNSET, at=at)
+    # Re-sending the stored start (Seam's update sends both bounds) is not a new start: a code
+    # that has begun can still be extended; only a start that moves must lie ahead.
+    validate_window(new_starts, new_ends, starts_changed=new_starts != row.starts_at, at=at)
     current_pin = plaintext(row)
     changed = (
         (code is not _UNSET and code != current_pin)
@@ -300,16 +341,40 @@ def delete_code(owner_id: str, access_code_id: str, *, limiter: rate_limits.Rate
     return row
 
 
-def _event(event_type: str, lock: Lock, code: AccessCode, status: str, error_code: str | None = None) -> None:
+def _event(
+    event_type: str,
+    lock: Lock,
+    code: AccessCode,
+    status: str,
+    error_code: str | None = None,
+    message: str | None = None,
+) -> None:
+    """An access_code.* event in every shape Seam's guide shows: the code's fields at the top
+    level and the nested `access_code` object. The PIN travels sealed (encrypted at rest
+    in the outbox, joined in only when the event is delivered to an entitled client)."""
+    window = {"starts_at": commands.iso_z(code.starts_at), "ends_at": commands.iso_z(code.ends_at)}
     data: dict[str, Any] = {
         "lock_id": lock.id,
         "access_code_id": code.id,
         "name": code.name,
         "status": status,
     }
+    sealed: dict[str, Any] | None = None
+    if event_type != "access_code.deleted":
+        pin = plaintext(code)
+        data.update(window)
+        data["access_code"] = {
+            "access_code_id": code.id,
+            "lock_id": lock.id,
+            "name": code.name,
+            **window,
+            "status": code.status,
+        }
+        sealed = {"code": pin, "access_code": {"code": pin}}
     if error_code:
         data["error_code"] = error_code
-    record_event(event_type, device=lock, data=data)
+        data["message"] = message or contract.ERROR_MESSAGES.get(error_code, "The lock refused the code.")
+    record_event(event_type, device=lock, data=data, sealed=sealed)
 
 
 @commands.on_finished(contract.PUT_CODE, contract.DELETE_CODE)
@@ -327,14 +392,20 @@ def _command_finished(command: Command, lock: Lock | None, succeeded: bool) -> N
         event_type = "access_code.deleted"
         code.status = "removed" if succeeded else "active"
         code.error_code = None if succeeded else command.error_code
-    _event(event_type, lock, code, "success" if succeeded else "failed", code.error_code)
+    _event(event_type, lock, code, "success" if succeeded else "failed", code.error_code,
+           None if succeeded else command.error_message)
 
 
 def desired_table(lock: Lock) -> list[dict[str, Any]]:
-    """What must be on the lock: every code the cloud holds as pending or active."""
+    """What must be on the lock: every code the cloud created and holds as pending or active
+    (unmanaged codes are the lock's own business: never put back)."""
     rows = db.session.scalars(
         select(AccessCode)
-        .where(AccessCode.lock_id == lock.id, AccessCode.status.in_(("pending", "active")))
+        .where(
+            AccessCode.lock_id == lock.id,
+            AccessCode.status.in_(("pending", "active")),
+            AccessCode.is_managed.is_(True),
+        )
         .order_by(AccessCode.slot)
     ).all()
     return [
@@ -351,15 +422,38 @@ def desired_table(lock: Lock) -> list[dict[str, Any]]:
     ]
 
 
+def removal_table(lock: Lock) -> list[dict[str, Any]]:
+    """The only slots a reconciling bridge may clear: codes the cloud was asked to delete."""
+    rows = db.session.execute(
+        select(AccessCode.id, AccessCode.slot)
+        .where(AccessCode.lock_id == lock.id, AccessCode.status == "removing")
+        .order_by(AccessCode.slot)
+    ).all()
+    return [{"access_code_id": row.id, "slot": row.slot} for row in rows]
+
+
 def reconcile(
-    lock: Lock, present: list[str], *, unknown_slots: list[int], removed_slots: list[int]
+    lock: Lock,
+    present: list[str],
+    *,
+    unknown_slots: list[int],
+    removed_slots: list[int],
+    unmanaged: list[dict[str, Any]] | None = None,
 ) -> None:
     """The bridge read the lock's table: codes present are active, codes being removed that are gone
-    are removed; what it found that the cloud did not know is kept on the lock."""
-    lock.code_sync_at = clock_now()
+    are removed, and the codes it found that the cloud did not create are the lock's unmanaged codes.
+
+    `unmanaged` is the rest of the table as the lock holds it; a bridge that does not send it
+    (older agents) leaves the unmanaged codes as they were."""
+    at = clock_now()
+    lock.code_sync_at = at
     lock.unknown_code_slots = sorted(set(unknown_slots))
     lock.removed_code_slots = sorted(set(removed_slots))
     present_ids = set(present)
+    if unmanaged is None:
+        still_there = set(unknown_slots) - set(removed_slots)
+    else:
+        still_there = {int(entry["slot"]) for entry in unmanaged}
     rows = db.session.scalars(
         select(AccessCode).where(
             AccessCode.lock_id == lock.id, AccessCode.status.in_(("pending", "removing"))
@@ -373,11 +467,54 @@ def reconcile(
             _confirmed(code)
             code.command_id = None
             _event(event_type, lock, code, "success")
-        elif code.status == "removing" and code.id not in present_ids:
+        elif code.status == "removing" and code.id not in present_ids and code.slot not in still_there:
             if code.command_id:
                 commands.cancel_if_queued(code.command_id)
             code.status, code.error_code, code.command_id = "removed", None, None
             _event("access_code.deleted", lock, code, "success")
+    if unmanaged is not None:
+        _record_unmanaged(lock, unmanaged, at)
+
+
+def _record_unmanaged(lock: Lock, entries: list[dict[str, Any]], at: datetime) -> None:
+    """The lock's codes the cloud did not create, each with an id that stays while its slot holds
+    the same PIN; one that left the lock (cleared at the keypad) is removed."""
+    live = db.session.scalars(
+        select(AccessCode).where(AccessCode.lock_id == lock.id, AccessCode.status.in_(LIVE_CODE_STATUSES + ("failed",)))
+    ).all()
+    by_slot: dict[int, list[AccessCode]] = {}
+    for row in live:
+        by_slot.setdefault(row.slot, []).append(row)
+    seen: set[str] = set()
+    for entry in entries:
+        slot, pin = int(entry["slot"]), str(entry["code"])
+        lookup = pin_lookup(lock.id, pin)
+        here = by_slot.get(slot, [])
+        same = next((row for row in here if row.pin_lookup == lookup), None)
+        if same is not None and same.is_managed:
+            if same.status == "failed":
+                # Its put was reported failed, yet the lock holds it: the cloud's code after all.
+                event_type = _put_event_type(same)
+                _confirmed(same)
+                same.command_id = None
+                _event(event_type, lock, same, "success")
+            seen.add(same.id)
+            continue
+        if any(row.is_managed and row.status != "failed" for row in here):
+            continue  # the cloud's slot: its own code is put there (a different PIN is overwritten)
+        starts, ends = entry.get("starts_at"), entry.get("ends_at")
+        name = entry.get("name") or None
+        if same is not None:
+            seen.add(same.id)
+            if (same.name, same.starts_at, same.ends_at) != (name, starts, ends):
+                same.name, same.starts_at, same.ends_at, same.updated_at = name, starts, ends, at
+            continue
+        row = _add_row(lock, pin, slot, name=name, starts_at=starts, ends_at=ends, at=at,
+                       status="active", is_managed=False)
+        seen.add(row.id)
+    for row in live:
+        if not row.is_managed and row.status == "active" and row.id not in seen:
+            row.status, row.updated_at = "removed", at
 
 
 def code_for_slot(lock_id: str, slot: int) -> AccessCode | None:

@@ -39,8 +39,8 @@ MANIFEST_FIELDS = (
 )
 SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEVICE_KEY_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
-# 16 to 64 bytes: the offline-code scheme decides how much it uses; 16 is the floor for HMAC keys.
-OFFLINE_SECRET_HEX = re.compile(r"^(?:[0-9a-fA-F]{2}){16,64}$")
+# Exactly 32 bytes: the offline-code scheme keys HMAC-SHA256 with it (docs/ble-protocol.md, section 17).
+OFFLINE_SECRET_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 TEXT_LIMITS = {"model": 50, "hardware_revision": 32, "firmware_version": 32}
 RESERVED_ADDRESSES = ("00:00:00:00:00:00", "FF:FF:FF:FF:FF:FF")
 _CHUNK = 500  # ids per IN (...) when checking a batch against the table
@@ -165,7 +165,7 @@ def _check_line(number: int, record: dict[str, object]) -> tuple[ManifestLine | 
     secret_hex = _field(record, "offline_code_secret")
     secret = b""
     if not OFFLINE_SECRET_HEX.match(secret_hex):
-        problems.append("offline_code_secret must be 32 to 128 hex characters (16 to 64 bytes)")
+        problems.append("offline_code_secret must be 64 hex characters (32 bytes)")
     else:
         secret = bytes.fromhex(secret_hex)
         if reason := device_keys.weakness(secret):

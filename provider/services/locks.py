@@ -57,6 +57,19 @@ class LockRegistrationError(InvalidRequest):
     """Invalid registration data (CLI and seeding)."""
 
 
+#: A model code's name for people (Seam's model display name); an unknown code shows as itself.
+MODEL_DISPLAY_NAMES = {"HALO-01": "Halo Touch"}
+
+
+def model_display_name(model: str) -> str:
+    return MODEL_DISPLAY_NAMES.get(model, model)
+
+
+def door_open(door_state: str | None) -> bool | None:
+    """Seam's `door_open`: an ajar door is not closed; None without a door sensor reading."""
+    return None if door_state is None else door_state != "closed"
+
+
 def generate_device_key() -> str:
     while True:  # a CSPRNG key is refused as weak with probability about 1e-8
         key = secrets.token_hex(16)

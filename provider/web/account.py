@@ -58,7 +58,11 @@ EVENT_WORDS = {
     "battery.low": "Battery low",
     "battery.replaced": "Battery replaced",
     "device.time_wrong": "Clock wrong",
+    "device.door_opened": "Door opened",
+    "device.door_closed": "Door closed",
     "device.added": "Added to your account",
+    "device.tampered": "Tampered with",
+    "lock.access_denied": "Keypad locked after wrong codes",
 }
 
 

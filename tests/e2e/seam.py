@@ -21,6 +21,7 @@ from certify.http import Http
 from certify.listener import Listener
 from certify.oauth_driver import Browser
 from firmware_bridge.agent.virtual_backend import control_request, find_control
+from tests.openapi import assert_event_matches_spec
 
 CLIENT_ID, CLIENT_SECRET = "seam", "seamsecret"  # seeded by `provider sandbox`
 REDIRECT_URI = "http://localhost:3020/oauth/callback"
@@ -90,6 +91,10 @@ class Webhooks:
             requests.delete(f"{self.base_url}/webhooks/{self.webhook_id}", auth=(CLIENT_ID, CLIENT_SECRET),
                             timeout=10)
         self.listener.stop()
+        if exc[0] is None:
+            # Every delivery of the run is what openapi.yaml's webhooks: say it is.
+            for delivery in self.listener.deliveries:
+                assert_event_matches_spec(delivery.payload or {})
 
     def mark(self) -> int:
         """A position in the deliveries: `wait(..., since=mark)` ignores what came before."""

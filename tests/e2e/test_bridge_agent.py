@@ -117,6 +117,47 @@ def test_time_bound_code_on_the_keypad(live_sandbox, seam, webhooks):
     assert api.call("POST", f"/locks/{lock_id}/lock").json() == {"ok": True}
 
 
+def _keypad_program(live_sandbox, lock: str, pin: str) -> subprocess.CompletedProcess[str]:
+    """The owner programs a code at the lock itself (master mode), with the sandbox CLI."""
+    return subprocess.run([sys.executable, "-m", "firmware_bridge.cli", "keypad-program", "--lock", lock,
+                           "--master", "24681357", pin, "--state-dir", str(live_sandbox.var_dir / "bridge")],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_code_programmed_at_the_keypad_is_unmanaged_kept_converted_and_deleted(live_sandbox, seam, webhooks):
+    api, locks = seam
+    lock_id = locks["Garage"]["lock_id"]
+    url = f"/locks/{lock_id}/access_codes"
+
+    def unmanaged():
+        return api.call("GET", f"{url}?is_managed=false").json()["access_codes"]
+
+    def on_lock():
+        return {c["slot"] for c in virtual_locks(live_sandbox.var_dir, {"op": "codes", "lock": lock_id})["codes"]}
+
+    programmed = _keypad_program(live_sandbox, "Garage", "86420")
+    assert programmed.returncode == 0, programmed.stderr
+    [first] = poll(unmanaged, lambda codes: [c["code"] for c in codes] == ["86420"], 30)
+    assert first["is_managed"] is False and first["status"] == "active"
+    # The bridge read the table and left the code there; a second keypad code makes it read it
+    # again: the first keeps its id and its slot.
+    assert _keypad_program(live_sandbox, "Garage", "97531").returncode == 0
+    codes = poll(unmanaged, lambda codes: len(codes) == 2, 30)
+    assert first["access_code_id"] in {c["access_code_id"] for c in codes}
+    second = next(c for c in codes if c["code"] == "97531")
+    assert {first["slot"], second["slot"]} <= on_lock()
+
+    converted = api.call("POST", f"/access_codes/{first['access_code_id']}/convert_to_managed")
+    assert converted.status_code == 200 and converted.json()["is_managed"] is True
+    mark = webhooks.mark()
+    for code in (first, second):  # one managed now, one still unmanaged
+        assert api.call("DELETE", f"/access_codes/{code['access_code_id']}").json()["status"] == "pending"
+    for code in (first, second):
+        webhooks.wait("access_code.deleted", since=mark, access_code_id=code["access_code_id"])
+    assert api.call("GET", url).json()["access_codes"] == []
+    assert not {first["slot"], second["slot"]} & on_lock()
+
+
 def test_jam_fails_the_action(live_sandbox, seam):
     api, locks = seam
     lock_id = locks["Garage"]["lock_id"]

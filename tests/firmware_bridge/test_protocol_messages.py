@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from firmware_bridge.protocol import (
     ANY_SLOT,
+    AccessDenial,
     BatteryEvent,
     BoltAction,
     BoltFault,
@@ -31,6 +32,7 @@ from firmware_bridge.protocol import (
     LockResponse,
     MalformedMessageError,
     Message,
+    OfflineKind,
     Opcode,
     ProtocolError,
     PutCodeRequest,
@@ -55,6 +57,7 @@ from firmware_bridge.protocol import (
     decode_request,
 )
 from firmware_bridge.protocol import messages as m
+from firmware_bridge.protocol.schedule import ScheduleWindow
 
 T = 1_700_000_000  # 00 f1 53 65 little-endian
 
@@ -136,6 +139,29 @@ CASES: list[tuple[Message, str]] = [
     (DoorEvent(7, T, DoorState.AJAR), "46 07000000 00f15365 03"),
     (TamperEvent(8, T, TamperKind.CASE_OPENED), "47 08000000 00f15365 01"),
     (UnknownLockEvent(9, T, 0x60, b"\x01\x02"), "60 09000000 00f15365 0102"),
+    # Offline codes and weekly schedules (sections 17, 18)
+    (m.SetOfflineSecretRequest(6, 1, bytes(range(0x40, 0x60))),
+     "0c 0600 01000000 404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"),
+    (m.SetOfflineSecretResponse(6, 1, bytes(range(16))), "8c 0600 00 01000000 000102030405060708090a0b0c0d0e0f"),
+    (m.RevokeOfflineCodeRequest(8, OfflineKind.DAILY, 472222, 472942, 1), "0d 0800 03 9e340700 6e370700 01"),
+    (m.RevokeOfflineCodeResponse(8, 63), "8d 0800 00 3f"),
+    (
+        m.PutScheduledCodeRequest(7, 3, "482913", "Alice", None, None, False, "UTC0",
+                                  (ScheduleWindow(0x1F, 540, 1050), ScheduleWindow(0x60, 600, 720))),
+        f"0e 0700 0300 00 00000000 00000000 {_pin('343832393133')} {_name('416c696365')}"
+        " 01 04 55544330 02 1f 1c02 1a04 60 5802 d002",
+    ),
+    (m.PutScheduledCodeResponse(7, 3), "8e 0700 00 0300"),
+    (m.GetCodeScheduleRequest(9, 3), "0f 0900 0300"),
+    (m.GetCodeScheduleResponse(9, 3), "8f 0900 00 0300 01 00 00"),
+    (m.GetCodeScheduleResponse(9, 3, "UTC0", (ScheduleWindow(1, 0, 1440),)),
+     "8f 0900 00 0300 01 04 55544330 01 01 0000 a005"),
+    (m.OfflineCodeUsedEvent(10, T, 1, OfflineKind.HOURLY, 472222, 472225, 0),
+     "48 0a000000 00f15365 01000000 02 9e340700 a1340700 00"),
+    (m.AccessDeniedEvent(11, T, AccessDenial.OUTSIDE_SCHEDULE, 3),
+     "49 0b000000 00f15365 01 0300 00000000 00 00000000 00000000 00"),
+    (m.AccessDeniedEvent(12, T, AccessDenial.REVOKED, None, 2, OfflineKind.ONE_TIME, 472222, 472246, 3),
+     "49 0c000000 00f15365 02 ffff 02000000 01 9e340700 b6340700 03"),
 ]
 
 
@@ -310,7 +336,7 @@ events: st.SearchStrategy[LockEvent] = st.one_of(
     st.builds(BatteryEvent, _u32, _u32, st.integers(0, 100), st.booleans()),
     st.builds(DoorEvent, _u32, _u32, _enum(DoorState)),
     st.builds(TamperEvent, _u32, _u32, _enum(TamperKind)),
-    st.builds(UnknownLockEvent, _u32, _u32, st.integers(0x48, 0x7E), st.binary(max_size=20)),
+    st.builds(UnknownLockEvent, _u32, _u32, st.integers(0x4A, 0x7E), st.binary(max_size=20)),
 )
 requests: st.SearchStrategy[Request] = st.one_of(
     st.builds(StatusRequest, _u16),
@@ -409,3 +435,42 @@ def test_from_bytes_on_the_base_classes() -> None:
 def test_device_info_round_trip_property(version: int, caps: int, model: str, fw: str) -> None:
     info = DeviceInfo(version, caps, model, fw)
     assert DeviceInfo.from_bytes(bytes(info)) == info
+
+
+@pytest.mark.parametrize(
+    ("wire", "error"),
+    [
+        # Extension version 2: refused as such, whatever follows.
+        (f"0e 0700 0300 00 00000000 00000000 {_pin('31323334')} {_name('')} 02 04 55544330 01 01 0000 a005",
+         ErrorCode.UNSUPPORTED_EXTENSION),
+        # No window, an empty weekday set, a window ending before it starts, a window past midnight.
+        (f"0e 0700 0300 00 00000000 00000000 {_pin('31323334')} {_name('')} 01 04 55544330 00",
+         ErrorCode.INVALID_SCHEDULE),
+        (f"0e 0700 0300 00 00000000 00000000 {_pin('31323334')} {_name('')} 01 04 55544330 01 00 0000 a005",
+         ErrorCode.INVALID_SCHEDULE),
+        (f"0e 0700 0300 00 00000000 00000000 {_pin('31323334')} {_name('')} 01 04 55544330 01 01 5802 5802",
+         ErrorCode.INVALID_SCHEDULE),
+        (f"0e 0700 0300 00 00000000 00000000 {_pin('31323334')} {_name('')} 01 04 55544330 01 01 0000 a105",
+         ErrorCode.INVALID_SCHEDULE),
+        # Bit 7 of the weekdays, and a rule that is not a POSIX TZ rule.
+        (f"0e 0700 0300 00 00000000 00000000 {_pin('31323334')} {_name('')} 01 04 55544330 01 81 0000 a005",
+         ErrorCode.INVALID_SCHEDULE),
+        (f"0e 0700 0300 00 00000000 00000000 {_pin('31323334')} {_name('')} 01 03 555443 01 01 0000 a005",
+         ErrorCode.INVALID_SCHEDULE),
+        # Offline codes the scheme cannot issue: a one-time code of 23 hours, counter 4, kind 0.
+        ("0d 0800 01 9e340700 b5340700 00", ErrorCode.INVALID_SCHEDULE),
+        ("0d 0800 02 9e340700 a1340700 04", ErrorCode.INVALID_SCHEDULE),
+        ("0d 0800 00 9e340700 a1340700 00", ErrorCode.INVALID_SCHEDULE),
+        ("0d 0800 03 9e340700 a1340700 00", ErrorCode.INVALID_SCHEDULE),  # daily, 3 hours
+        ("0c 0600 00000000 " + "ab" * 32, ErrorCode.MALFORMED),  # generation 0 is the factory's
+    ],
+)
+def test_schedule_and_offline_refusals_carry_the_documented_error(wire: str, error: ErrorCode) -> None:
+    with pytest.raises(MalformedMessageError) as caught:
+        decode_request(bytes.fromhex(wire))
+    assert caught.value.error_code is error
+    assert caught.value.request_id is not None
+
+
+def test_the_offline_secret_is_not_in_repr() -> None:
+    assert "4041" not in repr(m.SetOfflineSecretRequest(6, 1, bytes(range(0x40, 0x60))))

@@ -95,7 +95,7 @@ def test_status_of_a_new_lock(lock: VirtualLock) -> None:
 
 def test_info_characteristic_value(lock: VirtualLock) -> None:
     info = DeviceInfo.from_bytes(bytes(lock.info))
-    assert info.protocol_version == 2 and info.capabilities == 0x1F
+    assert info.protocol_version == 2 and info.capabilities == 0x7F  # offline codes and weekly schedules too
 
 
 # (request, expected response, expected bolt, expected event types): one row per BLE command.
@@ -550,3 +550,40 @@ def test_four_aa_cells_last_a_year_of_twenty_operations_a_day(clock: FakeTime) -
     lock.battery -= moves * (lock.battery_drain_per_move + 3 * lock.battery_drain_per_request)
     lock.battery -= visits * 2 * lock.battery_drain_per_request
     assert 0 < lock.battery < 20  # a year, and not much more
+
+
+# ---------------------------------------------------------------- keypad master mode
+def test_master_mode_programs_an_ongoing_code_in_the_highest_free_slot(lock: VirtualLock,
+                                                                       events: list[LockEvent]) -> None:
+    from firmware_bridge.simulator.lock import DEFAULT_MASTER_PIN
+
+    lock.capacity = 5
+    lock.codes[5] = CodeEntry(5, "1111", "Cloud", None, None)
+    slot = lock.program_at_keypad(DEFAULT_MASTER_PIN, "8642")
+    assert slot == 4 and lock.codes[4] == CodeEntry(4, "8642", "", None, None)
+    assert events == []  # nothing in the log: the bridge notices the code count
+    lock.enter_pin("8642")
+    assert lock.bolt is BoltState.UNLOCKED
+
+
+@pytest.mark.parametrize(("master", "pin", "why"), [
+    ("00000000", "8642", "wrong master code"),
+    (None, "12", "4 to 8 digits"),
+    (None, "1111", "in use"),
+    (None, None, "in use"),  # the master code itself
+])
+def test_master_mode_refuses(lock: VirtualLock, events: list[LockEvent], master, pin, why) -> None:
+    from firmware_bridge.simulator.lock import KeypadRefused
+
+    lock.codes[1] = CodeEntry(1, "1111", "Cloud", None, None)
+    with pytest.raises(KeypadRefused, match=why):
+        lock.program_at_keypad(master or lock.master_pin, pin or lock.master_pin)
+    assert sorted(lock.codes) == [1]
+    if master:  # a wrong master code is a wrong PIN, lockout included
+        assert kinds(events) == ["IncorrectPinEvent"]
+
+
+def test_master_code_survives_a_power_cycle(lock: VirtualLock, clock: FakeTime) -> None:
+    lock.master_pin = "97531086"
+    again = VirtualLock.from_dict(json.loads(json.dumps(lock.to_dict())), time_source=clock)
+    assert again.master_pin == "97531086"

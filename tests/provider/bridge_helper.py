@@ -46,6 +46,10 @@ class BridgeHelper:
     def desired_codes(self, lock_id: str) -> list[dict[str, Any]]:
         return self._call("GET", f"/locks/{lock_id}/access_codes")["access_codes"]
 
+    def code_table(self, lock_id: str) -> dict[str, Any]:
+        """The whole answer: `access_codes` to put, `remove` (the only slots it may clear)."""
+        return self._call("GET", f"/locks/{lock_id}/access_codes")
+
     def code_sync(self, lock_id: str, present: list[str], **extra: Any) -> dict[str, Any]:
         return self._call("POST", f"/locks/{lock_id}/code_sync", json={"present": present, **extra})
 

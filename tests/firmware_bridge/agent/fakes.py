@@ -115,6 +115,7 @@ class FakeSession:
             battery_level=self.fake.battery,
             device_time=datetime.now(UTC) + self.fake.clock_offset,
             timezone=self.fake.timezone,
+            code_count=len(self.fake.codes),
         )
 
     async def _bolt(self, target: str) -> None:
@@ -195,6 +196,7 @@ class FakeProvider:
         self.event_order: list[tuple[str, int]] = []
         self.heartbeats: list[list[dict[str, Any]]] = []
         self.desired: dict[str, list[dict[str, Any]]] = {}
+        self.removing: dict[str, list[dict[str, Any]]] = {}  # the desired table's `remove`
         self.code_syncs: list[tuple[str, dict[str, Any]]] = []
         self.duplicate_events = 0
         self.down = False
@@ -285,9 +287,10 @@ class FakeProvider:
             self.changed.notify_all()
         return {"ok": True}
 
-    async def desired_codes(self, lock_id: str) -> list[dict[str, Any]]:
+    async def desired_codes(self, lock_id: str) -> dict[str, Any]:
         await self._touch()
-        return list(self.desired.get(lock_id, []))
+        return {"access_codes": list(self.desired.get(lock_id, [])),
+                "remove": list(self.removing.get(lock_id, []))}
 
     async def code_sync(self, lock_id: str, report: dict[str, Any]) -> dict[str, Any]:
         self.code_syncs.append((lock_id, report))

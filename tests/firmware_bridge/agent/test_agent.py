@@ -181,13 +181,14 @@ def test_unreachable_lock_offline_then_back_by_itself_and_parked_code_applied(ha
     assert _ops(h.lock, "unlocked") == []
 
 
-def test_reconcile_puts_missing_removes_unknown_keeps_matching(harness):
+def test_reconcile_puts_missing_keeps_unmanaged_and_clears_only_what_the_cloud_deleted(harness):
     h = harness()
     now = datetime.now(UTC).replace(microsecond=0)
     h.lock.codes = {
         1: CodeEntry(1, "1111", "Kept"),
         2: CodeEntry(2, "2222", "Stale"),  # PIN changed in the cloud
-        9: CodeEntry(9, "9999", "Stranger"),  # unknown to the cloud
+        7: CodeEntry(7, "7777", "Deleted"),  # the cloud's, deleted since
+        9: CodeEntry(9, "9999", "Stranger", now, now + timedelta(days=1)),  # not the cloud's
     }
     h.provider.desired["lock-1"] = [
         _put(1, "1111", "ac-1", device_name="Kept"),
@@ -201,20 +202,26 @@ def test_reconcile_puts_missing_removes_unknown_keeps_matching(harness):
             ends_at=(now + timedelta(hours=2)).isoformat().replace("+00:00", "Z"),
         ),
     ]
+    h.provider.removing["lock-1"] = [{"access_code_id": "ac-7", "slot": 7},
+                                     {"access_code_id": "ac-8", "slot": 8}]  # slot 8 is empty already
 
     async def body(h):
         await h.until(lambda: h.provider.code_syncs)
 
     h.run(body)
+    stamp = now.isoformat().replace("+00:00", "Z")
+    until = (now + timedelta(days=1)).isoformat().replace("+00:00", "Z")
     assert h.provider.code_syncs[0] == (
         "lock-1",
-        {"present": ["ac-1", "ac-2", "ac-4"], "unknown_slots": [9], "removed_slots": [9]},
+        {"present": ["ac-1", "ac-2", "ac-4"], "unknown_slots": [9], "removed_slots": [7],
+         "unmanaged": [{"slot": 9, "code": "9999", "name": "Stranger", "starts_at": stamp, "ends_at": until}]},
     )
-    assert sorted(h.lock.codes) == [1, 2, 4]
+    assert sorted(h.lock.codes) == [1, 2, 4, 9]
     assert h.lock.codes[2].code == "2020"
     assert h.lock.codes[4].name == "A very long gu"
     assert h.lock.codes[4].ends_at == now + timedelta(hours=2)
     assert [slot for _, slot in _ops(h.lock, "put_code")] == [2, 4]  # slot 1 left alone
+    assert [slot for _, slot in _ops(h.lock, "delete_code")] == [7]
 
 
 def test_second_reconcile_changes_nothing(harness):
@@ -232,7 +239,42 @@ def test_second_reconcile_changes_nothing(harness):
         "present": ["ac-1"],
         "unknown_slots": [],
         "removed_slots": [],
+        "unmanaged": [],
     }
+
+
+def test_a_code_added_at_the_lock_is_reported_at_the_next_status_read(harness):
+    """The lock's code count changed without a command of ours: the table is read again at once,
+    not at the next reconcile interval."""
+    h = harness(reconcile_interval=3600.0)
+
+    async def body(h):
+        await h.until(lambda: h.provider.code_syncs)
+        h.lock.codes[250] = CodeEntry(250, "8642", "")  # programmed at the keypad
+        h.agent.poke("lock-1")
+        await h.until(lambda: len(h.provider.code_syncs) >= 2)
+
+    h.run(body)
+    assert h.provider.code_syncs[1][1]["unmanaged"] == [
+        {"slot": 250, "code": "8642", "name": None, "starts_at": None, "ends_at": None}]
+    assert 250 in h.lock.codes
+
+
+def test_the_agents_own_code_writes_do_not_trigger_a_reconcile(harness):
+    h = harness(reconcile_interval=3600.0)
+
+    async def body(h):
+        await h.until(lambda: h.provider.code_syncs)
+        h.provider.queue_command("c1", "lock-1", "put_code", **_put())
+        await h.until(lambda: "c1" in h.provider.results)
+        reads = len(_ops(h.lock, "read_events"))
+        h.agent.poke("lock-1")
+        # Status is read before the events: by then a reconcile would have been asked for.
+        await h.until(lambda: len(_ops(h.lock, "read_events")) > reads)
+        assert not h.agent.workers["lock-1"]._needs_reconcile
+
+    h.run(body)
+    assert len(h.provider.code_syncs) == 1
 
 
 def test_clock_drift_reported_then_corrected(harness):

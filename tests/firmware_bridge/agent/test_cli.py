@@ -80,3 +80,14 @@ def test_keypad_says_what_happened_and_fails_unless_it_unlocked(monkeypatch, eve
     result = CliRunner().invoke(main, ["keypad", "--lock", "Front Door", "0000"])
     assert result.exit_code == exit_code
     assert says in result.output
+
+
+def test_keypad_program_sends_the_master_mode_request(monkeypatch):
+    from firmware_bridge.agent import cli as agent_cli
+
+    sent = []
+    monkeypatch.setattr(agent_cli, "_control", lambda state_dir, request: sent.append(request) or
+                        {"ok": True, "name": "Front Door", "slot": 250})
+    result = CliRunner().invoke(main, ["keypad-program", "--lock", "Front Door", "--master", "24681357", "8642"])
+    assert result.exit_code == 0 and "slot 250" in result.output
+    assert sent == [{"op": "program_code", "lock": "Front Door", "master": "24681357", "pin": "8642"}]

@@ -45,6 +45,10 @@ def test_status():
     assert status.lock_state == "unknown" and status.jammed
     assert status.door_state is None
     assert (status.battery_level, status.signal_quality, status.timezone) == (55, 60, "Europe/Paris")
+    assert (status.rssi_dbm, status.code_count) == (-70, 2)
+    unmeasured = links.to_status(messages.StatusResponse(
+        1, const.BoltState.LOCKED, const.DoorState.CLOSED, 55, 0, TS, "UTC", 0, 0, 250, 9))
+    assert (unmeasured.rssi_dbm, unmeasured.signal_quality) == (None, None)
     assert links.signal_quality(0) is None and links.signal_quality(-120) == 0 and links.signal_quality(-40) == 100
 
 

@@ -221,3 +221,35 @@ def test_stopping_with_open_links_leaves_no_radio_exchange_behind(tmp_path):
 
     asyncio.run(scenario())  # _session bounds every wait
     assert errors == []
+
+
+def test_code_programmed_at_the_keypad_is_kept_and_reported(tmp_path, engine):
+    """The keypad's master mode adds a code the cloud did not create: the bridge reports it
+    (unmanaged) at once and leaves it on the lock."""
+    provider = FakeProvider(_infos(1))
+
+    async def body(agent, backend):
+        await provider.wait_for(lambda: provider.code_syncs, 15)
+        control = find_control([tmp_path])
+        answer = await control_request(control, {"op": "program_code", "lock": "lock-1",
+                                                 "master": "24681357", "pin": "8642"})
+        assert answer["ok"] and answer["slot"] == backend.lock("lock-1").capacity
+        await provider.wait_for(lambda: len(provider.code_syncs) >= 2, 15)
+        assert backend.lock("lock-1").codes[answer["slot"]].pin == "8642"
+
+    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, body, engine), 60))
+    [found] = provider.code_syncs[-1][1]["unmanaged"]
+    assert (found["code"], found["name"]) == ("8642", None)
+
+
+def test_heartbeat_carries_the_firmware_the_lock_reports(tmp_path, engine):
+    provider = FakeProvider(_infos(1))
+
+    def reported():
+        return [entry for beat in provider.heartbeats for entry in beat if entry.get("firmware_version")]
+
+    async def body(agent, backend):
+        await provider.wait_for(reported, 15)
+
+    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, body, engine), 60))
+    assert reported()[-1]["firmware_version"] == "1.0.0"

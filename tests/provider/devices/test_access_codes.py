@@ -205,3 +205,41 @@ def test_code_for_a_lock_that_never_comes_back_times_out(client, site, account, 
     assert body["status"] == "failed" and body["error_code"] == "ACTION_TIMEOUT"
     kinds = [(e.event_type, e.data.get("status")) for e in events(site.lock_ids[0]) if e.event_type.startswith("access_code")]
     assert kinds == [("access_code.created", "failed")]
+
+
+def _started_code(client, site, auth_headers, frozen_clock, pin):
+    """A time-bound code the lock holds, whose start is now 15 minutes past."""
+    starts = _future(30)
+    code = _create(client, auth_headers, site.lock_ids[0], name="Guest stay", code=pin,
+                   starts_at=starts, ends_at=_future(90)).get_json()
+    site.helper.run()
+    frozen_clock.advance(45 * 60)  # within the token's hour
+    return f"/access_codes/{code['access_code_id']}", starts
+
+
+def test_started_code_can_be_extended_by_resending_its_start(client, site, auth_headers, frozen_clock):
+    """Seam's update sends both bounds: the stored start, now past, is not a new start."""
+    url, starts = _started_code(client, site, auth_headers, frozen_clock, "2468")
+    later = _future(180)
+    patched = client.patch(url, headers=auth_headers, json={"starts_at": starts, "ends_at": later})
+    assert patched.status_code == 200, patched.get_json()
+    assert patched.get_json()["status"] == "pending"
+    assert (patched.get_json()["starts_at"], patched.get_json()["ends_at"]) == (starts, later)
+    params = site.helper.poll()[0]["params"]
+    assert (params["starts_at"], params["ends_at"]) == (starts, later)
+
+
+def test_started_code_takes_a_new_end_alone_or_its_start_in_milliseconds(client, site, auth_headers, frozen_clock):
+    url, starts = _started_code(client, site, auth_headers, frozen_clock, "1357")
+    assert client.patch(url, headers=auth_headers, json={"ends_at": _future(120)}).status_code == 200
+    millis = starts[:23] + "Z" if "." in starts else starts  # what a client keeping milliseconds re-sends
+    resent = client.patch(url, headers=auth_headers, json={"starts_at": millis, "ends_at": _future(150)})
+    assert resent.status_code == 200 and resent.get_json()["starts_at"] == starts
+
+
+def test_a_new_start_must_still_lie_ahead(client, site, auth_headers, frozen_clock):
+    url, _starts = _started_code(client, site, auth_headers, frozen_clock, "9753")
+    moved = client.patch(url, headers=auth_headers, json={"starts_at": _future(-10), "ends_at": _future(150)})
+    assert moved.status_code == 400 and moved.get_json()["error_code"] == "STARTS_AT_IN_PAST"
+    ahead = client.patch(url, headers=auth_headers, json={"starts_at": _future(10), "ends_at": _future(150)})
+    assert ahead.status_code == 200
