@@ -90,7 +90,7 @@ def event_body(event: Event, event_type: str | None = None) -> bytes:
 
 def _visible_to(query, user_id: str | None, client_pk: str | None):
     if user_id is not None:
-        query = query.where(Event.user_id == user_id)
+        query = query.where(grants.account_clause(user_id))
     if client_pk is not None:
         query = query.where(grants.visible_clause(client_pk))
     return query

@@ -127,7 +127,7 @@ def _heard_through_share(role: str, since: datetime, event: EventLike) -> bool:
     return event.event_type in SHARED_EVENT_TYPES.get(role, ()) and created >= since
 
 
-# --- The rule, asked four ways ----------------------------------------------------------
+# --- The rule, asked five ways ----------------------------------------------------------
 
 
 def authorised_clients(account_id: str, at: datetime | None = None) -> set[str]:
@@ -182,6 +182,21 @@ def visible_clause(client_pk: str, at: datetime | None = None) -> ColumnElement[
         _shared_type_clause(LockShare.role, Event.event_type),
     )
     return or_(by_owner, heard.exists())
+
+
+def account_clause(account_id: str) -> ColumnElement[bool]:
+    """The events an account itself may see (its own token's feed, a lock's history on its
+    pages): its own, and what its role hears of the locks shared with it, from the share on."""
+    own = Event.user_id == account_id
+    shares = select(LockShare.id).where(LockShare.account_id == account_id)
+    if not db.session.scalar(select(shares.exists())):
+        return own
+    heard = shares.where(
+        LockShare.lock_id == Event.device_id,
+        LockShare.created_at <= Event.created_at,
+        _shared_type_clause(LockShare.role, Event.event_type),
+    )
+    return or_(own, heard.exists())
 
 
 def may_see_event(client_pk: str | None, event: EventLike, at: datetime | None = None) -> bool:

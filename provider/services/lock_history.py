@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from provider.extensions import db
 from provider.models import Event
-from provider.services import grants, sharing
+from provider.services import grants
 from provider.services.locks import lock_for
 
 PAGE_SIZE = 25
@@ -28,16 +28,7 @@ def history(
 ) -> tuple[list[Event], int | None]:
     """A page of the lock's events and the cursor (a seq) of the next, older page."""
     lock = lock_for(owner_id, lock_id, "view")
-    query = select(Event).where(Event.device_id == lock.id)
-    share = sharing.share_of(lock, owner_id) if lock.role != "owner" else None
-    if share is None:
-        query = query.where(Event.user_id == owner_id)
-    else:
-        query = query.where(or_(
-            Event.user_id == owner_id,
-            and_(Event.user_id == lock.owner_id, Event.created_at >= share.created_at,
-                 Event.event_type.in_(sorted(grants.SHARED_EVENT_TYPES[share.role]))),
-        ))
+    query = select(Event).where(Event.device_id == lock.id, grants.account_clause(owner_id))
     if event_type:
         query = query.where(Event.event_type == event_type)
     if since:

@@ -221,7 +221,7 @@ def shared(app, account, other_account, make_integrator):
 
     jane_app, john_seam, stranger = make_integrator("Jane App"), make_integrator("John Seam"), make_integrator("Other")
     jane_app.authorised_by(account)
-    john_seam.authorised_by(other_account)
+    john_token = john_seam.authorised_by(other_account)["access_token"]
     stranger.authorised_by(create_account("carol@example.com", "9999"))
     hooks = {}
     for integrator in (jane_app, john_seam, stranger):
@@ -234,7 +234,7 @@ def shared(app, account, other_account, make_integrator):
     deliveries.fan_out(now())  # what happened before the share is not john's business
     sharing.share(lock, granted_by=account.id, email=other_account.email, role="user")
     db.session.commit()
-    return {"lock": lock, "other_lock": jane_site.locks[1], "hooks": hooks, "earlier": earlier.event_id,
+    return {"lock": lock, "other_lock": jane_site.locks[1], "hooks": hooks, "earlier": earlier.event_id, "john_token": john_token,
             "clients": {"jane": jane_app, "john": john_seam, "stranger": stranger}}
 
 
@@ -287,6 +287,10 @@ def test_a_shared_users_clients_hear_the_shared_lock_within_the_role(plain, shar
         for event_id in jane_events | added_to_john:
             status = plain.get(f"/events/{event_id}", headers=integrator.basic).status_code
             assert status == (200 if event_id in expected[name] else 404), (name, event_id)
+    # John's own token (the account itself, not the client) reads the same.
+    own = plain.get("/events", query_string={"limit": 500},
+                    headers={"Authorization": f"Bearer {shared['john_token']}"})
+    assert {e["event_id"] for e in own.get_json()["events"]} & (jane_events | added_to_john) == expected["john"]
     for kind, event in events.items():
         audience = grants.event_audience(event)
         assert (clients["john"].pk in audience) == (event.event_id in state), kind
