@@ -65,6 +65,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         break;
+    case LKP_OP_ROTATE_KEY:
+        if (r.u.rotate_key.rotation_id == 0 || r.u.rotate_key.new_key != data + 7 || size != 23) {
+            abort();
+        }
+        break;
+    case LKP_OP_COMMIT_KEY:
+        if (size != 7) {
+            abort();
+        }
+        break;
+    case LKP_OP_FACTORY_RESET:
+        if (size != 3) {
+            abort();
+        }
+        break;
     case LKP_OP_DELETE_CODE:
         if (r.u.delete_code.slot == 0xFFFF) {
             abort();

@@ -53,6 +53,17 @@ static uint32_t rd_u32(reader_t *r)
     return v;
 }
 
+/* A fixed-size byte field: a pointer into the message. */
+static const uint8_t *rd_bytes(reader_t *r, size_t n)
+{
+    const uint8_t *v = NULL;
+    if (need(r, n)) {
+        v = r->p + r->pos;
+        r->pos += n;
+    }
+    return v;
+}
+
 static uint8_t rd_bool(reader_t *r)
 {
     uint8_t v = rd_u8(r);
@@ -295,6 +306,18 @@ int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_requ
             semantic = LKP_ERR_MALFORMED;
         }
         break;
+    case LKP_OP_ROTATE_KEY:
+        out->u.rotate_key.rotation_id = rd_u32(&r);
+        out->u.rotate_key.new_key = rd_bytes(&r, 16);
+        if (r.err == LKP_OK && out->u.rotate_key.rotation_id == 0) {
+            semantic = LKP_ERR_MALFORMED; /* rotation 0 is reserved: "none committed yet" */
+        }
+        break;
+    case LKP_OP_COMMIT_KEY:
+        out->u.commit_key.rotation_id = rd_u32(&r);
+        break;
+    case LKP_OP_FACTORY_RESET:
+        break;
     default:
         return LKP_ERR_UNKNOWN_OPCODE;
     }
@@ -307,6 +330,38 @@ int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_requ
     if (r.pos != r.len) {
         return LKP_ERR_MALFORMED;
     }
+    return LKP_OK;
+}
+
+int lkp_decode_provision(const uint8_t *body, size_t len, lkp_provision_t *out)
+{
+    size_t at = 2u + 16u, i;
+    uint8_t serial_len, secret_len;
+    memset(out, 0, sizeof *out);
+    if (len < at + 1u || body[0] != 0x20u || body[1] != LKP_PROVISION_VERSION) {
+        return LKP_ERR_MALFORMED;
+    }
+    serial_len = body[at];
+    if (serial_len < 1u || serial_len > LKP_SERIAL_MAX || len - at - 1u < (size_t)serial_len + 1u) {
+        return LKP_ERR_MALFORMED;
+    }
+    for (i = 0; i < serial_len; i++) {
+        uint8_t c = body[at + 1u + i];
+        if (c < 0x20u || c > 0x7Eu) {
+            return LKP_ERR_MALFORMED; /* printable ASCII only */
+        }
+    }
+    at += 1u + serial_len;
+    secret_len = body[at];
+    if (secret_len < LKP_OFFLINE_SECRET_MIN || secret_len > LKP_OFFLINE_SECRET_MAX ||
+        len - at - 1u != (size_t)secret_len) {
+        return LKP_ERR_MALFORMED;
+    }
+    out->device_key = body + 2;
+    out->serial.p = body + 2u + 16u + 1u;
+    out->serial.len = serial_len;
+    out->offline_secret.p = body + at + 1u;
+    out->offline_secret.len = secret_len;
     return LKP_OK;
 }
 

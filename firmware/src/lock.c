@@ -15,6 +15,9 @@
 #define STATE_RECORD_SIZE (STATE_HEADER + LKP_TIMEZONE_MAX)
 #define CODE_RECORD_MAX LKP_CODE_RECORD_SIZE
 #define MSG_OFFSET (LKP_FRAME_HEADER + LKP_RECORD_HEADER) /* plaintext inside lock->tx */
+#define KEYS_MAGIC 0x4Bu /* 'K' */
+#define KEYS_VERSION 1u
+#define KEYS_RECORD_SIZE (3u + 2u * LKP_KEY_SIZE + 8u)
 
 /* ------------------------------------------------------------------ util */
 
@@ -87,6 +90,69 @@ static void load_state(lock_t *lock)
         lock->timezone_len = rec[16];
         memcpy(lock->timezone, rec + STATE_HEADER, rec[16]);
     }
+}
+
+/* The KEYS record: magic, version, flags (bit 0: a key is pending), the
+ * device key, the pending key (zeros if none), pending and committed rotation. */
+static int save_keys(lock_t *lock, const uint8_t key[LKP_KEY_SIZE], const uint8_t *pending, uint32_t pending_rotation,
+                     uint32_t committed_rotation)
+{
+    uint8_t rec[KEYS_RECORD_SIZE];
+    int rc;
+    memset(rec, 0, sizeof rec);
+    rec[0] = KEYS_MAGIC;
+    rec[1] = KEYS_VERSION;
+    rec[2] = pending ? 1u : 0u;
+    memcpy(rec + 3, key, LKP_KEY_SIZE);
+    if (pending) {
+        memcpy(rec + 3 + LKP_KEY_SIZE, pending, LKP_KEY_SIZE);
+    }
+    lkp_put_u32(rec + 3 + 2 * LKP_KEY_SIZE, pending_rotation);
+    lkp_put_u32(rec + 7 + 2 * LKP_KEY_SIZE, committed_rotation);
+    rc = lock->hal.nvs_write(lock->hal.user, LOCK_NVS_ID_KEYS, rec, sizeof rec);
+    lkp_wipe(rec, sizeof rec);
+    return rc;
+}
+
+static void load_keys(lock_t *lock, const uint8_t *configured)
+{
+    uint8_t rec[KEYS_RECORD_SIZE];
+    int n = lock->hal.nvs_read(lock->hal.user, LOCK_NVS_ID_KEYS, rec, sizeof rec);
+    if (n == (int)KEYS_RECORD_SIZE && rec[0] == KEYS_MAGIC && rec[1] == KEYS_VERSION && rec[2] <= 1u) {
+        lock->has_key = 1;
+        memcpy(lock->device_key, rec + 3, LKP_KEY_SIZE);
+        lock->key_pending = rec[2];
+        if (lock->key_pending) {
+            memcpy(lock->pending_key, rec + 3 + LKP_KEY_SIZE, LKP_KEY_SIZE);
+            lock->pending_rotation = lkp_get_u32(rec + 3 + 2 * LKP_KEY_SIZE);
+        }
+        lock->committed_rotation = lkp_get_u32(rec + 7 + 2 * LKP_KEY_SIZE);
+    } else if (configured) {
+        lock->has_key = 1;
+        memcpy(lock->device_key, configured, LKP_KEY_SIZE);
+    } else {
+        /* No key anywhere: factory mode, unless the one-way switch says the
+         * lock left it already (a lost key is not re-written over the air). */
+        lock->factory_mode = !(lock->hal.factory_sealed && lock->hal.factory_sealed(lock->hal.user));
+    }
+    lkp_wipe(rec, sizeof rec);
+}
+
+/* HMAC-SHA256(key, label || msg)[0:16]: the key proof and the provisioning proof. */
+static int proof16(const uint8_t key[LKP_KEY_SIZE], const char *label, const uint8_t *msg, size_t msg_len,
+                   uint8_t out[LKP_PROOF_SIZE])
+{
+    uint8_t mac[LKP_SHA256_SIZE];
+    lkp_part_t parts[2];
+    int rc;
+    parts[0].p = (const uint8_t *)label;
+    parts[0].n = strlen(label);
+    parts[1].p = msg;
+    parts[1].n = msg_len;
+    rc = lkp_hmac_sha256(key, LKP_KEY_SIZE, parts, 2, mac);
+    memcpy(out, mac, LKP_PROOF_SIZE);
+    lkp_wipe(mac, sizeof mac);
+    return rc;
 }
 
 /* ------------------------------------------------------------- radio out */
@@ -520,6 +586,119 @@ static void handle_read_events(lock_t *lock, const lkp_request_t *req)
     send_message(lock, n, LOCK_TX_RESPONSE);
 }
 
+/* Section 13: the pending key and both rotation numbers are in storage before
+ * the answer leaves, so a link lost at any point leaves a key the cloud knows. */
+static void handle_rotate_key(lock_t *lock, const lkp_request_t *req)
+{
+    const uint8_t *new_key = req->u.rotate_key.new_key;
+    uint32_t rotation = req->u.rotate_key.rotation_id;
+    uint8_t key_proof[LKP_PROOF_SIZE], id[4], *m;
+
+    lkp_put_u32(id, rotation);
+    if (proof16(new_key, "LKP1 key proof", id, sizeof id, key_proof) != 0) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_INTERNAL, LOCK_TX_RESPONSE);
+        return;
+    }
+    /* The same rotation again after its commit: the answer to COMMIT_KEY was
+     * lost and the new key is already ours; same proof, nothing changes. */
+    if (!(rotation == lock->committed_rotation && lkp_ct_equal(new_key, lock->device_key, LKP_KEY_SIZE))) {
+        if (save_keys(lock, lock->device_key, new_key, rotation, lock->committed_rotation) != 0) {
+            send_error(lock, req->opcode, req->request_id, LKP_ERR_INTERNAL, LOCK_TX_RESPONSE);
+            return;
+        }
+        memcpy(lock->pending_key, new_key, LKP_KEY_SIZE);
+        lock->key_pending = 1;
+        lock->pending_rotation = rotation;
+    }
+    m = response_header(lock, req->opcode, req->request_id, LKP_OK);
+    lkp_put_u32(m + 4, rotation);
+    memcpy(m + 8, key_proof, LKP_PROOF_SIZE);
+    send_message(lock, 8u + LKP_PROOF_SIZE, LOCK_TX_RESPONSE);
+}
+
+static void handle_commit_key(lock_t *lock, const lkp_request_t *req)
+{
+    uint32_t rotation = req->u.commit_key.rotation_id;
+    uint8_t *m;
+    if (!lock->key_pending || rotation != lock->pending_rotation) {
+        /* A repeated COMMIT_KEY of the rotation already done is answered OK again. */
+        if (lock->key_pending || rotation != lock->committed_rotation) {
+            send_error(lock, req->opcode, req->request_id, LKP_ERR_NO_PENDING_KEY, LOCK_TX_RESPONSE);
+            return;
+        }
+    } else {
+        if (save_keys(lock, lock->pending_key, NULL, 0, rotation) != 0) {
+            send_error(lock, req->opcode, req->request_id, LKP_ERR_INTERNAL, LOCK_TX_RESPONSE);
+            return;
+        }
+        /* The session in progress keeps its keys; the next HELLO uses the new one. */
+        memcpy(lock->device_key, lock->pending_key, LKP_KEY_SIZE);
+        lkp_wipe(lock->pending_key, sizeof lock->pending_key);
+        lock->key_pending = 0;
+        lock->pending_rotation = 0;
+        lock->committed_rotation = rotation;
+    }
+    m = response_header(lock, req->opcode, req->request_id, LKP_OK);
+    lkp_put_u32(m + 4, rotation);
+    send_message(lock, 8, LOCK_TX_RESPONSE);
+}
+
+static int presence_now(lock_t *lock)
+{
+    if (lock->presence &&
+        (int32_t)(lock->hal.uptime_ms(lock->hal.user) - lock->presence_until_ms) >= 0) {
+        lock->presence = 0;
+    }
+    return lock->presence;
+}
+
+/* Section 14: codes, event log, keypad lockout and any pending key go; the
+ * device key, the rotation number and the event sequence stay. */
+static void handle_factory_reset(lock_t *lock, const lkp_request_t *req)
+{
+    uint16_t slot;
+    uint32_t seq;
+    if (!presence_now(lock)) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_PRESENCE_REQUIRED, LOCK_TX_RESPONSE);
+        return;
+    }
+    lock->presence = 0;
+    for (slot = 1; slot <= lock->cfg.code_capacity; slot++) {
+        if (slot_used(lock, slot)) {
+            (void)lock->hal.nvs_delete(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SLOT_BASE + slot));
+            set_slot_used(lock, slot, 0);
+        }
+    }
+    lock->code_count = 0;
+    if (lock->oldest_seq != 0) {
+        for (seq = lock->oldest_seq; seq - lock->oldest_seq < lock->cfg.event_log_size; seq++) {
+            (void)lock->hal.nvs_delete(lock->hal.user,
+                                       (uint16_t)(LOCK_NVS_ID_EVENT_BASE + (seq - 1u) % lock->cfg.event_log_size));
+            if (seq == lock->head_seq) {
+                break;
+            }
+        }
+    }
+    /* The floor keeps seq going up after the records that carried it are gone. */
+    lock->seq_floor = lock->head_seq;
+    lock->oldest_seq = 0;
+    lock->wrong_pins = 0;
+    lock->lockouts = 0;
+    lock->keypad_locked = 0;
+    save_state(lock);
+    if (lock->key_pending) {
+        if (save_keys(lock, lock->device_key, NULL, 0, lock->committed_rotation) != 0) {
+            send_error(lock, req->opcode, req->request_id, LKP_ERR_INTERNAL, LOCK_TX_RESPONSE);
+            return;
+        }
+        lkp_wipe(lock->pending_key, sizeof lock->pending_key);
+        lock->key_pending = 0;
+        lock->pending_rotation = 0;
+    }
+    (void)response_header(lock, req->opcode, req->request_id, LKP_OK);
+    send_message(lock, 4, LOCK_TX_RESPONSE);
+}
+
 static void execute(lock_t *lock, const lkp_request_t *req)
 {
     if (lock->hal.busy && lock->hal.busy(lock->hal.user)) {
@@ -548,6 +727,15 @@ static void execute(lock_t *lock, const lkp_request_t *req)
         break;
     case LKP_OP_READ_EVENTS:
         handle_read_events(lock, req);
+        break;
+    case LKP_OP_ROTATE_KEY:
+        handle_rotate_key(lock, req);
+        break;
+    case LKP_OP_COMMIT_KEY:
+        handle_commit_key(lock, req);
+        break;
+    case LKP_OP_FACTORY_RESET:
+        handle_factory_reset(lock, req);
         break;
     default:
         send_error(lock, req->opcode, req->request_id, LKP_ERR_UNKNOWN_OPCODE, LOCK_TX_RESPONSE);
@@ -596,6 +784,12 @@ static void on_hello(lock_t *lock, const uint8_t *body, uint16_t len)
 {
     uint8_t *f = lock->tx + LKP_FRAME_HEADER;
     uint8_t ours = lock->cfg.protocol_version, theirs;
+    if (!lock->has_key) {
+        /* Factory mode (or keyless): no key to run a session with. */
+        lock->counters.handshakes_failed++;
+        send_alert(lock, LKP_ERR_NOT_PROVISIONED);
+        return;
+    }
     if (len != LKP_HELLO_SIZE) {
         return;
     }
@@ -682,6 +876,59 @@ static void on_secure(lock_t *lock, const uint8_t *body, uint16_t len)
     lock->request_len = (uint16_t)n;
 }
 
+static void send_provisioned(lock_t *lock, uint8_t status, const uint8_t *proof)
+{
+    uint8_t *f = lock->tx + LKP_FRAME_HEADER;
+    f[0] = LKP_FRAME_PROVISIONED;
+    f[1] = status;
+    if (proof) {
+        memcpy(f + 2, proof, LKP_PROOF_SIZE);
+    } else {
+        memset(f + 2, 0, LKP_PROOF_SIZE);
+    }
+    send_plain(lock, LKP_PROVISIONED_SIZE, LOCK_TX_PROTOCOL);
+}
+
+/* Section 16: plaintext, so accepted in factory mode only, and once. */
+static void on_provision(lock_t *lock, const uint8_t *body, uint16_t len)
+{
+    lkp_provision_t p;
+    uint8_t rec[1u + LKP_OFFLINE_SECRET_MAX], stored[KEYS_RECORD_SIZE], proof[LKP_PROOF_SIZE];
+    int n, ok;
+    if (!lock->factory_mode) {
+        send_provisioned(lock, LKP_ERR_FACTORY_LOCKED, NULL);
+        return;
+    }
+    if (lkp_decode_provision(body, len, &p) != LKP_OK) {
+        lock->counters.rejected_records++;
+        send_provisioned(lock, LKP_ERR_MALFORMED, NULL);
+        return;
+    }
+    rec[0] = p.serial.len;
+    memcpy(rec + 1, p.serial.p, p.serial.len);
+    ok = lock->hal.nvs_write(lock->hal.user, LOCK_NVS_ID_SERIAL, rec, 1u + p.serial.len) == 0;
+    rec[0] = p.offline_secret.len;
+    memcpy(rec + 1, p.offline_secret.p, p.offline_secret.len);
+    ok = ok && lock->hal.nvs_write(lock->hal.user, LOCK_NVS_ID_OFFLINE_SECRET, rec, 1u + p.offline_secret.len) == 0;
+    lkp_wipe(rec, sizeof rec);
+    ok = ok && save_keys(lock, p.device_key, NULL, 0, 0) == 0;
+    /* The proof is over the key as read back from storage: a bad write is
+     * caught by the jig on the line, not at the owner's door. */
+    n = ok ? lock->hal.nvs_read(lock->hal.user, LOCK_NVS_ID_KEYS, stored, sizeof stored) : -1;
+    ok = n == (int)KEYS_RECORD_SIZE && proof16(stored + 3, "LKP1 provisioned", p.serial.p, p.serial.len, proof) == 0;
+    ok = ok && (!lock->hal.factory_seal || lock->hal.factory_seal(lock->hal.user) == 0);
+    if (!ok) {
+        lkp_wipe(stored, sizeof stored);
+        send_provisioned(lock, LKP_ERR_INTERNAL, NULL);
+        return;
+    }
+    memcpy(lock->device_key, stored + 3, LKP_KEY_SIZE);
+    lkp_wipe(stored, sizeof stored);
+    lock->has_key = 1;
+    lock->factory_mode = 0;
+    send_provisioned(lock, LKP_OK, proof);
+}
+
 static void handle_frame(lock_t *lock, const uint8_t *body, uint16_t len)
 {
     lock->counters.frames_received++;
@@ -694,6 +941,9 @@ static void handle_frame(lock_t *lock, const uint8_t *body, uint16_t len)
         break;
     case LKP_FRAME_SECURE:
         on_secure(lock, body, len);
+        break;
+    case LKP_FRAME_PROVISION:
+        on_provision(lock, body, len);
         break;
     default:
         break; /* not a bridge -> lock frame: dropped */
@@ -891,6 +1141,63 @@ void lock_keypad_entry(lock_t *lock, const char *digits, size_t len)
     }
 }
 
+int lock_keypad_program(lock_t *lock, const char *master, size_t master_len, const char *pin, size_t pin_len)
+{
+    uint8_t rec[CODE_RECORD_MAX];
+    uint16_t slot, free_slot = 0;
+    int rc;
+
+    if (lock->master_len == 0) {
+        return LOCK_PROGRAM_NOT_SUPPORTED;
+    }
+    if (lock->cfg.protocol_version >= 2 && keypad_locked_out(lock)) {
+        return LOCK_PROGRAM_LOCKED_OUT;
+    }
+    if (master_len != lock->master_len || !lkp_ct_equal((const uint8_t *)master, (const uint8_t *)lock->master_pin,
+                                                        lock->master_len)) {
+        lock_keypad_entry(lock, master, master_len); /* a wrong PIN, lockout included */
+        return LOCK_PROGRAM_WRONG_MASTER;
+    }
+    if (lock->wrong_pins || lock->lockouts) {
+        lock->wrong_pins = 0;
+        lock->lockouts = 0;
+        save_state(lock);
+    }
+    if (!lkp_pin_valid((const uint8_t *)pin, pin_len)) {
+        return LOCK_PROGRAM_BAD_PIN;
+    }
+    if (pin_len == lock->master_len && memcmp(pin, lock->master_pin, pin_len) == 0) {
+        return LOCK_PROGRAM_PIN_IN_USE;
+    }
+    for (slot = lock->cfg.code_capacity; slot >= 1; slot--) {
+        if (!slot_used(lock, slot)) {
+            if (free_slot == 0) {
+                free_slot = slot;
+            }
+            continue;
+        }
+        if (read_code(lock, slot, rec, sizeof rec) > 0 && rec[10] == pin_len && memcmp(rec + 11, pin, pin_len) == 0) {
+            lkp_wipe(rec, sizeof rec);
+            return LOCK_PROGRAM_PIN_IN_USE;
+        }
+    }
+    if (free_slot == 0) {
+        return LOCK_PROGRAM_NO_ROOM;
+    }
+    memset(rec, 0, sizeof rec);
+    lkp_put_u16(rec, free_slot);
+    rec[10] = (uint8_t)pin_len;
+    memcpy(rec + 11, pin, pin_len);
+    rc = lock->hal.nvs_write(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SLOT_BASE + free_slot), rec, sizeof rec);
+    lkp_wipe(rec, sizeof rec);
+    if (rc != 0) {
+        return LOCK_PROGRAM_NO_ROOM;
+    }
+    set_slot_used(lock, free_slot, 1);
+    lock->code_count++;
+    return free_slot;
+}
+
 void lock_keypad_lock_button(lock_t *lock)
 {
     (void)move_bolt(lock, LOCK_ACTION_LOCK, LOCK_SOURCE_KEYPAD, LKP_NO_SLOT);
@@ -942,6 +1249,12 @@ void lock_tick(lock_t *lock)
         return; /* closing the door re-arms it */
     }
     (void)move_bolt(lock, LOCK_ACTION_LOCK, LOCK_SOURCE_AUTO_LOCK, LKP_NO_SLOT);
+}
+
+void lock_reset_button(lock_t *lock, uint32_t window_ms)
+{
+    lock->presence = 1;
+    lock->presence_until_ms = lock->hal.uptime_ms(lock->hal.user) + (window_ms ? window_ms : LOCK_PRESENCE_WINDOW_MS);
 }
 
 void lock_continue_after(lock_t *lock, uint32_t seq)
@@ -1000,6 +1313,12 @@ void lock_get_state(const lock_t *lock, lock_state_t *out)
     out->backing_off = lock->backing_off;
     out->protocol_version = lock->cfg.protocol_version;
     out->lockouts = lock->lockouts;
+    out->has_key = lock->has_key;
+    out->factory_mode = lock->factory_mode;
+    out->key_pending = lock->key_pending;
+    out->presence = lock->presence;
+    out->pending_rotation = lock->pending_rotation;
+    out->committed_rotation = lock->committed_rotation;
 }
 
 size_t lock_sizeof(void)
@@ -1012,7 +1331,7 @@ size_t lock_sizeof(void)
 int lock_init(lock_t *lock, const lock_hal_t *hal, const lock_config_t *config)
 {
     uint16_t slot;
-    if (!hal || !config || !config->device_key || !hal->rtc_get || !hal->rtc_set || !hal->uptime_ms ||
+    if (!hal || !config || !hal->rtc_get || !hal->rtc_set || !hal->uptime_ms ||
         !hal->random || !hal->motor_drive || !hal->battery_percent || !hal->nvs_read || !hal->nvs_write ||
         !hal->nvs_delete || !hal->radio_notify || config->code_capacity < 1 ||
         (config->protocol_version != 0 && (config->protocol_version < LKP_PROTOCOL_VERSION_MIN ||
@@ -1024,8 +1343,13 @@ int lock_init(lock_t *lock, const lock_hal_t *hal, const lock_config_t *config)
     memset(lock, 0, sizeof *lock);
     lock->hal = *hal;
     lock->cfg = *config;
-    memcpy(lock->device_key, config->device_key, LKP_KEY_SIZE);
-    lock->cfg.device_key = NULL; /* the copy above is the only one the core keeps */
+    load_keys(lock, config->device_key);
+    if (config->master_pin && lkp_pin_valid((const uint8_t *)config->master_pin, strlen(config->master_pin))) {
+        lock->master_len = (uint8_t)strlen(config->master_pin);
+        memcpy(lock->master_pin, config->master_pin, lock->master_len);
+    }
+    lock->cfg.master_pin = NULL;
+    lock->cfg.device_key = NULL; /* the copy in lock_t is the only one the core keeps */
     if (lock->cfg.protocol_version == 0) {
         lock->cfg.protocol_version = LKP_PROTOCOL_VERSION;
     }

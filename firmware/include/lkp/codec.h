@@ -30,7 +30,11 @@ typedef enum {
     LKP_ERR_INVALID_SCHEDULE = 0x11,
     LKP_ERR_INVALID_TIME = 0x12,
     LKP_ERR_INVALID_TIMEZONE = 0x13,
-    LKP_ERR_INTERNAL = 0x14
+    LKP_ERR_INTERNAL = 0x14,
+    LKP_ERR_NO_PENDING_KEY = 0x15,
+    LKP_ERR_PRESENCE_REQUIRED = 0x16,
+    LKP_ERR_FACTORY_LOCKED = 0x17,
+    LKP_ERR_NOT_PROVISIONED = 0x18
 } lkp_error_t;
 
 typedef enum {
@@ -41,7 +45,10 @@ typedef enum {
     LKP_OP_PUT_CODE = 0x05,
     LKP_OP_DELETE_CODE = 0x06,
     LKP_OP_LIST_CODES = 0x07,
-    LKP_OP_READ_EVENTS = 0x08
+    LKP_OP_READ_EVENTS = 0x08,
+    LKP_OP_ROTATE_KEY = 0x09,
+    LKP_OP_COMMIT_KEY = 0x0A,
+    LKP_OP_FACTORY_RESET = 0x0B
 } lkp_opcode_t;
 
 #define LKP_RESPONSE_FLAG 0x80u
@@ -114,6 +121,13 @@ typedef struct lkp_request {
             uint32_t since_seq;
             uint8_t max_count;
         } read_events;
+        struct {
+            uint32_t rotation_id;   /* >= 1 */
+            const uint8_t *new_key; /* 16 bytes inside the decoded message */
+        } rotate_key;
+        struct {
+            uint32_t rotation_id;
+        } commit_key;
     } u;
 } lkp_request_t;
 
@@ -122,6 +136,22 @@ typedef struct lkp_request {
  * 3-byte header can be read (the request is dropped). On an error >= 0,
  * out->opcode and out->request_id are set. */
 int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_request_t *out);
+
+/* PROVISION (frame type 0x20, section 16): what the factory line writes. */
+#define LKP_PROVISION_VERSION 1u
+#define LKP_SERIAL_MAX 32u
+#define LKP_OFFLINE_SECRET_MIN 16u
+#define LKP_OFFLINE_SECRET_MAX 64u
+#define LKP_PROOF_SIZE 16u
+typedef struct lkp_provision {
+    const uint8_t *device_key; /* 16 bytes */
+    lkp_str_t serial;          /* 1..32 printable ASCII */
+    lkp_str_t offline_secret;  /* 16..64 bytes */
+} lkp_provision_t;
+
+/* Decode a PROVISION frame body (type byte included). LKP_OK or
+ * LKP_ERR_MALFORMED; the pointers point into body. */
+int lkp_decode_provision(const uint8_t *body, size_t len, lkp_provision_t *out);
 
 /* An event to log and send (seq and timestamp filled by the lock). */
 typedef struct lkp_event {
