@@ -153,3 +153,14 @@ def test_cli_writes_the_html_report_without_a_secret_in_it(serve_fake, tmp_path)
     assert "PASSED" in page and "access_codes.extend_started" in page and "access_codes.unmanaged_survive" in page
     for secret in [*issued, CLIENT_SECRET, *pins]:
         assert secret not in page
+
+
+def test_delivery_evidence_masks_the_pins_events_carry():
+    from certify.listener import Delivery
+
+    payload = {"event_type": "access_code.created", "code": "4829", "data": {"code": "4829"},
+               "access_code": {"code": "4829"}}
+    described = Delivery(0.0, "/hook", {}, json.dumps(payload).encode(), 200, payload).describe()
+    assert "4829" not in json.dumps(described)
+    raw = Delivery(0.0, "/hook", {}, b"pin=9090&x=1", 200).describe()
+    assert "9090" not in json.dumps(raw)
