@@ -33,6 +33,7 @@ from typing import Any
 
 from cffi import FFI
 
+from bridge_contract import BATTERY_LOW_PERCENT
 from firmware_bridge.protocol import (
     DEFAULT_CODE_CAPACITY,
     DEFAULT_EVENT_LOG_SIZE,
@@ -144,7 +145,8 @@ int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, void *ou
 """
 
 MODEL = "VL-1 virtual lock (C core)"
-LOW_BATTERY_PERCENT = 15
+# The C core's LOCK_LOW_BATTERY_PERCENT (firmware/include/lkp/lock.h) equals it.
+LOW_BATTERY_PERCENT = BATTERY_LOW_PERCENT
 NVS_FULL = -28
 NVS_KEYS = 0x0002  # device key, pending key, rotation numbers (firmware/README.md)
 NVS_SERIAL = 0x0003

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+# BatteryEvent.low at or below this: the cloud's battery.low threshold too.
+from bridge_contract import BATTERY_LOW_PERCENT as LOW_BATTERY_PERCENT
 from firmware_bridge.protocol import (
     ANY_SLOT,
     DEFAULT_CODE_CAPACITY,
@@ -111,7 +113,6 @@ EventListener = Callable[[LockEvent], None]
 #: Percent of a full battery per motor move and per handled request (see VirtualLock).
 BATTERY_PER_MOVE = 0.011
 BATTERY_PER_REQUEST = 0.00001
-LOW_BATTERY_PERCENT = 15  # BatteryEvent.low from here down
 CRITICAL_BATTERY_PERCENT = 3  # motor refuses to run (LOW_BATTERY) at or below this
 EARLIEST_VALID_TIME = 1_577_836_800  # 2020-01-01: SET_TIME before this is INVALID_TIME
 MODEL = "VL-1 virtual lock"

@@ -14,12 +14,14 @@ from provider.errors import not_found
 from provider.extensions import db
 from provider.models import Bridge, Lock, LockEventLog
 from provider.services import access_codes, clock_correction, sealed
+from provider.services.actions import action_completed_data
 from provider.services.bridges import set_lock_online
 from provider.services.events import record_event
 from provider.services.locks import door_open, lock_rows
 
-# Below this the lock reports a low battery (Seam's "low" band).
-BATTERY_LOW_PERCENT = 20
+# The lock's own low-battery level (it reports `low` at or below it): one threshold on
+# both sides of the bridge.
+BATTERY_LOW_PERCENT = contract.BATTERY_LOW_PERCENT
 # A rise this large from a half-empty level means fresh batteries, not measurement noise.
 BATTERY_REPLACED_JUMP = 30
 BATTERY_REPLACED_FROM_BELOW = 50
@@ -41,10 +43,11 @@ def apply_battery(lock: Lock, level: int, at: datetime | None = None) -> None:
     previous = lock.battery_level
     lock.battery_level = level
     data = {"lock_id": lock.id, "battery_level": level}
-    crossed_low = level < BATTERY_LOW_PERCENT and (previous is None or previous >= BATTERY_LOW_PERCENT)
+    crossed_low = level <= BATTERY_LOW_PERCENT and (previous is None or previous > BATTERY_LOW_PERCENT)
     if crossed_low:
+        # One event for one drop; a webhook that asked for device.low_battery alone gets it
+        # under that name (provider.services.events.EVENT_ALIASES).
         record_event("battery.low", device=lock, data=data, occurred_at=at)
-        record_event("device.low_battery", device=lock, data=data, occurred_at=at)
     elif (
         previous is not None
         and previous < BATTERY_REPLACED_FROM_BELOW
@@ -154,12 +157,9 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
         performed_via = contract.PERFORMED_VIA.get(source or "")
         if performed_via is None:
             return  # "ble": our own remote command, reported through its result
-        payload: dict[str, Any] = {
-            "lock_id": lock.id,
-            "action_type": "lock" if kind == contract.LOCKED else "unlock",
-            "status": "success",
-            "performed_via": performed_via,
-        }
+        payload = action_completed_data(
+            lock, "lock" if kind == contract.LOCKED else "unlock", "success", performed_via, source=source
+        )
         if source == contract.SOURCE_KEYPAD and data.get("slot") is not None:
             code = access_codes.code_for_slot(lock.id, data["slot"])
             if code is not None:
@@ -177,7 +177,14 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
             device=lock,
             occurred_at=at,
             data={"lock_id": lock.id},
-            sealed={"code": data.get("pin")},
+            sealed={"pin": data.get("pin")},
+        )
+    elif kind == contract.TAMPER and data.get("kind") == contract.TAMPER_KEYPAD_LOCKOUT:
+        record_event(
+            "lock.access_denied",
+            device=lock,
+            occurred_at=at,
+            data={"lock_id": lock.id, "reason": contract.TAMPER_KEYPAD_LOCKOUT},
         )
     elif kind == contract.TAMPER:
         record_event(
@@ -186,14 +193,36 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
             occurred_at=at,
             data={"lock_id": lock.id, "tamper_kind": data.get("kind") or "unknown"},
         )
-    elif kind == contract.JAMMED:
-        lock.lock_state = "unknown"
-    elif kind == contract.OBSTRUCTED:
-        lock.obstructed = True
+    elif kind in (contract.JAMMED, contract.OBSTRUCTED):
+        if kind == contract.JAMMED:
+            lock.lock_state = "unknown"
+        else:
+            lock.obstructed = True
+        _bolt_failed(lock, kind, data, at)
     elif kind == contract.BATTERY and data.get("level") is not None:
         apply_battery(lock, data["level"], at)
     elif kind == contract.DOOR and lock.has_door_sensor:
         apply_door(lock, data.get("state"), at)
+
+
+def _bolt_failed(lock: Lock, kind: str, data: dict[str, Any], at: datetime) -> None:
+    """A jam or obstruction the lock reports on its own (keypad, hand, auto-lock) is a
+    failed lock.action_completed without an action_id; one during our own command ("ble")
+    is reported through that command's result instead."""
+    source = data.get("source")
+    performed_via = contract.PERFORMED_VIA.get(source or "")
+    if performed_via is None:
+        return
+    action = data.get("action") if data.get("action") in contract.BOLT_COMMANDS else (
+        "lock" if kind == contract.OBSTRUCTED else "unlock"
+    )
+    error_code = contract.LOCK_JAMMED if kind == contract.JAMMED else contract.BOLT_OBSTRUCTED
+    record_event(
+        "lock.action_completed",
+        device=lock,
+        occurred_at=at,
+        data=action_completed_data(lock, action, "failed", performed_via, error_code, source=source),
+    )
 
 
 def accept_events(bridge: Bridge, events: list[dict[str, Any]]) -> tuple[int, int]:

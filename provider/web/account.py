@@ -61,6 +61,8 @@ EVENT_WORDS = {
     "device.door_opened": "Door opened",
     "device.door_closed": "Door closed",
     "device.added": "Added to your account",
+    "device.tampered": "Tampered with",
+    "lock.access_denied": "Keypad locked after wrong codes",
 }
 
 

@@ -33,6 +33,7 @@ CLIENT_ID, CLIENT_SECRET = "seam", "seamsecret"
 REDIRECT_URIS = ("https://connect.getseam.com/oauth/callback", "http://localhost:3020/oauth/callback")
 USERNAME, PASSWORD = "jane@example.com", "1234"
 RETRY_DELAY = 0.2
+EVENT_TYPES = ("lock.action_completed", "access_code.created", "access_code.updated", "access_code.deleted")
 
 BREAKS: dict[str, set[str]] = {
     "health_wrong": {"health.ok"},
@@ -66,6 +67,8 @@ BREAKS: dict[str, set[str]] = {
     "webhook_unsigned": {"webhooks.signature"},
     "webhook_signed_with_another_secret": {"webhooks.signature"},
     "webhook_no_retry": {"webhooks.retry"},
+    "event_fields_only_in_data": {"webhooks.flat_event_fields"},
+    "unknown_event_type_refused": {"webhooks.unknown_event_types"},
     # Warning-level: the run still passes.
     "code_reuse_keeps_tokens": set(),
 }
@@ -123,8 +126,11 @@ class FakeProvider:
 
     # -- events --------------------------------------------------------------------------
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        data = {"lock_id": self.lock_id, **data}
         payload = {"event_id": str(uuid.uuid4()), "event_type": event_type, "device_id": self.lock_id,
                    "user_id": self.user_id, "timestamp": _iso(_now()), "data": data}
+        if not self.broken("event_fields_only_in_data"):
+            payload = {**data, **payload}  # Seam's examples read the fields at the top level
         for hook in list(self.webhooks.values()):
             if event_type in hook["events"]:
                 self.outbox.put((hook, payload))
@@ -338,7 +344,8 @@ class FakeProvider:
             if action["status"] == "pending" and not fake.broken("action_never_completes"):
                 action["status"] = "success"
                 fake.locks[action["lock_id"]]["lock_state"] = action["action"] + "ed"
-                fake.emit("lock.action_completed", {"action_id": action["action_id"], "status": "success",
+                fake.emit("lock.action_completed", {"action_id": action["action_id"], "custom_id": action["custom_id"],
+                                                    "action": action["action"], "status": "success",
                                                     "performed_via": "remote_api"})
 
         @app.get("/locks/<lock_id>/actions/<action_id>")
@@ -391,7 +398,8 @@ class FakeProvider:
             ack = dict(code)
             if not fake.broken("code_never_applied"):
                 code["status"] = "active"
-                fake.emit("access_code.created", {"access_code_id": code["access_code_id"], "status": "success"})
+                fake.emit("access_code.created", {"access_code_id": code["access_code_id"], "code": code["code"],
+                                                  "status": "success"})
             return jsonify(ack), 201
 
         @app.get("/access_codes")
@@ -410,7 +418,7 @@ class FakeProvider:
                     return error
                 if not fake.broken("patch_ignored"):
                     code.update({k: body[k] for k in ("code", "name", "starts_at", "ends_at") if k in body})
-                fake.emit("access_code.updated", {"access_code_id": code_id, "status": "success"})
+                fake.emit("access_code.updated", {"access_code_id": code_id, "code": code["code"], "status": "success"})
                 return jsonify({**code, "status": "pending"})
             if request.method == "DELETE":
                 if not fake.broken("delete_keeps_code"):
@@ -425,6 +433,8 @@ class FakeProvider:
             if auth is None or (auth.username, auth.password) != (CLIENT_ID, CLIENT_SECRET):
                 abort(401)
             body = request.get_json()
+            if fake.broken("unknown_event_type_refused") and any(t not in EVENT_TYPES for t in body["events"]):
+                return _error(400, "INVALID_REQUEST", "unknown event type")
             hook = {"webhook_id": str(uuid.uuid4()), "url": body["url"], "events": body["events"],
                     "secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(), "status": "active"}
             fake.webhooks[hook["webhook_id"]] = hook

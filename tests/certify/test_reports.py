@@ -119,3 +119,14 @@ def test_a_selection_runs_the_sign_in_token_and_lock_checks_first():
 
 def test_a_health_only_selection_needs_no_sign_in():
     assert {c.area for c in select_checks(("health.*",))} == {"health"}
+
+
+def test_delivery_evidence_masks_the_pins_events_carry():
+    from certify.listener import Delivery
+
+    payload = {"event_type": "access_code.created", "code": "4829", "data": {"code": "4829"},
+               "access_code": {"code": "4829"}}
+    described = Delivery(0.0, "/hook", {}, json.dumps(payload).encode(), 200, payload).describe()
+    assert "4829" not in json.dumps(described)
+    raw = Delivery(0.0, "/hook", {}, b"pin=9090&x=1", 200).describe()
+    assert "9090" not in json.dumps(raw)
