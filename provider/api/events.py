@@ -11,12 +11,11 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from provider.api import bp
-from provider.api.webhooks import decode_cursor, encode_cursor
 from provider.errors import ApiError
 from provider.oauth.client_auth import client_credentials
 from provider.oauth.server import current_account, require_oauth
 from provider.schemas.webhook import event_query_schema
-from provider.services import event_feed
+from provider.services import cursors, event_feed
 from provider.services.events import EVENT_ALIASES
 
 
@@ -38,13 +37,13 @@ def list_events():
         event_type=query["event_type"],
         since=query["since"],
         until=query["until"],
-        after_seq=decode_cursor(query["cursor"]),
+        after_seq=cursors.decode_seq(query["cursor"]),
         limit=query["limit"],
     )
     # Asked for by an alias's name, the events carry that name (as a webhook's do).
     as_type = query["event_type"] if query["event_type"] in EVENT_ALIASES else None
     return jsonify(
-        events=[event_feed.event_payload(e, as_type) for e in page], next_cursor=encode_cursor(next_seq)
+        events=[event_feed.event_payload(e, as_type) for e in page], next_cursor=cursors.encode_seq(next_seq)
     )
 
 

@@ -49,19 +49,6 @@ def _webhook(client: Any, webhook_id: str) -> Any:
     return webhook
 
 
-def encode_cursor(seq: int | None) -> str | None:
-    return None if seq is None else cursors.encode(str(seq))
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    seq = cursors.decode(cursor)
-    if seq is None or not seq.isdigit():
-        raise ApiError(400, "INVALID_REQUEST", "Invalid cursor.", errors={"cursor": ["Invalid cursor."]})
-    return int(seq)
-
-
 @bp.post("/webhooks")
 def create_webhook():
     client = _client()
@@ -125,10 +112,10 @@ def list_webhook_deliveries(webhook_id: str):
         webhook,
         status=query["status"],
         event_id=query["event_id"],
-        after_seq=decode_cursor(query["cursor"]),
+        after_seq=cursors.decode_seq(query["cursor"]),
         limit=query["limit"],
     )
-    return jsonify(deliveries=delivery_schema.dump(page, many=True), next_cursor=encode_cursor(next_seq))
+    return jsonify(deliveries=delivery_schema.dump(page, many=True), next_cursor=cursors.encode_seq(next_seq))
 
 
 @bp.post("/webhooks/<webhook_id>/redeliver")

@@ -40,6 +40,9 @@ def _upgrade(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     if event_type == "lock.action_completed":
         if "action" not in data and "action_type" in data:
             data["action"] = data["action_type"]
+        # Movements at the lock were recorded without these; a remote action always had them.
+        data.setdefault("action_id", None)
+        data.setdefault("custom_id", None)
         if data.get("performed_via") == contract.SOURCE_AUTO_LOCK:
             data["performed_via"] = contract.PERFORMED_VIA[contract.SOURCE_AUTO_LOCK]
             data.setdefault("source", contract.SOURCE_AUTO_LOCK)

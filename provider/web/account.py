@@ -339,8 +339,9 @@ def _details(event: Event) -> str:
         value = data.get(key)
         if value and f"{words}: {value}" not in parts:
             parts.append(f"{words}: {value}")
-    if "access_code" in data and isinstance(data["access_code"], dict) and data["access_code"].get("name"):
-        parts.append(f"code: {data['access_code']['name']}")
+    nested = data.get("access_code")
+    if isinstance(nested, dict) and nested.get("name") and f"code: {nested['name']}" not in parts:
+        parts.append(f"code: {nested['name']}")
     return ", ".join(parts)
 
 
