@@ -68,7 +68,7 @@ chaos: $(STAMP) firmware
 	$(BIN)/python -m bench.chaos
 	# The sandbox left alone for 10 minutes after a provider-certify run (make test: 30 s).
 	SOAK_SECONDS=600 $(BIN)/pytest -n 0 -p no:cacheprovider --timeout 1200 \
-	  tests/e2e/test_certify_sandbox.py -k idle_sandbox
+	  tests/e2e/test_idle_sandbox.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache firmware/build

@@ -3,8 +3,10 @@
 Harnesses: the frame decoder (random bytes in random chunk sizes), the record
 layer (forged records refused without moving the replay window; seal/open
 round trip), every request decoder (decoded requests obey the field rules),
-and the whole lock (a script of raw writes, requests sealed in a valid
-session, keypad, door, timers, motor faults, link drops and power cycles).
+the PROVISION decoder (section 16's field rules), the TZ rule parser and offline PIN parser, and the whole lock (a script
+of raw writes, plaintext frames, requests sealed in a valid session, keypad,
+door, timers, the reset button, motor faults, link drops and power cycles,
+in factory mode or provisioned).
 
     python -m bench.firmware_fuzz [--quick]
 """
@@ -19,7 +21,7 @@ import time
 from bench.common import ROOT, main_for, row
 
 NAME = "fuzz (C firmware core)"
-HARNESSES = ("frame", "record", "request", "lock")
+HARNESSES = ("frame", "record", "request", "provision", "schedule", "lock")
 
 
 def run(quick: bool = False) -> list[dict]:

@@ -58,6 +58,16 @@ ERROR_CODES: Final = (
     NO_SPACE_ON_DEVICE,
     SCHEDULES_NOT_SUPPORTED,
 )
+#: What Seam reads as `message` next to an error code when the bridge sent none.
+ERROR_MESSAGES: Final = {
+    LOCK_JAMMED: "The bolt jammed; its position is unknown.",
+    BOLT_OBSTRUCTED: "The bolt could not extend; is the door closed?",
+    MECHANISM_ERROR: "The lock's mechanism refused to move.",
+    FIRMWARE_REFUSED: "The lock refused the request.",
+    ACTION_TIMEOUT: "The lock did not answer in time.",
+    DEVICE_OFFLINE: "The lock could not be reached.",
+    NO_SPACE_ON_DEVICE: "The lock has no free code slot.",
+}
 #: What the cloud assumes when a failed result names no code.
 DEFAULT_ERROR_CODE: Final = MECHANISM_ERROR
 ERROR_CODE_MAX_CHARS: Final = 64
@@ -86,6 +96,12 @@ OFFLINE_KINDS: Final = ("one_time", "hourly", "daily")
 #: Why a recognised PIN was refused (`data.reason` of access_denied).
 DENIAL_REASONS: Final = ("outside_schedule", "revoked", "already_used", "table_full", "unknown")
 
+#: `data.kind` of a tamper event.
+TAMPER_CASE_OPENED: Final = "case_opened"
+TAMPER_KEYPAD_LOCKOUT: Final = "keypad_lockout"
+TAMPER_FORCED_BOLT: Final = "forced_bolt"
+TAMPER_KINDS: Final = (TAMPER_CASE_OPENED, TAMPER_KEYPAD_LOCKOUT, TAMPER_FORCED_BOLT)
+
 #: What moved the bolt (`data.source` of locked/unlocked/jammed/obstructed events).
 SOURCE_KEYPAD: Final = "keypad"
 SOURCE_MANUAL: Final = "manual"
@@ -98,11 +114,36 @@ LOCK_SOURCES: Final = (SOURCE_KEYPAD, SOURCE_MANUAL, SOURCE_BLE, SOURCE_AUTO_LOC
 PERFORMED_VIA_REMOTE: Final = "remote_api"
 #: A lock or unlock the owner asked for on the vendor's own pages (or app).
 PERFORMED_VIA_MOBILE_APP: Final = "mobile_app"
+#: Auto-lock is the lock acting at the door with no remote party: Seam's list has no
+#: "automatic", so it reads as `manual_turn` and the event keeps `source: auto_lock`.
 PERFORMED_VIA: Final = {
     SOURCE_KEYPAD: "pin_code",
     SOURCE_MANUAL: "manual_turn",
-    SOURCE_AUTO_LOCK: "auto_lock",
+    SOURCE_AUTO_LOCK: "manual_turn",
 }
+#: Every `performed_via` Seam's guide knows; nothing else is ever sent.
+PERFORMED_VIA_VALUES: Final = (
+    "pin_code", "mobile_app", "remote_api", "bluetooth_key", "fob_card", "manual_turn",
+)
+
+#: At or below this battery level the lock reports itself low (`battery` event `low`), and
+#: the cloud emits `battery.low` when a level first reaches it.
+BATTERY_LOW_PERCENT: Final = 15
+
+#: Signal in a heartbeat: `rssi` in dBm as the bridge measured it (the guide's example is -68),
+#: `signal_quality` 0-100 (a negative `signal_quality` is taken as an RSSI in dBm).
+RSSI_MIN_DBM: Final = -127
+RSSI_MAX_DBM: Final = 20
+
+
+def signal_percent(rssi_dbm: int) -> int:
+    """RSSI to a 0-100 level: -100 dBm (edge of range) is 0, -50 dBm and better is 100."""
+    return max(0, min(100, 2 * (rssi_dbm + 100)))
+
+
+#: Longest auto-lock delay a heartbeat may report (seconds).
+AUTO_LOCK_DELAY_MAX: Final = 86_400
+FIRMWARE_VERSION_MAX_CHARS: Final = 32
 
 #: Bolt states in a heartbeat (a jammed bolt reads as unknown).
 LOCK_STATES: Final = ("locked", "unlocked", "unknown")

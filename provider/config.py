@@ -141,6 +141,8 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
         "BRAND_LOGO_URL": env.get("BRAND_LOGO_URL") or None,
         "BRAND_COLOUR": _colour(env, "BRAND_COLOUR", "#1d4ed8"),
         "BRAND_SUPPORT_CONTACT": env.get("BRAND_SUPPORT_CONTACT") or "support@example.com",
+        # What Seam shows as a lock's manufacturer (its `manufacturer` field); the brand by default.
+        "MANUFACTURER_NAME": env.get("MANUFACTURER_NAME") or env.get("BRAND_NAME") or "Halo Locks",
         # How owner accounts come to exist: "operator" (CLI/console only) or "self" (sign-up by email).
         "ACCOUNT_SIGNUP": _choice(env, "ACCOUNT_SIGNUP", ("operator", "self"), "operator"),
         # Outgoing mail (password resets, sign-up links). Without SMTP_HOST the mail is

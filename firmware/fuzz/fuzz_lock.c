@@ -1,13 +1,16 @@
 /* libFuzzer: the whole lock. The input is a script: raw writes (garbage,
- * handshake frames), requests sealed in a valid session (so every handler
- * and message decoder sees arbitrary bodies), keypad, door, timers, link
- * drops and power cycles. Invariants: the core never crashes, every
- * notification fits the chunk size, and the event log never goes back. */
+ * handshake frames), plaintext frames around arbitrary bodies (PROVISION,
+ * HELLO, CONFIRM), requests sealed in a valid session (so every handler and
+ * message decoder sees arbitrary bodies), keypad (master mode too), door, timers, the reset
+ * button, link drops and power cycles; the first byte also picks factory
+ * mode. Invariants: the core never crashes, every notification fits the
+ * chunk size, the event log never goes back, a key once held is never lost
+ * (power cycles included) and factory mode is never re-entered. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define HOST_NVS_MAX 64
+#define HOST_NVS_MAX 200
 #include "host_hal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -18,6 +21,7 @@ static lock_t g_lock;
 static lkp_session_t g_central;
 
 static uint8_t g_version;
+static int g_factory;
 
 static void boot(void)
 {
@@ -30,7 +34,8 @@ static void boot(void)
     cfg.auto_lock_ms = 1000;
     cfg.model = "fuzz";
     cfg.firmware = "0";
-    cfg.device_key = KEY;
+    cfg.device_key = g_factory ? NULL : KEY;
+    cfg.master_pin = "2468";
     cfg.protocol_version = g_version;
     if (lock_init(&g_lock, &hal, &cfg) != 0) {
         abort();
@@ -61,7 +66,8 @@ static void handshake(uint16_t mtu)
         g_central.transcript[0] = g_central.transcript[1] = g_version;
         g_central.transcript_len = 2;
     }
-    (void)lkp_derive_keys(KEY, &g_central);
+    /* The lock's key of the moment: a committed rotation or a PROVISION changes it. */
+    (void)lkp_derive_keys(g_lock.device_key, &g_central);
     f[4] = LKP_FRAME_CONFIRM;
     (void)lkp_confirm_tag(&g_central, LKP_LABEL_BRIDGE, f + 5);
     lock_radio_write(&g_lock, f, lkp_frame_seal(f, 17));
@@ -73,8 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static uint8_t frame[LKP_MAX_FRAME_SIZE];
     size_t off = 0;
     uint32_t last_head;
-    /* The first byte picks the protocol version. */
+    int had_key, was_factory;
+    /* The first byte picks the protocol version and factory mode. */
     g_version = size ? (uint8_t)(1u + (data[0] & 1u)) : 1u;
+    g_factory = size ? (data[0] >> 1) & 1 : 0;
     if (size) {
         data++;
         size--;
@@ -86,13 +94,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     boot();
     handshake(23);
     last_head = g_lock.head_seq;
+    had_key = g_lock.has_key;
+    was_factory = g_lock.factory_mode;
     while (off + 2 <= size) {
         uint8_t op = data[off], len = data[off + 1];
         const uint8_t *arg = data + off + 2;
         size_t n = size - off - 2 < len ? size - off - 2 : len;
         off += 2 + n;
         host_tx_clear(&g_host);
-        switch (op % 12u) {
+        switch (op % 14u) {
         case 0: /* raw bytes on the request characteristic */
             lock_radio_write(&g_lock, arg, n);
             run();
@@ -113,8 +123,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             run();
             break;
         }
-        case 4:
-            lock_keypad_entry(&g_lock, (const char *)arg, n);
+        case 4: /* a PIN; '#' first: master mode (the code, then the rest as the new PIN) */
+            if (n >= 5 && arg[0] == '#') {
+                (void)lock_keypad_program(&g_lock, (const char *)arg + 1, 4, (const char *)arg + 5, n - 5);
+            } else {
+                lock_keypad_entry(&g_lock, (const char *)arg, n);
+            }
             break;
         case 5:
             lock_door_changed(&g_lock, (lock_door_state_t)(n ? arg[0] % 4u : 0));
@@ -142,6 +156,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             boot();
             handshake(23);
             break;
+        case 11: /* any plaintext frame body, framed correctly */
+            if (n) {
+                memcpy(frame + 4, arg, n);
+                lock_radio_write(&g_lock, frame, lkp_frame_seal(frame, n));
+                run();
+            }
+            break;
+        case 12:
+            lock_reset_button(&g_lock, n ? arg[0] * 1000u : 0u);
+            break;
         default:
             g_host.nvs_full = n ? arg[0] & 1 : 0;
             g_host.busy = n > 1 ? arg[1] & 1 : 0;
@@ -159,7 +183,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (g_lock.head_seq < last_head || g_lock.code_count > 20) {
             abort();
         }
+        if ((had_key && !g_lock.has_key) || (!was_factory && g_lock.factory_mode) ||
+            (!g_lock.has_key && lock_session_established(&g_lock))) {
+            abort();
+        }
         last_head = g_lock.head_seq;
+        had_key = g_lock.has_key;
+        was_factory = g_lock.factory_mode;
     }
     return 0;
 }

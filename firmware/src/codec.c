@@ -53,6 +53,17 @@ static uint32_t rd_u32(reader_t *r)
     return v;
 }
 
+/* A fixed-size byte field: a pointer into the message. */
+static const uint8_t *rd_bytes(reader_t *r, size_t n)
+{
+    const uint8_t *v = NULL;
+    if (need(r, n)) {
+        v = r->p + r->pos;
+        r->pos += n;
+    }
+    return v;
+}
+
 static uint8_t rd_bool(reader_t *r)
 {
     uint8_t v = rd_u8(r);
@@ -178,6 +189,30 @@ static lkp_str_t rd_code_text(reader_t *r, uint8_t max, int field_error)
     return r->padded ? rd_padded(r, max, field_error) : rd_text(r, max, field_error);
 }
 
+/* PUT_SCHEDULED_CODE's extension: version, TZ rule, windows (each checked as read). */
+static void read_schedule(reader_t *r, lkp_request_t *out)
+{
+    uint8_t version, count, i;
+    out->u.put_code.scheduled = 1;
+    version = rd_u8(r);
+    if (r->err == LKP_OK && version != LKP_SCHEDULE_EXTENSION) {
+        r->err = LKP_ERR_UNSUPPORTED_EXTENSION;
+    }
+    out->u.put_code.tz_rule = rd_text(r, LKP_TZ_RULE_MAX, LKP_ERR_INVALID_SCHEDULE);
+    count = rd_u8(r);
+    if (r->err == LKP_OK && count > LKP_SCHEDULE_MAX_WINDOWS) {
+        r->err = LKP_ERR_MALFORMED;
+    }
+    out->u.put_code.windows = r->err == LKP_OK ? r->p + r->pos : NULL;
+    for (i = 0; r->err == LKP_OK && i < count; i++) {
+        const uint8_t *w = rd_bytes(r, LKP_SCHEDULE_WINDOW_SIZE);
+        if (w && !lkp_window_valid(w)) {
+            r->err = LKP_ERR_INVALID_SCHEDULE;
+        }
+    }
+    out->u.put_code.window_count = r->err == LKP_OK ? count : 0;
+}
+
 int lkp_pin_valid(const uint8_t *p, size_t len)
 {
     size_t i;
@@ -263,15 +298,26 @@ int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_requ
         }
         break;
     case LKP_OP_PUT_CODE:
+    case LKP_OP_PUT_SCHEDULED_CODE:
         out->u.put_code.slot = rd_u16(&r);
         out->u.put_code.replace = rd_bool(&r);
         out->u.put_code.starts_at = rd_u32(&r);
         out->u.put_code.ends_at = rd_u32(&r);
         out->u.put_code.pin = rd_code_text(&r, LKP_PIN_MAX, LKP_ERR_BAD_PIN);
         out->u.put_code.name = rd_code_text(&r, LKP_NAME_MAX_BYTES, LKP_ERR_INVALID_NAME);
+        if (out->opcode == LKP_OP_PUT_SCHEDULED_CODE) {
+            read_schedule(&r, out);
+        }
         if (r.err == LKP_OK) {
             semantic = validate_code(&out->u.put_code.pin, &out->u.put_code.name, out->u.put_code.starts_at,
                                      out->u.put_code.ends_at);
+        }
+        if (semantic == LKP_OK && r.err == LKP_OK && out->opcode == LKP_OP_PUT_SCHEDULED_CODE) {
+            lkp_tz_rule_t rule;
+            if (lkp_tz_parse(out->u.put_code.tz_rule.p, out->u.put_code.tz_rule.len, &rule) != 0 ||
+                out->u.put_code.window_count == 0) {
+                semantic = LKP_ERR_INVALID_SCHEDULE;
+            }
         }
         break;
     case LKP_OP_DELETE_CODE:
@@ -295,6 +341,37 @@ int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_requ
             semantic = LKP_ERR_MALFORMED;
         }
         break;
+    case LKP_OP_ROTATE_KEY:
+        out->u.rotate_key.rotation_id = rd_u32(&r);
+        out->u.rotate_key.new_key = rd_bytes(&r, 16);
+        if (r.err == LKP_OK && out->u.rotate_key.rotation_id == 0) {
+            semantic = LKP_ERR_MALFORMED; /* rotation 0 is reserved: "none committed yet" */
+        }
+        break;
+    case LKP_OP_COMMIT_KEY:
+        out->u.commit_key.rotation_id = rd_u32(&r);
+        break;
+    case LKP_OP_FACTORY_RESET:
+        break;
+    case LKP_OP_SET_OFFLINE_SECRET:
+        out->u.set_offline_secret.generation = rd_u32(&r);
+        out->u.set_offline_secret.secret = rd_bytes(&r, LKP_OFFLINE_SECRET_SIZE);
+        if (r.err == LKP_OK && out->u.set_offline_secret.generation == 0) {
+            semantic = LKP_ERR_MALFORMED; /* generation 0 is the factory's secret */
+        }
+        break;
+    case LKP_OP_REVOKE_OFFLINE_CODE:
+        out->u.revoke.kind = rd_u8(&r);
+        out->u.revoke.start_hour = rd_u32(&r);
+        out->u.revoke.end_hour = rd_u32(&r);
+        out->u.revoke.counter = rd_u8(&r);
+        if (r.err == LKP_OK && !lkp_offline_code_valid(&out->u.revoke)) {
+            semantic = LKP_ERR_INVALID_SCHEDULE;
+        }
+        break;
+    case LKP_OP_GET_CODE_SCHEDULE:
+        out->u.get_schedule.slot = rd_u16(&r);
+        break;
     default:
         return LKP_ERR_UNKNOWN_OPCODE;
     }
@@ -307,6 +384,38 @@ int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_requ
     if (r.pos != r.len) {
         return LKP_ERR_MALFORMED;
     }
+    return LKP_OK;
+}
+
+int lkp_decode_provision(const uint8_t *body, size_t len, lkp_provision_t *out)
+{
+    size_t at = 2u + 16u, i;
+    uint8_t serial_len, secret_len;
+    memset(out, 0, sizeof *out);
+    if (len < at + 1u || body[0] != 0x20u || body[1] != LKP_PROVISION_VERSION) {
+        return LKP_ERR_MALFORMED;
+    }
+    serial_len = body[at];
+    if (serial_len < 1u || serial_len > LKP_SERIAL_MAX || len - at - 1u < (size_t)serial_len + 1u) {
+        return LKP_ERR_MALFORMED;
+    }
+    for (i = 0; i < serial_len; i++) {
+        uint8_t c = body[at + 1u + i];
+        if (c < 0x20u || c > 0x7Eu) {
+            return LKP_ERR_MALFORMED; /* printable ASCII only */
+        }
+    }
+    at += 1u + serial_len;
+    secret_len = body[at];
+    if (secret_len != LKP_PROVISION_SECRET_SIZE ||
+        len - at - 1u != (size_t)secret_len) {
+        return LKP_ERR_MALFORMED;
+    }
+    out->device_key = body + 2;
+    out->serial.p = body + 2u + 16u + 1u;
+    out->serial.len = serial_len;
+    out->offline_secret.p = body + at + 1u;
+    out->offline_secret.len = secret_len;
     return LKP_OK;
 }
 
@@ -332,6 +441,12 @@ size_t lkp_encode_event(const lkp_event_t *ev, uint8_t version, uint8_t *buf, si
     case LKP_EV_DOOR:
     case LKP_EV_TAMPER:
         body = 1;
+        break;
+    case LKP_EV_OFFLINE_CODE_USED:
+        body = 14;
+        break;
+    case LKP_EV_ACCESS_DENIED:
+        body = 17;
         break;
     default:
         return 0;
@@ -364,6 +479,21 @@ size_t lkp_encode_event(const lkp_event_t *ev, uint8_t version, uint8_t *buf, si
         buf[9] = ev->a;
         buf[10] = ev->b;
         break;
+    case LKP_EV_OFFLINE_CODE_USED:
+    case LKP_EV_ACCESS_DENIED: {
+        uint8_t *q = buf + 9;
+        if (ev->type == LKP_EV_ACCESS_DENIED) {
+            q[0] = ev->a;
+            lkp_put_u16(q + 1, ev->slot);
+            q += 3;
+        }
+        lkp_put_u32(q, ev->generation);
+        q[4] = ev->code.kind;
+        lkp_put_u32(q + 5, ev->code.start_hour);
+        lkp_put_u32(q + 9, ev->code.end_hour);
+        q[13] = ev->code.counter;
+        break;
+    }
     default:
         buf[9] = ev->a;
         break;

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,10 +53,10 @@ DENIALS = {const.AccessDenial.OUTSIDE_SCHEDULE: "outside_schedule", const.Access
 
 
 def signal_quality(dbm: int) -> int | None:
-    """RSSI to 0-100: -100 dBm (edge of range) is 0, -50 dBm and better is 100."""
+    """RSSI to 0-100 (bridge_contract.signal_percent); None when the lock did not measure it."""
     if dbm >= 0:  # 0 means "not measured" on the wire
         return None
-    return max(0, min(100, 2 * (dbm + 100)))
+    return contract.signal_percent(dbm)
 
 
 def _time(epoch: int | None) -> datetime | None:
@@ -74,6 +75,14 @@ def to_status(response: messages.StatusResponse) -> LockStatus:
         rssi_dbm=response.signal_dbm if response.signal_dbm < 0 else None,
         code_count=response.code_count,
     )
+
+
+def settings_fields(response: messages.GetSettingsResponse) -> dict[str, Any]:
+    """GET_SETTINGS in the heartbeat's vocabulary."""
+    keypad = response.keypad_battery_percent
+    return {"auto_lock_enabled": response.auto_lock_seconds > 0,
+            "auto_lock_delay_seconds": response.auto_lock_seconds,  # 0 when off
+            "keypad_battery_level": None if keypad == const.NO_KEYPAD_BATTERY else keypad}
 
 
 def to_code(entry: messages.CodeEntry) -> CodeEntry:
@@ -138,6 +147,7 @@ class LockClientSession:
 
     def __init__(self, client: lc.LockClient) -> None:
         self.client = client
+        self._settings: messages.GetSettingsResponse | None = None
 
     @property
     def is_connected(self) -> bool:
@@ -150,7 +160,16 @@ class LockClientSession:
             raise translate(err) from err
 
     async def status(self) -> LockStatus:
-        return to_status(await self._call(self.client.status))
+        status = to_status(await self._call(self.client.status))
+        info = self.client.info
+        if info is None:
+            return status
+        status = replace(status, firmware_version=info.firmware or None)
+        if info.capabilities & const.Capability.SETTINGS:
+            if self._settings is None:  # configuration changes rarely: once per connection
+                self._settings = await self._call(self.client.settings)
+            status = replace(status, **settings_fields(self._settings))
+        return status
 
     async def lock(self) -> None:
         await self._call(self.client.lock)

@@ -171,6 +171,13 @@ class LockWorker:
             entry.update(battery_level=status.battery_level, signal_quality=status.signal_quality,
                          lock_state=status.lock_state, door_state=status.door_state,
                          device_time=isoformat_z(device_time))
+            if status.rssi_dbm is not None:
+                entry["rssi"] = status.rssi_dbm
+            if status.firmware_version:
+                entry["firmware_version"] = status.firmware_version[:contract.FIRMWARE_VERSION_MAX_CHARS]
+            for name in ("auto_lock_enabled", "auto_lock_delay_seconds", "keypad_battery_level"):
+                if getattr(status, name) is not None:
+                    entry[name] = getattr(status, name)
             if status.timezone == self.lock.timezone:
                 # The cloud owns the timezone: a lock that lost it is corrected, never believed.
                 entry["timezone"] = status.timezone

@@ -33,6 +33,7 @@ from typing import Any
 
 from cffi import FFI
 
+from bridge_contract import BATTERY_LOW_PERCENT
 from firmware_bridge.protocol import (
     DEFAULT_CODE_CAPACITY,
     DEFAULT_EVENT_LOG_SIZE,
@@ -48,7 +49,14 @@ from firmware_bridge.protocol import (
     decode_event,
 )
 from firmware_bridge.protocol.messages import _Reader, _unpack_layout  # the CodeEntry codec
-from firmware_bridge.simulator.lock import FIRMWARE, Faults, SimulatedHardware, _Clock
+from firmware_bridge.simulator.lock import (
+    DEFAULT_MASTER_PIN,
+    FIRMWARE,
+    Faults,
+    KeypadRefused,
+    SimulatedHardware,
+    _Clock,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,6 +76,8 @@ typedef struct lock_hal {
     int (*timezone_known)(void *user, const char *name, size_t len);
     int (*busy)(void *user);
     void (*event_logged)(void *user, const uint8_t *event, size_t len);
+    int (*factory_sealed)(void *user);
+    int (*factory_seal)(void *user);
 } lock_hal_t;
 
 typedef struct lock_config {
@@ -79,6 +89,7 @@ typedef struct lock_config {
     const char *firmware;
     const uint8_t *device_key;
     uint8_t protocol_version;
+    const char *master_pin;
 } lock_config_t;
 
 typedef struct lock_counters {
@@ -97,6 +108,8 @@ typedef struct lock_state {
     uint32_t head_seq, oldest_seq, auto_lock_due_ms;
     char timezone[64];
     lock_counters_t counters;
+    uint8_t has_key, factory_mode, key_pending, presence;
+    uint32_t pending_rotation, committed_rotation;
 } lock_state_t;
 
 size_t lock_sizeof(void);
@@ -114,12 +127,14 @@ int lock_session_established(const void *lock);
 void lock_set_rssi(void *lock, int rssi_dbm);
 void lock_keypad_entry(void *lock, const char *digits, size_t len);
 void lock_keypad_lock_button(void *lock);
+int lock_keypad_program(void *lock, const char *master, size_t master_len, const char *pin, size_t pin_len);
 void lock_manual_turn(void *lock, int to);
 void lock_door_changed(void *lock, int door);
 void lock_tamper(void *lock, int kind);
 void lock_battery_changed(void *lock);
 void lock_tick(void *lock);
 void lock_continue_after(void *lock, uint32_t seq);
+void lock_reset_button(void *lock, uint32_t window_ms);
 size_t lock_code_entry(void *lock, uint16_t slot, uint8_t *buf, size_t len);
 size_t lock_logged_event(void *lock, uint32_t seq, uint8_t *buf, size_t len);
 void lock_get_state(const void *lock, lock_state_t *out);
@@ -130,15 +145,28 @@ int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, void *ou
 """
 
 MODEL = "VL-1 virtual lock (C core)"
-LOW_BATTERY_PERCENT = 15
+# The C core's LOCK_LOW_BATTERY_PERCENT (firmware/include/lkp/lock.h) equals it.
+LOW_BATTERY_PERCENT = BATTERY_LOW_PERCENT
 NVS_FULL = -28
+NVS_KEYS = 0x0002  # device key, pending key, rotation numbers (firmware/README.md)
+NVS_SERIAL = 0x0003
+NVS_OFFLINE_SECRET = 0x0004
 NVS_SLOT_BASE = 0x4000
 NVS_EVENT_BASE = 0x8000
 MAX_CODE_SLOTS = 2000  # -DLOCK_MAX_CODE_SLOTS of the host library
 # Protocol features the C core does not implement yet: it must not claim them in DeviceInfo.
-_UNIMPLEMENTED_CAPABILITIES = Capability.OFFLINE_CODES | Capability.RECURRING_SCHEDULES
+_UNIMPLEMENTED_CAPABILITIES = Capability.SETTINGS
 _REPO = Path(__file__).resolve().parents[2]
 _TX_KINDS = ("protocol", "response", "event")
+# lock_keypad_program's refusals (firmware/include/lkp/lock.h), worded as VirtualLock words them.
+_PROGRAM_REFUSALS = {
+    -1: "the keypad is locked out",
+    -2: "wrong master code",
+    -3: "a PIN is 4 to 8 digits",
+    -4: "that PIN is in use on this lock",
+    -5: "no room for another code",
+    -6: "this lock has no master code",
+}
 
 ffi = FFI()
 ffi.cdef(_CDEF)
@@ -184,7 +212,7 @@ def available() -> bool:
 class CLock(SimulatedHardware):
     """A virtual lock whose firmware is the C core; the hardware is simulated here."""
 
-    device_key: bytes = b"\x00" * 16
+    device_key: bytes | None = b"\x00" * 16
     time_source: Callable[[], float] = time.time
     capacity: int = DEFAULT_CODE_CAPACITY
     event_log_size: int = DEFAULT_EVENT_LOG_SIZE
@@ -198,6 +226,10 @@ class CLock(SimulatedHardware):
     randbytes: Callable[[int], bytes] = os.urandom
     nvs: dict[int, bytes] = field(default_factory=dict)  # the lock's flash
     battery: float = 100.0
+    # Fresh off the line: no key until PROVISION writes one (docs/ble-protocol.md, section 16).
+    factory_mode: bool = False
+    otp_sealed: bool = False  # the one-way "left the factory" bit the core burns on PROVISION
+    master_pin: str = DEFAULT_MASTER_PIN  # the keypad's master mode (fixed when the lock boots)
 
     engine = "c"
 
@@ -206,7 +238,7 @@ class CLock(SimulatedHardware):
             raise ValueError(f"capacity must be 1..{MAX_CODE_SLOTS} with the C engine")
         if not 1 <= self.event_log_size <= 512:
             raise ValueError("event_log_size must be 1..512 with the C engine")
-        if len(self.device_key) != 16:
+        if not self.factory_mode and (self.device_key is None or len(self.device_key) != 16):
             raise ValueError("device key must be 16 bytes")
         self.lib = load_library()
         now = self.time_source()
@@ -231,6 +263,8 @@ class CLock(SimulatedHardware):
             "timezone_known": ("int(void *, const char *, size_t)", self._timezone_known, 0),
             "busy": ("int(void *)", lambda _u: int(self.faults.consume("busy_next")), 0),
             "event_logged": ("void(void *, const uint8_t *, size_t)", self._event_logged, None),
+            "factory_sealed": ("int(void *)", lambda _u: int(self.otp_sealed), 1),
+            "factory_seal": ("int(void *)", self._factory_seal, -1),
         }
         for name, (signature, func, error) in callbacks.items():
             cb = ffi.callback(signature, func, error=error) if error is not None else ffi.callback(signature, func)
@@ -245,16 +279,24 @@ class CLock(SimulatedHardware):
             caps |= cap
         config.capabilities = caps & ~_UNIMPLEMENTED_CAPABILITIES
         model, firmware = ffi.new("char[]", MODEL.encode()), ffi.new("char[]", FIRMWARE.encode())
-        key = ffi.new("uint8_t[16]", self.device_key)
+        # In factory mode the core has no key until PROVISION (its KEYS record wins over this one).
+        key = ffi.NULL if self.factory_mode or self.device_key is None else ffi.new("uint8_t[16]", self.device_key)
         config.model, config.firmware, config.device_key = model, firmware, key
+        master = ffi.new("char[]", self.master_pin.encode())
+        config.master_pin = master
         # The core speaks the version the Python protocol package speaks (it knows 1 and 2).
         config.protocol_version = PROTOCOL_VERSION
-        self._keep += [hal, config, model, firmware]
+        self._keep += [hal, config, model, firmware, master]
         if self.lib.lock_init(self._lock, hal, config) != 0:
             raise ValueError("the C core refused its configuration")
         self.lib.lock_set_rssi(self._lock, max(-128, min(127, self.signal_dbm)))
+        self._read_keys()
 
     # ----------------------------------------------------------------- HAL
+    def _factory_seal(self, _user: Any) -> int:
+        self.otp_sealed = True
+        return 0
+
     def _rtc_set(self, _user: Any, epoch: int) -> None:
         self._clock.set(epoch, self.time_source())
 
@@ -394,6 +436,29 @@ class CLock(SimulatedHardware):
             delta -= 1 << 32
         return now + delta / 1000
 
+    def _read_keys(self) -> None:
+        """Mirror the core's key state (its KEYS, serial and secret records) as `VirtualLock` names it."""
+        state = self._state()
+        self.factory_mode = bool(state.factory_mode)
+        record = self.nvs.get(NVS_KEYS)
+        if record is not None and len(record) == 43 and record[0] == 0x4B:
+            self.device_key = record[3:19]
+            self.pending_key = record[19:35] if record[2] & 1 else None
+        elif not state.has_key:
+            self.device_key = None
+            self.pending_key = None
+        else:
+            self.pending_key = None
+        self.pending_rotation = int(state.pending_rotation)
+        self.committed_rotation = int(state.committed_rotation)
+        serial, secret = self.nvs.get(NVS_SERIAL), self.nvs.get(NVS_OFFLINE_SECRET)
+        self.serial = serial[1:1 + serial[0]].decode("ascii") if serial else ""
+        self.offline_secret = secret[1:1 + secret[0]] if secret else None
+
+    def hold_reset_button(self, seconds: float = 30.0) -> None:
+        """Physical presence: someone pressed the reset button (FACTORY_RESET needs it)."""
+        self.lib.lock_reset_button(self._lock, max(1, int(seconds * 1000)))
+
     def continue_after(self, seq: int) -> None:
         """Continue the event log after ``seq`` (what the cloud already accepted)."""
         self.lib.lock_continue_after(self._lock, seq)
@@ -427,6 +492,14 @@ class CLock(SimulatedHardware):
         raw = digits.encode()
         return self._capture(lambda: self.lib.lock_keypad_entry(self._lock, raw, len(raw)))
 
+    def program_at_keypad(self, master: str, pin: str) -> int:
+        """The owner's master mode: the master code, then a new PIN; returns the slot it took."""
+        raw_master, raw_pin = master.encode(), pin.encode()
+        result = int(self.lib.lock_keypad_program(self._lock, raw_master, len(raw_master), raw_pin, len(raw_pin)))
+        if result < 0:
+            raise KeypadRefused(_PROGRAM_REFUSALS.get(result, f"refused ({result})"))
+        return result
+
     def press_lock_button(self) -> LockEvent | None:
         return self._capture(lambda: self.lib.lock_keypad_lock_button(self._lock))
 
@@ -454,6 +527,8 @@ class CLock(SimulatedHardware):
 
     def radio_write(self, data: bytes) -> None:
         self.lib.lock_radio_write(self._lock, data, len(data))
+        if self.factory_mode:
+            self._read_keys()  # PROVISION is answered inside the write
 
     def radio_discard_partial(self) -> None:
         self.lib.lock_radio_discard_partial(self._lock)
@@ -464,13 +539,18 @@ class CLock(SimulatedHardware):
     def request_pending(self) -> bool:
         return bool(self.lib.lock_request_pending(self._lock))
 
+    def pending_opcode(self) -> int:
+        return int(self.lib.lock_pending_opcode(self._lock))
+
     def process(self) -> bool:
         """Execute the pending request (the core answers through the notify sink)."""
         if not self.request_pending():
             return False
         self._drain(self.battery_drain_per_request)
         self.lib.lock_set_rssi(self._lock, max(-128, min(127, self.signal_dbm)))
-        return bool(self.lib.lock_process(self._lock))
+        ran = bool(self.lib.lock_process(self._lock))
+        self._read_keys()
+        return ran
 
     # -------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
@@ -486,6 +566,9 @@ class CLock(SimulatedHardware):
             "battery": self.battery,
             "clock": {"device": self._clock.now(real), "real": real, "drift_ppm": self._clock.drift_ppm},
             "nvs": {str(k): v.hex() for k, v in sorted(self.nvs.items())},
+            "factory_mode": self.factory_mode,
+            "otp_sealed": self.otp_sealed,
+            "master_pin": self.master_pin,
         }
 
     @classmethod
@@ -505,6 +588,9 @@ class CLock(SimulatedHardware):
             clock_drift_ppm=float(clock["drift_ppm"]),
             nvs={int(k): bytes.fromhex(v) for k, v in data["nvs"].items()},
             battery=float(data["battery"]),
+            factory_mode=bool(data.get("factory_mode", False)),
+            otp_sealed=bool(data.get("otp_sealed", False)),
+            master_pin=str(data.get("master_pin") or DEFAULT_MASTER_PIN),
         )
         lock._clock = _Clock(float(clock["device"]), float(clock["real"]), lock.clock_drift_ppm)
         return lock

@@ -49,10 +49,14 @@ from firmware_bridge.simulator.lock import VirtualLock
 
 _LOGGER = logging.getLogger(__name__)
 
-# How often the lock advertises while nobody is connected.  Real locks use
-# 100 ms-1 s to save battery; the virtual link is free, and a short interval
-# keeps connection set-up (which waits for the next advertisement) fast.
+# How often the lock advertises while nobody is connected: fast for a while after it
+# starts advertising (power-on, a central left), as battery locks do, so that a
+# central coming back soon connects at once (connection set-up waits for the next
+# advertisement); then slowly. Each advertisement costs the simulating process a
+# timer and a PDU through the link, so an idle virtual lock must not send 50 a second.
 DEFAULT_ADVERTISING_INTERVAL_MS = 20.0
+SLOW_ADVERTISING_INTERVAL_MS = 500.0
+FAST_ADVERTISING_SECONDS = 5.0
 # The lock's timers (auto-lock) and the advertising fault are checked this often.
 TICK_INTERVAL = 0.2
 # Longest local name that fits the 31-byte advertisement next to the flags
@@ -131,6 +135,7 @@ class VirtualLockPeripheral:
         *,
         name: str | None = None,
         advertising_interval_ms: float = DEFAULT_ADVERTISING_INTERVAL_MS,
+        slow_advertising_interval_ms: float = SLOW_ADVERTISING_INTERVAL_MS,
         transport: Any = None,
         on_change: Callable[[], None] | None = None,
     ) -> None:
@@ -144,6 +149,9 @@ class VirtualLockPeripheral:
             lock.install_key(self._device_key)
             lock.on_key_change(self._on_key_change)
         self._advertising_interval_ms = advertising_interval_ms
+        self._slow_advertising_interval_ms = max(slow_advertising_interval_ms, advertising_interval_ms)
+        self._advertising_since: float | None = None  # loop time advertising last (re)started
+        self._advertising_slowly = False
         self._transport = transport
         self.service = LockService(self._on_request_write, self._read_info)
         self.device.add_service(self.service)
@@ -252,16 +260,30 @@ class VirtualLockPeripheral:
             if not self._started:
                 return
             wanted = not self._sessions and self.lock.advertising_allowed()
+            now = asyncio.get_running_loop().time()
             if wanted and not self.is_advertising:
-                advertising, scan_response = LockService.advertising_data(self.name)
-                await self.device.start_advertising(
-                    advertising_data=advertising,
-                    scan_response_data=scan_response,
-                    advertising_interval_min=self._advertising_interval_ms,
-                    advertising_interval_max=self._advertising_interval_ms,
-                )
+                await self._start_advertising(self._advertising_interval_ms)
+                self._advertising_since, self._advertising_slowly = now, False
+            elif (
+                wanted
+                and not self._advertising_slowly
+                and self._advertising_since is not None
+                and now - self._advertising_since >= FAST_ADVERTISING_SECONDS
+            ):
+                await self.device.stop_advertising()
+                await self._start_advertising(self._slow_advertising_interval_ms)
+                self._advertising_slowly = True
             elif not wanted and self.is_advertising:
                 await self.device.stop_advertising()
+
+    async def _start_advertising(self, interval_ms: float) -> None:
+        advertising, scan_response = LockService.advertising_data(self.name)
+        await self.device.start_advertising(
+            advertising_data=advertising,
+            scan_response_data=scan_response,
+            advertising_interval_min=interval_ms,
+            advertising_interval_max=interval_ms,
+        )
 
     async def _tick_loop(self) -> None:
         """The lock's timers (auto-lock) and the advertising fault, a few times a second."""
@@ -523,8 +545,10 @@ class CLockPeripheral(VirtualLockPeripheral):
         session = self._session_written(connection)
         if session is None:
             return
-        before = self.lock.counters
+        before, factory = self.lock.counters, self.lock.factory_mode
         self.lock.radio_write(bytes(value))
+        if factory and not self.lock.factory_mode and self.on_change is not None:
+            self.on_change()  # PROVISION stored the keys: save them
         after = self.lock.counters
         self.rejected_frames += after["rejected_records"] - before["rejected_records"]
         self.handshakes_failed += after["handshakes_failed"] - before["handshakes_failed"]
@@ -540,10 +564,21 @@ class CLockPeripheral(VirtualLockPeripheral):
                 faults = self.lock.faults
                 if faults.response_delay > 0:
                     await asyncio.sleep(faults.response_delay)
-                if faults.consume("disconnect_mid_command"):
+                opcode = self.lock.pending_opcode()
+                if faults.consume("disconnect_mid_command") or faults.consume_opcode(
+                    "disconnect_before_opcode", opcode
+                ):
                     await session.connection.disconnect()
                     return
                 self.lock.process()
+                if faults.consume_opcode("disconnect_after_opcode", opcode):
+                    # The core acted (and wrote its flash); its answer never leaves.
+                    self._batch = [item for item in self._batch if item[1] != "response"]
+                    self._flush(session)
+                    if self.on_change is not None:
+                        self.on_change()
+                    await session.connection.disconnect()
+                    return
                 self._flush(session)
                 if self.on_change is not None:
                     self.on_change()

@@ -38,7 +38,7 @@ from provider.models.webhook import (
     WebhookDelivery,
 )
 from provider.services import grants
-from provider.services.webhooks import PARKED, matches, park
+from provider.services.webhooks import PARKED, delivered_type, park
 
 # Delay before retry n (1-based); the last value repeats. With jitter only ever
 # lengthening a delay, and expiry only after an attempt at least RETRY_WINDOW after
@@ -106,11 +106,13 @@ def _fan_out_one(webhook_id: str, at: datetime, batch: int) -> int:
     )
     # A device whose earliest pending delivery waits for a retry at T: its new events
     # wait until T too, so that no claim has to step over them meanwhile.
-    new = [e for e in events if e.seq not in existing and matches(webhook, e.event_type)]
+    # The name each event is delivered under (an alias the webhook asked for, or its own).
+    types = {e.seq: delivered_type(webhook, e.event_type) for e in events if e.seq not in existing}
+    new = [e for e in events if types.get(e.seq) is not None]
     if webhook.client_id is not None:
-        # Only the owners who authorised this webhook's client (provider.services.grants).
-        seen = grants.visible_pairs({(webhook.client_id, e.user_id) for e in new}, at)
-        new = [e for e in new if (webhook.client_id, e.user_id) in seen]
+        # Only the events this webhook's client may see (provider.services.grants).
+        seen = grants.visible_events([(webhook.client_id, e) for e in new], at)
+        new = [e for e in new if (webhook.client_id, e.seq) in seen]
     held = _held_until(webhook.id, {e.device_id for e in new if e.device_id is not None}, at)
     rows = [
         {
@@ -118,7 +120,7 @@ def _fan_out_one(webhook_id: str, at: datetime, batch: int) -> int:
             "webhook_id": webhook.id,
             "event_seq": e.seq,
             "event_id": e.event_id,
-            "event_type": e.event_type,
+            "event_type": types[e.seq],
             "device_id": e.device_id,
             "status": PENDING,
             "attempts": 0,
@@ -210,7 +212,7 @@ def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claime
         earlier.event_seq < d.event_seq,
     )
     query = (
-        select(d.id, d.attempts, d.event_id, Webhook, Event)
+        select(d.id, d.attempts, d.event_id, d.event_type, Webhook, Event)
         .join(Webhook, Webhook.id == d.webhook_id)
         .outerjoin(Event, Event.seq == d.event_seq)
         .where(d.status == PENDING, d.next_attempt_at <= at, lease_free, Webhook.status != DISABLED)
@@ -234,10 +236,10 @@ def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claime
             .execution_options(synchronize_session=False)
         )
     )
-    # A grant revoked after fan-out: its owner's events are dropped, not sent.
+    # A grant revoked (or a share ended) after fan-out: those events are dropped, not sent.
     ours = [c for c in candidates if c.id in won]
-    entitled = grants.visible_pairs(
-        {(c.Webhook.client_id, c.Event.user_id) for c in ours if c.Webhook.client_id is not None and c.Event is not None},
+    entitled = grants.visible_events(
+        [(c.Webhook.client_id, c.Event) for c in ours if c.Webhook.client_id is not None and c.Event is not None],
         at,
     )
     dropped = [
@@ -245,7 +247,7 @@ def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claime
         for c in ours
         if c.Webhook.client_id is not None
         and c.Event is not None
-        and (c.Webhook.client_id, c.Event.user_id) not in entitled
+        and (c.Webhook.client_id, c.Event.seq) not in entitled
     ]
     if dropped:
         db.session.execute(delete(d).where(d.id.in_(dropped)).execution_options(synchronize_session=False))
@@ -264,7 +266,7 @@ def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claime
                 webhook_id=webhook.id,
                 url=webhook.url,
                 event_id=candidate.event_id,
-                body=event_body(event) if event is not None else None,
+                body=event_body(event, candidate.event_type) if event is not None else None,
                 secrets=secrets_by_webhook[webhook.id],
             )
         )

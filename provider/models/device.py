@@ -83,6 +83,8 @@ class Lock(TimestampMixin, db.Model):
     auto_lock_delay_seconds: Mapped[int | None] = mapped_column(Integer)
     # Only for a lock whose keypad has its own battery; NULL otherwise.
     keypad_battery_level: Mapped[int | None] = mapped_column(Integer)
+    # From the factory manifest when the lock was claimed; NULL for locks added by hand.
+    serial_number: Mapped[str | None] = mapped_column(String(64))
     lock_state: Mapped[str] = mapped_column(String(16), nullable=False, default="unknown")
     has_door_sensor: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     door_state: Mapped[str | None] = mapped_column(String(16))

@@ -108,7 +108,18 @@ class LockStatusSchema(Schema):
     lock_id = fields.String(required=True, validate=ID)
     online = StrictBoolean(allow_none=True)
     battery_level = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
-    signal_quality = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
+    # 0-100, or (negative) an RSSI in dBm, as the guide's example sends it.
+    signal_quality = fields.Integer(allow_none=True, strict=True,
+                                    validate=validate.Range(min=contract.RSSI_MIN_DBM, max=100))
+    rssi = fields.Integer(allow_none=True, strict=True,
+                          validate=validate.Range(min=contract.RSSI_MIN_DBM, max=contract.RSSI_MAX_DBM))
+    firmware_version = fields.String(allow_none=True,
+                                     validate=validate.Length(min=1, max=contract.FIRMWARE_VERSION_MAX_CHARS))
+    auto_lock_enabled = StrictBoolean(allow_none=True)
+    auto_lock_delay_seconds = fields.Integer(allow_none=True, strict=True,
+                                             validate=validate.Range(min=0, max=contract.AUTO_LOCK_DELAY_MAX))
+    # Only a lock whose keypad has its own battery reports it.
+    keypad_battery_level = fields.Integer(allow_none=True, strict=True, validate=PERCENT)
     lock_state = fields.String(allow_none=True, validate=validate.OneOf(contract.LOCK_STATES))
     door_state = fields.String(allow_none=True, validate=validate.OneOf(contract.DOOR_STATES))
     device_time = UTCDateTime(allow_none=True)

@@ -9,7 +9,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from provider.models.webhook import DELIVERED, EXPIRED, PENDING
 from provider.schemas.fields import UTCDateTime
 from provider.services.events import WEBHOOK_EVENT_TYPES
-from provider.services.webhooks import MAX_ROTATION_GRACE, PARKED
+from provider.services.webhooks import MAX_ROTATION_GRACE, PARKED, ignored_event_types
 
 MAX_PAGE = 500
 
@@ -17,7 +17,9 @@ MAX_PAGE = 500
 class WebhookSchema(Schema):
     webhook_id = fields.String(attribute="id", dump_only=True)
     url = fields.String(required=True)
-    events = fields.List(fields.String(), attribute="event_types", load_default=None)
+    events = fields.List(fields.Raw(), attribute="event_types", load_default=None)
+    # Types the registration listed that this cloud does not emit: kept, never delivered.
+    ignored_events = fields.Function(ignored_event_types, dump_only=True)
     enabled = fields.Boolean()
     status = fields.String(dump_only=True)
     status_reason = fields.String(dump_only=True, allow_none=True)

@@ -234,8 +234,7 @@ def _create_offline(owner_id: str, lock_id: str, *, name: str | None, starts_at:
     lock = _writable_lock(owner_id, lock_id)
     rate_limits.enforce(limiter, lock.id, "create_code", at)
     row, pin, warnings = offline_codes.create(lock, name=name, starts_at=starts_at, ends_at=ends_at,
-                                              one_time=one_time, at=at)
-    row.pin_lookup = pin_lookup(lock.id, pin)
+                                              one_time=one_time, at=at, lookup=pin_lookup)
     row.warnings = warnings  # not stored: the answer to this request reports them
     return row
 
@@ -413,16 +412,40 @@ def delete_code(owner_id: str, access_code_id: str, *, limiter: rate_limits.Rate
     return row
 
 
-def _event(event_type: str, lock: Lock, code: AccessCode, status: str, error_code: str | None = None) -> None:
+def _event(
+    event_type: str,
+    lock: Lock,
+    code: AccessCode,
+    status: str,
+    error_code: str | None = None,
+    message: str | None = None,
+) -> None:
+    """An access_code.* event in every shape Seam's guide shows: the code's fields at the top
+    level and the nested `access_code` object. The PIN travels sealed (encrypted at rest
+    in the outbox, joined in only when the event is delivered to an entitled client)."""
+    window = {"starts_at": commands.iso_z(code.starts_at), "ends_at": commands.iso_z(code.ends_at)}
     data: dict[str, Any] = {
         "lock_id": lock.id,
         "access_code_id": code.id,
         "name": code.name,
         "status": status,
     }
+    sealed: dict[str, Any] | None = None
+    if event_type != "access_code.deleted":
+        pin = plaintext(code)
+        data.update(window)
+        data["access_code"] = {
+            "access_code_id": code.id,
+            "lock_id": lock.id,
+            "name": code.name,
+            **window,
+            "status": code.status,
+        }
+        sealed = {"code": pin, "access_code": {"code": pin}}
     if error_code:
         data["error_code"] = error_code
-    record_event(event_type, device=lock, data=data)
+        data["message"] = message or contract.ERROR_MESSAGES.get(error_code, "The lock refused the code.")
+    record_event(event_type, device=lock, data=data, sealed=sealed)
 
 
 @commands.on_finished(contract.PUT_CODE, contract.DELETE_CODE)
@@ -440,7 +463,8 @@ def _command_finished(command: Command, lock: Lock | None, succeeded: bool) -> N
         event_type = "access_code.deleted"
         code.status = "removed" if succeeded else "active"
         code.error_code = None if succeeded else command.error_code
-    _event(event_type, lock, code, "success" if succeeded else "failed", code.error_code)
+    _event(event_type, lock, code, "success" if succeeded else "failed", code.error_code,
+           None if succeeded else command.error_message)
 
 
 def desired_table(lock: Lock) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -85,6 +86,39 @@ def get_action(owner_id: str, action_id: str, lock_id: str | None = None) -> Act
     return action
 
 
+def action_completed_data(
+    lock: Lock,
+    action: str,
+    status: str,
+    performed_via: str,
+    error_code: str | None = None,
+    message: str | None = None,
+    *,
+    action_id: str | None = None,
+    custom_id: str | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """A `lock.action_completed` event's data, for a remote action and for a bolt movement
+    the lock reports by itself (no action_id, no custom_id; `source` says what moved it).
+
+    `action_type` is the name this field had before Seam's guide called it `action`."""
+    data: dict[str, Any] = {
+        "lock_id": lock.id,
+        "action_id": action_id,
+        "custom_id": custom_id,
+        "action": action,
+        "action_type": action,
+        "status": status,
+        "performed_via": performed_via,
+    }
+    if source is not None:
+        data["source"] = source
+    if error_code is not None:
+        data["error_code"] = error_code
+        data["message"] = message or contract.ERROR_MESSAGES.get(error_code, "The lock could not act.")
+    return data
+
+
 def _complete(action: Action, lock: Lock | None, error_code: str | None, message: str | None) -> None:
     action.status = "success" if error_code is None else "failed"
     action.error_code = error_code
@@ -100,16 +134,10 @@ def _complete(action: Action, lock: Lock | None, error_code: str | None, message
         lock.obstructed = True
     elif error_code == contract.LOCK_JAMMED:
         lock.lock_state = "unknown"
-    data = {
-        "lock_id": lock.id,
-        "action_id": action.id,
-        "action_type": action.action,
-        "custom_id": action.custom_id,
-        "status": action.status,
-        "performed_via": action.performed_via,
-    }
-    if error_code is not None:
-        data["error_code"] = error_code
+    data = action_completed_data(
+        lock, action.action, action.status, action.performed_via, error_code, message,
+        action_id=action.id, custom_id=action.custom_id,
+    )
     record_event("lock.action_completed", device=lock, data=data)
 
 

@@ -89,6 +89,8 @@ def claim(
         device_id=device.id,
         name=(name or f"{device.model} {device.serial[-4:]}").strip(),
         model=device.model,
+        serial_number=device.serial,
+        firmware_version=device.firmware_version,
         timezone=timezone,
         ble_address=device.ble_address,
         device_key_enc=crypto.encrypt(factory.device_key(device), purpose=DEVICE_KEY_PURPOSE),

@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from provider.clock import now
 from provider.extensions import db
-from provider.models import Event
+from provider.models import Bridge, Event, Lock
 from provider.services import sealed as sealed_data
 
 WEBHOOK_EVENT_TYPES = (
@@ -33,11 +33,19 @@ WEBHOOK_EVENT_TYPES = (
     "access_code.deleted",
     "access_code.used",
     "access_code.incorrect_attempt",
-    "lock.access_denied",
-    # The lock reported tampering: its case opened, the bolt forced, or its keypad
-    # locked out after wrong PINs (data.tamper_kind).
+    # The lock reported tampering: its case opened or its bolt forced (data.tamper_kind).
     "device.tampered",
+    # The keypad locked itself after consecutive wrong PINs (Seam's name for it).
+    "lock.access_denied",
+    # The door sensor: the door opened (or was left ajar) / closed (data.door_state, door_open).
+    "device.door_opened",
+    "device.door_closed",
 )
+
+#: Seam's guide names one drop of the battery both ways. One event is recorded, as
+#: `battery.low`; a webhook that asked for `device.low_battery` and not `battery.low`
+#: receives it under that name (provider.services.webhooks.delivered_type).
+EVENT_ALIASES = {"device.low_battery": "battery.low"}
 
 
 class Device(Protocol):
@@ -57,10 +65,19 @@ def record_event(
     sealed: dict[str, Any] | None = None,
     occurred_at: datetime | None = None,
 ) -> Event:
-    """`data` is kept as is; `sealed` (secrets: a mistyped PIN) is stored encrypted and
-    joins `data` only in what is delivered to entitled clients (event_feed.event_data)."""
+    """`data` is kept as is; `sealed` (secrets: a PIN, a mistyped PIN) is stored encrypted and
+    joins `data` only in what is delivered to entitled clients (event_feed.event_data); a
+    nested object in it joins the object of the same name in `data`.
+
+    An event about a lock always names it `lock_id` in its data, one about a bridge
+    `bridge_id`: Seam's examples read either, at the top level or inside `data`."""
     if event_type not in WEBHOOK_EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
+    data = dict(data or {})
+    if isinstance(device, Lock):
+        data.setdefault("lock_id", device.id)
+    elif isinstance(device, Bridge):
+        data.setdefault("bridge_id", device.id)
     device_seq = None
     if device is not None:
         model = type(device)
@@ -82,7 +99,7 @@ def record_event(
         user_id=user_id,
         device_seq=device_seq,
         occurred_at=occurred_at or now(),
-        data=data or {},
+        data=data,
         data_sealed=sealed_data.seal(sealed),
     )
     db.session.add(event)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+import bridge_contract as contract
 from provider.clock import now
 from provider.extensions import db
 from provider.models import (
@@ -28,7 +29,7 @@ from provider.models import (
 from provider.models.device import OPEN_COMMAND_STATUSES
 from provider.models.webhook import FAILING, PENDING
 
-LOW_BATTERY = 20  # per cent; the level at which the lock reports battery.low
+LOW_BATTERY = contract.BATTERY_LOW_PERCENT  # the level at which the lock reports battery.low
 SAMPLE_EVERY = timedelta(minutes=5)
 LIST_LIMIT = 200
 

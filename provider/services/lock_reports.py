@@ -14,12 +14,14 @@ from provider.errors import not_found
 from provider.extensions import db
 from provider.models import Bridge, Lock, LockEventLog
 from provider.services import access_codes, clock_correction, offline_codes, sealed
+from provider.services.actions import action_completed_data
 from provider.services.bridges import set_lock_online
 from provider.services.events import record_event
-from provider.services.locks import lock_rows
+from provider.services.locks import door_open, lock_rows
 
-# Below this the lock reports a low battery (Seam's "low" band).
-BATTERY_LOW_PERCENT = 20
+# The lock's own low-battery level (it reports `low` at or below it): one threshold on
+# both sides of the bridge.
+BATTERY_LOW_PERCENT = contract.BATTERY_LOW_PERCENT
 # A rise this large from a half-empty level means fresh batteries, not measurement noise.
 BATTERY_REPLACED_JUMP = 30
 BATTERY_REPLACED_FROM_BELOW = 50
@@ -41,10 +43,11 @@ def apply_battery(lock: Lock, level: int, at: datetime | None = None) -> None:
     previous = lock.battery_level
     lock.battery_level = level
     data = {"lock_id": lock.id, "battery_level": level}
-    crossed_low = level < BATTERY_LOW_PERCENT and (previous is None or previous >= BATTERY_LOW_PERCENT)
+    crossed_low = level <= BATTERY_LOW_PERCENT and (previous is None or previous > BATTERY_LOW_PERCENT)
     if crossed_low:
+        # One event for one drop; a webhook that asked for device.low_battery alone gets it
+        # under that name (provider.services.events.EVENT_ALIASES).
         record_event("battery.low", device=lock, data=data, occurred_at=at)
-        record_event("device.low_battery", device=lock, data=data, occurred_at=at)
     elif (
         previous is not None
         and previous < BATTERY_REPLACED_FROM_BELOW
@@ -68,6 +71,30 @@ def apply_device_time(lock: Lock, device_time: datetime, at: datetime) -> None:
     lock.time_wrong = wrong
 
 
+def apply_door(lock: Lock, state: str | None, at: datetime | None = None) -> None:
+    """The door sensor's state; opening (or leaving ajar) and closing are events for Seam."""
+    was_open = door_open(lock.door_state)
+    lock.door_state = state
+    now_open = door_open(state)
+    if now_open is not None and was_open is not None and now_open != was_open:
+        record_event("device.door_opened" if now_open else "device.door_closed", device=lock,
+                     data={"lock_id": lock.id, "door_state": state, "door_open": now_open}, occurred_at=at)
+
+
+def apply_signal(lock: Lock, signal_quality: int | None, rssi: int | None) -> None:
+    """A 0-100 level and/or an RSSI in dBm (a negative `signal_quality` is one): both are kept,
+    the level derived from the RSSI when only that came."""
+    if signal_quality is not None and signal_quality < 0:
+        rssi = signal_quality if rssi is None else rssi
+        signal_quality = None
+    if rssi is not None:
+        lock.rssi_dbm = rssi
+        if signal_quality is None:
+            signal_quality = contract.signal_percent(rssi)
+    if signal_quality is not None:
+        lock.signal_quality = signal_quality
+
+
 def heartbeat(bridge: Bridge, reports: list[dict[str, Any]]) -> None:
     at = clock_now()
     locks = _bridge_locks(bridge, {report["lock_id"] for report in reports})
@@ -77,12 +104,14 @@ def heartbeat(bridge: Bridge, reports: list[dict[str, Any]]) -> None:
             set_lock_online(lock, bool(report["online"]))
         if report.get("battery_level") is not None:
             apply_battery(lock, report["battery_level"])
-        if report.get("signal_quality") is not None:
-            lock.signal_quality = report["signal_quality"]
+        apply_signal(lock, report.get("signal_quality"), report.get("rssi"))
+        for field in ("firmware_version", "auto_lock_enabled", "auto_lock_delay_seconds", "keypad_battery_level"):
+            if report.get(field) is not None:
+                setattr(lock, field, report[field])
         if report.get("lock_state") is not None:
             lock.lock_state = report["lock_state"]
         if report.get("door_state") is not None and lock.has_door_sensor:
-            lock.door_state = report["door_state"]
+            apply_door(lock, report["door_state"])
         if report.get("timezone"):
             lock.timezone = report["timezone"]
         if report.get("device_time") is not None:
@@ -128,12 +157,9 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
         performed_via = contract.PERFORMED_VIA.get(source or "")
         if performed_via is None:
             return  # "ble": our own remote command, reported through its result
-        payload: dict[str, Any] = {
-            "lock_id": lock.id,
-            "action_type": "lock" if kind == contract.LOCKED else "unlock",
-            "status": "success",
-            "performed_via": performed_via,
-        }
+        payload = action_completed_data(
+            lock, "lock" if kind == contract.LOCKED else "unlock", "success", performed_via, source=source
+        )
         if source == contract.SOURCE_KEYPAD and data.get("slot") is not None:
             code = access_codes.code_for_slot(lock.id, data["slot"])
             if code is not None:
@@ -151,7 +177,14 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
             device=lock,
             occurred_at=at,
             data={"lock_id": lock.id},
-            sealed={"code": data.get("pin")},
+            sealed={"pin": data.get("pin")},
+        )
+    elif kind == contract.TAMPER and data.get("kind") == contract.TAMPER_KEYPAD_LOCKOUT:
+        record_event(
+            "lock.access_denied",
+            device=lock,
+            occurred_at=at,
+            data={"lock_id": lock.id, "reason": contract.TAMPER_KEYPAD_LOCKOUT},
         )
     elif kind == contract.OFFLINE_CODE_USED:
         offline_codes.code_used(lock, data, at)
@@ -164,14 +197,36 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
             occurred_at=at,
             data={"lock_id": lock.id, "tamper_kind": data.get("kind") or "unknown"},
         )
-    elif kind == contract.JAMMED:
-        lock.lock_state = "unknown"
-    elif kind == contract.OBSTRUCTED:
-        lock.obstructed = True
+    elif kind in (contract.JAMMED, contract.OBSTRUCTED):
+        if kind == contract.JAMMED:
+            lock.lock_state = "unknown"
+        else:
+            lock.obstructed = True
+        _bolt_failed(lock, kind, data, at)
     elif kind == contract.BATTERY and data.get("level") is not None:
         apply_battery(lock, data["level"], at)
     elif kind == contract.DOOR and lock.has_door_sensor:
-        lock.door_state = data.get("state")
+        apply_door(lock, data.get("state"), at)
+
+
+def _bolt_failed(lock: Lock, kind: str, data: dict[str, Any], at: datetime) -> None:
+    """A jam or obstruction the lock reports on its own (keypad, hand, auto-lock) is a
+    failed lock.action_completed without an action_id; one during our own command ("ble")
+    is reported through that command's result instead."""
+    source = data.get("source")
+    performed_via = contract.PERFORMED_VIA.get(source or "")
+    if performed_via is None:
+        return
+    action = data.get("action") if data.get("action") in contract.BOLT_COMMANDS else (
+        "lock" if kind == contract.OBSTRUCTED else "unlock"
+    )
+    error_code = contract.LOCK_JAMMED if kind == contract.JAMMED else contract.BOLT_OBSTRUCTED
+    record_event(
+        "lock.action_completed",
+        device=lock,
+        occurred_at=at,
+        data=action_completed_data(lock, action, "failed", performed_via, error_code, source=source),
+    )
 
 
 def _access_denied(lock: Lock, data: dict[str, Any], at: datetime) -> None:

@@ -58,6 +58,19 @@ class LockRegistrationError(InvalidRequest):
     """Invalid registration data (CLI and seeding)."""
 
 
+#: A model code's name for people (Seam's model display name); an unknown code shows as itself.
+MODEL_DISPLAY_NAMES = {"HALO-01": "Halo Touch"}
+
+
+def model_display_name(model: str) -> str:
+    return MODEL_DISPLAY_NAMES.get(model, model)
+
+
+def door_open(door_state: str | None) -> bool | None:
+    """Seam's `door_open`: an ajar door is not closed; None without a door sensor reading."""
+    return None if door_state is None else door_state != "closed"
+
+
 def generate_device_key() -> str:
     while True:  # a CSPRNG key is refused as weak with probability about 1e-8
         key = secrets.token_hex(16)
@@ -223,10 +236,16 @@ def lock_for(account_id: str, lock_id: str, permission: str) -> Lock:
     if lock is None or role is None:
         raise not_found("Lock")
     if permission not in ROLE_PERMISSIONS[role]:
+        article = "An" if role in ("admin", "owner") else "A"
         raise ApiError(403, "FORBIDDEN_FOR_ROLE",
-                          f"A {role} of this lock may not {PERMISSION_WORDS[permission]}.")
+                       f"{article} {role} of this lock may not {PERMISSION_WORDS[permission]}.")
     lock.role = role
     return lock
+
+
+def allows(lock: Lock, permission: str) -> bool:
+    """Whether the role lock_for (or list_locks) found for the account grants `permission`."""
+    return permission in ROLE_PERMISSIONS[getattr(lock, "role", None) or "user"]
 
 
 def get_owned_lock(owner_id: str, lock_id: str) -> Lock:

@@ -13,6 +13,7 @@ not the lock has a bridge today. The lock's reports come back the same way
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,7 +94,7 @@ def _hour(hour: int) -> datetime:
 
 
 def create(lock: Lock, *, name: str | None, starts_at: datetime | None, ends_at: datetime | None,
-           one_time: bool, at: datetime) -> tuple[AccessCode, str, list[dict[str, Any]]]:
+           one_time: bool, at: datetime, lookup: Callable[[str, str], str]) -> tuple[AccessCode, str, list[dict[str, Any]]]:
     """Issues an offline code on `lock` (already locked for writing by the caller).
 
     Returns the row (status active: nothing to wait for), its PIN and the warnings for the
@@ -117,25 +118,29 @@ def create(lock: Lock, *, name: str | None, starts_at: datetime | None, ends_at:
     code, pin = _issue(lock, window)
     row = AccessCode(
         id=new_id(), lock_id=lock.id, owner_id=lock.owner_id, name=name,
-        code_enc=crypto.encrypt(pin, purpose=_code_purpose()), pin_lookup=None,
+        code_enc=crypto.encrypt(pin, purpose=_code_purpose()), pin_lookup=lookup(lock.id, pin),
         slot=0, starts_at=_hour(code.start_hour), ends_at=_hour(code.end_hour), status="active",
         revision=0, is_managed=True, confirmed_at=at, created_at=at, updated_at=at,
         is_offline=True, offline_kind=KIND_NAMES[code.kind], offline_start_hour=code.start_hour,
         offline_end_hour=code.end_hour, offline_counter=code.counter, offline_generation=lock.offline_generation,
     )
     db.session.add(row)
-    warnings = _warnings(code, starts, ends)
-    record_event("access_code.created", device=lock, data={
-        "lock_id": lock.id, "access_code_id": row.id, "name": name, "status": "success",
-        "is_offline_access_code": True, "starts_at": isoformat_z(row.starts_at), "ends_at": isoformat_z(row.ends_at),
-    })
-    return row, pin, warnings
+    db.session.flush()
+    _code_event("access_code.created", lock, row)
+    return row, pin, _warnings(code, starts, ends)
 
 
 def _code_purpose() -> str:
     from provider.services.access_codes import CODE_PURPOSE  # the one purpose of stored PINs
 
     return CODE_PURPOSE
+
+
+def _code_event(event_type: str, lock: Lock, row: AccessCode) -> None:
+    """The access_code.* event in the one shape every code's events have (access_codes)."""
+    from provider.services.access_codes import _event  # it builds on this module
+
+    _event(event_type, lock, row, "success")
 
 
 def _issue(lock: Lock, window: Window) -> tuple[OfflineCode, str]:
@@ -205,8 +210,7 @@ def delete(lock: Lock, row: AccessCode, at: datetime) -> str:
 
 def _removed(lock: Lock, row: AccessCode, at: datetime) -> None:
     row.status, row.error_code, row.updated_at = "removed", None, at
-    record_event("access_code.deleted", device=lock,
-                 data={"lock_id": lock.id, "access_code_id": row.id, "name": row.name, "status": "success"})
+    _code_event("access_code.deleted", lock, row)
 
 
 # --------------------------------------------------------------------------
@@ -288,6 +292,5 @@ def code_used(lock: Lock, data: dict[str, Any], at: datetime) -> None:
     if row is None:
         return  # a code of a secret this cloud never issued under (another owner's): nothing to name
     row.used_at = at
-    record_event("access_code.used", device=lock, occurred_at=at, data={
-        "lock_id": lock.id, "access_code_id": row.id, "name": row.name, "is_offline_access_code": True,
-    })
+    record_event("access_code.used", device=lock, occurred_at=at,
+                 data={"lock_id": lock.id, "access_code_id": row.id, "name": row.name})

@@ -31,7 +31,7 @@ from provider.models.webhook import (
     WebhookDelivery,
 )
 from provider.services import crypto
-from provider.services.events import WEBHOOK_EVENT_TYPES
+from provider.services.events import EVENT_ALIASES, WEBHOOK_EVENT_TYPES
 
 SECRET_PURPOSE = "webhook-secret"
 SECRET_PREFIX = "whsec_"
@@ -154,18 +154,51 @@ def validate_url(url: str, *, production: bool) -> str:
     return url
 
 
+#: Longest event type name a registration may list, and how many it may list.
+EVENT_TYPE_MAX_CHARS = 64
+MAX_EVENT_TYPES = 100
+
+
 def validate_event_types(types: Iterable[str] | None) -> list[str]:
+    """The filter as stored, known types first in their canonical order.
+
+    A type the cloud does not emit (yet) is kept, not refused: Seam may list types a
+    vendor adds later, and the registration must not fail for them (they are reported
+    back as `ignored_events`, and start to match if the cloud ever emits them). Kept,
+    too, so that a filter naming only unknown types never widens to "every type"."""
     if types is None:
         return []
     types = list(types)
-    unknown = sorted({t for t in types if t not in WEBHOOK_EVENT_TYPES}, key=str)
-    if unknown:
-        raise WebhookError("events", f"unknown event types: {', '.join(map(str, unknown))}")
-    return sorted(set(types), key=WEBHOOK_EVENT_TYPES.index)
+    if len(types) > MAX_EVENT_TYPES:
+        raise WebhookError("events", f"at most {MAX_EVENT_TYPES} event types")
+    for event_type in types:
+        if not isinstance(event_type, str) or not event_type.strip() or len(event_type) > EVENT_TYPE_MAX_CHARS:
+            raise WebhookError("events", f"an event type is a name of 1 to {EVENT_TYPE_MAX_CHARS} characters")
+    known = sorted({t for t in types if t in WEBHOOK_EVENT_TYPES}, key=WEBHOOK_EVENT_TYPES.index)
+    return known + sorted({t for t in types if t not in WEBHOOK_EVENT_TYPES})
+
+
+def ignored_event_types(webhook: Webhook) -> list[str]:
+    """The types in the webhook's filter that this cloud does not emit."""
+    return [t for t in webhook.event_types or [] if t not in WEBHOOK_EVENT_TYPES]
 
 
 def matches(webhook: Webhook, event_type: str) -> bool:
-    return not webhook.event_types or event_type in webhook.event_types
+    return delivered_type(webhook, event_type) is not None
+
+
+def delivered_type(webhook: Webhook, event_type: str) -> str | None:
+    """The name this webhook receives an event under, or None if it does not receive it.
+
+    One event per occurrence: a webhook subscribed to a type and to an alias of it
+    (or to every type) receives the event once, under the type it was recorded as;
+    one subscribed to the alias alone receives it under the alias."""
+    if not webhook.event_types or event_type in webhook.event_types:
+        return event_type
+    for alias, recorded in EVENT_ALIASES.items():
+        if recorded == event_type and alias in webhook.event_types:
+            return alias
+    return None
 
 
 # --- Secrets and signatures --------------------------------------------------------------
@@ -290,8 +323,9 @@ def redeliver(webhook: Webhook, event_id: str) -> WebhookDelivery | None:
     from provider.services import grants
 
     event = db.session.scalar(select(Event).where(Event.event_id == event_id))
-    if event is None or not grants.may_see(webhook.client_id, event.user_id):
+    if event is None or not grants.may_see_event(webhook.client_id, event):
         return None
+    event_type = delivered_type(webhook, event.event_type) or event.event_type
     delivery = db.session.scalar(
         select(WebhookDelivery).where(
             WebhookDelivery.webhook_id == webhook.id, WebhookDelivery.event_seq == event.seq
@@ -303,7 +337,7 @@ def redeliver(webhook: Webhook, event_id: str) -> WebhookDelivery | None:
             webhook_id=webhook.id,
             event_seq=event.seq,
             event_id=event.event_id,
-            event_type=event.event_type,
+            event_type=event_type,
             device_id=event.device_id,
             attempts=0,
         )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from certify.http import Http
 from certify.listener import Listener
 from certify.oauth_driver import Browser
 from firmware_bridge.agent.virtual_backend import control_request, find_control
+from tests.openapi import assert_event_matches_spec
 
 CLIENT_ID, CLIENT_SECRET = "seam", "seamsecret"  # seeded by `provider sandbox`
 REDIRECT_URI = "http://localhost:3020/oauth/callback"
@@ -88,6 +91,10 @@ class Webhooks:
             requests.delete(f"{self.base_url}/webhooks/{self.webhook_id}", auth=(CLIENT_ID, CLIENT_SECRET),
                             timeout=10)
         self.listener.stop()
+        if exc[0] is None:
+            # Every delivery of the run is what openapi.yaml's webhooks: say it is.
+            for delivery in self.listener.deliveries:
+                assert_event_matches_spec(delivery.payload or {})
 
     def mark(self) -> int:
         """A position in the deliveries: `wait(..., since=mark)` ignores what came before."""
@@ -115,3 +122,38 @@ class Webhooks:
 def virtual_locks(var_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
     """Talks to the sandbox bridge agents' virtual-lock control endpoints."""
     return asyncio.run(control_request(find_control([var_dir / "bridge"]), request))
+
+
+def served_lock_ids(var_dir: Path) -> set[str]:
+    """The locks the sandbox's bridge agents simulate and serve right now."""
+    try:
+        answer = virtual_locks(var_dir, {"op": "locks"})
+    except (OSError, ValueError, KeyError):
+        return set()  # no agent has written its control endpoint yet
+    return {lock["lock_id"] for lock in answer.get("locks", [])}
+
+
+def wait_until_serving(sandbox: Any, timeout: float = 90.0) -> None:
+    """The sandbox answers /health before its dispatcher and agents start: wait for both,
+    and for the agents to serve their locks, so a first action does not spend its wait on
+    the sandbox's start-up."""
+    served = poll(lambda: (sandbox.runs("dispatcher") and sandbox.runs("firmware_bridge.agent")
+                           and served_lock_ids(sandbox.var_dir)), bool, timeout)
+    assert served, f"the sandbox's agents serve no lock after {timeout} s\n{sandbox.log_tail()}"
+
+
+def run_kit(base_url: str, out: Path, waits: list[str]) -> subprocess.CompletedProcess[str]:
+    """provider-certify against the sandbox as a vendor runs it: the real CLI in its own
+    process, every profile, webhooks on a local port; JSON and JUnit reports into `out`."""
+    command = [
+        sys.executable, "-m", "certify.cli",
+        "--base-url", base_url,
+        "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
+        "--redirect-uri", REDIRECT_URI,
+        "--username", "jane@example.com", "--password", "1234",
+        "--webhook-listen", "127.0.0.1:0",
+        "--profile", "all",
+        "--json", str(out / "report.json"), "--junit", str(out / "report.xml"),
+        *waits,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.seam import SeamApi, Webhooks, poll, sign_in, virtual_locks
+from tests.e2e.seam import SeamApi, Webhooks, poll, served_lock_ids, sign_in, virtual_locks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live_sandbox"), pytest.mark.timeout(180)]
 
@@ -36,7 +36,7 @@ def seam(live_sandbox):
     # The seeded locks say online before any agent runs: wait until the agent serves them
     # (a slow start-up otherwise eats the first action's wait), then for its first report.
     wanted = {locks[name]["lock_id"] for name in ("Back Door", "Garage")}
-    poll(lambda: _served_lock_ids(live_sandbox), lambda served: wanted <= served, 90)
+    poll(lambda: served_lock_ids(live_sandbox.var_dir), lambda served: wanted <= served, 90)
     for name in ("Back Door", "Garage"):
         lock_id = locks[name]["lock_id"]
         poll(lambda lock_id=lock_id: api.call("GET", f"/locks/{lock_id}").json(),
@@ -52,14 +52,6 @@ def seam(live_sandbox):
 def webhooks(live_sandbox):
     with Webhooks(live_sandbox.base_url) as hooks:
         yield hooks
-
-
-def _served_lock_ids(live_sandbox) -> set[str]:
-    try:
-        answer = virtual_locks(live_sandbox.var_dir, {"op": "locks"})
-    except (OSError, ValueError, KeyError):
-        return set()  # no agent has written its control endpoint yet
-    return {lock["lock_id"] for lock in answer.get("locks", [])}
 
 
 def _bolt(live_sandbox, lock_id: str) -> str:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.e2e import test_bridge_agent as _agent
 from tests.e2e import test_certify_sandbox as _certify
+from tests.e2e import test_device_lifecycle as _lifecycle
 from tests.e2e.conftest import E2E_ENV
 from tests.firmware.engine import require_c_engine
 from tests.live import LiveSandbox
@@ -26,9 +27,14 @@ from tests.live import LiveSandbox
 seam, webhooks = _agent.seam, _agent.webhooks
 test_oauth_unlock_reaches_the_virtual_lock_and_the_webhook = _agent.test_oauth_unlock_reaches_the_virtual_lock_and_the_webhook
 test_time_bound_code_on_the_keypad = _agent.test_time_bound_code_on_the_keypad
+test_code_programmed_at_the_keypad_is_unmanaged_kept_converted_and_deleted = (
+    _agent.test_code_programmed_at_the_keypad_is_unmanaged_kept_converted_and_deleted)
 test_jam_fails_the_action = _agent.test_jam_fails_the_action
 test_battery_drop_reported = _agent.test_battery_drop_reported
 test_clock_drift_reported_and_corrected = _agent.test_clock_drift_reported_and_corrected
+# Claim, transfer and operator rotations (one cut off after COMMIT_KEY) run ROTATE_KEY/COMMIT_KEY in C.
+vendor_app = _lifecycle.vendor_app
+test_from_the_factory_to_the_front_door_and_back = _lifecycle.test_from_the_factory_to_the_front_door_and_back
 test_bridge_killed_then_restarted_loses_nothing = _agent.test_bridge_killed_then_restarted_loses_nothing
 certify_run = _certify.certify_run
 test_check_passes_against_the_sandbox = _certify.test_check_passes_against_the_sandbox

@@ -17,12 +17,15 @@ import pytest
 from firmware_bridge.protocol import (
     ANY_SLOT,
     BoltState,
+    CommitKeyRequest,
     DeleteCodeRequest,
     DoorState,
+    FactoryResetRequest,
     ListCodesRequest,
     LockRequest,
     PutCodeRequest,
     ReadEventsRequest,
+    RotateKeyRequest,
     SetTimeRequest,
     StatusRequest,
     TamperKind,
@@ -52,6 +55,13 @@ def _raw_put(rid: int, slot: int, pin: bytes, name: bytes, starts: int = 0, ends
 def _set_time(rid: int, epoch: int, tz: bytes, offset: int = 0) -> bytes:
     return (bytes([0x04]) + rid.to_bytes(2, "little") + epoch.to_bytes(4, "little")
             + offset.to_bytes(2, "little", signed=True) + bytes([len(tz)]) + tz)
+
+
+KEY_A, KEY_B, KEY_C = bytes(range(0x30, 0x40)), bytes(range(0x50, 0x60)), bytes(range(0x70, 0x80))
+
+
+def _rotate_raw(rid: int, rotation: int, key: bytes) -> bytes:
+    return bytes([0x09]) + rid.to_bytes(2, "little") + rotation.to_bytes(4, "little") + key
 
 
 # Each step: ("req", plaintext bytes) through a secure record, or ("do", callable on the lock).
@@ -166,6 +176,42 @@ SCENARIOS: dict[str, list[Step]] = {
         ("do", lambda lock: lock.set_battery(100)),
         ("req", bytes(LockRequest(6))),
     ],
+    "key rotation": [
+        ("req", bytes(RotateKeyRequest(1, 5, KEY_A))),
+        ("req", bytes(CommitKeyRequest(2, 5))),
+        ("req", bytes(CommitKeyRequest(3, 5))),  # repeated: OK again
+        ("req", bytes(RotateKeyRequest(4, 5, KEY_A))),  # the committed one again: same proof, nothing pending
+        ("req", bytes(CommitKeyRequest(5, 6))),  # NO_PENDING_KEY
+        ("req", bytes(RotateKeyRequest(6, 7, KEY_B))),
+        ("req", bytes(RotateKeyRequest(7, 8, KEY_C))),  # replaces the pending pair
+        ("req", bytes(CommitKeyRequest(8, 7))),  # not the pending rotation
+        ("req", bytes(CommitKeyRequest(9, 8))),
+        ("req", _rotate_raw(10, 0, KEY_A)),  # rotation 0 is reserved
+        ("req", _rotate_raw(11, 9, KEY_A)[:-1]),
+        ("req", _rotate_raw(12, 9, KEY_A) + b"\x00"),
+        ("req", bytes(CommitKeyRequest(13, 8)) + b"\x00"),
+        ("req", bytes([0x0A, 14, 0, 8, 0, 0])),
+        ("req", bytes(StatusRequest(15))),
+    ],
+    "factory reset": [
+        ("req", _put(1, 3, "482913", "Alice")),
+        ("req", _put(2, 9, "1234")),
+        ("do", lambda lock: lock.enter_pin("0000")),
+        ("do", lambda lock: lock.set_door(DoorState.OPEN)),
+        ("req", bytes(FactoryResetRequest(3))),  # PRESENCE_REQUIRED
+        ("req", bytes(ListCodesRequest(4, 0, 10))),
+        ("do", lambda lock: lock.hold_reset_button()),
+        ("req", bytes(FactoryResetRequest(5)) + b"\x00"),  # MALFORMED, presence kept
+        ("req", bytes(FactoryResetRequest(6))),
+        ("req", bytes(FactoryResetRequest(7))),  # once per press
+        ("req", bytes(ListCodesRequest(8, 0, 10))),
+        ("req", bytes(ReadEventsRequest(9, 0, 16))),
+        ("req", bytes(StatusRequest(10))),
+        ("do", lambda lock: lock.tamper()),
+        ("req", bytes(ReadEventsRequest(11, 0, 16))),
+        ("do", lambda lock: lock.enter_pin("482913")),  # the code is gone
+        ("req", bytes(ReadEventsRequest(12, 0, 16))),
+    ],
     "storage full": [
         ("req", _put(1, 1, "111111")),
         ("do", lambda lock: setattr(lock.faults, "storage_full", True)),
@@ -203,7 +249,7 @@ def test_c_lock_answers_like_the_python_lock(name: str) -> None:
     assert _run("c", SCENARIOS[name]) == expected
 
 
-@pytest.mark.parametrize("name", ["put code rules", "keypad", "unknown and malformed"])
+@pytest.mark.parametrize("name", ["put code rules", "keypad", "unknown and malformed", "key rotation"])
 def test_c_lock_decodes_requests_fed_one_byte_at_a_time(name: str) -> None:
     assert _run("c", SCENARIOS[name], byte_at_a_time=True) == _run("python", SCENARIOS[name])
 
@@ -232,3 +278,40 @@ def test_auto_lock_fires_after_its_delay_with_the_door_closed() -> None:
         ("req", bytes(StatusRequest(2))),
     ]
     assert _run("c", steps, auto_lock_seconds=30) == _run("python", steps, auto_lock_seconds=30)
+
+
+def test_keypad_master_mode_programs_and_refuses_like_the_python_lock() -> None:
+    from firmware_bridge.simulator.lock import DEFAULT_MASTER_PIN, KeypadRefused
+
+    outcomes: dict[str, list[object]] = {"python": [], "c": []}
+
+    def program(engine: str, master: str, pin: str) -> Step:
+        def step(lock: Any) -> None:
+            try:
+                outcomes[engine].append(lock.program_at_keypad(master, pin))
+            except KeypadRefused as err:
+                outcomes[engine].append(str(err))
+        return ("do", step)
+
+    def steps(engine: str) -> list[Step]:
+        return [
+            ("req", _put(1, 250, "1111", "Cloud")),
+            program(engine, DEFAULT_MASTER_PIN, "8642"),  # the highest free slot: 249
+            program(engine, DEFAULT_MASTER_PIN, "12"),
+            program(engine, DEFAULT_MASTER_PIN, "1111"),
+            program(engine, DEFAULT_MASTER_PIN, DEFAULT_MASTER_PIN),
+            program(engine, "00000000", "5555"),  # a wrong PIN, logged
+            *[("do", lambda lock: lock.enter_pin("0000"))] * 4,  # the fifth: lockout
+            program(engine, DEFAULT_MASTER_PIN, "5555"),
+            ("do", lambda lock: setattr(lock.time_source, "now", lock.time_source.now + 60)),
+            program(engine, DEFAULT_MASTER_PIN, "5555"),
+            ("do", lambda lock: lock.enter_pin("8642")),
+            ("req", bytes(ListCodesRequest(2, 240, 10))),
+            ("req", bytes(ReadEventsRequest(3, 0, 16))),
+            ("req", bytes(StatusRequest(4))),
+        ]
+
+    expected = _run("python", steps("python"))
+    assert _run("c", steps("c")) == expected
+    assert outcomes["c"] == outcomes["python"]
+    assert outcomes["python"][0] == 249 and outcomes["python"][-1] == 248

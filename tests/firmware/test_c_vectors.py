@@ -108,3 +108,142 @@ def test_put_code_at_mtu_64_is_stored():
     assert bridge.feed(lock.write(b"".join(chunks))) == [PutCodeResponse(2, 3)]
     entry = lock.lock.codes[3]
     assert (entry.pin, entry.name, entry.starts_at, entry.ends_at) == ("482913", "Alice", EPOCH, EPOCH + 86400)
+
+
+# Section 15: key rotation, factory reset and provisioning, from the same generator.
+def _rotation_value(name: str) -> bytes:
+    from firmware_bridge.protocol.vectors import rotation_lines
+
+    for line in rotation_lines():
+        if line.startswith(name):
+            return bytes.fromhex(line.split("=", 1)[1].strip())
+    raise KeyError(name)
+
+
+def _rotation_chunks(label: str) -> list[bytes]:
+    from firmware_bridge.protocol.vectors import rotation_lines
+
+    return [bytes.fromhex(line.split(": ", 1)[1]) for line in rotation_lines() if line.startswith(f"{label} chunk")]
+
+
+def _secure_plaintexts(bridge: Bridge, chunks: list[bytes]) -> list[bytes]:
+    return [bytes(m) for m in bridge.feed(chunks)]
+
+
+def test_rotate_and_commit_answers_are_the_vectors():
+    from firmware_bridge.protocol.framing import FrameDecoder
+
+    lock = _vector_lock()
+    bridge = Bridge(lock)
+    bridge.handshake()
+    # The first bridge -> lock record is the vectors' sealed ROTATE_KEY.
+    record = b"".join(bridge.central._frame(bridge.central._channel.seal(_rotation_value("ROTATE_KEY request"))))
+    decoder = FrameDecoder()
+    decoder.feed(record)
+    assert decoder.next_frame()[5:] == _rotation_value("ct || tag")
+    assert _secure_plaintexts(bridge, lock.write(record)) == [_rotation_value("ROTATE_KEY response")]
+    assert bridge.raw(_rotation_value("COMMIT_KEY request")) and lock.lock.device_key == bytes(range(0x30, 0x40))
+    # A fresh lock has nothing pending: refused with the vectors' bytes.
+    fresh = _vector_lock()
+    other = Bridge(fresh)
+    other.handshake()
+    assert [bytes(m) for m in other.raw(_rotation_value("COMMIT_KEY request"))] == [
+        _rotation_value("COMMIT_KEY refused")]
+
+
+def test_after_commit_the_challenge_is_answered_under_the_new_key():
+    lock = _vector_lock()
+    bridge = Bridge(lock)
+    bridge.handshake()
+    assert [bytes(m) for m in bridge.raw(_rotation_value("ROTATE_KEY request"))] == [
+        _rotation_value("ROTATE_KEY response")]
+    assert [bytes(m) for m in bridge.raw(_rotation_value("COMMIT_KEY request"))] == [
+        _rotation_value("COMMIT_KEY response")]
+    challenge = b"".join(lock.write(b"".join(Bridge(lock).central.start_handshake())))
+    assert challenge[4 + 18:4 + 34] == _rotation_value("confirm_lock (new key)")
+
+
+def test_factory_reset_answers_are_the_vectors():
+    lock = _vector_lock()
+    bridge = Bridge(lock)
+    bridge.handshake()
+    assert [bytes(m) for m in bridge.raw(_rotation_value("FACTORY_RESET request"))] == [
+        _rotation_value("FACTORY_RESET refused")]
+    lock.lock.hold_reset_button()
+    assert [bytes(m) for m in bridge.raw(_rotation_value("FACTORY_RESET request"))] == [
+        _rotation_value("FACTORY_RESET response")]
+    assert lock.lock.codes == {}
+
+
+def test_provision_chunks_are_answered_with_the_vectors():
+    from firmware_bridge.simulator.c_engine import CLock
+
+    lock = CLock(factory_mode=True)
+    out: list[bytes] = []
+    lock.notify_sink = lambda chunk, _kind: out.append(chunk)
+    lock.radio_connected(23)
+    chunks = _rotation_chunks("PROVISION (ATT MTU 23)")
+    assert len(chunks) == 4
+    for chunk in chunks:
+        lock.radio_write(chunk)
+    assert b"".join(out)[4:-4] == _rotation_value("PROVISIONED body")
+    assert lock.device_key == bytes(range(16)) and not lock.factory_mode
+    out.clear()
+    for chunk in chunks:
+        lock.radio_write(chunk)
+    assert b"".join(out)[4:-4] == _rotation_value("refused (again)")
+
+
+# Section 19: offline codes and weekly schedules.
+def _offline_value(name: str) -> bytes:
+    from firmware_bridge.protocol.vectors import offline_lines
+
+    for line in offline_lines():
+        if line.startswith(name + " ") or line.startswith(name + "="):
+            return bytes.fromhex(line.split("=", 1)[1].strip())
+    raise KeyError(name)
+
+
+def _offline_pins() -> list[str]:
+    from firmware_bridge.protocol.vectors import offline_lines
+
+    return [line.split("= ")[-1].strip() for line in offline_lines() if line.startswith("PIN ")]
+
+
+def _plain(bridge: Bridge, plaintext: bytes) -> list[bytes]:
+    return [bytes(m) for m in bridge.raw(plaintext)]
+
+
+def test_offline_and_schedule_answers_are_the_vectors():
+    lock = _vector_lock()
+    bridge = Bridge(lock)
+    bridge.handshake()
+    assert _plain(bridge, _offline_value("SET_OFFLINE_SECRET request")) == [
+        _offline_value("SET_OFFLINE_SECRET response")]
+    assert _plain(bridge, _offline_value("REVOKE_OFFLINE_CODE request")) == [
+        _offline_value("REVOKE_OFFLINE_CODE response")]
+    put = _offline_value("PUT_SCHEDULED_CODE request")
+    assert _plain(bridge, put) == [_offline_value("PUT_SCHEDULED_CODE response")]
+    assert _plain(bridge, _offline_value("GET_CODE_SCHEDULE request")) == [
+        _offline_value("GET_CODE_SCHEDULE response")]
+    extension = put.index(bytes([0x01, 0x16]))  # the extension byte, then the rule's length
+    refused = put[:extension] + b"\x02" + put[extension + 1:]
+    assert _plain(bridge, refused) == [_offline_value("PUT_SCHEDULED_CODE refused (extension 2)")]
+
+
+def test_the_vectors_offline_pins_open_the_c_lock():
+    from firmware_bridge.protocol.vectors import offline_lines
+
+    lock = _vector_lock()
+    bridge = Bridge(lock)
+    bridge.handshake()
+    _plain(bridge, _offline_value("SET_OFFLINE_SECRET request"))
+    for line in offline_lines():
+        if line.startswith("code "):
+            kind, start = line.split()[2], int(line.split()[4])
+            lock.clock.now = start * 3600 + 60
+        if line.startswith("PIN "):
+            pin = line.split("= ")[-1].strip()
+            event = lock.lock.enter_pin(pin)
+            assert type(event).__name__ == "OfflineCodeUsedEvent", (kind, pin, event)
+            assert event.start_hour == start

@@ -43,6 +43,7 @@ from firmware_bridge.protocol.messages import (
     TamperEvent,
     UnlockedEvent,
 )
+from firmware_bridge.simulator import peripheral as peripheral_module
 from firmware_bridge.simulator.peripheral import VirtualLockPeripheral
 from tests.firmware_bridge.asyncrun import run_bounded
 
@@ -703,5 +704,37 @@ def test_many_locks_in_one_world() -> None:
             assert set(bolts) == {const.BoltState.UNLOCKED}
             assert {world.lock(p.address).bolt for p in peripherals} == {const.BoltState.UNLOCKED}
             await asyncio.gather(*(c.disconnect() for c in clients))
+
+    run(scenario)
+
+
+def _advertising_interval_ms(peripheral: VirtualLockPeripheral) -> float | None:
+    advertising_set = peripheral.device.legacy_advertising_set
+    if advertising_set is None:
+        return None
+    return float(advertising_set.advertising_parameters.primary_advertising_interval_min)
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+def test_an_idle_lock_slows_its_advertising_and_still_accepts_a_central(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fast advertising only for a while after a central leaves, then the slow interval
+    (an idle lock must not cost 50 advertisements a second); a central still connects,
+    and its leaving starts the fast period again."""
+    monkeypatch.setattr(peripheral_module, "FAST_ADVERTISING_SECONDS", 0.3)
+
+    async def scenario() -> None:
+        async with harness(connect=False) as h:
+            await _until(lambda: _advertising_interval_ms(h.peripheral) == peripheral_module.DEFAULT_ADVERTISING_INTERVAL_MS)
+            await _until(lambda: _advertising_interval_ms(h.peripheral) == peripheral_module.SLOW_ADVERTISING_INTERVAL_MS)
+            await h.client.connect()
+            assert h.client.has_session
+            await _until(lambda: _advertising_interval_ms(h.peripheral) is None)  # connected: silent
+            await h.client.disconnect()
+            await _until(lambda: _advertising_interval_ms(h.peripheral) == peripheral_module.DEFAULT_ADVERTISING_INTERVAL_MS)
 
     run(scenario)

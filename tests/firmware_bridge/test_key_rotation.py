@@ -1,4 +1,8 @@
-"""Device-key rotation over the virtual link, with the link dropped at every step."""
+"""Device-key rotation over the virtual link, with the link dropped at every step.
+
+Every scenario runs on both lock engines: the Python `VirtualLock` and the C
+firmware core (`CLock`), which keeps its keys in its own flash records.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,41 @@ import pytest
 from firmware_bridge.lock_client import LockAuthenticationError, LockClient, LockDisconnected
 from firmware_bridge.protocol import const
 from firmware_bridge.protocol.const import Opcode
-from tests.firmware_bridge.test_client import FAST, KEY, harness, run
+from tests.firmware.engine import require_c_engine
+from tests.firmware_bridge.test_client import FAST, KEY, run
+from tests.firmware_bridge.test_client import harness as _harness
 
 NEW_KEY = bytes.fromhex("9a4c1e07d2b85f36e1a0c47b2d9e6f13")
+
+pytestmark = pytest.mark.parametrize("engine", ["python", "c"])
+
+
+@pytest.fixture(autouse=True)
+def _engine_available(engine):
+    if engine == "c":
+        require_c_engine()
+
+
+def harness(engine, **kwargs):
+    return _harness(engine=engine, **kwargs)
+
+
+def _rearm_after_first(h, opcode, faults, rearmed):
+    """Set the after-opcode fault again once it fired: the client's retry is cut off too."""
+    lock = h.peripheral.lock
+    name = "process" if getattr(lock, "engine", "python") == "c" else "handle"
+    original = getattr(lock, name)
+
+    def wrapped(*args):
+        running = lock.pending_opcode() if name == "process" else args[0].OPCODE
+        result = original(*args)
+        if running == opcode and faults.disconnect_after_opcode is None and not rearmed:
+            rearmed.append(True)
+            faults.disconnect_after_opcode = int(opcode)
+        return result
+
+    setattr(lock, name, wrapped)
+    return lambda: setattr(lock, name, original)
 
 
 def _client(h, *keys):
@@ -28,9 +64,9 @@ async def _connects_with(h, key) -> bool:
     return True
 
 
-def test_a_rotation_switches_the_lock_to_the_new_key_and_the_old_one_stops_working():
+def test_a_rotation_switches_the_lock_to_the_new_key_and_the_old_one_stops_working(engine):
     async def scenario():
-        async with harness() as h:
+        async with harness(engine) as h:
             assert await h.client.rotate_key(5, NEW_KEY) is True
             assert h.lock.device_key == NEW_KEY and h.lock.pending_key is None
             await h.client.disconnect()
@@ -51,9 +87,9 @@ def test_a_rotation_switches_the_lock_to_the_new_key_and_the_old_one_stops_worki
         ("disconnect_after_opcode", Opcode.COMMIT_KEY),
     ],
 )
-def test_a_link_lost_at_any_step_still_ends_on_the_new_key(fault, opcode):
+def test_a_link_lost_at_any_step_still_ends_on_the_new_key(engine, fault, opcode):
     async def scenario():
-        async with harness() as h:
+        async with harness(engine) as h:
             setattr(h.lock.faults, fault, int(opcode))
             assert await h.client.rotate_key(6, NEW_KEY) is True
             assert getattr(h.lock.faults, fault) is None  # the fault really fired
@@ -65,27 +101,19 @@ def test_a_link_lost_at_any_step_still_ends_on_the_new_key(fault, opcode):
 
 
 @pytest.mark.parametrize("opcode", [Opcode.ROTATE_KEY, Opcode.COMMIT_KEY])
-def test_a_rotation_that_gives_up_leaves_one_key_both_sides_know_and_finishes_later(opcode):
+def test_a_rotation_that_gives_up_leaves_one_key_both_sides_know_and_finishes_later(engine, opcode):
     async def scenario():
-        async with harness() as h:
+        async with harness(engine) as h:
             faults = h.lock.faults
             faults.disconnect_after_opcode = int(opcode)
             # The retry fails too: the client gives up, the lock holds the old or the new key.
             h.client.timeouts = FAST
-            original = h.peripheral.lock.handle
-
-            def handle_and_rearm(request):
-                response = original(request)
-                if request.OPCODE == opcode and faults.disconnect_after_opcode is None and not rearmed:
-                    rearmed.append(True)
-                    faults.disconnect_after_opcode = int(opcode)
-                return response
-
             rearmed: list[bool] = []
-            h.peripheral.lock.handle = handle_and_rearm
+            restore = _rearm_after_first(h, opcode, faults, rearmed)
             with pytest.raises(LockDisconnected):
                 await h.client.rotate_key(7, NEW_KEY)
-            h.peripheral.lock.handle = original
+            restore()
+            assert rearmed
             assert h.lock.device_key in (bytes.fromhex(KEY), NEW_KEY)
             # A bridge offering both keys always gets in, and the same rotation completes.
             again = _client(h, KEY, NEW_KEY)
@@ -96,9 +124,9 @@ def test_a_rotation_that_gives_up_leaves_one_key_both_sides_know_and_finishes_la
     run(scenario)
 
 
-def test_commit_without_a_pending_key_is_refused():
+def test_commit_without_a_pending_key_is_refused(engine):
     async def scenario():
-        async with harness() as h:
+        async with harness(engine) as h:
             from firmware_bridge.lock_client import LockRefused
             from firmware_bridge.protocol.messages import CommitKeyRequest, CommitKeyResponse
 
@@ -111,9 +139,9 @@ def test_commit_without_a_pending_key_is_refused():
     run(scenario)
 
 
-def test_factory_reset_needs_the_button_held():
+def test_factory_reset_needs_the_button_held(engine):
     async def scenario():
-        async with harness() as h:
+        async with harness(engine) as h:
             from firmware_bridge.lock_client import LockRefused
 
             await h.client.put_code(1, "4821", "Cleaner")
@@ -128,11 +156,18 @@ def test_factory_reset_needs_the_button_held():
     run(scenario)
 
 
-def test_the_rotation_state_survives_a_restart_of_the_lock():
-    from firmware_bridge.simulator.lock import VirtualLock
+def test_the_rotation_state_survives_a_restart_of_the_lock(engine):
+    from firmware_bridge.simulator.engines import lock_from_dict
 
-    lock = VirtualLock()
-    lock.install_key(bytes.fromhex(KEY))
-    lock.pending_key, lock.pending_rotation = NEW_KEY, 3
-    again = VirtualLock.from_dict(lock.to_dict())
-    assert (again.device_key, again.pending_key, again.pending_rotation) == (bytes.fromhex(KEY), NEW_KEY, 3)
+    async def scenario():
+        async with harness(engine) as h:
+            from firmware_bridge.protocol.messages import RotateKeyRequest, RotateKeyResponse
+
+            await h.client._request(lambda rid: RotateKeyRequest(rid, 3, NEW_KEY), RotateKeyResponse,
+                                    FAST.code_write, retry_safe=True)
+            # Powered up again on its flash: the cloud's key is what the peripheral passes.
+            again = lock_from_dict(h.lock.to_dict(), device_key=KEY)
+            assert (again.device_key, again.pending_key, again.pending_rotation) == (
+                bytes.fromhex(KEY), NEW_KEY, 3)
+
+    run(scenario)

@@ -1,4 +1,8 @@
-"""Factory provisioning over the virtual link: keys written once, in factory mode only."""
+"""Factory provisioning over the virtual link: keys written once, in factory mode only.
+
+The link scenarios run on both lock engines (the C core parses PROVISION and
+writes its own key records).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from firmware_bridge.bumble_backend import BumbleClient  # noqa: F401 - register
 from firmware_bridge.bumble_backend.world import VirtualWorld
 from firmware_bridge.lock_client import BleBackend, LockAuthenticationError, LockClient, LockRefused
 from firmware_bridge.protocol import const
+from firmware_bridge.protocol.framing import encode_frame
 from firmware_bridge.protocol.provisioning import (
     Provision,
     parse_provisioned,
@@ -17,14 +22,25 @@ from firmware_bridge.protocol.provisioning import (
     provisioned_body,
 )
 from firmware_bridge.simulator.lock import VirtualLock
+from tests.firmware.engine import require_c_engine
 from tests.firmware_bridge.test_client import FAST, run
 
 KEY = bytes.fromhex("5f1c9e2a7b3d4086c1e9f02a6d7b3c58")
 SECRET = bytes.fromhex("a3" + "1f" * 15 + "c7d2e94b06f8a1350b7e2c9d4f6a8e21")
+ENGINES = pytest.mark.parametrize("engine", ["python", "c"])
 
 
-async def _factory_lock(world):
-    return await world.add_lock(VirtualLock(factory_mode=True, name="VL-factory"))
+def _new_factory_lock(engine):
+    if engine == "c":
+        require_c_engine()
+        from firmware_bridge.simulator.c_engine import CLock
+
+        return CLock(factory_mode=True, name="VL-factory")
+    return VirtualLock(factory_mode=True, name="VL-factory")
+
+
+async def _factory_lock(world, engine="python"):
+    return await world.add_lock(_new_factory_lock(engine))
 
 
 def _client(world, peripheral, key=KEY):
@@ -32,10 +48,11 @@ def _client(world, peripheral, key=KEY):
                       timeouts=FAST)
 
 
-def test_the_line_provisions_a_lock_once_and_it_then_speaks_with_that_key():
+@ENGINES
+def test_the_line_provisions_a_lock_once_and_it_then_speaks_with_that_key(engine):
     async def scenario():
         async with VirtualWorld() as world:
-            peripheral = await _factory_lock(world)
+            peripheral = await _factory_lock(world, engine)
             client = _client(world, peripheral, secrets.token_bytes(16))
             await client.provision("HALO-000042", KEY, SECRET)
             lock = peripheral.lock
@@ -53,10 +70,11 @@ def test_the_line_provisions_a_lock_once_and_it_then_speaks_with_that_key():
     run(scenario)
 
 
-def test_a_lock_in_factory_mode_refuses_every_handshake():
+@ENGINES
+def test_a_lock_in_factory_mode_refuses_every_handshake(engine):
     async def scenario():
         async with VirtualWorld() as world:
-            peripheral = await _factory_lock(world)
+            peripheral = await _factory_lock(world, engine)
             client = _client(world, peripheral)
             with pytest.raises(LockAuthenticationError, match="factory mode"):
                 await client.connect()
@@ -84,6 +102,24 @@ def test_provisioning_state_survives_a_restart():
     again = VirtualLock.from_dict(lock.to_dict())
     assert (again.device_key, again.offline_secret, again.serial, again.factory_mode) == (KEY, SECRET, "HALO-1", False)
     assert not again.provision(Provision(KEY, SECRET, "HALO-1"))
+
+
+def test_the_c_core_keeps_its_provisioned_keys_across_a_restart():
+    require_c_engine()
+    from firmware_bridge.simulator.c_engine import CLock
+    from firmware_bridge.simulator.engines import lock_from_dict
+    from tests.firmware.harness import FixedClock
+
+    lock = CLock(factory_mode=True, time_source=FixedClock())
+    out: list[bytes] = []
+    lock.notify_sink = lambda chunk, _kind: out.append(chunk)
+    lock.radio_connected(247)
+    lock.radio_write(encode_frame(Provision(KEY, SECRET, "HALO-1").body()))
+    assert parse_provisioned(b"".join(out)[4:-4]) == (const.ErrorCode.OK, proof(KEY, "HALO-1"))
+    # Restored with whatever key the caller guesses: the core's own records win, factory mode stays over.
+    again = lock_from_dict(lock.to_dict(), device_key=secrets.token_bytes(16))
+    assert (again.device_key, again.offline_secret, again.serial, again.factory_mode) == (KEY, SECRET, "HALO-1", False)
+    assert again.otp_sealed
 
 
 def test_the_bench_cli_provisions_a_virtual_lock_once(tmp_path):

@@ -38,7 +38,8 @@ def test_mistyped_pins_are_encrypted_at_rest_and_delivered_to_entitled_clients(
 
     feed = client.get("/events", query_string={"event_type": "access_code.incorrect_attempt"},
                       headers=seam.basic).get_json()["events"]
-    assert [e["data"].get("code") for e in feed] == [TYPED]
+    # Seam's guide calls the typed digits `pin`, at the top level and inside data.
+    assert [(e["pin"], e["data"]["pin"], "code" in e["data"]) for e in feed] == [(TYPED, TYPED, False)]
     assert TYPED not in caplog.text
 
 
@@ -54,11 +55,19 @@ def test_a_client_the_owner_did_not_authorise_never_receives_the_digits(
 
 
 def test_a_lockout_reported_by_the_lock_is_an_event(app, client, account, make_integrator):
+    """A keypad lockout is Seam's lock.access_denied; a physical tamper is device.tampered."""
     seam = make_integrator("Seam")
     seam.authorised_by(account)
     site = make_site(app, account, count=1)
+    at = isoformat_z(now())
     site.helper.events({"lock_id": site.lock_ids[0], "lock_seq": 1, "type": "tamper",
-                        "occurred_at": isoformat_z(now()), "data": {"kind": "keypad_lockout"}})
-    feed = client.get("/events", query_string={"event_type": "device.tampered"},
-                      headers=seam.basic).get_json()["events"]
-    assert [(e["device_id"], e["data"]["tamper_kind"]) for e in feed] == [(site.lock_ids[0], "keypad_lockout")]
+                        "occurred_at": at, "data": {"kind": "keypad_lockout"}},
+                       {"lock_id": site.lock_ids[0], "lock_seq": 2, "type": "tamper",
+                        "occurred_at": at, "data": {"kind": "case_opened"}})
+    feed = client.get("/events", headers=seam.basic).get_json()["events"]
+    seen = [(e["event_type"], e["lock_id"], e.get("reason"), e.get("tamper_kind")) for e in feed
+            if e["event_type"] in ("lock.access_denied", "device.tampered")]
+    assert seen == [
+        ("lock.access_denied", site.lock_ids[0], "keypad_lockout", None),
+        ("device.tampered", site.lock_ids[0], None, "case_opened"),
+    ]

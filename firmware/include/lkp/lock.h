@@ -48,9 +48,16 @@ extern "C" {
 #define LOCK_HANDSHAKE_BACKOFF_INITIAL_MS 1000u
 #define LOCK_HANDSHAKE_BACKOFF_MAX_MS 300000u
 #define LOCK_EARLIEST_VALID_TIME 1577836800u /* 2020-01-01 */
+/* FACTORY_RESET is honoured this long after the reset button is pressed. */
+#define LOCK_PRESENCE_WINDOW_MS 30000u
 
 /* Non-volatile storage record ids (16-bit, as Zephyr NVS and nRF FDS use). */
 #define LOCK_NVS_ID_STATE 0x0001u
+#define LOCK_NVS_ID_KEYS 0x0002u   /* device key, pending key, rotation numbers: protected storage */
+#define LOCK_NVS_ID_SERIAL 0x0003u /* serial number written by PROVISION */
+#define LOCK_NVS_ID_OFFLINE_SECRET 0x0004u /* offline-code secret and its generation: protected storage */
+#define LOCK_NVS_ID_OFFLINE_BASE 0x0100u   /* + entry (0..63): the offline table */
+#define LOCK_NVS_ID_SCHEDULE_BASE 0x1000u  /* + slot: the slot's weekly schedule */
 #define LOCK_NVS_ID_SLOT_BASE 0x4000u /* + slot (1..capacity) */
 #define LOCK_NVS_ID_EVENT_BASE 0x8000u /* + ring index (0..event_log_size-1) */
 #define LOCK_EVENT_RECORD_MAX 31u      /* largest encoded event kept in the log */
@@ -108,6 +115,12 @@ typedef struct lock_hal {
     int (*busy)(void *user);
     /* Every event appended to the log (encoded, header included). */
     void (*event_logged)(void *user, const uint8_t *event, size_t len);
+    /* Factory mode's one-way switch (an OTP bit / eFuse). factory_sealed: 1 once
+     * burnt (a lock whose key record is lost then stays keyless instead of
+     * taking a new key over the air); factory_seal burns it after PROVISION
+     * stored the keys, 0 = done. NULL: the key record alone says it. */
+    int (*factory_sealed)(void *user);
+    int (*factory_seal)(void *user);
 } lock_hal_t;
 
 typedef struct lock_config {
@@ -117,8 +130,13 @@ typedef struct lock_config {
     uint32_t capabilities;       /* Capability bits for DeviceInfo */
     const char *model;           /* <= 32 bytes, DeviceInfo */
     const char *firmware;        /* <= 32 bytes, DeviceInfo */
-    const uint8_t *device_key;   /* 16 bytes, copied */
+    /* 16 bytes, copied; used until a key record exists (PROVISION or a key
+     * rotation writes one). NULL with no key record: factory mode. */
+    const uint8_t *device_key;
     uint8_t protocol_version;    /* 1 or 2 (0 = LKP_PROTOCOL_VERSION) */
+    /* The owner's master code (4..8 digits, printed inside the battery cover),
+     * copied; NULL: no keypad master mode. */
+    const char *master_pin;
 } lock_config_t;
 
 typedef struct lock_counters {
@@ -138,6 +156,27 @@ typedef struct lock {
     uint16_t chunk_size;
     lkp_deframer_t rx;
     lkp_session_t session;
+
+    /* Keys (mirrored in the KEYS record). has_key = 0: factory mode (PROVISION
+     * accepted) or, once sealed, a keyless lock that refuses everything. */
+    uint8_t has_key, factory_mode, key_pending;
+    uint8_t pending_key[LKP_KEY_SIZE];
+    uint32_t pending_rotation, committed_rotation;
+    /* Offline codes: the secret's generation (the secret stays in storage),
+     * the table's occupancy (entries in storage), the miss count. */
+    uint8_t offline_secret_set;
+    uint32_t offline_generation;
+    uint8_t offline_used[(LKP_OFFLINE_TABLE_SIZE + 7u) / 8u];
+    uint8_t offline_count;
+    uint8_t offline_misses;
+    uint32_t offline_decay_at_ms;
+
+    /* Keypad master mode: the master code (length 0 = none). */
+    uint8_t master_len;
+    char master_pin[LKP_PIN_MAX];
+    /* Physical presence for FACTORY_RESET: the reset button's window. */
+    uint8_t presence;
+    uint32_t presence_until_ms;
     uint8_t tx[LKP_MAX_FRAME_SIZE];        /* one outgoing frame */
     uint8_t request[LKP_MAX_MESSAGE_SIZE]; /* the pending request's plaintext */
     uint16_t request_len;                  /* 0 = none pending */
@@ -203,6 +242,17 @@ void lock_set_rssi(lock_t *lock, int rssi_dbm);
 /* Digits typed on the keypad (ASCII '0'-'9'; more than 16 are cut). */
 void lock_keypad_entry(lock_t *lock, const char *digits, size_t len);
 void lock_keypad_lock_button(lock_t *lock);
+/* Keypad master mode: the master code, then a new PIN, typed at the lock.
+ * Stores an ongoing, nameless code in the highest free slot (the cloud hands
+ * out slots from the lowest) and returns that slot; logs nothing (the bridge
+ * notices the code count). Refusals (< 0): */
+#define LOCK_PROGRAM_LOCKED_OUT (-1)   /* the keypad is locked out (nothing logged) */
+#define LOCK_PROGRAM_WRONG_MASTER (-2) /* logged and counted as the wrong PIN it is */
+#define LOCK_PROGRAM_BAD_PIN (-3)      /* not 4..8 digits */
+#define LOCK_PROGRAM_PIN_IN_USE (-4)   /* another slot's PIN, or the master code */
+#define LOCK_PROGRAM_NO_ROOM (-5)      /* no free slot, or storage full */
+#define LOCK_PROGRAM_NOT_SUPPORTED (-6) /* no master code configured */
+int lock_keypad_program(lock_t *lock, const char *master, size_t master_len, const char *pin, size_t pin_len);
 /* Thumb-turn or key moved the bolt to LOCKED/UNLOCKED (no motor, no battery). */
 void lock_manual_turn(lock_t *lock, lock_bolt_state_t to);
 void lock_door_changed(lock_t *lock, lock_door_state_t door);
@@ -211,6 +261,9 @@ void lock_tamper(lock_t *lock, lock_tamper_kind_t kind);
 void lock_battery_changed(lock_t *lock);
 /* Timers (auto-lock): call at least every 250 ms, or at the next due time. */
 void lock_tick(lock_t *lock);
+/* The reset button was pressed: FACTORY_RESET is accepted for window_ms
+ * (0 = LOCK_PRESENCE_WINDOW_MS) on the monotonic clock, once. */
+void lock_reset_button(lock_t *lock, uint32_t window_ms);
 /* Continue the event log after `seq` (a restored lock must never reuse a
  * sequence number its cloud already accepted). */
 void lock_continue_after(lock_t *lock, uint32_t seq);
@@ -225,6 +278,8 @@ typedef struct lock_state {
     uint32_t head_seq, oldest_seq, auto_lock_due_ms;
     char timezone[LKP_TIMEZONE_MAX];
     lock_counters_t counters;
+    uint8_t has_key, factory_mode, key_pending, presence;
+    uint32_t pending_rotation, committed_rotation;
 } lock_state_t;
 void lock_get_state(const lock_t *lock, lock_state_t *out);
 /* The code in `slot` as a CodeEntry wire record; returns its length, 0 if empty. */

@@ -35,6 +35,9 @@
 #define LKP_FRAME_CONFIRM 0x03u
 #define LKP_FRAME_SECURE 0x10u
 #define LKP_FRAME_ALERT 0x7Fu
+#define LKP_FRAME_PROVISION 0x20u   /* factory mode only, plaintext (section 16) */
+#define LKP_FRAME_PROVISIONED 0x21u
+#define LKP_PROVISIONED_SIZE 18u    /* type, status, proof (16) */
 #define LKP_HELLO_SIZE (2u + LKP_NONCE_SIZE)
 #define LKP_CHALLENGE_SIZE (2u + LKP_NONCE_SIZE + LKP_CONFIRM_SIZE)
 #define LKP_CONFIRM_FRAME_SIZE (1u + LKP_CONFIRM_SIZE)

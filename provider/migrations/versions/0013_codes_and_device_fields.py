@@ -29,10 +29,18 @@ def upgrade():
         batch.add_column(sa.Column('auto_lock_enabled', sa.Boolean(), nullable=True))
         batch.add_column(sa.Column('auto_lock_delay_seconds', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('keypad_battery_level', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('serial_number', sa.String(length=64), nullable=True))
+    # Claimed locks: what the factory manifest said (the bridge reports the firmware it finds later).
+    op.execute(
+        "UPDATE locks SET serial_number = (SELECT serial FROM factory_devices WHERE factory_devices.id = locks.device_id), "
+        "firmware_version = (SELECT firmware_version FROM factory_devices WHERE factory_devices.id = locks.device_id) "
+        "WHERE device_id IS NOT NULL"
+    )
 
 
 def downgrade():
     with op.batch_alter_table('locks') as batch:
+        batch.drop_column('serial_number')
         batch.drop_column('keypad_battery_level')
         batch.drop_column('auto_lock_delay_seconds')
         batch.drop_column('auto_lock_enabled')

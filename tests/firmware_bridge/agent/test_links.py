@@ -45,6 +45,10 @@ def test_status():
     assert status.lock_state == "unknown" and status.jammed
     assert status.door_state is None
     assert (status.battery_level, status.signal_quality, status.timezone) == (55, 60, "Europe/Paris")
+    assert (status.rssi_dbm, status.code_count) == (-70, 2)
+    unmeasured = links.to_status(messages.StatusResponse(
+        1, const.BoltState.LOCKED, const.DoorState.CLOSED, 55, 0, TS, "UTC", 0, 0, 250, 9))
+    assert (unmeasured.rssi_dbm, unmeasured.signal_quality) == (None, None)
     assert links.signal_quality(0) is None and links.signal_quality(-120) == 0 and links.signal_quality(-40) == 100
 
 
@@ -65,3 +69,10 @@ def test_client_errors_translated(error, expected, code):
         assert isinstance(translated, expected)
     if code is not None:
         assert translated.error_code == code
+
+
+def test_settings_in_the_heartbeats_vocabulary():
+    assert links.settings_fields(messages.GetSettingsResponse(1, 30, const.NO_KEYPAD_BATTERY, "S")) == {
+        "auto_lock_enabled": True, "auto_lock_delay_seconds": 30, "keypad_battery_level": None}
+    assert links.settings_fields(messages.GetSettingsResponse(1, 0, 72)) == {
+        "auto_lock_enabled": False, "auto_lock_delay_seconds": 0, "keypad_battery_level": 72}

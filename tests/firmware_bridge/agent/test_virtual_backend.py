@@ -233,14 +233,29 @@ def test_code_programmed_at_the_keypad_is_kept_and_reported(tmp_path, engine):
         control = find_control([tmp_path])
         answer = await control_request(control, {"op": "program_code", "lock": "lock-1",
                                                  "master": "24681357", "pin": "8642"})
-        if engine == "c":  # the C core has no master mode yet (notes/i19-requests.md)
-            assert answer["ok"] is False and "master mode" in answer["error"]
-            return
         assert answer["ok"] and answer["slot"] == backend.lock("lock-1").capacity
         await provider.wait_for(lambda: len(provider.code_syncs) >= 2, 15)
         assert backend.lock("lock-1").codes[answer["slot"]].pin == "8642"
 
     asyncio.run(asyncio.wait_for(_session(tmp_path, provider, body, engine), 60))
-    if engine == "python":
-        [found] = provider.code_syncs[-1][1]["unmanaged"]
-        assert (found["code"], found["name"]) == ("8642", None)
+    [found] = provider.code_syncs[-1][1]["unmanaged"]
+    assert (found["code"], found["name"]) == ("8642", None)
+
+
+def test_heartbeat_carries_what_the_lock_reports_about_itself(tmp_path, engine):
+    provider = FakeProvider(_infos(1))
+
+    def reported():
+        return [entry for beat in provider.heartbeats for entry in beat if entry.get("firmware_version")]
+
+    async def body(agent, backend):
+        await provider.wait_for(reported, 15)
+
+    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, body, engine), 60))
+    entry = reported()[-1]
+    assert entry["firmware_version"] == "1.0.0"
+    if engine == "python":  # GET_SETTINGS: auto-lock off, the keypad on the lock's batteries
+        assert (entry["auto_lock_enabled"], entry["auto_lock_delay_seconds"]) == (False, 0)
+        assert "keypad_battery_level" not in entry
+    else:  # the C core does not answer GET_SETTINGS yet (notes/i19-requests.md)
+        assert "auto_lock_enabled" not in entry

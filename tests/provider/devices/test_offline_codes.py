@@ -267,3 +267,31 @@ def test_bad_offline_reports_from_a_bridge_are_refused(client, site, offline_loc
             {"lock_id": lock_id, "lock_seq": 20, "type": "offline_code_used", "occurred_at": _z(_hour_from_now(0)),
              "data": data}]})
         assert response["error_code"]
+
+
+def test_every_offline_event_matches_the_spec(app, client, site, auth_headers, offline_lock, account):
+    from tests.openapi import assert_event_matches_spec
+    from tests.provider.webhooks.test_event_payloads import _integrator
+
+    _, seam_headers = _integrator("seam-offline", account)
+    lock_id, secret, generation = offline_lock
+    start = _hour_from_now(0)
+    code = _create(client, auth_headers, lock_id, is_offline_access_code=True, starts_at=_z(start),
+                   ends_at=_z(start + timedelta(hours=30))).get_json()
+    fields = {"generation": generation, "kind": "hourly", "start_hour": int(start.timestamp()) // 3600,
+              "end_hour": int(start.timestamp()) // 3600 + 30, "counter": 0}
+    site.helper.events(
+        {"lock_id": lock_id, "lock_seq": 1, "type": "offline_code_used", "occurred_at": _z(start), "data": fields},
+        {"lock_id": lock_id, "lock_seq": 2, "type": "access_denied", "occurred_at": _z(start),
+         "data": {"reason": "already_used", "slot": None, **fields}},
+    )
+    client.delete(f"/access_codes/{code['access_code_id']}", headers=auth_headers)
+    site.helper.code_sync(lock_id, [], offline={"generation": generation}, revoked=[code["access_code_id"]])
+    feed = client.get("/events", headers=seam_headers, query_string={"limit": 500}).get_json()["events"]
+    kinds = [event["event_type"] for event in feed]
+    for wanted in ("access_code.created", "access_code.used", "lock.access_denied", "access_code.deleted"):
+        assert wanted in kinds
+    for event in feed:
+        assert_event_matches_spec(event)
+    [created] = [e for e in feed if e["event_type"] == "access_code.created"]
+    assert created["code"] == code["code"]  # the PIN reaches the entitled client, like any code's

@@ -19,8 +19,8 @@ def basic(client_id, secret):
 @pytest.fixture(autouse=True)
 def _remembered_client_secrets(monkeypatch):
     """Each credential pair is verified (argon2, slow by design) once per test, not per request."""
-    from provider.api import webhooks as api
     from provider.models import OAuthClient
+    from provider.oauth import client_auth as api
 
     real, seen = api.authenticate_client, {}
 
@@ -80,7 +80,8 @@ def test_register_list_get_update_delete(client, client_auth):
 
 
 INVALID = [
-        ({"url": "http://127.0.0.1/x", "events": ["lock.exploded"]}, "events"),
+        ({"url": "http://127.0.0.1/x", "events": [""]}, "events"),
+        ({"url": "http://127.0.0.1/x", "events": [7]}, "events"),
         ({"url": "http://example.com/hook"}, "url"),
         ({"url": "ftp://127.0.0.1/hook"}, "url"),
         ({"url": "https://user:pw@example.com/hook"}, "url"),
@@ -88,6 +89,26 @@ INVALID = [
         ({"url": "http://127.0.0.1/x", "colour": "red"}, "colour"),
         ({}, "url"),
 ]
+
+
+def test_unknown_event_types_are_accepted_and_reported_ignored(
+    client, client_auth, receiver, dispatcher, emit
+):
+    """Seam may list types this cloud does not emit: 201, and the answer says which."""
+    created = _create(client, client_auth, url=receiver.url, events=["device.offline", "lock.exploded"])
+    assert created.status_code == 201
+    hook = created.get_json()
+    assert hook["events"] == ["device.offline", "lock.exploded"] and hook["ignored_events"] == ["lock.exploded"]
+    only_unknown = _create(client, client_auth, url=receiver.url + "/unknown", events=["lock.exploded"]).get_json()
+    assert only_unknown["ignored_events"] == ["lock.exploded"]
+    patched = client.patch(f"/webhooks/{hook['webhook_id']}", json={"events": ["door.opened", "device.online"]},
+                           headers=client_auth).get_json()
+    assert patched["events"] == ["device.online", "door.opened"] and patched["ignored_events"] == ["door.opened"]
+    emit("device.online", device_id="lock-1")
+    emit("device.offline", device_id="lock-1")
+    dispatcher.drain()
+    # A filter of unknown types alone never widens to every type.
+    assert [(d.path, d.json["event_type"]) for d in receiver.received] == [("/hook", "device.online")]
 
 
 def test_invalid_registrations_are_400(client, client_auth):

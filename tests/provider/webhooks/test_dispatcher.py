@@ -54,7 +54,8 @@ def test_delivers_a_signed_payload_that_standardwebhooks_verifies(
 ):
     hook, secret = make_webhook(receiver.url)
     assert secret.startswith("whsec_")
-    event = emit("access_code.created", device_id="lock-1", data={"access_code_id": "ac-1"})
+    event = emit("access_code.deleted", device_id="lock-1",
+                 data={"lock_id": "lock-1", "access_code_id": "ac-1", "name": None, "status": "success"})
 
     assert dispatcher.drain() == 1
 
@@ -62,11 +63,17 @@ def test_delivers_a_signed_payload_that_standardwebhooks_verifies(
     payload = StandardWebhook(secret).verify(got.body, got.headers)
     assert payload == {
         "event_id": event.event_id,
-        "event_type": "access_code.created",
+        "event_type": "access_code.deleted",
         "device_id": "lock-1",
         "user_id": "user-1",
         "timestamp": isoformat_z(event.occurred_at),
-        "data": {"access_code_id": "ac-1"},
+        "data": {"lock_id": "lock-1", "access_code_id": "ac-1", "name": None, "status": "success",
+                 "device_id": "lock-1"},
+        # Every field of data at the top level too (Seam's examples read them there).
+        "lock_id": "lock-1",
+        "access_code_id": "ac-1",
+        "name": None,
+        "status": "success",
         "sequence": 1,
         "created_at": isoformat_z(event.created_at),
     }
