@@ -10,7 +10,7 @@ import requests
 
 from certify.context import Settings
 from certify.registry import Outcome
-from certify.report import LineProgress, summary, write_json, write_junit
+from certify.report import LineProgress, summary, write_html, write_json, write_junit
 from certify.runner import run, select_checks
 
 
@@ -53,6 +53,13 @@ def _host_port(_: click.Context, __: click.Parameter, value: str | None) -> tupl
 @click.option("--exclude", multiple=True, help="Leave out these checks (name, glob or area); repeatable.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="One self-contained HTML page (failures first, masked evidence) to attach to a certification request.")
+@click.option("--unmanaged-pin", default=None,
+              help="A PIN programmed at the lock itself before the run: checked to be listed as unmanaged and kept "
+                   "(or CERTIFY_UNMANAGED_PIN; never printed).")
+@click.option("--start-lead", type=float, default=3.0,
+              help="Seconds ahead the started-code check starts its code (what the provider accepts).")
 @click.option("--list", "list_only", is_flag=True, help="List the checks and exit.")
 @click.option("--quiet", is_flag=True, help="No evidence in the summary (it stays in the JSON/JUnit files).")
 def main(base_url: str | None, client_id: str, client_secret: str, redirect_uri: str, username: str,
@@ -60,7 +67,8 @@ def main(base_url: str | None, client_id: str, client_secret: str, redirect_uri:
          webhook_listen: tuple[str, int] | None, webhook_url: str | None, webhook_secret: str | None,
          concurrent_refreshes: int, action_timeout: float, webhook_timeout: float, retry_timeout: float,
          http_timeout: float, insecure: bool, select: tuple[str, ...], exclude: tuple[str, ...],
-         json_path: Path | None, junit_path: Path | None, list_only: bool, quiet: bool) -> None:
+         json_path: Path | None, junit_path: Path | None, html_path: Path | None, unmanaged_pin: str | None,
+         start_lead: float, list_only: bool, quiet: bool) -> None:
     """Plays Seam against a lock vendor's cloud over HTTP and checks it against Seam's
     provider contract. Exits 0 only if every required check passed.
 
@@ -83,7 +91,7 @@ def main(base_url: str | None, client_id: str, client_secret: str, redirect_uri:
         authorize_path=authorize_path, token_path=token_path, webhook_listen=webhook_listen,
         webhook_url=webhook_url, webhook_secret=webhook_secret, concurrent_refreshes=concurrent_refreshes,
         action_timeout=action_timeout, webhook_timeout=webhook_timeout, retry_timeout=retry_timeout,
-        http_timeout=http_timeout, verify_tls=not insecure,
+        http_timeout=http_timeout, verify_tls=not insecure, unmanaged_pin=unmanaged_pin, start_lead=start_lead,
     )
     try:
         requests.get(base_url.rstrip("/") + "/health", timeout=http_timeout, verify=not insecure)
@@ -100,6 +108,8 @@ def main(base_url: str | None, client_id: str, client_secret: str, redirect_uri:
         write_json(report, json_path)
     if junit_path:
         write_junit(report, junit_path)
+    if html_path:
+        write_html(report, html_path, secrets=(password, client_secret, unmanaged_pin or ""))
     if not report.results or all(r.outcome is Outcome.SKIP for r in report.results):
         sys.exit(2)
     sys.exit(0 if report.passed else 1)

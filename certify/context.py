@@ -35,6 +35,11 @@ class Settings:
     webhook_timeout: float = 30.0  # how long to wait for the deliveries the kit caused
     retry_timeout: float = 60.0  # how long to wait for the redelivery after a 500
     poll_interval: float = 0.5
+    # A PIN the vendor programmed at the lock itself (not through the API) before the run: the kit
+    # checks that it is listed as unmanaged and survives. Never printed or stored in a report.
+    unmanaged_pin: str | None = field(default=None, repr=False)
+    # How far ahead the started-code check starts its code (the provider must accept that lead).
+    start_lead: float = 3.0
     http_timeout: float = 30.0
     verify_tls: bool = True
 

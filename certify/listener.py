@@ -12,6 +12,8 @@ from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from certify.http import redact_json, redact_params_in_text
+
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
@@ -34,7 +36,9 @@ class Delivery:
             "path": self.path,
             "answered": self.status,
             "headers": {k: v for k, v in self.headers.items() if k.startswith("webhook-")},
-            "payload": self.payload if self.payload is not None else self.body[:300].decode("utf-8", "replace"),
+            # Events carry PINs (access_code.created's code, incorrect_attempt's pin): masked.
+            "payload": redact_json(self.payload) if self.payload is not None
+            else redact_params_in_text(self.body[:300].decode("utf-8", "replace")),
             "signature": self.signature,
         }
 

@@ -67,6 +67,8 @@ from firmware_bridge.protocol.messages import (
     ErrorResponse,
     FactoryResetRequest,
     FactoryResetResponse,
+    GetSettingsRequest,
+    GetSettingsResponse,
     ListCodesRequest,
     ListCodesResponse,
     LockEvent,
@@ -595,6 +597,12 @@ class LockClient:
     async def status(self) -> StatusResponse:
         return await self._request(
             StatusRequest, StatusResponse, self.timeouts.read, retry_safe=True
+        )
+
+    async def settings(self) -> GetSettingsResponse:
+        """Auto-lock delay, keypad battery, serial (locks with the SETTINGS capability)."""
+        return await self._request(
+            GetSettingsRequest, GetSettingsResponse, self.timeouts.read, retry_safe=True
         )
 
     async def lock(self) -> const.BoltState:

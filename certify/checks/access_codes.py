@@ -115,6 +115,35 @@ def _create(ctx: Context, body: dict[str, Any]) -> tuple[requests.Response, str 
     return response, code_id if isinstance(code_id, str) else None
 
 
+def _unmanaged(codes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in codes if c.get("is_managed") is False]
+
+
+@check("access_codes.unmanaged_listed", profiles=(CURRENT,))
+def unmanaged_listed(ctx: Context) -> str | None:
+    """Codes on the lock that were not created through the API are listed, is_managed false, each with an id."""
+    codes, listed = _list_codes(ctx)
+    pin = ctx.settings.unmanaged_pin
+    found = _unmanaged(codes)
+    if pin is not None:
+        mine = [c for c in codes if str(c.get("code")) == pin]
+        if not mine:
+            raise fail("the code programmed at the lock (--unmanaged-pin) is not in GET /locks/<id>/access_codes: "
+                       "a code the cloud did not create must be listed, never hidden or removed", listed)
+        if mine[0].get("is_managed") is not False:
+            raise fail("the code programmed at the lock is listed without \"is_managed\": false", listed)
+        found = mine
+    elif not found:
+        raise CheckSkipped("no unmanaged code on the lock: program one at the lock (its keypad, the vendor's "
+                           "app) and pass --unmanaged-pin to check that it is listed and kept")
+    problems = [f"{c.get('access_code_id')!r}: no {field}" for c in found
+                for field in ("access_code_id", "status") if not c.get(field)]
+    if problems:
+        raise fail("unmanaged codes: " + "; ".join(problems[:6]), listed)
+    ctx.values["unmanaged_codes"] = {c["access_code_id"] for c in found}
+    return f"{len(found)} unmanaged code(s) listed"
+
+
 @check("access_codes.create", profiles=(CURRENT,))
 def create(ctx: Context) -> str | None:
     """POST /locks/<id>/access_codes answers at once with access_code_id, name, code and status pending."""
@@ -256,6 +285,49 @@ def patch(ctx: Context) -> str | None:
     return None
 
 
+@check("access_codes.extend_started", profiles=(CURRENT,))
+def extend_started(ctx: Context) -> str | None:
+    """A code that has begun is extended: PATCH with its stored starts_at (now past) and a later ends_at succeeds."""
+    ctx.lock_id()
+    lead = timedelta(seconds=ctx.settings.start_lead)
+    starts = datetime.now(UTC).replace(microsecond=0) + lead + timedelta(seconds=1)
+    first_end = starts + timedelta(hours=1)
+    response, code_id = _create(ctx, {"name": _name(ctx), "code": _fresh_pin(ctx), "starts_at": iso(starts),
+                                      "ends_at": iso(first_end)})
+    if code_id is None:
+        raise CheckSkipped(f"the provider refused a code starting {lead.total_seconds():.0f} s ahead "
+                           f"(HTTP {response.status_code} {error_code(json_body(response)) or ''}); "
+                           "raise --start-lead to what it accepts")
+    path = f"/access_codes/{code_id}"
+    ctx.poll(lambda: datetime.now(UTC) > starts, lead.total_seconds() + 5, interval=0.2)
+    later = first_end + timedelta(hours=2)
+    patched = ctx.http.request("PATCH", path, json={"starts_at": iso(starts), "ends_at": iso(later)},
+                               headers=_auth(ctx))
+    if patched.status_code not in CREATED_STATUSES:
+        code = error_code(json_body(patched))
+        raise fail(f"extending a started code answered HTTP {patched.status_code}" + (f" {code}" if code else "")
+                   + ": a starts_at equal to the stored one is no change (Seam re-sends it for a late "
+                   "checkout); only a new start must lie in the future", patched)
+    body = unwrap(json_body(patched) or {}, "access_code")
+    if _parse_time(body.get("ends_at")) != later:
+        raise fail(f"the PATCH answer's ends_at is {body.get('ends_at')!r}, not the later end", patched)
+    again = ctx.http.get(path, headers=_auth(ctx))
+    if _parse_time(unwrap(json_body(again) or {}, "access_code").get("ends_at")) != later:
+        raise fail("GET after the PATCH does not show the later end", again)
+    deleted = _delete(ctx, code_id)
+    if deleted.status_code in (200, 202, 204):
+        ctx.cancel_cleanup(f"access_code:{code_id}")
+    return "extended by 2 hours after it started"
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def _refused(ctx: Context, rule_name: str, body: dict[str, Any], what: str) -> str | None:
     rule = RULES[rule_name]
     response, code_id = _create(ctx, body)
@@ -355,6 +427,22 @@ def delete(ctx: Context) -> str | None:
         ("access_code.deleted", {"access_code_id": code_id}, f"access_code.deleted for {code_id}")
     )
     return None
+
+
+@check("access_codes.unmanaged_survive", profiles=(CURRENT,))
+def unmanaged_survive(ctx: Context) -> str | None:
+    """The unmanaged codes listed at the start are still listed, same ids, after the kit's own codes came and went."""
+    before: set[str] = ctx.need("unmanaged_codes", "no unmanaged code was listed at the start")
+    codes, listed = _list_codes(ctx)
+    now = {c.get("access_code_id"): c for c in codes}
+    gone = sorted(code_id for code_id in before if code_id not in now)
+    if gone:
+        raise fail(f"{len(gone)} unmanaged code(s) listed at the start are gone ({', '.join(gone)}): the cloud "
+                   "must never remove a code it did not create unless asked to", listed)
+    changed = sorted(code_id for code_id in before if now[code_id].get("is_managed") is not False)
+    if changed:
+        raise fail(f"unmanaged code(s) {', '.join(changed)} are no longer listed as is_managed false", listed)
+    return f"{len(before)} unmanaged code(s) kept"
 
 
 @check("access_codes.cleanup")

@@ -59,6 +59,60 @@ def delivery(ctx: Context) -> str | None:
     return f"{len(expected)} expected event(s) delivered ({len(ours)} deliveries about the lock)"
 
 
+# What Seam's guide shows in each event the kit causes, at the top level in its examples and
+# inside `data` in its closing section: a provider must send both readings.
+EVENT_FIELDS = {
+    "lock.action_completed": ("action_id", "action", "status", "performed_via"),
+    "access_code.created": ("access_code_id", "code", "status"),
+    "access_code.updated": ("access_code_id", "code", "status"),
+    "access_code.deleted": ("access_code_id", "status"),
+}
+PERFORMED_VIA = ("pin_code", "mobile_app", "remote_api", "bluetooth_key", "fob_card", "manual_turn")
+
+
+def _field_problems(payload: dict[str, Any], lock_id: str) -> list[str]:
+    event_type = payload.get("event_type")
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    problems = []
+    if payload.get("lock_id") != lock_id:
+        problems.append("lock_id (the guide's examples name the lock so) is missing at the top level")
+    for name in EVENT_FIELDS.get(str(event_type), ()):
+        if name not in payload:
+            problems.append(f"{name} is missing at the top level")
+        if name not in data:
+            problems.append(f"{name} is missing inside data")
+        elif name in payload and payload[name] != data[name]:
+            problems.append(f"{name} differs between the top level and data")
+    if event_type == "lock.action_completed":
+        if payload.get("performed_via", data.get("performed_via")) not in PERFORMED_VIA:
+            problems.append(f"performed_via {payload.get('performed_via')!r} is not one of {', '.join(PERFORMED_VIA)}")
+        if payload.get("status", data.get("status")) == "failed":
+            problems += [f"a failure without {n}" for n in ("error_code", "message") if n not in payload]
+    return [f"{event_type}: {p}" for p in problems]
+
+
+@check("webhooks.flat_event_fields", needs_listener=True)
+def flat_event_fields(ctx: Context) -> str | None:
+    """Each event carries the guide's fields both at the top level and inside data, and names the lock lock_id."""
+    listener = _listener(ctx)
+    lock_id = ctx.lock_id()
+    ours = [d for d in listener.deliveries if isinstance(d.payload, dict) and d.payload.get("device_id") == lock_id
+            and d.payload.get("event_type") in EVENT_FIELDS]
+    if not ours:
+        raise CheckSkipped("no lock.action_completed or access_code event about the lock arrived")
+    problems: list[str] = []
+    bad = []
+    for d in ours:
+        found = _field_problems(d.payload, lock_id)
+        if found:
+            bad.append(d)
+            problems += [p for p in found if p not in problems]
+    if problems:
+        raise CheckFailed("; ".join(problems[:6]) + (f" (and {len(problems) - 6} more)" if len(problems) > 6 else ""),
+                          [d.describe() for d in bad[:3]])
+    return f"{len(ours)} event(s) readable both ways"
+
+
 @check("webhooks.signature", needs_listener=True)
 def signature(ctx: Context) -> str | None:
     """Every delivery carries a Standard Webhooks signature that verifies with the webhook's secret."""

@@ -69,6 +69,14 @@ def to_status(response: messages.StatusResponse) -> LockStatus:
     )
 
 
+def settings_fields(response: messages.GetSettingsResponse) -> dict[str, Any]:
+    """GET_SETTINGS in the heartbeat's vocabulary."""
+    keypad = response.keypad_battery_percent
+    return {"auto_lock_enabled": response.auto_lock_seconds > 0,
+            "auto_lock_delay_seconds": response.auto_lock_seconds,  # 0 when off
+            "keypad_battery_level": None if keypad == const.NO_KEYPAD_BATTERY else keypad}
+
+
 def to_code(entry: messages.CodeEntry) -> CodeEntry:
     return CodeEntry(entry.slot, entry.pin, entry.name, _time(entry.starts_at), _time(entry.ends_at))
 
@@ -115,6 +123,7 @@ class LockClientSession:
 
     def __init__(self, client: lc.LockClient) -> None:
         self.client = client
+        self._settings: messages.GetSettingsResponse | None = None
 
     @property
     def is_connected(self) -> bool:
@@ -129,7 +138,14 @@ class LockClientSession:
     async def status(self) -> LockStatus:
         status = to_status(await self._call(self.client.status))
         info = self.client.info
-        return replace(status, firmware_version=info.firmware) if info is not None and info.firmware else status
+        if info is None:
+            return status
+        status = replace(status, firmware_version=info.firmware or None)
+        if info.capabilities & const.Capability.SETTINGS:
+            if self._settings is None:  # configuration changes rarely: once per connection
+                self._settings = await self._call(self.client.settings)
+            status = replace(status, **settings_fields(self._settings))
+        return status
 
     async def lock(self) -> None:
         await self._call(self.client.lock)

@@ -98,6 +98,10 @@ class LockStatus:
     rssi_dbm: int | None = None  # as measured; None when the lock did not measure it
     code_count: int | None = None  # codes the lock holds: a change nobody asked for means a re-read
     firmware_version: str | None = None  # from the lock's info characteristic
+    # From GET_SETTINGS, for a lock that has it (None otherwise).
+    auto_lock_enabled: bool | None = None
+    auto_lock_delay_seconds: int | None = None
+    keypad_battery_level: int | None = None  # only a keypad with its own battery
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,9 @@ class LockWorker:
                 entry["rssi"] = status.rssi_dbm
             if status.firmware_version:
                 entry["firmware_version"] = status.firmware_version[:contract.FIRMWARE_VERSION_MAX_CHARS]
+            for name in ("auto_lock_enabled", "auto_lock_delay_seconds", "keypad_battery_level"):
+                if getattr(status, name) is not None:
+                    entry[name] = getattr(status, name)
             if status.timezone == self.lock.timezone:
                 # The cloud owns the timezone: a lock that lost it is corrected, never believed.
                 entry["timezone"] = status.timezone

@@ -114,6 +114,7 @@ class Opcode(IntEnum):
     REVOKE_OFFLINE_CODE = 0x0D
     PUT_SCHEDULED_CODE = 0x0E
     GET_CODE_SCHEDULE = 0x0F
+    GET_SETTINGS = 0x10  # auto-lock, keypad battery, serial (section 20)
     UNKNOWN = 0x3F
 
     @classmethod
@@ -261,6 +262,7 @@ class Capability(IntEnum):
     EVENT_LOG = 0x0010
     OFFLINE_CODES = 0x0020
     RECURRING_SCHEDULES = 0x0040
+    SETTINGS = 0x0100  # answers GET_SETTINGS (section 20)
 
 
 class OfflineKind(IntEnum):
@@ -361,3 +363,6 @@ SCHEDULE_EXTENSION_VERSION: Final = 1
 SCHEDULE_MAX_WINDOWS: Final = 8
 TZ_RULE_MAX_BYTES: Final = 64
 MINUTES_PER_DAY: Final = 1440
+
+#: GET_SETTINGS: the keypad has no battery of its own (it runs on the lock's).
+NO_KEYPAD_BATTERY: Final = 0xFF

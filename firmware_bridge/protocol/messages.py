@@ -27,6 +27,7 @@ from .const import (
     MAX_LIST_PAGE,
     NAME_MAX_BYTES,
     NAME_MAX_CHARS,
+    NO_KEYPAD_BATTERY,
     NO_SLOT,
     NO_TIME,
     OFFLINE_SECRET_SIZE,
@@ -937,6 +938,13 @@ class GetCodeScheduleRequest(Request):
     _LAYOUT: ClassVar[Layout] = (("slot", _SLOT),)
 
 
+@dataclass(frozen=True)
+class GetSettingsRequest(Request):
+    """What the lock says about its own configuration (section 20)."""
+
+    OPCODE = Opcode.GET_SETTINGS
+
+
 # --------------------------------------------------------------------------
 # Responses
 # --------------------------------------------------------------------------
@@ -1104,6 +1112,26 @@ class GetCodeScheduleResponse(Response):
     def _validate(self) -> None:
         if self.tz_rule or self.windows:
             _check_rule(self.tz_rule, self.windows)
+
+
+@dataclass(frozen=True)
+class GetSettingsResponse(Response):
+    """Auto-lock delay (0 = off), the keypad's own battery (NO_KEYPAD_BATTERY when it has none)
+    and the serial the factory wrote (empty if none)."""
+
+    auto_lock_seconds: int
+    keypad_battery_percent: int = NO_KEYPAD_BATTERY
+    serial: str = ""
+    OPCODE = Opcode.GET_SETTINGS
+    _LAYOUT: ClassVar[Layout] = (
+        ("auto_lock_seconds", U16),
+        ("keypad_battery_percent", U8),
+        ("serial", Text(32)),
+    )
+
+    def _validate(self) -> None:
+        if self.keypad_battery_percent > 100 and self.keypad_battery_percent != NO_KEYPAD_BATTERY:
+            raise LocalProtocolError("keypad_battery_percent above 100")
 
 
 @dataclass(frozen=True)
@@ -1295,6 +1323,7 @@ REQUEST_TYPES: dict[int, type[Request]] = {
         RevokeOfflineCodeRequest,
         PutScheduledCodeRequest,
         GetCodeScheduleRequest,
+        GetSettingsRequest,
     )
 }
 RESPONSE_TYPES: dict[int, type[Response]] = {
@@ -1315,6 +1344,7 @@ RESPONSE_TYPES: dict[int, type[Response]] = {
         RevokeOfflineCodeResponse,
         PutScheduledCodeResponse,
         GetCodeScheduleResponse,
+        GetSettingsResponse,
     )
 }
 EVENT_MESSAGES: dict[int, type[LockEvent]] = {

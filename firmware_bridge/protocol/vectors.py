@@ -22,6 +22,7 @@ from .const import (
     DIRECTION_TO_BRIDGE,
     DIRECTION_TO_LOCK,
     HKDF_INFO,
+    NO_KEYPAD_BATTERY,
     OFFLINE_CODE_LABEL,
     PROTOCOL_VERSION,
     STORAGE_KEY_INFO,
@@ -60,6 +61,8 @@ from .messages import (
     FactoryResetResponse,
     GetCodeScheduleRequest,
     GetCodeScheduleResponse,
+    GetSettingsRequest,
+    GetSettingsResponse,
     IncorrectPinEvent,
     LockedEvent,
     Message,
@@ -405,6 +408,19 @@ def offline_lines() -> list[str]:
     return out
 
 
+def settings_lines() -> list[str]:
+    """GET_SETTINGS (section 20): plaintexts of the secure record."""
+    return [
+        "# Messages (plaintext of the secure record)",
+        f"GET_SETTINGS request                   = {_hex(bytes(GetSettingsRequest(5)))}",
+        "GET_SETTINGS response (auto-lock 30 s, no keypad battery, serial HALO-000042)",
+        f"                                       = {_hex(bytes(GetSettingsResponse(5, 30, NO_KEYPAD_BATTERY, 'HALO-000042')))}",
+        "GET_SETTINGS response (auto-lock off, keypad battery 80 %, no serial)",
+        f"                                       = {_hex(bytes(GetSettingsResponse(6, 0, 80)))}",
+        f"GET_SETTINGS refused by an older lock  = {_hex(bytes(ErrorResponse(7, 0x10, ErrorCode.UNKNOWN_OPCODE)))}",
+    ]
+
+
 def _fields(code: _offline.OfflineCode) -> tuple[OfflineKind, int, int, int]:
     return code.kind, code.start_hour, code.end_hour, code.counter
 
@@ -415,6 +431,7 @@ def render_doc(text: str) -> str:
         (" --tables", "\n".join(layout_tables())),
         (" --rotation", "```text\n" + "\n".join(rotation_lines()) + "\n```"),
         (" --offline", "```text\n" + "\n".join(offline_lines()) + "\n```"),
+        (" --settings", "```text\n" + "\n".join(settings_lines()) + "\n```"),
         ("", "```text\n" + "\n".join(lines()) + "\n```"),
     ):
         begin = _MARK.format(flag)
@@ -438,6 +455,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if "--offline" in args:
         print("\n".join(offline_lines()))
+        return
+    if "--settings" in args:
+        print("\n".join(settings_lines()))
         return
     print("\n".join(layout_tables() if "--tables" in args else lines()))
 

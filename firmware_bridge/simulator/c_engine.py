@@ -155,7 +155,7 @@ NVS_SLOT_BASE = 0x4000
 NVS_EVENT_BASE = 0x8000
 MAX_CODE_SLOTS = 2000  # -DLOCK_MAX_CODE_SLOTS of the host library
 # Protocol features the C core does not implement yet: it must not claim them in DeviceInfo.
-_UNIMPLEMENTED_CAPABILITIES = Capability.OFFLINE_CODES | Capability.RECURRING_SCHEDULES
+_UNIMPLEMENTED_CAPABILITIES = Capability.SETTINGS
 _REPO = Path(__file__).resolve().parents[2]
 _TX_KINDS = ("protocol", "response", "event")
 # lock_keypad_program's refusals (firmware/include/lkp/lock.h), worded as VirtualLock words them.

@@ -58,6 +58,8 @@ from firmware_bridge.protocol import (
     FactoryResetResponse,
     GetCodeScheduleRequest,
     GetCodeScheduleResponse,
+    GetSettingsRequest,
+    GetSettingsResponse,
     IncorrectPinEvent,
     ListCodesRequest,
     ListCodesResponse,
@@ -97,6 +99,7 @@ from firmware_bridge.protocol.const import (
     KEYPAD_LOCKOUT_AFTER,
     KEYPAD_LOCKOUT_INITIAL,
     KEYPAD_LOCKOUT_MAX,
+    NO_KEYPAD_BATTERY,
     OFFLINE_PIN_DIGITS,
     PIN_MAX_DIGITS,
     PIN_MIN_DIGITS,
@@ -722,6 +725,11 @@ class VirtualLock(SimulatedHardware):
         self.pending_key, self.pending_rotation = None, 0
         return FactoryResetResponse(request.request_id)
 
+    def _get_settings(self, request: Request) -> Response:
+        seconds = 0 if self.auto_lock_seconds is None else max(1, min(0xFFFF, round(self.auto_lock_seconds)))
+        # The keypad is part of the lock and runs on its batteries.
+        return GetSettingsResponse(request.request_id, seconds, NO_KEYPAD_BATTERY, self.serial[:32])
+
     def _read_events(self, request: Request) -> Response:
         assert isinstance(request, ReadEventsRequest)
         page = [e for e in self._log if e.seq > request.since_seq][: request.max_count]
@@ -740,6 +748,7 @@ class VirtualLock(SimulatedHardware):
         RotateKeyRequest: _rotate_key,
         CommitKeyRequest: _commit_key,
         FactoryResetRequest: _factory_reset,
+        GetSettingsRequest: _get_settings,
         SetOfflineSecretRequest: _set_offline_secret,
         RevokeOfflineCodeRequest: _revoke_offline_code,
         PutScheduledCodeRequest: _put_code,

@@ -1,8 +1,9 @@
 """The event feed, for catching up after an outage.
 
-The OAuth client's credentials (HTTP Basic) see the events of the owners holding a
-live grant to that client with locks.read (provider.services.grants); an owner's
-bearer token (locks.read) sees only that owner's devices' events.
+The OAuth client's own credentials (HTTP Basic, or a client-credentials token with
+events.read; provider.oauth.client_auth) see the events of the owners holding a live
+grant to that client with locks.read (provider.services.grants); an owner's bearer
+token (locks.read) sees only that owner's devices' events.
 """
 
 from __future__ import annotations
@@ -10,17 +11,17 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from provider.api import bp
-from provider.api.webhooks import client_from_basic_auth, decode_cursor, encode_cursor
 from provider.errors import ApiError
+from provider.oauth.client_auth import client_credentials
 from provider.oauth.server import current_account, require_oauth
 from provider.schemas.webhook import event_query_schema
-from provider.services import event_feed
+from provider.services import cursors, event_feed
 from provider.services.events import EVENT_ALIASES
 
 
 def _audience() -> dict[str, str]:
     """{"client_pk": ...} for a client's credentials, {"user_id": ...} for an owner's token."""
-    client = client_from_basic_auth()
+    client = client_credentials("events.read")
     if client is not None:
         return {"client_pk": client.id}
     return {"user_id": require_oauth("locks.read")(lambda: current_account().id)()}
@@ -36,13 +37,13 @@ def list_events():
         event_type=query["event_type"],
         since=query["since"],
         until=query["until"],
-        after_seq=decode_cursor(query["cursor"]),
+        after_seq=cursors.decode_seq(query["cursor"]),
         limit=query["limit"],
     )
     # Asked for by an alias's name, the events carry that name (as a webhook's do).
     as_type = query["event_type"] if query["event_type"] in EVENT_ALIASES else None
     return jsonify(
-        events=[event_feed.event_payload(e, as_type) for e in page], next_cursor=encode_cursor(next_seq)
+        events=[event_feed.event_payload(e, as_type) for e in page], next_cursor=cursors.encode_seq(next_seq)
     )
 
 

@@ -1,4 +1,5 @@
-"""Webhook management: per environment, with the OAuth client's own credentials (HTTP Basic).
+"""Webhook management: per environment, with the OAuth client's own credentials (HTTP Basic,
+or a client-credentials token with webhooks.manage; provider.oauth.client_auth).
 
 An owner's bearer token never manages webhooks: those belong to the integration
 (Seam), not to a lock owner.
@@ -12,10 +13,10 @@ from typing import Any
 from flask import current_app, jsonify, request
 
 from provider.api import bp
-from provider.clock import now
 from provider.config import PRODUCTION
 from provider.errors import ApiError
 from provider.extensions import db
+from provider.oauth.client_auth import require_client
 from provider.schemas import load_json
 from provider.schemas.webhook import (
     delivery_query_schema,
@@ -25,54 +26,15 @@ from provider.schemas.webhook import (
     webhook_schema,
     webhook_update_schema,
 )
-from provider.services import cursors, oauth_login
+from provider.services import cursors
 from provider.services import webhooks as rules
-from provider.services.oauth_clients import authenticate_client
-
-BASIC_CHALLENGE = 'Basic realm="provider"'
-
-
-def client_from_basic_auth() -> Any | None:
-    """The OAuth client of an HTTP Basic header; None when the request has no Basic auth.
-
-    Failures are throttled like sign-ins (provider.services.oauth_login, realm "client"):
-    per (client, address) blocked, per client slowed for failing addresses only.
-    """
-    auth = request.authorization
-    if auth is None or auth.type != "basic":
-        return None
-    address = request.remote_addr
-    until = oauth_login.blocked_until(auth.username or "", address, realm="client")
-    if until is not None:
-        wait = max(1, int((until - now()).total_seconds()) + 1)
-        raise ApiError(429, "RATE_LIMITED", f"Too many failed client authentications; retry in {wait} s.",
-                       headers={"Retry-After": str(wait)})
-    client = authenticate_client(auth.username, auth.password)
-    if client is None:
-        if auth.username:
-            oauth_login.record_failure(auth.username, address, realm="client")
-        raise ApiError(
-            401, "UNAUTHORIZED", "Invalid client credentials.", headers={"WWW-Authenticate": BASIC_CHALLENGE}
-        )
-    return client
 
 
 def _client() -> Any:
-    client = client_from_basic_auth()
-    if client is not None:
-        return client
-    auth = request.authorization
-    if auth is not None and auth.type == "bearer":
-        raise ApiError(
-            403,
-            "INSUFFICIENT_SCOPE",
-            "Webhooks are managed with the OAuth client's credentials (HTTP Basic), not an owner's token.",
-        )
-    raise ApiError(
-        401,
-        "UNAUTHORIZED",
-        "OAuth client credentials (HTTP Basic client_id:client_secret) are required.",
-        headers={"WWW-Authenticate": BASIC_CHALLENGE},
+    return require_client(
+        "webhooks.manage",
+        "Webhooks are managed with the OAuth client's own credentials (HTTP Basic, or a "
+        "client-credentials token), not an owner's token.",
     )
 
 
@@ -85,19 +47,6 @@ def _webhook(client: Any, webhook_id: str) -> Any:
     if webhook is None:
         raise ApiError(404, "NOT_FOUND", "No such webhook.")
     return webhook
-
-
-def encode_cursor(seq: int | None) -> str | None:
-    return None if seq is None else cursors.encode(str(seq))
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    seq = cursors.decode(cursor)
-    if seq is None or not seq.isdigit():
-        raise ApiError(400, "INVALID_REQUEST", "Invalid cursor.", errors={"cursor": ["Invalid cursor."]})
-    return int(seq)
 
 
 @bp.post("/webhooks")
@@ -163,10 +112,10 @@ def list_webhook_deliveries(webhook_id: str):
         webhook,
         status=query["status"],
         event_id=query["event_id"],
-        after_seq=decode_cursor(query["cursor"]),
+        after_seq=cursors.decode_seq(query["cursor"]),
         limit=query["limit"],
     )
-    return jsonify(deliveries=delivery_schema.dump(page, many=True), next_cursor=encode_cursor(next_seq))
+    return jsonify(deliveries=delivery_schema.dump(page, many=True), next_cursor=cursors.encode_seq(next_seq))
 
 
 @bp.post("/webhooks/<webhook_id>/redeliver")

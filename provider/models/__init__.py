@@ -24,6 +24,7 @@ from provider.models.oauth import (  # noqa: F401
     LoginThrottle,
     OAuthAuthorizationCode,
     OAuthClient,
+    OAuthClientToken,
     OAuthToken,
 )
 from provider.models.ops import AuditEntry, FleetSample, Operator  # noqa: F401

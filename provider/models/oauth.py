@@ -25,7 +25,7 @@ from provider.models.account import Account
 from provider.models.base import TimestampMixin, UTCDateTime, new_id
 
 TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-GRANT_TYPES = ("authorization_code", "refresh_token")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 
 class OAuthClient(TimestampMixin, db.Model, ClientMixin):
@@ -175,6 +175,39 @@ class OAuthToken(db.Model, TokenMixin):
         from provider.services.grants import refresh_token_usable
 
         return refresh_token_usable(self)
+
+
+class OAuthClientToken(db.Model):
+    """An access token of the client itself (RFC 6749 §4.4, client credentials): no owner.
+
+    Kept apart from OAuthToken so that neither kind can stand in for the other: an
+    owner's bearer check never finds one of these, and the client endpoints (webhooks,
+    events) never read an owner's token as the client's own."""
+
+    __tablename__ = "oauth_client_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    client_pk: Mapped[str] = mapped_column(
+        String(36), ForeignKey("oauth_clients.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    scope: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # What the revocation endpoint (Authlib) asks of a token.
+    def check_client(self, client: Any) -> bool:
+        return bool(client) and self.client_pk == client.id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def is_expired(self) -> bool:
+        return now() >= self.expires_at
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
 
 
 class LoginThrottle(db.Model):

@@ -28,8 +28,10 @@ from authlib.oauth2.rfc6749 import (
     InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
+    InvalidScopeError,
     grants,
 )
+from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -42,9 +44,9 @@ from provider.config import SANDBOX, ConfigError
 from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import Account
-from provider.models.oauth import TOKEN_ENDPOINT_AUTH_METHODS, OAuthToken
+from provider.models.oauth import TOKEN_ENDPOINT_AUTH_METHODS, OAuthClientToken, OAuthToken
 from provider.services import oauth_login, oauth_tokens
-from provider.services.oauth_clients import SCOPES, find_client, verify_secret
+from provider.services.oauth_clients import CLIENT_SCOPES, SCOPES, find_client, verify_secret
 
 _LOGGER = logging.getLogger(__name__)
 CLIENT_AUTH_METHODS = list(TOKEN_ENDPOINT_AUTH_METHODS)
@@ -228,14 +230,35 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         """Nothing to revoke: earlier access tokens and the refresh token stay valid."""
 
 
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §4.4: a token of the client itself, for the calls Seam makes server to server
+    (webhooks, the event feed). Its scopes are CLIENT_SCOPES only (none asked: all of them);
+    no refresh token; what it sees of owners is what their grants allow the client."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def validate_requested_scope(self) -> None:
+        asked = scope_to_list(self.request.payload.scope) or []
+        if any(scope not in CLIENT_SCOPES for scope in asked):
+            raise InvalidScopeError(f"A client token's scopes are {', '.join(CLIENT_SCOPES)}.")
+
+    def create_token_response(self) -> Any:
+        scope = self.request.payload.scope or list_to_scope(list(CLIENT_SCOPES))
+        token = self.generate_token(scope=scope, include_refresh_token=False)
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
 class RevocationEndpoint(_RevocationEndpoint):
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> OAuthToken | None:
-        return oauth_tokens.find_any(token_string, token_type_hint)
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
+        return oauth_tokens.find_any(token_string, token_type_hint) or oauth_tokens.find_client_token(token_string)
 
-    def revoke_token(self, token: OAuthToken, request: Any) -> None:
-        if token.refresh_token_hash == oauth_tokens.digest(request.form["token"]):
+    def revoke_token(self, token: Any, request: Any) -> None:
+        if isinstance(token, OAuthClientToken):
+            oauth_tokens.revoke_client_token(token)
+        elif token.refresh_token_hash == oauth_tokens.digest(request.form["token"]):
             # RFC 7009 §2.1: revoking the refresh token ends the whole grant.
             oauth_tokens.revoke_grant(token.grant_id)
         else:
@@ -310,6 +333,15 @@ class AuthorizationServer(_AuthorizationServer):
         )
 
         def generate(grant_type: str, client: Any, user: Any = None, **kwargs: Any) -> dict[str, Any]:
+            if grant_type == ClientCredentialsGrant.GRANT_TYPE:
+                # Its scopes are the client's own (checked by the grant), not the owner
+                # scopes the client registered for, which the stock generator checks against.
+                return {
+                    "token_type": "Bearer",
+                    "access_token": oauth_tokens.generate_secret(),
+                    "expires_in": oauth_tokens.ACCESS_TOKEN_SECONDS,
+                    "scope": kwargs["scope"],
+                }
             token = bearer(grant_type, client, user=user, **kwargs)
             if user is not None:
                 # Seam's permanent account id: Account.id, never derived from the email.
@@ -320,6 +352,10 @@ class AuthorizationServer(_AuthorizationServer):
 
 
 def _save_token(token: dict[str, Any], request: Any) -> None:
+    if request.payload.grant_type == ClientCredentialsGrant.GRANT_TYPE:
+        oauth_tokens.store_client_token(token, client=request.client)
+        db.session.commit()
+        return
     refreshed = request.refresh_token
     oauth_tokens.store_token(
         token,
@@ -346,10 +382,10 @@ def server_metadata() -> dict[str, Any]:
         "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/token",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
-        "scopes_supported": list(SCOPES),
+        "scopes_supported": [*SCOPES, *CLIENT_SCOPES],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
@@ -428,5 +464,6 @@ def config_oauth(app: Flask) -> None:
     authorization.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=False)])
     authorization.register_grant(LegacyAuthorizationCodeGrant, [S256CodeChallenge(required=False)])
     authorization.register_grant(RefreshTokenGrant)
+    authorization.register_grant(ClientCredentialsGrant)
     authorization.register_endpoint(RevocationEndpoint)
     authorization.register_extension(_Issuer())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
+from provider.errors import ApiError
+
 
 def encode(key: str) -> str:
     return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
@@ -19,3 +21,18 @@ def decode(cursor: str) -> str | None:
     if not key or len(key) > 36 or not key.isprintable():
         return None
     return key
+
+
+def encode_seq(seq: int | None) -> str | None:
+    """The cursor of a page that continues after (or before) a row sequence number."""
+    return None if seq is None else encode(str(seq))
+
+
+def decode_seq(cursor: str | None) -> int | None:
+    """The sequence number a cursor carries; a 400 for a cursor that is not one of ours."""
+    if not cursor:
+        return None
+    seq = decode(cursor)
+    if seq is None or not seq.isdigit():
+        raise ApiError(400, "INVALID_REQUEST", "Invalid cursor.", errors={"cursor": ["Invalid cursor."]})
+    return int(seq)

@@ -26,6 +26,12 @@ SCOPES: dict[str, str] = {
     "devices.manage": "Add locks to your account, share them, hand them over and remove them",
 }
 DEFAULT_SCOPE = "locks.read locks.write"
+# What a token of the client itself (client-credentials grant, no owner) may do. Never an
+# owner's scope: such a token reads no lock, and an owner's token is never one of these.
+CLIENT_SCOPES: dict[str, str] = {
+    "webhooks.manage": "Register, change and delete this client's webhooks, and read their delivery log",
+    "events.read": "Read the event feed of the owners who authorised this client",
+}
 # How long a rotated-out client secret keeps working: time to update it at Seam.
 DEFAULT_ROTATION_GRACE = timedelta(hours=24)
 

@@ -19,7 +19,7 @@ from provider.clock import now
 from provider.extensions import db
 from provider.models import Account
 from provider.models.base import new_id
-from provider.models.oauth import OAuthAuthorizationCode, OAuthClient, OAuthToken
+from provider.models.oauth import OAuthAuthorizationCode, OAuthClient, OAuthClientToken, OAuthToken
 from provider.services import grants, read_cache
 
 ACCESS_TOKEN_SECONDS = 3600
@@ -210,6 +210,36 @@ def find_bearer(access_token: str) -> BearerGrant | None:
     return grant
 
 
+# Client tokens (client-credentials grant) ------------------------------------------
+
+
+def store_client_token(token: dict[str, Any], *, client: OAuthClient) -> OAuthClientToken:
+    """Persists a client-credentials token response (its digest only). Caller commits."""
+    issued = now()
+    expires_in = int(token.get("expires_in") or ACCESS_TOKEN_SECONDS)
+    row = OAuthClientToken(
+        client_pk=client.id,
+        scope=token.get("scope") or "",
+        access_token_hash=digest(token["access_token"]),
+        issued_at=issued,
+        expires_at=issued + timedelta(seconds=expires_in),
+    )
+    db.session.add(row)
+    return row
+
+
+def find_client_token(access_token: str) -> OAuthClientToken | None:
+    """The client token behind a bearer string, live or not (None: not a client token)."""
+    return db.session.scalar(
+        select(OAuthClientToken).where(OAuthClientToken.access_token_hash == digest(access_token))
+    )
+
+
+def revoke_client_token(row: OAuthClientToken) -> None:
+    if row.revoked_at is None:
+        row.revoked_at = now()
+
+
 def find_by_refresh_token(refresh_token: str) -> OAuthToken | None:
     return db.session.scalar(
         select(OAuthToken).where(OAuthToken.refresh_token_hash == digest(refresh_token))
@@ -290,4 +320,7 @@ def purge_expired(keep_for: timedelta = timedelta(days=1)) -> int:
             ),
         )
     ).rowcount
-    return codes + tokens
+    client_tokens = db.session.execute(
+        delete(OAuthClientToken).where(OAuthClientToken.expires_at < cutoff)
+    ).rowcount
+    return codes + tokens + client_tokens

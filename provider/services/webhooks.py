@@ -323,7 +323,7 @@ def redeliver(webhook: Webhook, event_id: str) -> WebhookDelivery | None:
     from provider.services import grants
 
     event = db.session.scalar(select(Event).where(Event.event_id == event_id))
-    if event is None or not grants.may_see(webhook.client_id, event.user_id):
+    if event is None or not grants.may_see_event(webhook.client_id, event):
         return None
     event_type = delivered_type(webhook, event.event_type) or event.event_type
     delivery = db.session.scalar(

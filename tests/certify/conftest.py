@@ -10,7 +10,14 @@ import pytest
 
 from certify.context import Settings
 from certify.runner import Report, run
-from tests.certify.fake_provider import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME, FakeProvider
+from tests.certify.fake_provider import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    PASSWORD,
+    UNMANAGED_PIN,
+    USERNAME,
+    FakeProvider,
+)
 
 FAST = {
     # The fake acts at once and retries after 0.2 s, so a passing run never waits these out;
@@ -20,6 +27,7 @@ FAST = {
     "retry_timeout": 10.0,
     "poll_interval": 0.02,
     "http_timeout": 10.0,
+    "start_lead": 1.0,
 }
 
 
@@ -55,6 +63,8 @@ def certify_against() -> Callable[..., tuple[FakeProvider, Report]]:
     """certify_against(breaks, **settings) -> (fake, report) after a whole run."""
 
     def go(breaks: set[str] | frozenset[str] = frozenset(), **overrides: Any) -> tuple[FakeProvider, Report]:
+        # The fake lock holds a code set at its keypad, as a vendor programs one before a run.
+        overrides.setdefault("unmanaged_pin", UNMANAGED_PIN)
         with _served(breaks) as fake:
             report = run(settings_for(fake.base_url, **overrides))
         return fake, report

@@ -33,6 +33,9 @@ CLIENT_ID, CLIENT_SECRET = "seam", "seamsecret"
 REDIRECT_URIS = ("https://connect.getseam.com/oauth/callback", "http://localhost:3020/oauth/callback")
 USERNAME, PASSWORD = "jane@example.com", "1234"
 RETRY_DELAY = 0.2
+#: A code programmed at the fake lock's keypad, not through the API: an unmanaged code.
+UNMANAGED_PIN = "97531"
+EVENT_TYPES = ("lock.action_completed", "access_code.created", "access_code.updated", "access_code.deleted")
 
 BREAKS: dict[str, set[str]] = {
     "health_wrong": {"health.ok"},
@@ -61,11 +64,16 @@ BREAKS: dict[str, set[str]] = {
     "past_start_accepted": {"access_codes.rule_start_in_past"},
     "pin_conflict_unchecked": {"access_codes.rule_pin_conflict"},
     "code_never_applied": {"access_codes.becomes_active"},
-    "patch_ignored": {"access_codes.patch"},
+    "patch_ignored": {"access_codes.patch", "access_codes.extend_started"},  # nothing can be extended either
     "delete_keeps_code": {"access_codes.delete", "access_codes.cleanup"},
+    "started_code_not_extendable": {"access_codes.extend_started"},
+    "unmanaged_hidden": {"access_codes.unmanaged_listed"},
+    "unmanaged_wiped": {"access_codes.unmanaged_survive"},
     "webhook_unsigned": {"webhooks.signature"},
     "webhook_signed_with_another_secret": {"webhooks.signature"},
     "webhook_no_retry": {"webhooks.retry"},
+    "event_fields_only_in_data": {"webhooks.flat_event_fields"},
+    "unknown_event_type_refused": {"webhooks.unknown_event_types"},
     # Warning-level: the run still passes.
     "code_reuse_keeps_tokens": set(),
 }
@@ -112,6 +120,10 @@ class FakeProvider:
         self.locks = {lock_id: {"lock_state": "locked"}}
         self.lock_id = lock_id
         self.access_codes: dict[str, dict[str, Any]] = {}
+        unmanaged_id = str(uuid.uuid4())
+        self.access_codes[unmanaged_id] = {
+            "access_code_id": unmanaged_id, "lock_id": lock_id, "owner_id": self.user_id, "name": None,
+            "code": UNMANAGED_PIN, "starts_at": None, "ends_at": None, "status": "active", "is_managed": False}
         self.actions: dict[str, dict[str, Any]] = {}
         self.webhooks: dict[str, dict[str, Any]] = {}
         self.stopping = threading.Event()
@@ -123,8 +135,11 @@ class FakeProvider:
 
     # -- events --------------------------------------------------------------------------
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        data = {"lock_id": self.lock_id, **data}
         payload = {"event_id": str(uuid.uuid4()), "event_type": event_type, "device_id": self.lock_id,
                    "user_id": self.user_id, "timestamp": _iso(_now()), "data": data}
+        if not self.broken("event_fields_only_in_data"):
+            payload = {**data, **payload}  # Seam's examples read the fields at the top level
         for hook in list(self.webhooks.values()):
             if event_type in hook["events"]:
                 self.outbox.put((hook, payload))
@@ -338,7 +353,8 @@ class FakeProvider:
             if action["status"] == "pending" and not fake.broken("action_never_completes"):
                 action["status"] = "success"
                 fake.locks[action["lock_id"]]["lock_state"] = action["action"] + "ed"
-                fake.emit("lock.action_completed", {"action_id": action["action_id"], "status": "success",
+                fake.emit("lock.action_completed", {"action_id": action["action_id"], "custom_id": action["custom_id"],
+                                                    "action": action["action"], "status": "success",
                                                     "performed_via": "remote_api"})
 
         @app.get("/locks/<lock_id>/actions/<action_id>")
@@ -350,7 +366,8 @@ class FakeProvider:
             complete(action)
             return jsonify(action)
 
-        def code_error(body: dict[str, Any], lock_id: str, exclude: str | None = None) -> Any:
+        def code_error(body: dict[str, Any], lock_id: str, exclude: str | None = None,
+                       stored_start: str | None = None) -> Any:
             pin = str(body.get("code", ""))
             if not pin.isdigit() and not fake.broken("pin_format_unchecked") and 4 <= len(pin) <= 8:
                 return _error(400, "INVALID_CODE_FORMAT", "digits only")
@@ -360,7 +377,9 @@ class FakeProvider:
             if (starts is None) != (ends is None) and not fake.broken("time_bound_half_accepted"):
                 return _error(400, "TIME_BOUND_REQUIRES_BOTH", "both or neither")
             if starts and ends:
-                if _parse(starts) < _now() and not fake.broken("past_start_accepted"):
+                new_start = stored_start is None or _parse(starts) != _parse(stored_start)
+                if (new_start or fake.broken("started_code_not_extendable")) and _parse(starts) < _now() \
+                        and not fake.broken("past_start_accepted"):
                     return _error(400, "STARTS_AT_IN_PAST", "starts_at must be in the future")
                 if _parse(ends) <= _parse(starts):
                     return _error(400, "ENDS_AT_BEFORE_STARTS_AT", "ends_at after starts_at")
@@ -374,7 +393,8 @@ class FakeProvider:
         def lock_codes(lock_id: str) -> Any:
             find_lock(lock_id)
             if request.method == "GET":
-                return jsonify(access_codes=[c for c in fake.access_codes.values() if c["lock_id"] == lock_id])
+                return jsonify(access_codes=[c for c in fake.access_codes.values() if c["lock_id"] == lock_id
+                                             and (c["is_managed"] or not fake.broken("unmanaged_hidden"))])
             if fake.rate_limit_next_create:
                 fake.rate_limit_next_create = False
                 response, status = _error(429, "RATE_LIMITED", "Too many code changes on this lock.")
@@ -386,12 +406,16 @@ class FakeProvider:
                     return error
                 code = {"access_code_id": str(uuid.uuid4()), "lock_id": lock_id, "owner_id": fake.user_id,
                         "name": body.get("name"), "code": str(body["code"]), "starts_at": body.get("starts_at"),
-                        "ends_at": body.get("ends_at"), "status": "pending"}
+                        "ends_at": body.get("ends_at"), "status": "pending", "is_managed": True}
                 fake.access_codes[code["access_code_id"]] = code
             ack = dict(code)
             if not fake.broken("code_never_applied"):
                 code["status"] = "active"
-                fake.emit("access_code.created", {"access_code_id": code["access_code_id"], "status": "success"})
+                if fake.broken("unmanaged_wiped"):  # the old reconciliation: the cloud's table, nothing else
+                    for other in [c for c in fake.access_codes.values() if not c["is_managed"]]:
+                        del fake.access_codes[other["access_code_id"]]
+                fake.emit("access_code.created", {"access_code_id": code["access_code_id"], "code": code["code"],
+                                                  "status": "success"})
             return jsonify(ack), 201
 
         @app.get("/access_codes")
@@ -406,11 +430,15 @@ class FakeProvider:
             code = fake.access_codes.get(code_id) or abort(404)
             if request.method == "PATCH":
                 body = request.get_json()
-                if (error := code_error({**code, **body}, code["lock_id"], exclude=code_id)) is not None:
+                if not code["is_managed"]:
+                    return _error(409, "ACCESS_CODE_UNMANAGED", "convert it first")
+                merged = {**code, **body}
+                if (error := code_error(merged, code["lock_id"], exclude=code_id,
+                                        stored_start=code["starts_at"])) is not None:
                     return error
                 if not fake.broken("patch_ignored"):
                     code.update({k: body[k] for k in ("code", "name", "starts_at", "ends_at") if k in body})
-                fake.emit("access_code.updated", {"access_code_id": code_id, "status": "success"})
+                fake.emit("access_code.updated", {"access_code_id": code_id, "code": code["code"], "status": "success"})
                 return jsonify({**code, "status": "pending"})
             if request.method == "DELETE":
                 if not fake.broken("delete_keeps_code"):
@@ -425,6 +453,8 @@ class FakeProvider:
             if auth is None or (auth.username, auth.password) != (CLIENT_ID, CLIENT_SECRET):
                 abort(401)
             body = request.get_json()
+            if fake.broken("unknown_event_type_refused") and any(t not in EVENT_TYPES for t in body["events"]):
+                return _error(400, "INVALID_REQUEST", "unknown event type")
             hook = {"webhook_id": str(uuid.uuid4()), "url": body["url"], "events": body["events"],
                     "secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(), "status": "active"}
             fake.webhooks[hook["webhook_id"]] = hook

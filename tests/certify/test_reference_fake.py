@@ -7,6 +7,7 @@ import json
 from certify.registry import Outcome
 from certify.runner import run
 from tests.certify.conftest import settings_for
+from tests.certify.fake_provider import UNMANAGED_PIN
 
 
 def test_reference_fake_passes_every_check(certify_against):
@@ -20,7 +21,8 @@ def test_reference_fake_passes_every_check(certify_against):
 def test_the_kit_cleans_up_after_itself(certify_against):
     fake, report = certify_against()
 
-    assert fake.access_codes == {}
+    # Only the code set at the lock's keypad is left: the kit never touches what it did not create.
+    assert [(c["code"], c["is_managed"]) for c in fake.access_codes.values()] == [(UNMANAGED_PIN, False)]
     assert fake.webhooks == {}
     assert fake.locks[fake.lock_id]["lock_state"] == "locked"
     assert any("webhook" in note and "deleted" in note for note in report.cleanup)
@@ -47,7 +49,7 @@ def test_unknown_lock_id_fails_the_list_check_and_skips_what_needs_it(serve_fake
     assert report.result("locks.list").outcome is Outcome.FAIL
     assert report.result("actions.pending_then_final").outcome is Outcome.SKIP
     assert "no lock to test" in report.result("access_codes.create").reason
-    assert not fake.actions and not fake.access_codes
+    assert not fake.actions and all(not c["is_managed"] for c in fake.access_codes.values())
 
 
 def test_profiles_select_the_guide(serve_fake):

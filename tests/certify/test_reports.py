@@ -119,3 +119,48 @@ def test_a_selection_runs_the_sign_in_token_and_lock_checks_first():
 
 def test_a_health_only_selection_needs_no_sign_in():
     assert {c.area for c in select_checks(("health.*",))} == {"health"}
+
+
+def test_html_page_is_self_contained_with_failures_first_and_masked_evidence():
+    from certify.report import html_page
+
+    report = _report()
+    report.results[1].evidence = [{"request": {"body": {"code": "482913", "name": "Guest"}},
+                                   "response": {"status": 302, "location": "https://x/cb?code=sekrit&state=s1"}}]
+    report.results[1].reason = "state dropped (client secret hunter2 was sent)"
+    page = html_page(report, secrets=("hunter2",))
+
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
+    for external in ("<link", "<script", "src=", "@import", "url("):
+        assert external not in page
+    # Failures first, then warnings, skips, passes, in the table and in the details.
+    order = [page.index(f'href="#check-{name}"') for name in
+             ("oauth.state_echoed", "oauth.code_reuse_revokes_tokens", "webhooks.retry", "health.ok")]
+    assert order == sorted(order)
+    assert '<details id="check-oauth.state_echoed" class="fail" open>' in page
+    for secret in ("482913", "sekrit", "hunter2"):
+        assert secret not in page
+    assert "state=s1" in page and "FAILED" in page and "0.20 s" in page
+
+
+def test_cli_writes_the_html_report_without_a_secret_in_it(serve_fake, tmp_path):
+    with serve_fake() as fake:
+        result = _cli(fake.base_url, tmp_path, "--html", str(tmp_path / "r.html"), "--unmanaged-pin", "97531")
+        issued = list(fake.issued)
+        pins = [c["code"] for c in fake.access_codes.values()]
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    assert "PASSED" in page and "access_codes.extend_started" in page and "access_codes.unmanaged_survive" in page
+    for secret in [*issued, CLIENT_SECRET, *pins]:
+        assert secret not in page
+
+
+def test_delivery_evidence_masks_the_pins_events_carry():
+    from certify.listener import Delivery
+
+    payload = {"event_type": "access_code.created", "code": "4829", "data": {"code": "4829"},
+               "access_code": {"code": "4829"}}
+    described = Delivery(0.0, "/hook", {}, json.dumps(payload).encode(), 200, payload).describe()
+    assert "4829" not in json.dumps(described)
+    raw = Delivery(0.0, "/hook", {}, b"pin=9090&x=1", 200).describe()
+    assert "9090" not in json.dumps(raw)

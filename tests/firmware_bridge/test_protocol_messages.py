@@ -57,6 +57,7 @@ from firmware_bridge.protocol import (
     decode_request,
 )
 from firmware_bridge.protocol import messages as m
+from firmware_bridge.protocol.const import NO_KEYPAD_BATTERY
 from firmware_bridge.protocol.schedule import ScheduleWindow
 
 T = 1_700_000_000  # 00 f1 53 65 little-endian
@@ -156,6 +157,10 @@ CASES: list[tuple[Message, str]] = [
     (m.GetCodeScheduleResponse(9, 3), "8f 0900 00 0300 01 00 00"),
     (m.GetCodeScheduleResponse(9, 3, "UTC0", (ScheduleWindow(1, 0, 1440),)),
      "8f 0900 00 0300 01 04 55544330 01 01 0000 a005"),
+    (m.GetSettingsRequest(5), "10 0500"),
+    (m.GetSettingsResponse(5, 30, NO_KEYPAD_BATTERY, "HALO-000042"),
+     "90 0500 00 1e00 ff 0b 48414c4f2d303030303432"),
+    (m.GetSettingsResponse(6, 0, 80), "90 0600 00 0000 50 00"),
     (m.OfflineCodeUsedEvent(10, T, 1, OfflineKind.HOURLY, 472222, 472225, 0),
      "48 0a000000 00f15365 01000000 02 9e340700 a1340700 00"),
     (m.AccessDeniedEvent(11, T, AccessDenial.OUTSIDE_SCHEDULE, 3),
@@ -251,6 +256,8 @@ INVALID = [
     (lambda: ErrorResponse(1, 0x40, ErrorCode.BUSY), ErrorCode.MALFORMED),
     (lambda: LockResponse(1, 1), ErrorCode.MALFORMED),  # type: ignore[arg-type]
     (lambda: BatteryEvent(1, T, 101, False), ErrorCode.MALFORMED),
+    (lambda: m.GetSettingsResponse(1, 30, 101), ErrorCode.MALFORMED),
+    (lambda: m.GetSettingsResponse(1, 0x10000), ErrorCode.MALFORMED),
     (lambda: IncorrectPinEvent(1, T, "12x"), ErrorCode.MALFORMED),
     (lambda: UnknownLockEvent(1, T, 0x41 + 0x40), ErrorCode.MALFORMED),
     (lambda: ListCodesResponse(1, (CodeEntry(1, "1234", "a"),) * 11), ErrorCode.MALFORMED),

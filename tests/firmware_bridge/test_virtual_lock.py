@@ -95,7 +95,7 @@ def test_status_of_a_new_lock(lock: VirtualLock) -> None:
 
 def test_info_characteristic_value(lock: VirtualLock) -> None:
     info = DeviceInfo.from_bytes(bytes(lock.info))
-    assert info.protocol_version == 2 and info.capabilities == 0x7F  # offline codes and weekly schedules too
+    assert info.protocol_version == 2 and info.capabilities == 0x17F  # offline codes, weekly schedules, settings
 
 
 # (request, expected response, expected bolt, expected event types): one row per BLE command.
@@ -587,3 +587,14 @@ def test_master_code_survives_a_power_cycle(lock: VirtualLock, clock: FakeTime) 
     lock.master_pin = "97531086"
     again = VirtualLock.from_dict(json.loads(json.dumps(lock.to_dict())), time_source=clock)
     assert again.master_pin == "97531086"
+
+
+def test_settings_report_auto_lock_and_the_serial(clock: FakeTime) -> None:
+    from firmware_bridge.protocol import GetSettingsRequest, GetSettingsResponse
+    from firmware_bridge.protocol.const import NO_KEYPAD_BATTERY
+
+    off = VirtualLock(time_source=clock)
+    assert off.handle(GetSettingsRequest(1)) == GetSettingsResponse(1, 0, NO_KEYPAD_BATTERY, "")
+    on = VirtualLock(time_source=clock, auto_lock_seconds=30.0)
+    on.serial = "HALO-000042"
+    assert on.handle(GetSettingsRequest(2)) == GetSettingsResponse(2, 30, NO_KEYPAD_BATTERY, "HALO-000042")

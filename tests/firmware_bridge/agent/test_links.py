@@ -69,3 +69,10 @@ def test_client_errors_translated(error, expected, code):
         assert isinstance(translated, expected)
     if code is not None:
         assert translated.error_code == code
+
+
+def test_settings_in_the_heartbeats_vocabulary():
+    assert links.settings_fields(messages.GetSettingsResponse(1, 30, const.NO_KEYPAD_BATTERY, "S")) == {
+        "auto_lock_enabled": True, "auto_lock_delay_seconds": 30, "keypad_battery_level": None}
+    assert links.settings_fields(messages.GetSettingsResponse(1, 0, 72)) == {
+        "auto_lock_enabled": False, "auto_lock_delay_seconds": 0, "keypad_battery_level": 72}

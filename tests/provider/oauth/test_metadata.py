@@ -16,12 +16,12 @@ def test_metadata_is_valid_and_complete(client, app):
     assert data["authorization_endpoint"] == issuer + "/oauth/authorize"
     assert data["token_endpoint"] == issuer + "/oauth/token"
     assert data["revocation_endpoint"] == issuer + "/oauth/revoke"
-    assert data["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert data["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
     assert data["response_types_supported"] == ["code"]
     assert data["code_challenge_methods_supported"] == ["S256"]
     assert set(data["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post"}
-    assert data["scopes_supported"] == ["locks.read", "locks.write", "devices.manage"]
+    assert data["scopes_supported"] == ["locks.read", "locks.write", "devices.manage", "webhooks.manage", "events.read"]
     assert data["authorization_response_iss_parameter_supported"] is True
 
 

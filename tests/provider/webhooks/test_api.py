@@ -19,8 +19,8 @@ def basic(client_id, secret):
 @pytest.fixture(autouse=True)
 def _remembered_client_secrets(monkeypatch):
     """Each credential pair is verified (argon2, slow by design) once per test, not per request."""
-    from provider.api import webhooks as api
     from provider.models import OAuthClient
+    from provider.oauth import client_auth as api
 
     real, seen = api.authenticate_client, {}
 

@@ -15,7 +15,7 @@ from provider.clock import now
 from provider.extensions import db
 from provider.models import AccessCode
 from provider.schemas.fields import isoformat_z
-from provider.services.events import EVENT_ALIASES, WEBHOOK_EVENT_TYPES
+from provider.services.events import EVENT_ALIASES, WEBHOOK_EVENT_TYPES, record_event
 from provider.services.oauth_clients import create_client
 from provider.services.oauth_tokens import issue_token
 from provider.services.webhooks import create_webhook
@@ -230,3 +230,19 @@ def test_one_low_battery_threshold_on_both_sides_of_the_bridge():
     c_value = int(re.search(r"#define LOCK_LOW_BATTERY_PERCENT (\d+)u", header).group(1))
     assert {c_value, lock.LOW_BATTERY_PERCENT, c_engine.LOW_BATTERY_PERCENT, lock_reports.BATTERY_LOW_PERCENT,
             fleet.LOW_BATTERY} == {contract.BATTERY_LOW_PERCENT}
+
+
+def test_events_stored_in_the_earlier_shape_read_as_the_current_one(app, client, account, seam):
+    """An event is built again on every delivery: one recorded before the renames is sent
+    with today's names (action, pin, a performed_via from the guide's list)."""
+    site = make_site(app, account, count=1)
+    lock = site.locks[0]
+    record_event("lock.action_completed", device=lock,
+                 data={"lock_id": lock.id, "action_type": "lock", "status": "success", "performed_via": "auto_lock"})
+    record_event("access_code.incorrect_attempt", device=lock, data={"lock_id": lock.id}, sealed={"code": TYPED})
+    db.session.commit()
+    events = client.get("/events", headers=seam[1], query_string={"limit": 500}).get_json()["events"]
+    completed = _one(events, "lock.action_completed")
+    assert (completed["action"], completed["performed_via"], completed["source"]) == ("lock", "manual_turn", "auto_lock")
+    wrong = _one(events, "access_code.incorrect_attempt")
+    assert wrong["pin"] == TYPED and "code" not in wrong["data"]
