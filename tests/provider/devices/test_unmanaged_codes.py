@@ -142,3 +142,13 @@ def test_code_sync_refuses_a_malformed_table(client, site):
         response = site.helper.client.post(f"/bridge/v1/locks/{lock_id}/code_sync", headers=site.helper.headers,
                                            json={"present": [], "unmanaged": bad})
         assert response.status_code == 400 and response.get_json()["error_code"] == "INVALID_REQUEST"
+
+
+def test_an_unmanaged_code_used_at_the_keypad_is_named_as_unmanaged(client, site, auth_headers, events):
+    lock_id = site.lock_ids[0]
+    site.helper.code_sync(lock_id, [], unknown_slots=[5], unmanaged=[_found(5, "8642")])
+    [code] = _codes(client, auth_headers, lock_id)
+    site.helper.events({"lock_id": lock_id, "lock_seq": 1, "type": "unlocked", "occurred_at": "2026-12-01T10:00:00Z",
+                        "data": {"source": "keypad", "slot": 5}})
+    [used] = [e for e in events(lock_id) if e.event_type == "access_code.used"]
+    assert used.data["access_code_id"] == code["access_code_id"] and used.data["access_code_is_managed"] is False
