@@ -3,7 +3,7 @@
 Harnesses: the frame decoder (random bytes in random chunk sizes), the record
 layer (forged records refused without moving the replay window; seal/open
 round trip), every request decoder (decoded requests obey the field rules),
-the PROVISION decoder (section 16's field rules), and the whole lock (a script
+the PROVISION decoder (section 16's field rules), the TZ rule parser and offline PIN parser, and the whole lock (a script
 of raw writes, plaintext frames, requests sealed in a valid session, keypad,
 door, timers, the reset button, motor faults, link drops and power cycles,
 in factory mode or provisioned).
@@ -21,7 +21,7 @@ import time
 from bench.common import ROOT, main_for, row
 
 NAME = "fuzz (C firmware core)"
-HARNESSES = ("frame", "record", "request", "provision", "lock")
+HARNESSES = ("frame", "record", "request", "provision", "schedule", "lock")
 
 
 def run(quick: bool = False) -> list[dict]:

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOST_NVS_MAX 64
+#define HOST_NVS_MAX 200
 #include "host_hal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     if (size < 2 || data[0] != 0x20 || data[1] != LKP_PROVISION_VERSION || p.device_key != data + 2 ||
-        p.serial.len < 1 || p.serial.len > LKP_SERIAL_MAX || p.offline_secret.len < LKP_OFFLINE_SECRET_MIN ||
-        p.offline_secret.len > LKP_OFFLINE_SECRET_MAX || p.serial.p < data || p.offline_secret.p < data ||
+        p.serial.len < 1 || p.serial.len > LKP_SERIAL_MAX || p.offline_secret.len != LKP_PROVISION_SECRET_SIZE ||
+        p.serial.p < data || p.offline_secret.p < data ||
         p.offline_secret.p + p.offline_secret.len != data + size ||
         (size_t)(2 + 16 + 1 + p.serial.len + 1 + p.offline_secret.len) != size) {
         abort();

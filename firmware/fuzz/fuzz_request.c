@@ -80,6 +80,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         break;
+    case LKP_OP_SET_OFFLINE_SECRET:
+        if (r.u.set_offline_secret.generation == 0 || r.u.set_offline_secret.secret != data + 7 || size != 39) {
+            abort();
+        }
+        break;
+    case LKP_OP_REVOKE_OFFLINE_CODE:
+        if (!lkp_offline_code_valid(&r.u.revoke) || size != 13) {
+            abort();
+        }
+        break;
+    case LKP_OP_PUT_SCHEDULED_CODE: {
+        lkp_tz_rule_t rule;
+        uint8_t i;
+        inside(&r.u.put_code.pin, data, size);
+        inside(&r.u.put_code.tz_rule, data, size);
+        if (!r.u.put_code.scheduled || r.u.put_code.window_count < 1 || r.u.put_code.window_count > 8 ||
+            lkp_tz_parse(r.u.put_code.tz_rule.p, r.u.put_code.tz_rule.len, &rule) != 0 ||
+            r.u.put_code.windows + r.u.put_code.window_count * 5u != data + size) {
+            abort();
+        }
+        for (i = 0; i < r.u.put_code.window_count; i++) {
+            if (!lkp_window_valid(r.u.put_code.windows + i * 5u)) {
+                abort();
+            }
+        }
+        break;
+    }
     case LKP_OP_DELETE_CODE:
         if (r.u.delete_code.slot == 0xFFFF) {
             abort();

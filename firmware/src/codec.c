@@ -189,6 +189,30 @@ static lkp_str_t rd_code_text(reader_t *r, uint8_t max, int field_error)
     return r->padded ? rd_padded(r, max, field_error) : rd_text(r, max, field_error);
 }
 
+/* PUT_SCHEDULED_CODE's extension: version, TZ rule, windows (each checked as read). */
+static void read_schedule(reader_t *r, lkp_request_t *out)
+{
+    uint8_t version, count, i;
+    out->u.put_code.scheduled = 1;
+    version = rd_u8(r);
+    if (r->err == LKP_OK && version != LKP_SCHEDULE_EXTENSION) {
+        r->err = LKP_ERR_UNSUPPORTED_EXTENSION;
+    }
+    out->u.put_code.tz_rule = rd_text(r, LKP_TZ_RULE_MAX, LKP_ERR_INVALID_SCHEDULE);
+    count = rd_u8(r);
+    if (r->err == LKP_OK && count > LKP_SCHEDULE_MAX_WINDOWS) {
+        r->err = LKP_ERR_MALFORMED;
+    }
+    out->u.put_code.windows = r->err == LKP_OK ? r->p + r->pos : NULL;
+    for (i = 0; r->err == LKP_OK && i < count; i++) {
+        const uint8_t *w = rd_bytes(r, LKP_SCHEDULE_WINDOW_SIZE);
+        if (w && !lkp_window_valid(w)) {
+            r->err = LKP_ERR_INVALID_SCHEDULE;
+        }
+    }
+    out->u.put_code.window_count = r->err == LKP_OK ? count : 0;
+}
+
 int lkp_pin_valid(const uint8_t *p, size_t len)
 {
     size_t i;
@@ -274,15 +298,26 @@ int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_requ
         }
         break;
     case LKP_OP_PUT_CODE:
+    case LKP_OP_PUT_SCHEDULED_CODE:
         out->u.put_code.slot = rd_u16(&r);
         out->u.put_code.replace = rd_bool(&r);
         out->u.put_code.starts_at = rd_u32(&r);
         out->u.put_code.ends_at = rd_u32(&r);
         out->u.put_code.pin = rd_code_text(&r, LKP_PIN_MAX, LKP_ERR_BAD_PIN);
         out->u.put_code.name = rd_code_text(&r, LKP_NAME_MAX_BYTES, LKP_ERR_INVALID_NAME);
+        if (out->opcode == LKP_OP_PUT_SCHEDULED_CODE) {
+            read_schedule(&r, out);
+        }
         if (r.err == LKP_OK) {
             semantic = validate_code(&out->u.put_code.pin, &out->u.put_code.name, out->u.put_code.starts_at,
                                      out->u.put_code.ends_at);
+        }
+        if (semantic == LKP_OK && r.err == LKP_OK && out->opcode == LKP_OP_PUT_SCHEDULED_CODE) {
+            lkp_tz_rule_t rule;
+            if (lkp_tz_parse(out->u.put_code.tz_rule.p, out->u.put_code.tz_rule.len, &rule) != 0 ||
+                out->u.put_code.window_count == 0) {
+                semantic = LKP_ERR_INVALID_SCHEDULE;
+            }
         }
         break;
     case LKP_OP_DELETE_CODE:
@@ -317,6 +352,26 @@ int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_requ
         out->u.commit_key.rotation_id = rd_u32(&r);
         break;
     case LKP_OP_FACTORY_RESET:
+    case LKP_OP_GET_SETTINGS:
+        break;
+    case LKP_OP_SET_OFFLINE_SECRET:
+        out->u.set_offline_secret.generation = rd_u32(&r);
+        out->u.set_offline_secret.secret = rd_bytes(&r, LKP_OFFLINE_SECRET_SIZE);
+        if (r.err == LKP_OK && out->u.set_offline_secret.generation == 0) {
+            semantic = LKP_ERR_MALFORMED; /* generation 0 is the factory's secret */
+        }
+        break;
+    case LKP_OP_REVOKE_OFFLINE_CODE:
+        out->u.revoke.kind = rd_u8(&r);
+        out->u.revoke.start_hour = rd_u32(&r);
+        out->u.revoke.end_hour = rd_u32(&r);
+        out->u.revoke.counter = rd_u8(&r);
+        if (r.err == LKP_OK && !lkp_offline_code_valid(&out->u.revoke)) {
+            semantic = LKP_ERR_INVALID_SCHEDULE;
+        }
+        break;
+    case LKP_OP_GET_CODE_SCHEDULE:
+        out->u.get_schedule.slot = rd_u16(&r);
         break;
     default:
         return LKP_ERR_UNKNOWN_OPCODE;
@@ -353,7 +408,7 @@ int lkp_decode_provision(const uint8_t *body, size_t len, lkp_provision_t *out)
     }
     at += 1u + serial_len;
     secret_len = body[at];
-    if (secret_len < LKP_OFFLINE_SECRET_MIN || secret_len > LKP_OFFLINE_SECRET_MAX ||
+    if (secret_len != LKP_PROVISION_SECRET_SIZE ||
         len - at - 1u != (size_t)secret_len) {
         return LKP_ERR_MALFORMED;
     }
@@ -388,6 +443,12 @@ size_t lkp_encode_event(const lkp_event_t *ev, uint8_t version, uint8_t *buf, si
     case LKP_EV_TAMPER:
         body = 1;
         break;
+    case LKP_EV_OFFLINE_CODE_USED:
+        body = 14;
+        break;
+    case LKP_EV_ACCESS_DENIED:
+        body = 17;
+        break;
     default:
         return 0;
     }
@@ -419,6 +480,21 @@ size_t lkp_encode_event(const lkp_event_t *ev, uint8_t version, uint8_t *buf, si
         buf[9] = ev->a;
         buf[10] = ev->b;
         break;
+    case LKP_EV_OFFLINE_CODE_USED:
+    case LKP_EV_ACCESS_DENIED: {
+        uint8_t *q = buf + 9;
+        if (ev->type == LKP_EV_ACCESS_DENIED) {
+            q[0] = ev->a;
+            lkp_put_u16(q + 1, ev->slot);
+            q += 3;
+        }
+        lkp_put_u32(q, ev->generation);
+        q[4] = ev->code.kind;
+        lkp_put_u32(q + 5, ev->code.start_hour);
+        lkp_put_u32(q + 9, ev->code.end_hour);
+        q[13] = ev->code.counter;
+        break;
+    }
     default:
         buf[9] = ev->a;
         break;

@@ -12,27 +12,41 @@
 #define STATE_MAGIC 0x4Cu /* 'L' */
 #define STATE_VERSION 2u
 #define STATE_HEADER 17u
-#define STATE_RECORD_SIZE (STATE_HEADER + LKP_TIMEZONE_MAX)
+#define STATE_RECORD_SIZE (STATE_HEADER + LKP_TIMEZONE_MAX + 5u)
 #define CODE_RECORD_MAX LKP_CODE_RECORD_SIZE
 #define MSG_OFFSET (LKP_FRAME_HEADER + LKP_RECORD_HEADER) /* plaintext inside lock->tx */
 #define KEYS_MAGIC 0x4Bu /* 'K' */
 #define KEYS_VERSION 1u
 #define KEYS_RECORD_SIZE (3u + 2u * LKP_KEY_SIZE + 8u)
+#define SECRET_RECORD_SIZE (1u + LKP_OFFLINE_SECRET_SIZE + 4u) /* length, secret, generation */
+#define ENTRY_RECORD_SIZE 11u /* kind, start_hour, end_hour, counter, state */
+#define ENTRY_ACTIVATED 1u
+#define ENTRY_CONSUMED 2u
+#define ENTRY_REVOKED 3u
+#define SCHEDULE_RECORD_MAX (2u + LKP_TZ_RULE_MAX + LKP_SCHEDULE_MAX_WINDOWS * LKP_SCHEDULE_WINDOW_SIZE)
+#define STATE_TAIL 5u /* after the time zone: offline misses, ms until the next decay */
 
 /* ------------------------------------------------------------------ util */
 
+/* Occupancy bitmaps (code slots, offline table entries). */
+static int bit_get(const uint8_t *map, unsigned i)
+{
+    return (map[i / 8u] >> (i % 8u)) & 1u;
+}
+
+static void bit_set(uint8_t *map, unsigned i, int on)
+{
+    map[i / 8u] = (uint8_t)(on ? map[i / 8u] | (1u << (i % 8u)) : map[i / 8u] & ~(1u << (i % 8u)));
+}
+
 static int slot_used(const lock_t *lock, uint16_t slot)
 {
-    return (lock->slot_used[slot / 8u] >> (slot % 8u)) & 1u;
+    return bit_get(lock->slot_used, slot);
 }
 
 static void set_slot_used(lock_t *lock, uint16_t slot, int used)
 {
-    if (used) {
-        lock->slot_used[slot / 8u] = (uint8_t)(lock->slot_used[slot / 8u] | (1u << (slot % 8u)));
-    } else {
-        lock->slot_used[slot / 8u] = (uint8_t)(lock->slot_used[slot / 8u] & ~(1u << (slot % 8u)));
-    }
+    bit_set(lock->slot_used, slot, used);
 }
 
 static uint32_t now_rtc(lock_t *lock)
@@ -49,6 +63,7 @@ static uint8_t battery(lock_t *lock)
 static void save_state(lock_t *lock)
 {
     uint8_t rec[STATE_RECORD_SIZE];
+    int32_t decay_in;
     rec[0] = STATE_MAGIC;
     rec[1] = STATE_VERSION;
     rec[2] = lock->bolt;
@@ -62,7 +77,11 @@ static void save_state(lock_t *lock)
     lkp_put_u32(rec + 12, lock->keypad_locked ? lock->keypad_lockout_ms : 0u);
     rec[16] = lock->timezone_len;
     memcpy(rec + STATE_HEADER, lock->timezone, lock->timezone_len);
-    (void)lock->hal.nvs_write(lock->hal.user, LOCK_NVS_ID_STATE, rec, STATE_HEADER + lock->timezone_len);
+    /* The miss count's decay is kept as the time left (the monotonic clock restarts at boot). */
+    rec[STATE_HEADER + lock->timezone_len] = lock->offline_misses;
+    decay_in = lock->offline_misses ? (int32_t)(lock->offline_decay_at_ms - lock->hal.uptime_ms(lock->hal.user)) : 0;
+    lkp_put_u32(rec + STATE_HEADER + lock->timezone_len + 1, decay_in > 0 ? (uint32_t)decay_in : 0u);
+    (void)lock->hal.nvs_write(lock->hal.user, LOCK_NVS_ID_STATE, rec, STATE_HEADER + lock->timezone_len + STATE_TAIL);
 }
 
 static void load_state(lock_t *lock)
@@ -89,6 +108,10 @@ static void load_state(lock_t *lock)
     if (rec[16] > 0) {
         lock->timezone_len = rec[16];
         memcpy(lock->timezone, rec + STATE_HEADER, rec[16]);
+    }
+    if ((size_t)n >= STATE_HEADER + rec[16] + STATE_TAIL) {
+        lock->offline_misses = rec[STATE_HEADER + rec[16]];
+        lock->offline_decay_at_ms = lock->hal.uptime_ms(lock->hal.user) + lkp_get_u32(rec + STATE_HEADER + rec[16] + 1);
     }
 }
 
@@ -139,7 +162,7 @@ static void load_keys(lock_t *lock, const uint8_t *configured)
 }
 
 /* HMAC-SHA256(key, label || msg)[0:16]: the key proof and the provisioning proof. */
-static int proof16(const uint8_t key[LKP_KEY_SIZE], const char *label, const uint8_t *msg, size_t msg_len,
+static int proof16(const uint8_t *key, size_t key_len, const char *label, const uint8_t *msg, size_t msg_len,
                    uint8_t out[LKP_PROOF_SIZE])
 {
     uint8_t mac[LKP_SHA256_SIZE];
@@ -149,10 +172,187 @@ static int proof16(const uint8_t key[LKP_KEY_SIZE], const char *label, const uin
     parts[0].n = strlen(label);
     parts[1].p = msg;
     parts[1].n = msg_len;
-    rc = lkp_hmac_sha256(key, LKP_KEY_SIZE, parts, 2, mac);
+    rc = lkp_hmac_sha256(key, key_len, parts, 2, mac);
     memcpy(out, mac, LKP_PROOF_SIZE);
     lkp_wipe(mac, sizeof mac);
     return rc;
+}
+
+/* ------------------------------------------------------- offline storage */
+
+static int entry_used(const lock_t *lock, unsigned i)
+{
+    return bit_get(lock->offline_used, i);
+}
+
+static void set_entry_used(lock_t *lock, unsigned i, int used)
+{
+    bit_set(lock->offline_used, i, used);
+}
+
+static int read_offline_secret(lock_t *lock, uint8_t secret[LKP_OFFLINE_SECRET_SIZE])
+{
+    uint8_t rec[SECRET_RECORD_SIZE];
+    int n = lock->hal.nvs_read(lock->hal.user, LOCK_NVS_ID_OFFLINE_SECRET, rec, sizeof rec);
+    int ok = (n == (int)SECRET_RECORD_SIZE || n == (int)(SECRET_RECORD_SIZE - 4u)) && rec[0] == LKP_OFFLINE_SECRET_SIZE;
+    if (ok) {
+        memcpy(secret, rec + 1, LKP_OFFLINE_SECRET_SIZE);
+    }
+    lkp_wipe(rec, sizeof rec);
+    return ok ? 0 : -1;
+}
+
+/* Installing a secret forgets the table: every entry was about the old one's codes. */
+static int save_offline_secret(lock_t *lock, const uint8_t secret[LKP_OFFLINE_SECRET_SIZE], uint32_t generation)
+{
+    uint8_t rec[SECRET_RECORD_SIZE];
+    unsigned i;
+    int rc;
+    rec[0] = LKP_OFFLINE_SECRET_SIZE;
+    memcpy(rec + 1, secret, LKP_OFFLINE_SECRET_SIZE);
+    lkp_put_u32(rec + 1 + LKP_OFFLINE_SECRET_SIZE, generation);
+    rc = lock->hal.nvs_write(lock->hal.user, LOCK_NVS_ID_OFFLINE_SECRET, rec, sizeof rec);
+    lkp_wipe(rec, sizeof rec);
+    if (rc != 0) {
+        return rc;
+    }
+    for (i = 0; i < LKP_OFFLINE_TABLE_SIZE; i++) {
+        if (entry_used(lock, i)) {
+            (void)lock->hal.nvs_delete(lock->hal.user, (uint16_t)(LOCK_NVS_ID_OFFLINE_BASE + i));
+            set_entry_used(lock, i, 0);
+        }
+    }
+    lock->offline_count = 0;
+    lock->offline_secret_set = 1;
+    lock->offline_generation = generation;
+    return 0;
+}
+
+static int read_entry(lock_t *lock, unsigned i, lkp_offline_code_t *code, uint8_t *state)
+{
+    uint8_t rec[ENTRY_RECORD_SIZE];
+    int n = lock->hal.nvs_read(lock->hal.user, (uint16_t)(LOCK_NVS_ID_OFFLINE_BASE + i), rec, sizeof rec);
+    if (n != (int)ENTRY_RECORD_SIZE || rec[10] < ENTRY_ACTIVATED || rec[10] > ENTRY_REVOKED) {
+        return 0;
+    }
+    code->kind = rec[0];
+    code->start_hour = lkp_get_u32(rec + 1);
+    code->end_hour = lkp_get_u32(rec + 5);
+    code->counter = rec[9];
+    *state = rec[10];
+    return lkp_offline_code_valid(code);
+}
+
+static int write_entry(lock_t *lock, unsigned i, const lkp_offline_code_t *code, uint8_t state)
+{
+    uint8_t rec[ENTRY_RECORD_SIZE];
+    rec[0] = code->kind;
+    lkp_put_u32(rec + 1, code->start_hour);
+    lkp_put_u32(rec + 5, code->end_hour);
+    rec[9] = code->counter;
+    rec[10] = state;
+    if (lock->hal.nvs_write(lock->hal.user, (uint16_t)(LOCK_NVS_ID_OFFLINE_BASE + i), rec, sizeof rec) != 0) {
+        return -1;
+    }
+    if (!entry_used(lock, i)) {
+        set_entry_used(lock, i, 1);
+        lock->offline_count++;
+    }
+    return 0;
+}
+
+static void delete_entry(lock_t *lock, unsigned i)
+{
+    (void)lock->hal.nvs_delete(lock->hal.user, (uint16_t)(LOCK_NVS_ID_OFFLINE_BASE + i));
+    set_entry_used(lock, i, 0);
+    lock->offline_count--;
+}
+
+/* 0 = stored; -1 = no room or a storage error. */
+static int add_entry(lock_t *lock, const lkp_offline_code_t *code, uint8_t state)
+{
+    unsigned i;
+    for (i = 0; i < LKP_OFFLINE_TABLE_SIZE; i++) {
+        if (!entry_used(lock, i)) {
+            return write_entry(lock, i, code, state);
+        }
+    }
+    return -1;
+}
+
+static int code_over(const lkp_offline_code_t *code, uint32_t now)
+{
+    return (int64_t)now >= (int64_t)code->end_hour * 3600 + LKP_OFFLINE_TOLERANCE;
+}
+
+static void prune_table(lock_t *lock, uint32_t now)
+{
+    unsigned i;
+    for (i = 0; i < LKP_OFFLINE_TABLE_SIZE; i++) {
+        lkp_offline_code_t code;
+        uint8_t state;
+        if (entry_used(lock, i) && (!read_entry(lock, i, &code, &state) || code_over(&code, now))) {
+            delete_entry(lock, i);
+        }
+    }
+}
+
+static void load_offline(lock_t *lock)
+{
+    uint8_t rec[SECRET_RECORD_SIZE];
+    unsigned i;
+    int n = lock->hal.nvs_read(lock->hal.user, LOCK_NVS_ID_OFFLINE_SECRET, rec, sizeof rec);
+    if ((n == (int)SECRET_RECORD_SIZE || n == (int)(SECRET_RECORD_SIZE - 4u)) && rec[0] == LKP_OFFLINE_SECRET_SIZE) {
+        lock->offline_secret_set = 1;
+        lock->offline_generation = n == (int)SECRET_RECORD_SIZE ? lkp_get_u32(rec + 1 + LKP_OFFLINE_SECRET_SIZE) : 0u;
+    }
+    lkp_wipe(rec, sizeof rec);
+    for (i = 0; i < LKP_OFFLINE_TABLE_SIZE; i++) {
+        lkp_offline_code_t code;
+        uint8_t state;
+        if (read_entry(lock, i, &code, &state)) {
+            set_entry_used(lock, i, 1);
+            lock->offline_count++;
+        }
+    }
+}
+
+/* A slot's schedule record: rule length, rule, window count, windows. 0 = none. */
+static size_t read_schedule(lock_t *lock, uint16_t slot, uint8_t rec[SCHEDULE_RECORD_MAX])
+{
+    int n = lock->hal.nvs_read(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SCHEDULE_BASE + slot), rec, SCHEDULE_RECORD_MAX);
+    if (n < 2 || n > (int)SCHEDULE_RECORD_MAX || rec[0] > LKP_TZ_RULE_MAX || (size_t)n < 2u + rec[0] ||
+        rec[1 + rec[0]] > LKP_SCHEDULE_MAX_WINDOWS ||
+        (size_t)n != 2u + rec[0] + (size_t)rec[1 + rec[0]] * LKP_SCHEDULE_WINDOW_SIZE) {
+        return 0;
+    }
+    return (size_t)n;
+}
+
+static size_t schedule_record(const lkp_request_t *req, uint8_t rec[SCHEDULE_RECORD_MAX])
+{
+    size_t n = 0, w = (size_t)req->u.put_code.window_count * LKP_SCHEDULE_WINDOW_SIZE;
+    rec[n++] = req->u.put_code.tz_rule.len;
+    memcpy(rec + n, req->u.put_code.tz_rule.p, req->u.put_code.tz_rule.len);
+    n += req->u.put_code.tz_rule.len;
+    rec[n++] = req->u.put_code.window_count;
+    memcpy(rec + n, req->u.put_code.windows, w);
+    return n + w;
+}
+
+/* 1 if the slot has no schedule, or one of its windows is open now. */
+static int schedule_open_now(lock_t *lock, uint16_t slot)
+{
+    uint8_t rec[SCHEDULE_RECORD_MAX];
+    lkp_tz_rule_t rule;
+    size_t n = read_schedule(lock, slot, rec);
+    if (n == 0) {
+        return 1;
+    }
+    if (lkp_tz_parse(rec + 1, rec[0], &rule) != 0) {
+        return 0; /* a rule that no longer parses opens nothing */
+    }
+    return lkp_schedule_open(rec + 2 + rec[0], rec[1 + rec[0]], &rule, lock->hal.rtc_get(lock->hal.user));
 }
 
 /* ------------------------------------------------------------- radio out */
@@ -441,8 +641,9 @@ static void handle_set_time(lock_t *lock, const lkp_request_t *req)
 static uint8_t put_code(lock_t *lock, const lkp_request_t *req, uint16_t *slot_out)
 {
     uint8_t entry[CODE_RECORD_MAX], current[CODE_RECORD_MAX];
+    uint8_t sched[SCHEDULE_RECORD_MAX], stored[SCHEDULE_RECORD_MAX];
     uint16_t slot = req->u.put_code.slot, other;
-    size_t n;
+    size_t n, sched_len, stored_len;
     int current_len, rc;
 
     if (slot == LKP_ANY_SLOT) {
@@ -456,7 +657,11 @@ static uint8_t put_code(lock_t *lock, const lkp_request_t *req, uint16_t *slot_o
     *slot_out = slot;
     n = lkp_code_record(slot, req, entry);
     current_len = slot_used(lock, slot) ? read_code(lock, slot, current, sizeof current) : 0;
-    if (current_len > 0 && (size_t)current_len == n && memcmp(current, entry, n) == 0) {
+    /* "Exactly this code" includes the schedule (none for a plain PUT_CODE). */
+    sched_len = req->u.put_code.scheduled ? schedule_record(req, sched) : 0;
+    stored_len = current_len > 0 ? read_schedule(lock, slot, stored) : 0;
+    if (current_len > 0 && (size_t)current_len == n && memcmp(current, entry, n) == 0 && sched_len == stored_len &&
+        memcmp(sched, stored, sched_len) == 0) {
         return LKP_OK; /* idempotent retry */
     }
     for (other = 1; other <= lock->cfg.code_capacity; other++) {
@@ -483,7 +688,10 @@ static uint8_t put_code(lock_t *lock, const lkp_request_t *req, uint16_t *slot_o
         set_slot_used(lock, slot, 1);
         lock->code_count++;
     }
-    return LKP_OK;
+    /* A plain PUT_CODE into the slot removes its schedule. */
+    rc = sched_len ? lock->hal.nvs_write(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SCHEDULE_BASE + slot), sched, sched_len)
+                   : lock->hal.nvs_delete(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SCHEDULE_BASE + slot));
+    return rc == 0 || !sched_len ? LKP_OK : LKP_ERR_INTERNAL;
 }
 
 static void handle_put_code(lock_t *lock, const lkp_request_t *req)
@@ -500,22 +708,32 @@ static void handle_put_code(lock_t *lock, const lkp_request_t *req)
     send_message(lock, 6, LOCK_TX_RESPONSE);
 }
 
+/* 1 if `slot` holds a code; otherwise answers INVALID_SLOT or SLOT_EMPTY. */
+static int occupied_slot(lock_t *lock, const lkp_request_t *req, uint16_t slot)
+{
+    if (slot < 1 || slot > lock->cfg.code_capacity) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_INVALID_SLOT, LOCK_TX_RESPONSE);
+        return 0;
+    }
+    if (!slot_used(lock, slot)) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_SLOT_EMPTY, LOCK_TX_RESPONSE);
+        return 0;
+    }
+    return 1;
+}
+
 static void handle_delete_code(lock_t *lock, const lkp_request_t *req)
 {
     uint16_t slot = req->u.delete_code.slot;
     uint8_t *m;
-    if (slot < 1 || slot > lock->cfg.code_capacity) {
-        send_error(lock, req->opcode, req->request_id, LKP_ERR_INVALID_SLOT, LOCK_TX_RESPONSE);
-        return;
-    }
-    if (!slot_used(lock, slot)) {
-        send_error(lock, req->opcode, req->request_id, LKP_ERR_SLOT_EMPTY, LOCK_TX_RESPONSE);
+    if (!occupied_slot(lock, req, slot)) {
         return;
     }
     if (lock->hal.nvs_delete(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SLOT_BASE + slot)) != 0) {
         send_error(lock, req->opcode, req->request_id, LKP_ERR_INTERNAL, LOCK_TX_RESPONSE);
         return;
     }
+    (void)lock->hal.nvs_delete(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SCHEDULE_BASE + slot));
     set_slot_used(lock, slot, 0);
     lock->code_count--;
     m = response_header(lock, req->opcode, req->request_id, LKP_OK);
@@ -595,7 +813,7 @@ static void handle_rotate_key(lock_t *lock, const lkp_request_t *req)
     uint8_t key_proof[LKP_PROOF_SIZE], id[4], *m;
 
     lkp_put_u32(id, rotation);
-    if (proof16(new_key, "LKP1 key proof", id, sizeof id, key_proof) != 0) {
+    if (proof16(new_key, LKP_KEY_SIZE, "LKP1 key proof", id, sizeof id, key_proof) != 0) {
         send_error(lock, req->opcode, req->request_id, LKP_ERR_INTERNAL, LOCK_TX_RESPONSE);
         return;
     }
@@ -666,6 +884,7 @@ static void handle_factory_reset(lock_t *lock, const lkp_request_t *req)
     for (slot = 1; slot <= lock->cfg.code_capacity; slot++) {
         if (slot_used(lock, slot)) {
             (void)lock->hal.nvs_delete(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SLOT_BASE + slot));
+            (void)lock->hal.nvs_delete(lock->hal.user, (uint16_t)(LOCK_NVS_ID_SCHEDULE_BASE + slot));
             set_slot_used(lock, slot, 0);
         }
     }
@@ -699,6 +918,110 @@ static void handle_factory_reset(lock_t *lock, const lkp_request_t *req)
     send_message(lock, 4, LOCK_TX_RESPONSE);
 }
 
+static void handle_get_code_schedule(lock_t *lock, const lkp_request_t *req)
+{
+    uint8_t rec[SCHEDULE_RECORD_MAX], *m;
+    uint16_t slot = req->u.get_schedule.slot;
+    size_t n;
+    if (!occupied_slot(lock, req, slot)) {
+        return;
+    }
+    m = response_header(lock, req->opcode, req->request_id, LKP_OK);
+    lkp_put_u16(m + 4, slot);
+    m[6] = LKP_SCHEDULE_EXTENSION;
+    n = read_schedule(lock, slot, rec);
+    if (n == 0) {
+        m[7] = 0; /* no rule */
+        m[8] = 0; /* no windows */
+        n = 2;
+    } else {
+        memcpy(m + 7, rec, n);
+    }
+    send_message(lock, 7u + n, LOCK_TX_RESPONSE);
+}
+
+static void handle_set_offline_secret(lock_t *lock, const lkp_request_t *req)
+{
+    const uint8_t *secret = req->u.set_offline_secret.secret;
+    uint32_t generation = req->u.set_offline_secret.generation;
+    uint8_t current[LKP_OFFLINE_SECRET_SIZE], proof[LKP_PROOF_SIZE], gen[4], *m;
+    int same;
+    lkp_put_u32(gen, generation);
+    if (proof16(secret, LKP_OFFLINE_SECRET_SIZE, "LKP2 offline secret", gen, sizeof gen, proof) != 0) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_INTERNAL, LOCK_TX_RESPONSE);
+        return;
+    }
+    /* The same secret and generation again (a lost answer): same proof, the table is kept. */
+    same = lock->offline_secret_set && lock->offline_generation == generation && read_offline_secret(lock, current) == 0 &&
+           lkp_ct_equal(current, secret, LKP_OFFLINE_SECRET_SIZE);
+    lkp_wipe(current, sizeof current);
+    if (!same && save_offline_secret(lock, secret, generation) != 0) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_INTERNAL, LOCK_TX_RESPONSE);
+        return;
+    }
+    m = response_header(lock, req->opcode, req->request_id, LKP_OK);
+    lkp_put_u32(m + 4, generation);
+    memcpy(m + 8, proof, LKP_PROOF_SIZE);
+    send_message(lock, 8u + LKP_PROOF_SIZE, LOCK_TX_RESPONSE);
+}
+
+static void handle_revoke_offline_code(lock_t *lock, const lkp_request_t *req)
+{
+    const lkp_offline_code_t *code = &req->u.revoke;
+    uint32_t now = now_rtc(lock);
+    unsigned i;
+    uint8_t *m;
+    int done = 0;
+    if (!lock->offline_secret_set) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_NO_OFFLINE_SECRET, LOCK_TX_RESPONSE);
+        return;
+    }
+    prune_table(lock, now);
+    if (code_over(code, now)) {
+        done = 1; /* over already: nothing to remember */
+    }
+    for (i = 0; !done && i < LKP_OFFLINE_TABLE_SIZE; i++) {
+        lkp_offline_code_t held;
+        uint8_t state;
+        if (entry_used(lock, i) && read_entry(lock, i, &held, &state) && held.kind == code->kind &&
+            held.start_hour == code->start_hour && held.end_hour == code->end_hour && held.counter == code->counter) {
+            if (write_entry(lock, i, code, ENTRY_REVOKED) != 0) {
+                send_error(lock, req->opcode, req->request_id, LKP_ERR_INTERNAL, LOCK_TX_RESPONSE);
+                return;
+            }
+            done = 1;
+        }
+    }
+    if (!done && add_entry(lock, code, ENTRY_REVOKED) != 0) {
+        send_error(lock, req->opcode, req->request_id, LKP_ERR_OFFLINE_TABLE_FULL, LOCK_TX_RESPONSE);
+        return;
+    }
+    m = response_header(lock, req->opcode, req->request_id, LKP_OK);
+    m[4] = (uint8_t)(LKP_OFFLINE_TABLE_SIZE - lock->offline_count);
+    send_message(lock, 5, LOCK_TX_RESPONSE);
+}
+
+/* Section 20: auto-lock delay in whole seconds (half to even, at least 1 when
+ * on), the keypad's own battery, the serial PROVISION wrote. */
+static void handle_get_settings(lock_t *lock, const lkp_request_t *req)
+{
+    uint8_t *m = response_header(lock, req->opcode, req->request_id, LKP_OK), rec[1u + LKP_SERIAL_MAX];
+    uint32_t ms = lock->cfg.auto_lock_ms, seconds = ms / 1000u, rest = ms % 1000u;
+    int n;
+    if (rest > 500u || (rest == 500u && (seconds & 1u))) {
+        seconds++;
+    }
+    if (ms && seconds == 0) {
+        seconds = 1;
+    }
+    lkp_put_u16(m + 4, (uint16_t)(seconds > 0xFFFFu ? 0xFFFFu : seconds));
+    m[6] = lock->hal.keypad_battery_percent ? lock->hal.keypad_battery_percent(lock->hal.user) : LKP_NO_KEYPAD_BATTERY;
+    n = lock->hal.nvs_read(lock->hal.user, LOCK_NVS_ID_SERIAL, rec, sizeof rec);
+    m[7] = n >= 1 && n <= (int)sizeof rec && rec[0] <= LKP_SERIAL_MAX && (size_t)n >= 1u + rec[0] ? rec[0] : 0u;
+    memcpy(m + 8, rec + 1, m[7]);
+    send_message(lock, 8u + m[7], LOCK_TX_RESPONSE);
+}
+
 static void execute(lock_t *lock, const lkp_request_t *req)
 {
     if (lock->hal.busy && lock->hal.busy(lock->hal.user)) {
@@ -717,7 +1040,20 @@ static void execute(lock_t *lock, const lkp_request_t *req)
         handle_set_time(lock, req);
         break;
     case LKP_OP_PUT_CODE:
+    case LKP_OP_PUT_SCHEDULED_CODE:
         handle_put_code(lock, req);
+        break;
+    case LKP_OP_GET_CODE_SCHEDULE:
+        handle_get_code_schedule(lock, req);
+        break;
+    case LKP_OP_GET_SETTINGS:
+        handle_get_settings(lock, req);
+        break;
+    case LKP_OP_SET_OFFLINE_SECRET:
+        handle_set_offline_secret(lock, req);
+        break;
+    case LKP_OP_REVOKE_OFFLINE_CODE:
+        handle_revoke_offline_code(lock, req);
         break;
     case LKP_OP_DELETE_CODE:
         handle_delete_code(lock, req);
@@ -893,7 +1229,7 @@ static void send_provisioned(lock_t *lock, uint8_t status, const uint8_t *proof)
 static void on_provision(lock_t *lock, const uint8_t *body, uint16_t len)
 {
     lkp_provision_t p;
-    uint8_t rec[1u + LKP_OFFLINE_SECRET_MAX], stored[KEYS_RECORD_SIZE], proof[LKP_PROOF_SIZE];
+    uint8_t rec[1u + LKP_SERIAL_MAX], stored[KEYS_RECORD_SIZE], proof[LKP_PROOF_SIZE];
     int n, ok;
     if (!lock->factory_mode) {
         send_provisioned(lock, LKP_ERR_FACTORY_LOCKED, NULL);
@@ -907,15 +1243,13 @@ static void on_provision(lock_t *lock, const uint8_t *body, uint16_t len)
     rec[0] = p.serial.len;
     memcpy(rec + 1, p.serial.p, p.serial.len);
     ok = lock->hal.nvs_write(lock->hal.user, LOCK_NVS_ID_SERIAL, rec, 1u + p.serial.len) == 0;
-    rec[0] = p.offline_secret.len;
-    memcpy(rec + 1, p.offline_secret.p, p.offline_secret.len);
-    ok = ok && lock->hal.nvs_write(lock->hal.user, LOCK_NVS_ID_OFFLINE_SECRET, rec, 1u + p.offline_secret.len) == 0;
+    ok = ok && save_offline_secret(lock, p.offline_secret.p, 0) == 0;
     lkp_wipe(rec, sizeof rec);
     ok = ok && save_keys(lock, p.device_key, NULL, 0, 0) == 0;
     /* The proof is over the key as read back from storage: a bad write is
      * caught by the jig on the line, not at the owner's door. */
     n = ok ? lock->hal.nvs_read(lock->hal.user, LOCK_NVS_ID_KEYS, stored, sizeof stored) : -1;
-    ok = n == (int)KEYS_RECORD_SIZE && proof16(stored + 3, "LKP1 provisioned", p.serial.p, p.serial.len, proof) == 0;
+    ok = n == (int)KEYS_RECORD_SIZE && proof16(stored + 3, LKP_KEY_SIZE, "LKP1 provisioned", p.serial.p, p.serial.len, proof) == 0;
     ok = ok && (!lock->hal.factory_seal || lock->hal.factory_seal(lock->hal.user) == 0);
     if (!ok) {
         lkp_wipe(stored, sizeof stored);
@@ -1090,37 +1424,10 @@ static int keypad_locked_out(lock_t *lock)
     return lock->keypad_locked;
 }
 
-void lock_keypad_entry(lock_t *lock, const char *digits, size_t len)
+/* A refused PIN: logged (IncorrectPin or AccessDenied), counted, lockout included. */
+static void wrong_pin(lock_t *lock, lkp_event_t *ev)
 {
-    uint16_t slot;
-    lkp_event_t ev;
-    size_t i;
     int v2 = lock->cfg.protocol_version >= 2;
-
-    /* Locked out: every PIN refused, the right one too, and nothing logged. */
-    if (v2 && keypad_locked_out(lock)) {
-        return;
-    }
-    for (slot = 1; slot <= lock->cfg.code_capacity; slot++) {
-        uint8_t rec[CODE_RECORD_MAX];
-        if (slot_used(lock, slot) && read_code(lock, slot, rec, sizeof rec) > 0 && rec[10] == len &&
-            memcmp(rec + 11, digits, len) == 0 && code_valid_now(lock, rec)) {
-            if (lock->wrong_pins || lock->lockouts) {
-                lock->wrong_pins = 0;
-                lock->lockouts = 0;
-                save_state(lock);
-            }
-            (void)move_bolt(lock, LOCK_ACTION_UNLOCK, LOCK_SOURCE_KEYPAD, slot);
-            return;
-        }
-    }
-    memset(&ev, 0, sizeof ev);
-    ev.type = LKP_EV_INCORRECT_PIN;
-    for (i = 0; i < len && ev.digits_len < LKP_DIGITS_MAX; i++) {
-        if (digits[i] >= '0' && digits[i] <= '9') {
-            ev.digits[ev.digits_len++] = digits[i];
-        }
-    }
     if (lock->wrong_pins < 0xFF) {
         lock->wrong_pins++;
     }
@@ -1133,12 +1440,186 @@ void lock_keypad_entry(lock_t *lock, const char *digits, size_t len)
         }
     }
     save_state(lock);
-    emit(lock, &ev);
-    lkp_wipe(&ev, sizeof ev);
+    emit(lock, ev);
+    lkp_wipe(ev, sizeof *ev);
     if (v2 ? lock->keypad_locked && lock->wrong_pins >= LOCK_KEYPAD_LOCKOUT_AFTER
            : lock->wrong_pins == LOCK_WRONG_PIN_TAMPER_THRESHOLD) {
         emit_simple(lock, LKP_EV_TAMPER, LOCK_TAMPER_KEYPAD_LOCKOUT, 0, 0);
     }
+}
+
+static void right_pin(lock_t *lock)
+{
+    if (lock->wrong_pins || lock->lockouts) {
+        lock->wrong_pins = 0;
+        lock->lockouts = 0;
+        save_state(lock);
+    }
+}
+
+static void incorrect_pin_event(lkp_event_t *ev, const char *digits, size_t len)
+{
+    size_t i;
+    memset(ev, 0, sizeof *ev);
+    ev->type = LKP_EV_INCORRECT_PIN;
+    for (i = 0; i < len && ev->digits_len < LKP_DIGITS_MAX; i++) {
+        if (digits[i] >= '0' && digits[i] <= '9') {
+            ev->digits[ev->digits_len++] = digits[i];
+        }
+    }
+}
+
+#define OFFLINE_NO_MATCH 0
+#define OFFLINE_ACCEPTED 1
+#define OFFLINE_DENIED 2
+
+static int same_shape(const lkp_offline_code_t *c, const lkp_offline_pin_t *pin)
+{
+    return c->kind == pin->kind && c->end_hour - c->start_hour == pin->hours && c->counter == pin->counter;
+}
+
+/* Section 17.4, steps 1-4 (the miss count is the caller's). The table is
+ * written before the answer is acted on. */
+static int offline_check(lock_t *lock, const char *digits, size_t len, uint32_t now, lkp_offline_code_t *code,
+                         uint8_t *reason)
+{
+    uint8_t secret[LKP_OFFLINE_SECRET_SIZE], state;
+    lkp_offline_pin_t pin;
+    int64_t start, newest, oldest;
+    unsigned i;
+    uint32_t q;
+    int result = OFFLINE_NO_MATCH;
+
+    if (!lkp_offline_parse_pin(digits, len, &pin) || !lock->offline_secret_set || read_offline_secret(lock, secret) != 0) {
+        return OFFLINE_NO_MATCH;
+    }
+    prune_table(lock, now);
+    /* A code already in the table: its state decides, whatever the start hour. */
+    for (i = 0; i < LKP_OFFLINE_TABLE_SIZE; i++) {
+        if (!entry_used(lock, i) || !read_entry(lock, i, code, &state) || !same_shape(code, &pin) ||
+            lkp_offline_secret_value(secret, code, &q) != 0 || q != pin.q) {
+            continue;
+        }
+        if (state == ENTRY_REVOKED || state == ENTRY_CONSUMED) {
+            *reason = state == ENTRY_REVOKED ? LOCK_DENIED_REVOKED : LOCK_DENIED_ALREADY_USED;
+            result = OFFLINE_DENIED;
+            goto done;
+        }
+        if ((int64_t)code->start_hour * 3600 - LKP_OFFLINE_TOLERANCE <= (int64_t)now) {
+            result = OFFLINE_ACCEPTED;
+            goto done;
+        }
+        delete_entry(lock, i); /* the clock went back before the start: forget the activation */
+        break;
+    }
+    lkp_offline_candidates(&pin, now, &newest, &oldest);
+    for (start = newest; start >= oldest; start--) {
+        if (start + (int64_t)pin.hours > 0xFFFFFFFFll) {
+            continue;
+        }
+        code->kind = pin.kind;
+        code->start_hour = (uint32_t)start;
+        code->end_hour = (uint32_t)(start + (int64_t)pin.hours);
+        code->counter = pin.counter;
+        if (!lkp_offline_code_valid(code) || lkp_offline_secret_value(secret, code, &q) != 0 || q != pin.q) {
+            continue;
+        }
+        if (!lkp_offline_remembered(code)) {
+            result = OFFLINE_ACCEPTED;
+        } else if (lock->offline_count >= LKP_OFFLINE_TABLE_SIZE ||
+                   add_entry(lock, code, code->kind == LKP_OFFLINE_ONE_TIME ? ENTRY_CONSUMED : ENTRY_ACTIVATED) != 0) {
+            *reason = LOCK_DENIED_TABLE_FULL;
+            result = OFFLINE_DENIED;
+        } else {
+            result = OFFLINE_ACCEPTED;
+        }
+        goto done;
+    }
+done:
+    lkp_wipe(secret, sizeof secret);
+    return result;
+}
+
+static void offline_entry(lock_t *lock, const char *digits, size_t len)
+{
+    uint32_t mono = lock->hal.uptime_ms(lock->hal.user), now = now_rtc(lock);
+    lkp_event_t ev;
+    lkp_offline_code_t code;
+    uint8_t reason = 0, misses = lock->offline_misses;
+    int result = OFFLINE_NO_MATCH;
+
+    memset(&code, 0, sizeof code);
+    /* One miss is forgotten per hour of the monotonic clock; a correct PIN never resets them. */
+    while (lock->offline_misses && (int32_t)(mono - lock->offline_decay_at_ms) >= 0) {
+        lock->offline_misses--;
+        lock->offline_decay_at_ms += LKP_OFFLINE_MISS_DECAY_MS;
+    }
+    if (lock->offline_misses < LKP_OFFLINE_MISS_LIMIT) {
+        result = offline_check(lock, digits, len, now, &code, &reason);
+        if (result == OFFLINE_NO_MATCH) {
+            if (!lock->offline_misses) {
+                lock->offline_decay_at_ms = mono + LKP_OFFLINE_MISS_DECAY_MS;
+            }
+            lock->offline_misses++;
+        }
+    }
+    if (result == OFFLINE_NO_MATCH) {
+        incorrect_pin_event(&ev, digits, len);
+        wrong_pin(lock, &ev);
+        return;
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.generation = lock->offline_generation;
+    ev.code = code;
+    if (result == OFFLINE_DENIED) {
+        ev.type = LKP_EV_ACCESS_DENIED;
+        ev.a = reason;
+        ev.slot = LKP_NO_SLOT;
+        wrong_pin(lock, &ev);
+        return;
+    }
+    if (lock->offline_misses != misses) {
+        save_state(lock);
+    }
+    right_pin(lock);
+    ev.type = LKP_EV_OFFLINE_CODE_USED;
+    emit(lock, &ev);
+    (void)move_bolt(lock, LOCK_ACTION_UNLOCK, LOCK_SOURCE_KEYPAD, LKP_NO_SLOT);
+}
+
+void lock_keypad_entry(lock_t *lock, const char *digits, size_t len)
+{
+    uint16_t slot;
+    lkp_event_t ev;
+
+    /* Locked out: every PIN refused, the right one too, and nothing logged. */
+    if (lock->cfg.protocol_version >= 2 && keypad_locked_out(lock)) {
+        return;
+    }
+    /* Ten digits are an offline code: longer than any slot's PIN (4-8). */
+    if (len == LKP_OFFLINE_PIN_DIGITS) {
+        offline_entry(lock, digits, len);
+        return;
+    }
+    for (slot = 1; slot <= lock->cfg.code_capacity; slot++) {
+        uint8_t rec[CODE_RECORD_MAX];
+        if (slot_used(lock, slot) && read_code(lock, slot, rec, sizeof rec) > 0 && rec[10] == len &&
+            memcmp(rec + 11, digits, len) == 0 && code_valid_now(lock, rec)) {
+            if (!schedule_open_now(lock, slot)) {
+                memset(&ev, 0, sizeof ev);
+                ev.type = LKP_EV_ACCESS_DENIED;
+                ev.a = LOCK_DENIED_OUTSIDE_SCHEDULE;
+                ev.slot = slot;
+                wrong_pin(lock, &ev);
+                return;
+            }
+            right_pin(lock);
+            (void)move_bolt(lock, LOCK_ACTION_UNLOCK, LOCK_SOURCE_KEYPAD, slot);
+            return;
+        }
+    }
+    incorrect_pin_event(&ev, digits, len);
+    wrong_pin(lock, &ev);
 }
 
 int lock_keypad_program(lock_t *lock, const char *master, size_t master_len, const char *pin, size_t pin_len)
@@ -1344,6 +1825,7 @@ int lock_init(lock_t *lock, const lock_hal_t *hal, const lock_config_t *config)
     lock->hal = *hal;
     lock->cfg = *config;
     load_keys(lock, config->device_key);
+    load_offline(lock);
     if (config->master_pin && lkp_pin_valid((const uint8_t *)config->master_pin, strlen(config->master_pin))) {
         lock->master_len = (uint8_t)strlen(config->master_pin);
         memcpy(lock->master_pin, config->master_pin, lock->master_len);

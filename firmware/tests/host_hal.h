@@ -12,7 +12,7 @@
 #ifndef HOST_NVS_MAX
 #define HOST_NVS_MAX 1200
 #endif
-#define HOST_NVS_REC 80
+#define HOST_NVS_REC 128
 #define HOST_TX_MAX 8192
 
 typedef struct host {

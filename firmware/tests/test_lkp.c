@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "host_hal.h"
+#include "lkp/offline.h"
+#include "lkp/schedule.h"
 #include "lkp/crypto.h"
 #include "lkp/wire.h"
 
@@ -686,7 +688,8 @@ static int test_provisioning(void)
     CHECK(eq_hex(g_host.tx + 4, 18, "21 00 5c b2 bf e6 2b f7 68 8c 34 e8 7b 17 fd 16 5d 8c"));
     CHECK(!g_lock.factory_mode && g_lock.has_key && g_otp_sealed);
     CHECK(host_nvs_read(&g_host, LOCK_NVS_ID_SERIAL, rec, sizeof rec) == 12 && memcmp(rec, "\x0bHALO-000042", 12) == 0);
-    CHECK(host_nvs_read(&g_host, LOCK_NVS_ID_OFFLINE_SECRET, rec, sizeof rec) == 33 && rec[0] == 32 && rec[1] == 0x40);
+    CHECK(host_nvs_read(&g_host, LOCK_NVS_ID_OFFLINE_SECRET, rec, sizeof rec) == 37 && rec[0] == 32 && rec[1] == 0x40);
+    CHECK(g_lock.offline_secret_set && g_lock.offline_generation == 0);
     /* Once: the same frame again is refused and changes nothing. */
     host_tx_clear(&g_host);
     write_all(frame, n, 20);
@@ -789,6 +792,114 @@ static int test_keypad_master_mode(void)
     return 0;
 }
 
+/* Section 19's vectors: the scheme's arithmetic, the PST8PDT rule, a weekly window. */
+static const uint8_t OFFLINE_SECRET[32] = {0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a,
+                                           0x4b, 0x4c, 0x4d, 0x4e, 0x4f, 0x50, 0x51, 0x52, 0x53, 0x54, 0x55,
+                                           0x56, 0x57, 0x58, 0x59, 0x5a, 0x5b, 0x5c, 0x5d, 0x5e, 0x5f};
+
+static int test_offline_vectors(void)
+{
+    static const struct {
+        uint8_t kind;
+        uint32_t start, end;
+        uint8_t counter;
+        uint32_t q;
+        const char *pin;
+    } V[] = {
+        {LKP_OFFLINE_HOURLY, 472222, 472225, 0, 1465922, "6098235532"},
+        {LKP_OFFLINE_DAILY, 472222, 472942, 1, 197841, "0823021369"},
+        {LKP_OFFLINE_ONE_TIME, 472222, 472246, 2, 748198, "3112503682"},
+        {LKP_OFFLINE_HOURLY, 474109, 474110, 0, 410157, "1706253124"}, /* first chunk rejected */
+    };
+    size_t i;
+    for (i = 0; i < sizeof V / sizeof V[0]; i++) {
+        lkp_offline_code_t code = {V[i].kind, V[i].start, V[i].end, V[i].counter};
+        lkp_offline_pin_t pin;
+        uint32_t q = 0;
+        CHECK(lkp_offline_code_valid(&code));
+        CHECK(lkp_offline_secret_value(OFFLINE_SECRET, &code, &q) == 0 && q == V[i].q);
+        CHECK(lkp_offline_parse_pin(V[i].pin, 10, &pin) && pin.q == V[i].q && pin.kind == V[i].kind &&
+              pin.hours == V[i].end - V[i].start && pin.counter == V[i].counter);
+    }
+    {
+        lkp_offline_pin_t pin;
+        CHECK(!lkp_offline_parse_pin("9999999999", 10, &pin)); /* q >= Q */
+        CHECK(!lkp_offline_parse_pin("12345678a0", 10, &pin));
+        CHECK(!lkp_offline_parse_pin("123456789", 9, &pin));
+    }
+    return 0;
+}
+
+static int test_tz_rule_vectors(void)
+{
+    lkp_tz_rule_t r;
+    const uint8_t rule[] = "PST8PDT,M3.2.0,M11.1.0";
+    const uint8_t windows[5] = {0x1f, 0x1c, 0x02, 0x1a, 0x04}; /* Mon-Fri 09:00-17:30 */
+    CHECK(lkp_tz_parse(rule, sizeof rule - 1, &r) == 0 && r.has_dst);
+    CHECK(lkp_tz_utc_offset(&r, 1772963999) == -28800 && lkp_tz_utc_offset(&r, 1772964000) == -25200);
+    CHECK(lkp_tz_utc_offset(&r, 1793523599) == -25200 && lkp_tz_utc_offset(&r, 1793523600) == -28800);
+    CHECK(!lkp_schedule_open(windows, 1, &r, 1773071940) && lkp_schedule_open(windows, 1, &r, 1773072000));
+    CHECK(lkp_schedule_open(windows, 1, &r, 1773102540) && !lkp_schedule_open(windows, 1, &r, 1773102600));
+    CHECK(!lkp_schedule_open(windows, 1, &r, 1772899200));
+    CHECK(lkp_tz_parse((const uint8_t *)"XX5", 3, &r) != 0 && lkp_tz_parse((const uint8_t *)"AAA25", 5, &r) != 0);
+    CHECK(lkp_tz_parse((const uint8_t *)"<+0530>-5:30", 12, &r) == 0 && r.std_offset == 19800 && !r.has_dst);
+    return 0;
+}
+
+static int test_offline_codes_on_the_lock(void)
+{
+    central_t c;
+    uint8_t req[64], answer[LKP_MAX_MESSAGE_SIZE], ev[32];
+    size_t n;
+    fresh(512);
+    g_host.rtc = 472222u * 3600u + 60u;
+    CHECK(handshake(&c) == 0);
+    req[0] = LKP_OP_SET_OFFLINE_SECRET;
+    req[1] = 6;
+    req[2] = 0;
+    lkp_put_u32(req + 3, 1);
+    memcpy(req + 7, OFFLINE_SECRET, 32);
+    n = ask(&c, req, 39, answer, 20);
+    CHECK(eq_hex(answer, n, "8c 06 00 00 01 00 00 00 b6 99 aa 49 f5 9d 19 61 9b 6e 18 ce e9 bd 56 d5"));
+    /* The one-time code opens once; its use is in storage before the bolt moves. */
+    lock_keypad_entry(&g_lock, "3112503682", 10);
+    CHECK(g_lock.bolt == LOCK_BOLT_UNLOCKED && g_lock.offline_count == 1);
+    CHECK(lock_logged_event(&g_lock, g_lock.head_seq - 1u, ev, sizeof ev) == 23 && ev[0] == LKP_EV_OFFLINE_CODE_USED);
+    lock_manual_turn(&g_lock, LOCK_BOLT_LOCKED);
+    CHECK(boot(512) == 0 && g_lock.offline_count == 1 && g_lock.offline_generation == 1);
+    lock_keypad_entry(&g_lock, "3112503682", 10);
+    CHECK(g_lock.bolt == LOCK_BOLT_LOCKED);
+    CHECK(lock_logged_event(&g_lock, g_lock.head_seq, ev, sizeof ev) == 26 && ev[0] == LKP_EV_ACCESS_DENIED &&
+          ev[9] == LOCK_DENIED_ALREADY_USED && lkp_get_u16(ev + 10) == LKP_NO_SLOT);
+    /* Misses survive a power cycle. */
+    lock_keypad_entry(&g_lock, "1234567890", 10);
+    lock_keypad_entry(&g_lock, "1234567891", 10);
+    CHECK(g_lock.offline_misses == 2 && boot(512) == 0 && g_lock.offline_misses == 2);
+    g_host.uptime += LKP_OFFLINE_MISS_DECAY_MS;
+    lock_keypad_entry(&g_lock, "6098235532", 10); /* hourly, not remembered: opens */
+    CHECK(g_lock.bolt == LOCK_BOLT_UNLOCKED && g_lock.offline_misses == 1 && g_lock.offline_count == 1);
+    return 0;
+}
+
+static int test_get_settings(void)
+{
+    central_t c;
+    uint8_t answer[LKP_MAX_MESSAGE_SIZE];
+    size_t n;
+    CHECK(factory_boot() == 0);
+    {
+        uint8_t frame[128];
+        size_t len = unhex(PROVISION_FRAME, frame);
+        write_all(frame, len, 20);
+    }
+    CHECK(handshake(&c) == 0);
+    ask_hex(&c, "10 05 00", answer, &n);
+    CHECK(eq_hex(answer, n, "90 05 00 00 00 00 ff 0b 48 41 4c 4f 2d 30 30 30 30 34 32"));
+    ask_hex(&c, "10 06 00 00", answer, &n);
+    CHECK(eq_hex(answer, n, "90 06 00 02"));
+    return 0;
+}
+
 typedef int (*test_fn)(void);
 static const struct {
     const char *name;
@@ -817,6 +928,10 @@ static const struct {
     {"keyless_after_the_factory", test_keyless_after_the_factory, 0},
     {"provision_decoder", test_provision_decoder, 1},
     {"keypad_master_mode", test_keypad_master_mode, 0},
+    {"offline_vectors", test_offline_vectors, 1},
+    {"tz_rule_vectors", test_tz_rule_vectors, 1},
+    {"offline_codes_on_the_lock", test_offline_codes_on_the_lock, 0},
+    {"get_settings", test_get_settings, 0},
 };
 
 int main(void)

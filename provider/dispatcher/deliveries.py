@@ -110,9 +110,9 @@ def _fan_out_one(webhook_id: str, at: datetime, batch: int) -> int:
     types = {e.seq: delivered_type(webhook, e.event_type) for e in events if e.seq not in existing}
     new = [e for e in events if types.get(e.seq) is not None]
     if webhook.client_id is not None:
-        # Only the owners who authorised this webhook's client (provider.services.grants).
-        seen = grants.visible_pairs({(webhook.client_id, e.user_id) for e in new}, at)
-        new = [e for e in new if (webhook.client_id, e.user_id) in seen]
+        # Only the events this webhook's client may see (provider.services.grants).
+        seen = grants.visible_events([(webhook.client_id, e) for e in new], at)
+        new = [e for e in new if (webhook.client_id, e.seq) in seen]
     held = _held_until(webhook.id, {e.device_id for e in new if e.device_id is not None}, at)
     rows = [
         {
@@ -236,10 +236,10 @@ def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claime
             .execution_options(synchronize_session=False)
         )
     )
-    # A grant revoked after fan-out: its owner's events are dropped, not sent.
+    # A grant revoked (or a share ended) after fan-out: those events are dropped, not sent.
     ours = [c for c in candidates if c.id in won]
-    entitled = grants.visible_pairs(
-        {(c.Webhook.client_id, c.Event.user_id) for c in ours if c.Webhook.client_id is not None and c.Event is not None},
+    entitled = grants.visible_events(
+        [(c.Webhook.client_id, c.Event) for c in ours if c.Webhook.client_id is not None and c.Event is not None],
         at,
     )
     dropped = [
@@ -247,7 +247,7 @@ def claim(owner: str, at: datetime, lease: timedelta, limit: int) -> list[Claime
         for c in ours
         if c.Webhook.client_id is not None
         and c.Event is not None
-        and (c.Webhook.client_id, c.Event.user_id) not in entitled
+        and (c.Webhook.client_id, c.Event.seq) not in entitled
     ]
     if dropped:
         db.session.execute(delete(d).where(d.id.in_(dropped)).execution_options(synchronize_session=False))

@@ -93,9 +93,9 @@ def event_body(event: Event, event_type: str | None = None) -> bytes:
 
 def _visible_to(query, user_id: str | None, client_pk: str | None):
     if user_id is not None:
-        query = query.where(Event.user_id == user_id)
+        query = query.where(grants.account_clause(user_id))
     if client_pk is not None:
-        query = query.where(Event.user_id.in_(grants.authorised_owners(client_pk)))
+        query = query.where(grants.visible_clause(client_pk))
     return query
 
 
@@ -111,7 +111,7 @@ def list_events(
     limit: int = 100,
 ) -> tuple[list[Event], int | None]:
     """Oldest first (catch-up order); user_id restricts to one owner's events, client_pk to
-    the events of the owners who authorised that client (provider.services.grants)."""
+    the events that client may see (provider.services.grants)."""
     query = _visible_to(select(Event), user_id, client_pk)
     if device_id:
         query = query.where(Event.device_id == device_id)

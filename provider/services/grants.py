@@ -9,24 +9,34 @@ grant to C whose scope includes EVENT_SCOPE. Everything that asks "may this clie
 see this owner's events" goes through `_live_grants`, so the feed, the dispatcher
 and the owner's "Connected apps" page cannot disagree.
 
+A lock shared with another account (services/sharing) is heard by the clients that
+account authorised too, from the moment it was shared and while the share lasts,
+within what its role allows (SHARED_EVENT_TYPES): every role hears the lock's
+state and actions, only a role that manages codes hears its access codes (their
+events carry the PIN). `device.added` / `device.removed` are addressed to each
+account by itself (the event's user_id), never heard through a share.
+
 Webhooks an operator created on the CLI without a client (`client_id` None) belong
 to the deployment itself and see every owner's events.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, literal, or_, select
 
 from provider.clock import now
 from provider.extensions import db
-from provider.models import Event
+from provider.models import SHARE_ROLES, Event, LockShare
 from provider.models.oauth import OAuthClient, OAuthToken
 from provider.models.webhook import PENDING, Webhook, WebhookDelivery
+from provider.services.events import WEBHOOK_EVENT_TYPES
+from provider.services.locks import ROLE_PERMISSIONS
 
 # Every event type reports the state of a lock or bridge, which is what locks.read shows.
 EVENT_SCOPE = "locks.read"
@@ -77,16 +87,123 @@ def _live_grants(at: datetime | None = None, scope: str | None = EVENT_SCOPE) ->
     return query
 
 
-# --- The rule, asked three ways ----------------------------------------------------------
+# Addressed to each account by itself: an account gains or loses a lock alone.
+_PER_ACCOUNT_TYPES = frozenset({"device.added", "device.removed"})
+_CODE_TYPES = frozenset(t for t in WEBHOOK_EVENT_TYPES if t.startswith("access_code."))
+#: What an account a lock is shared with hears about it, by its role.
+SHARED_EVENT_TYPES: dict[str, frozenset[str]] = {
+    role: frozenset(
+        t for t in WEBHOOK_EVENT_TYPES
+        if t not in _PER_ACCOUNT_TYPES and not t.startswith("bridge.")
+        and (t not in _CODE_TYPES or "manage_codes" in ROLE_PERMISSIONS[role])
+    )
+    for role in SHARE_ROLES
+}
 
 
-def event_audience(owner_id: str, at: datetime | None = None) -> set[str]:
-    """The OAuth clients (primary keys) that may see this owner's events right now."""
+class EventLike(Protocol):
+    seq: int
+    user_id: str | None
+    device_id: str | None
+    event_type: str
+    created_at: datetime | None
+
+
+def _share_grants(at: datetime | None = None) -> Select:
+    """(client_pk, lock_id, role, since) for every share whose account holds a live grant."""
+    return (
+        select(OAuthToken.client_pk, LockShare.lock_id, LockShare.role, LockShare.created_at)
+        .join(LockShare, LockShare.account_id == OAuthToken.user_id)
+        .where(_live_clause(at or now()), _has_scope(EVENT_SCOPE))
+    )
+
+
+def _shared_type_clause(role: Any, event_type: Any) -> ColumnElement[bool]:
+    return or_(*(and_(role == name, event_type.in_(sorted(types))) for name, types in SHARED_EVENT_TYPES.items()))
+
+
+def _heard_through_share(role: str, since: datetime, event: EventLike) -> bool:
+    created = event.created_at or now()  # not flushed yet: it is being created now
+    return event.event_type in SHARED_EVENT_TYPES.get(role, ()) and created >= since
+
+
+# --- The rule, asked five ways ----------------------------------------------------------
+
+
+def authorised_clients(account_id: str, at: datetime | None = None) -> set[str]:
+    """The OAuth clients (primary keys) holding a live grant of this account to its events."""
     return set(
         db.session.scalars(
-            _live_grants(at).with_only_columns(OAuthToken.client_pk).where(OAuthToken.user_id == owner_id).distinct()
+            _live_grants(at).with_only_columns(OAuthToken.client_pk).where(OAuthToken.user_id == account_id).distinct()
         )
     )
+
+
+def event_audience(event: EventLike, at: datetime | None = None) -> set[str]:
+    """The OAuth clients (primary keys) that may see this event right now: those its owner
+    authorised, and those of the accounts the lock is shared with whose role hears it."""
+    audience = authorised_clients(event.user_id, at) if event.user_id else set()
+    if event.device_id is not None and event.event_type not in _PER_ACCOUNT_TYPES:
+        for row in db.session.execute(_share_grants(at).where(LockShare.lock_id == event.device_id)):
+            if _heard_through_share(row.role, row.created_at, event):
+                audience.add(row.client_pk)
+    return audience
+
+
+def visible_events(pairs: Iterable[tuple[str, EventLike]], at: datetime | None = None) -> set[tuple[str, int]]:
+    """Of these (client_pk, event) pairs, the (client_pk, event seq) of those the client may see."""
+    pairs = list(pairs)
+    by_owner = visible_pairs({(client_pk, event.user_id) for client_pk, event in pairs}, at)
+    seen = {(c, e.seq) for c, e in pairs if (c, e.user_id) in by_owner}
+    rest = [(c, e) for c, e in pairs if (c, e.seq) not in seen and e.device_id is not None
+            and e.event_type not in _PER_ACCOUNT_TYPES]
+    if not rest:
+        return seen
+    shares: dict[tuple[str, str], list[tuple[str, datetime]]] = defaultdict(list)
+    query = _share_grants(at).where(OAuthToken.client_pk.in_({c for c, _ in rest}),
+                                    LockShare.lock_id.in_({e.device_id for _, e in rest}))
+    for row in db.session.execute(query.distinct()):
+        shares[(row.client_pk, row.lock_id)].append((row.role, row.created_at))
+    for client_pk, event in rest:
+        if any(_heard_through_share(role, since, event) for role, since in shares[(client_pk, event.device_id)]):
+            seen.add((client_pk, event.seq))
+    return seen
+
+
+def visible_clause(client_pk: str, at: datetime | None = None) -> ColumnElement[bool]:
+    """The same rule as a WHERE clause on Event (the feed and GET /events/<id>)."""
+    by_owner = Event.user_id.in_(authorised_owners(client_pk, at))
+    shared = _share_grants(at).where(OAuthToken.client_pk == client_pk)
+    if not db.session.scalar(select(shared.exists())):
+        return by_owner  # the usual case: one index-friendly IN, no correlated subquery
+    heard = shared.where(
+        LockShare.lock_id == Event.device_id,
+        LockShare.created_at <= Event.created_at,
+        _shared_type_clause(LockShare.role, Event.event_type),
+    )
+    return or_(by_owner, heard.exists())
+
+
+def account_clause(account_id: str) -> ColumnElement[bool]:
+    """The events an account itself may see (its own token's feed, a lock's history on its
+    pages): its own, and what its role hears of the locks shared with it, from the share on."""
+    own = Event.user_id == account_id
+    shares = select(LockShare.id).where(LockShare.account_id == account_id)
+    if not db.session.scalar(select(shares.exists())):
+        return own
+    heard = shares.where(
+        LockShare.lock_id == Event.device_id,
+        LockShare.created_at <= Event.created_at,
+        _shared_type_clause(LockShare.role, Event.event_type),
+    )
+    return or_(own, heard.exists())
+
+
+def may_see_event(client_pk: str | None, event: EventLike, at: datetime | None = None) -> bool:
+    """May the client (None: the deployment's own CLI webhooks) see this event?"""
+    if client_pk is None:
+        return True
+    return (client_pk, event.seq) in visible_events([(client_pk, event)], at)
 
 
 def authorised_owners(client_pk: str, at: datetime | None = None) -> Select:

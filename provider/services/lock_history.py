@@ -1,4 +1,6 @@
-"""One lock's history for its owner: its events from the event store, newest first, paged."""
+"""One lock's history for an account that can use it: its events from the event store, newest
+first, paged. The owner sees every event of the lock while it owns it; an account the lock is
+shared with sees what its apps hear (services.grants.SHARED_EVENT_TYPES), from the share on."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from sqlalchemy import select
 
 from provider.extensions import db
 from provider.models import Event
-from provider.services.locks import get_owned_lock
+from provider.services import grants
+from provider.services.locks import lock_for
 
 PAGE_SIZE = 25
 
@@ -24,8 +27,8 @@ def history(
     limit: int = PAGE_SIZE,
 ) -> tuple[list[Event], int | None]:
     """A page of the lock's events and the cursor (a seq) of the next, older page."""
-    lock = get_owned_lock(owner_id, lock_id)
-    query = select(Event).where(Event.device_id == lock.id, Event.user_id == owner_id)
+    lock = lock_for(owner_id, lock_id, "view")
+    query = select(Event).where(Event.device_id == lock.id, grants.account_clause(owner_id))
     if event_type:
         query = query.where(Event.event_type == event_type)
     if since:

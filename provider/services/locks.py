@@ -232,10 +232,16 @@ def lock_for(account_id: str, lock_id: str, permission: str) -> Lock:
     if lock is None or role is None:
         raise not_found("Lock")
     if permission not in ROLE_PERMISSIONS[role]:
+        article = "An" if role in ("admin", "owner") else "A"
         raise ApiError(403, "FORBIDDEN_FOR_ROLE",
-                          f"A {role} of this lock may not {PERMISSION_WORDS[permission]}.")
+                       f"{article} {role} of this lock may not {PERMISSION_WORDS[permission]}.")
     lock.role = role
     return lock
+
+
+def allows(lock: Lock, permission: str) -> bool:
+    """Whether the role lock_for (or list_locks) found for the account grants `permission`."""
+    return permission in ROLE_PERMISSIONS[getattr(lock, "role", None) or "user"]
 
 
 def get_owned_lock(owner_id: str, lock_id: str) -> Lock:

@@ -53,6 +53,13 @@ def list_shares(lock: Lock) -> list[tuple[LockShare, str]]:
     return [(row, email) for row, email in rows]
 
 
+def share_of(lock: Lock, account_id: str) -> LockShare | None:
+    """The account's own share of the lock (None for its owner or a stranger)."""
+    return db.session.scalar(
+        select(LockShare).where(LockShare.lock_id == lock.id, LockShare.account_id == account_id)
+    )
+
+
 def find_share(lock: Lock, share_id: str) -> LockShare:
     row = db.session.get(LockShare, share_id) if len(share_id) <= 36 else None
     if row is None or row.lock_id != lock.id:

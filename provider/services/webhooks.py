@@ -31,7 +31,7 @@ from provider.models.webhook import (
     WebhookDelivery,
 )
 from provider.services import crypto
-from provider.services.events import EVENT_ALIASES, WEBHOOK_EVENT_TYPES
+from provider.services.events import EVENT_ALIASES, WEBHOOK_EVENT_TYPES, wake_dispatchers
 
 SECRET_PURPOSE = "webhook-secret"
 SECRET_PREFIX = "whsec_"
@@ -323,7 +323,7 @@ def redeliver(webhook: Webhook, event_id: str) -> WebhookDelivery | None:
     from provider.services import grants
 
     event = db.session.scalar(select(Event).where(Event.event_id == event_id))
-    if event is None or not grants.may_see(webhook.client_id, event.user_id):
+    if event is None or not grants.may_see_event(webhook.client_id, event):
         return None
     event_type = delivered_type(webhook, event.event_type) or event.event_type
     delivery = db.session.scalar(
@@ -348,6 +348,7 @@ def redeliver(webhook: Webhook, event_id: str) -> WebhookDelivery | None:
     delivery.next_attempt_at = at
     delivery.delivered_at = None
     db.session.flush()
+    wake_dispatchers()
     return delivery
 
 

@@ -13,6 +13,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -29,6 +30,7 @@ from provider.services import (
     account_links,
     accounts,
     actions,
+    claims,
     grants,
     local_time,
     lock_history,
@@ -36,9 +38,10 @@ from provider.services import (
     mail,
     oauth_login,
     secret_hashing,
+    sharing,
 )
 from provider.services.oauth_clients import SCOPES
-from provider.web.common import secure_pages, sentence
+from provider.web.common import error_page, secure_pages, sentence
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 secure_pages(bp)
@@ -64,6 +67,21 @@ EVENT_WORDS = {
     "device.tampered": "Tampered with",
     "lock.access_denied": "Keypad locked after wrong codes",
 }
+
+
+# How each role reads on a page (services.locks.ROLE_PERMISSIONS says what it allows).
+ROLE_WORDS = {
+    "owner": "You own this lock",
+    "admin": "Shared with you: admin (lock, unlock, access codes, sharing)",
+    "user": "Shared with you: user (lock and unlock)",
+}
+
+
+# The roles a lock can be shared with, as the share form offers them.
+SHARE_ROLE_CHOICES = [
+    ("user", "User: can lock and unlock"),
+    ("admin", "Admin: can also manage access codes and share the lock"),
+]
 
 
 # Helpers ---------------------------------------------------------------------------
@@ -103,6 +121,8 @@ def _render(template: str, owner: Account | None, status: int = 200, **context: 
         owner=owner,
         local=local_time.display,
         utc=lambda value: local_time.display(value, "UTC"),
+        allows=locks.allows,
+        role_words=ROLE_WORDS,
         **context,
     ), status
 
@@ -174,43 +194,56 @@ def locks_page(owner: Account) -> Any:
 
 
 def _codes_for_display(owner: Account, lock: Any) -> list[dict[str, Any]]:
+    if not locks.allows(lock, "manage_codes"):
+        return []
     shown = []
     for code in access_codes.list_codes(owner.id, lock.id):
         shown.append({
             "id": code.id, "name": code.name, "slot": code.slot, "pin": access_codes.plaintext(code),
             "starts_at": code.starts_at, "ends_at": code.ends_at, "status": code.status,
-            "error_code": code.error_code, "managed": getattr(code, "managed", True),
+            "error_code": code.error_code, "managed": code.is_managed,
         })
     return shown
 
 
 def _lock_page(owner: Account, lock: Any, *, error: str | None = None, form: dict[str, str] | None = None,
-               status: int = 200) -> Any:
+               status: int = 200, share_error: str | None = None, share_form: dict[str, str] | None = None,
+               owner_error: str | None = None, owner_form: dict[str, str] | None = None) -> Any:
     seen = _last_seen([lock])
     return _render(
         "account/lock.html", owner, status, lock=lock, codes=_codes_for_display(owner, lock),
         last_seen=lambda row: seen.get(row.id), error=error,
         form=form or {"name": "", "code": "", "starts_at": "", "ends_at": ""},
+        shares=sharing.list_shares(lock) if locks.allows(lock, "share") else [],
+        share_roles=SHARE_ROLE_CHOICES, share_error=share_error,
+        share_form=share_form or {"email": "", "role": "user"},
+        owner_error=owner_error, owner_form=owner_form or {"to_email": ""},
+        my_share=sharing.share_of(lock, owner.id) if lock.role != "owner" else None,
     )
 
 
 @bp.get("/locks/<lock_id>")
 @signed_in
 def lock(owner: Account, lock_id: str) -> Any:
-    return _lock_page(owner, _owned_lock_or_404(owner, lock_id))
+    return _lock_page(owner, _lock_or_error(owner, lock_id))
 
 
-def _owned_lock_or_404(owner: Account, lock_id: str) -> Any:
+def _lock_or_error(owner: Account, lock_id: str, permission: str = "view") -> Any:
+    """The lock if the account's role on it (owned or shared) allows `permission`: the API's
+    access check (locks.lock_for), its 404 for a lock the account has no role on, its 403
+    sentence for a role that may not do this."""
     try:
-        return locks.get_owned_lock(owner.id, lock_id)
-    except ApiError:
+        return locks.lock_for(owner.id, lock_id, permission)
+    except ApiError as err:
+        if err.status == 403:
+            abort(make_response(error_page(403, sentence(err))))
         abort(404)
 
 
 @bp.post("/locks/<lock_id>/actions")
 @signed_in
 def act(owner: Account, lock_id: str) -> Any:
-    lock = _owned_lock_or_404(owner, lock_id)
+    lock = _lock_or_error(owner, lock_id)
     action = request.form.get("action", "")
     try:
         actions.request_action(owner.id, lock.id, action, limiter=_limiter(),
@@ -249,7 +282,7 @@ def _code_fields(lock: Any) -> tuple[dict[str, Any], dict[str, str]]:
 @bp.post("/locks/<lock_id>/codes")
 @signed_in
 def create_code(owner: Account, lock_id: str) -> Any:
-    lock = _owned_lock_or_404(owner, lock_id)
+    lock = _lock_or_error(owner, lock_id, "manage_codes")
     typed = {key: request.form.get(key, "") for key in ("name", "code", "starts_at", "ends_at")}
     try:
         fields, typed = _code_fields(lock)
@@ -267,9 +300,11 @@ def create_code(owner: Account, lock_id: str) -> Any:
 def edit_code(owner: Account, code_id: str) -> Any:
     try:
         code = access_codes.get_code(owner.id, code_id)
-    except ApiError:
+    except ApiError as err:
+        if err.status == 403:
+            abort(make_response(error_page(403, sentence(err))))
         abort(404)
-    lock = locks.get_owned_lock(owner.id, code.lock_id)
+    lock = _lock_or_error(owner, code.lock_id, "manage_codes")
     if request.method == "GET":
         form = {
             "name": code.name or "", "code": access_codes.plaintext(code),
@@ -299,11 +334,10 @@ def _changes(code: Any, fields: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value != current[key]}
 
 
-@bp.post("/codes/<code_id>/delete")
-@signed_in
-def delete_code(owner: Account, code_id: str) -> Any:
+def _code_change(change: Any, done: str) -> Any:
+    """Runs one change of a code (the API's service); back to its lock's page with what happened."""
     try:
-        code = access_codes.delete_code(owner.id, code_id, limiter=_limiter())
+        code = change()
     except ApiError as err:
         db.session.rollback()
         if err.status == 404:
@@ -311,8 +345,147 @@ def delete_code(owner: Account, code_id: str) -> Any:
         flash(err.message, "error")
         return redirect(url_for("account.locks"), 303)
     db.session.commit()
-    flash("Code removed. The lock forgets it the next time its bridge reaches it.", "notice")
+    flash(done, "notice")
     return redirect(url_for("account.lock", lock_id=code.lock_id), 303)
+
+
+@bp.post("/codes/<code_id>/convert")
+@signed_in
+def convert_code(owner: Account, code_id: str) -> Any:
+    return _code_change(lambda: access_codes.convert_to_managed(owner.id, code_id),
+                        "Code converted: it stays on the lock, and you can change or remove it here from now on.")
+
+
+@bp.post("/codes/<code_id>/delete")
+@signed_in
+def delete_code(owner: Account, code_id: str) -> Any:
+    return _code_change(lambda: access_codes.delete_code(owner.id, code_id, limiter=_limiter()),
+                        "Code removed. The lock forgets it the next time its bridge reaches it.")
+
+
+# Claiming, sharing, transferring, unclaiming ------------------------------------------
+
+
+@bp.route("/claim", methods=["GET", "POST"])
+@signed_in
+def claim(owner: Account) -> Any:
+    form = {key: request.form.get(key, "").strip() for key in ("claim_code", "name", "timezone")}
+    if request.method == "GET":
+        return _render("account/claim.html", owner, form={"claim_code": "", "name": "", "timezone": "UTC"},
+                       error=None)
+    try:
+        lock = claims.claim(owner.id, form["claim_code"], name=form["name"] or None,
+                            timezone=form["timezone"] or "UTC")
+    except ApiError as err:
+        db.session.rollback()
+        return _render("account/claim.html", owner, err.status, form=form, error=err.message)
+    db.session.commit()
+    flash(f"{lock.name} is now yours. Apps you connected see it from now on.", "notice")
+    return redirect(url_for("account.lock", lock_id=lock.id), 303)
+
+
+def _confirmed() -> bool:
+    """A destructive form posts twice: first it asks (a page, no script needed), then it acts."""
+    return request.form.get("confirm") == "yes"
+
+
+def _confirm_page(owner: Account, lock: Any, *, heading: str, sentence_text: str, action: str, submit: str,
+                  fields: dict[str, str] | None = None) -> Any:
+    return _render("account/confirm.html", owner, lock=lock, heading=heading, sentence_text=sentence_text,
+                   action=action, submit=submit, fields=fields or {},
+                   back=url_for("account.lock", lock_id=lock.id))
+
+
+@bp.post("/locks/<lock_id>/shares")
+@signed_in
+def share_lock(owner: Account, lock_id: str) -> Any:
+    lock = _lock_or_error(owner, lock_id, "share")
+    typed = {"email": request.form.get("email", "").strip(), "role": request.form.get("role", "")}
+    try:
+        _, created = sharing.share(lock, granted_by=owner.id, email=typed["email"], role=typed["role"])
+    except ApiError as err:
+        db.session.rollback()
+        return _lock_page(owner, lock, status=err.status, share_error=err.message, share_form=typed)
+    db.session.commit()
+    flash(f"{lock.name} is shared with {typed['email'].lower()} ({typed['role']})." if created
+          else f"{typed['email'].lower()} is now {typed['role']} of {lock.name}.", "notice")
+    return redirect(url_for("account.lock", lock_id=lock.id), 303)
+
+
+@bp.post("/locks/<lock_id>/shares/<share_id>/revoke")
+@signed_in
+def revoke_share(owner: Account, lock_id: str, share_id: str) -> Any:
+    lock = _lock_or_error(owner, lock_id)
+    try:
+        row = sharing.find_share(lock, share_id)
+    except ApiError:
+        abort(404)
+    leaving = row.account_id == owner.id  # leaving a lock needs no right; removing someone else does
+    if not leaving:
+        lock = _lock_or_error(owner, lock_id, "share")
+    if not _confirmed():
+        email = db.session.get(Account, row.account_id).email
+        return _confirm_page(
+            owner, lock,
+            heading=f"Leave {lock.name}?" if leaving else f"Stop sharing {lock.name} with {email}?",
+            sentence_text=("You lose access to this lock, and so do the apps you connected."
+                           if leaving else f"{email} loses access to this lock, and so do the apps they connected."),
+            action=url_for("account.revoke_share", lock_id=lock.id, share_id=row.id),
+            submit="Leave the lock" if leaving else "Stop sharing",
+        )
+    sharing.revoke(lock, row)
+    db.session.commit()
+    if leaving:
+        flash(f"You no longer have access to {lock.name}.", "notice")
+        return redirect(url_for("account.locks"), 303)
+    flash("Sharing stopped.", "notice")
+    return redirect(url_for("account.lock", lock_id=lock.id), 303)
+
+
+@bp.post("/locks/<lock_id>/transfer")
+@signed_in
+def transfer_lock(owner: Account, lock_id: str) -> Any:
+    lock = _lock_or_error(owner, lock_id, "own")
+    to_email = request.form.get("to_email", "").strip()
+    if not _confirmed():
+        if not to_email:
+            return _lock_page(owner, lock, status=400, owner_error="Type the email address of the new owner.")
+        return _confirm_page(
+            owner, lock, heading=f"Give {lock.name} to {to_email.lower()}?",
+            sentence_text=("The new owner gets the lock; you, everyone you shared it with and the apps you "
+                           "connected lose it. Its access codes are removed from the lock."),
+            action=url_for("account.transfer_lock", lock_id=lock.id), submit="Transfer the lock",
+            fields={"to_email": to_email},
+        )
+    name = lock.name
+    try:
+        claims.transfer(lock, to_email)
+    except ApiError as err:
+        db.session.rollback()
+        lock = _lock_or_error(owner, lock_id, "own")
+        return _lock_page(owner, lock, status=err.status, owner_error=err.message,
+                          owner_form={"to_email": to_email})
+    db.session.commit()
+    flash(f"{name} now belongs to {to_email.lower()}.", "notice")
+    return redirect(url_for("account.locks"), 303)
+
+
+@bp.post("/locks/<lock_id>/unclaim")
+@signed_in
+def unclaim_lock(owner: Account, lock_id: str) -> Any:
+    lock = _lock_or_error(owner, lock_id, "own")
+    if not _confirmed():
+        return _confirm_page(
+            owner, lock, heading=f"Remove {lock.name} from your account?",
+            sentence_text=("The lock goes back to being unclaimed: you, everyone you shared it with and the apps "
+                           "you connected lose it, and its access codes are removed from the lock. You get a new "
+                           "claim code for whoever sets it up next."),
+            action=url_for("account.unclaim_lock", lock_id=lock.id), submit="Remove the lock",
+        )
+    name = lock.name
+    code = claims.release(lock)
+    db.session.commit()
+    return _render("account/unclaimed.html", owner, name=name, claim_code=code)
 
 
 # History ----------------------------------------------------------------------------
@@ -348,7 +521,7 @@ def _details(event: Event) -> str:
 @bp.get("/locks/<lock_id>/history")
 @signed_in
 def history(owner: Account, lock_id: str) -> Any:
-    lock = _owned_lock_or_404(owner, lock_id)
+    lock = _lock_or_error(owner, lock_id)
     filters = {"type": request.args.get("type", ""), "from": request.args.get("from", ""),
                "to": request.args.get("to", "")}
     if filters["type"] and filters["type"] not in EVENT_WORDS:

@@ -60,7 +60,7 @@ def test_gcc_and_clang_accept_the_core_with_every_warning_an_error():
 def test_bounded_fuzzing_finds_nothing():
     result = _make("fuzz", FUZZ_SECONDS=os.environ.get("FUZZ_SECONDS", "4"))
     assert result.returncode == 0, result.stdout + result.stderr
-    for harness in ("frame", "record", "request", "provision", "lock"):
+    for harness in ("frame", "record", "request", "provision", "schedule", "lock"):
         assert f"{harness}: stat::number_of_executed_units" in result.stdout
 
 

@@ -192,3 +192,58 @@ def test_provision_chunks_are_answered_with_the_vectors():
     for chunk in chunks:
         lock.radio_write(chunk)
     assert b"".join(out)[4:-4] == _rotation_value("refused (again)")
+
+
+# Section 19: offline codes and weekly schedules.
+def _offline_value(name: str) -> bytes:
+    from firmware_bridge.protocol.vectors import offline_lines
+
+    for line in offline_lines():
+        if line.startswith(name + " ") or line.startswith(name + "="):
+            return bytes.fromhex(line.split("=", 1)[1].strip())
+    raise KeyError(name)
+
+
+def _offline_pins() -> list[str]:
+    from firmware_bridge.protocol.vectors import offline_lines
+
+    return [line.split("= ")[-1].strip() for line in offline_lines() if line.startswith("PIN ")]
+
+
+def _plain(bridge: Bridge, plaintext: bytes) -> list[bytes]:
+    return [bytes(m) for m in bridge.raw(plaintext)]
+
+
+def test_offline_and_schedule_answers_are_the_vectors():
+    lock = _vector_lock()
+    bridge = Bridge(lock)
+    bridge.handshake()
+    assert _plain(bridge, _offline_value("SET_OFFLINE_SECRET request")) == [
+        _offline_value("SET_OFFLINE_SECRET response")]
+    assert _plain(bridge, _offline_value("REVOKE_OFFLINE_CODE request")) == [
+        _offline_value("REVOKE_OFFLINE_CODE response")]
+    put = _offline_value("PUT_SCHEDULED_CODE request")
+    assert _plain(bridge, put) == [_offline_value("PUT_SCHEDULED_CODE response")]
+    assert _plain(bridge, _offline_value("GET_CODE_SCHEDULE request")) == [
+        _offline_value("GET_CODE_SCHEDULE response")]
+    extension = put.index(bytes([0x01, 0x16]))  # the extension byte, then the rule's length
+    refused = put[:extension] + b"\x02" + put[extension + 1:]
+    assert _plain(bridge, refused) == [_offline_value("PUT_SCHEDULED_CODE refused (extension 2)")]
+
+
+def test_the_vectors_offline_pins_open_the_c_lock():
+    from firmware_bridge.protocol.vectors import offline_lines
+
+    lock = _vector_lock()
+    bridge = Bridge(lock)
+    bridge.handshake()
+    _plain(bridge, _offline_value("SET_OFFLINE_SECRET request"))
+    for line in offline_lines():
+        if line.startswith("code "):
+            kind, start = line.split()[2], int(line.split()[4])
+            lock.clock.now = start * 3600 + 60
+        if line.startswith("PIN "):
+            pin = line.split("= ")[-1].strip()
+            event = lock.lock.enter_pin(pin)
+            assert type(event).__name__ == "OfflineCodeUsedEvent", (kind, pin, event)
+            assert event.start_hour == start

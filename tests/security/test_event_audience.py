@@ -78,7 +78,7 @@ def test_each_event_reaches_exactly_the_clients_its_owner_authorised(client, wor
 def test_the_rule_answers_the_same_for_an_owner_as_for_the_feed(world):
     pks = {i.pk: name for name, i in world["clients"].items()}
     for owner_id, names in world["audience"].items():
-        assert {pks[pk] for pk in grants.event_audience(owner_id)} == names
+        assert {pks[pk] for pk in grants.authorised_clients(owner_id)} == names
 
 
 def test_a_client_no_owner_authorised_sees_no_event(client, world, make_integrator):
@@ -143,7 +143,7 @@ def test_the_owners_revoke_ends_the_tokens_and_drops_queued_events(client, world
     assert grants.revoke_client(account.id, seam.pk) == 1
     db.session.commit()
     assert not (jane_events & _fanned_out(hook_id))
-    assert seam.pk not in grants.event_audience(account.id)
+    assert seam.pk not in grants.authorised_clients(account.id)
     assert "Seam" not in {app.name for app in grants.connected_apps(account.id)}
     assert not (jane_events & _feed(client, seam))
 
@@ -208,3 +208,141 @@ def test_the_owners_revoke_ends_a_token_already_checked_and_cached(client, world
     grants.revoke_client(account.id, seam.pk)
     db.session.commit()
     assert client.get("/locks", headers=headers).status_code == 401
+
+
+# --- A lock shared with another account ------------------------------------------------------
+
+
+@pytest.fixture
+def shared(app, account, other_account, make_integrator):
+    """Jane owns a lock and shares it with john; three clients: jane's app, john's Seam, and an
+    app nobody with the lock authorised. Each has a webhook."""
+    from provider.services import sharing
+
+    jane_app, john_seam, stranger = make_integrator("Jane App"), make_integrator("John Seam"), make_integrator("Other")
+    jane_app.authorised_by(account)
+    john_token = john_seam.authorised_by(other_account)["access_token"]
+    stranger.authorised_by(create_account("carol@example.com", "9999"))
+    hooks = {}
+    for integrator in (jane_app, john_seam, stranger):
+        hook, _ = webhooks.create_webhook(HOOK_URL, client_id=integrator.pk)
+        hooks[integrator.pk] = hook.id
+    jane_site = make_site(app, account)
+    lock = jane_site.locks[0]
+    earlier = record_event("device.low_battery", device=lock, data={"battery_level": 0.2})
+    db.session.commit()
+    deliveries.fan_out(now())  # what happened before the share is not john's business
+    sharing.share(lock, granted_by=account.id, email=other_account.email, role="user")
+    db.session.commit()
+    return {"lock": lock, "other_lock": jane_site.locks[1], "hooks": hooks, "earlier": earlier.event_id, "john_token": john_token,
+            "clients": {"jane": jane_app, "john": john_seam, "stranger": stranger}}
+
+
+@pytest.fixture
+def plain(app):
+    # The events below carry only what the audience rule reads, not every field the document
+    # promises for each type: a client that does not check responses against openapi.yaml.
+    from flask.testing import FlaskClient
+
+    return FlaskClient(app, app.response_class)
+
+
+def _record_lock_events(lock) -> dict[str, Event]:
+    """One event of each kind a lock's life produces, after the share."""
+    kinds = {
+        "lock.action_completed": {"action_type": "UNLOCK_DOOR", "status": "success"},
+        "device.low_battery": {"battery_level": 0.1},
+        "device.door_opened": {"door_state": "open"},
+        "access_code.created": {"access_code_id": "c1"},
+        "access_code.incorrect_attempt": {},
+    }
+    events = {kind: record_event(kind, device=lock, data=data) for kind, data in kinds.items()}
+    db.session.commit()
+    return events
+
+
+def _delivered(hook_id: str) -> set[str]:
+    deliveries.fan_out(now())
+    db.session.expire_all()
+    return set(db.session.scalars(select(WebhookDelivery.event_id).where(WebhookDelivery.webhook_id == hook_id)))
+
+
+def test_a_shared_users_clients_hear_the_shared_lock_within_the_role(plain, shared, account, other_account):
+    lock, clients = shared["lock"], shared["clients"]
+    events = _record_lock_events(lock)
+    other_lock_event = record_event("device.low_battery", device=shared["other_lock"], data={"battery_level": 0.1})
+    db.session.commit()
+    state = {events[k].event_id for k in ("lock.action_completed", "device.low_battery", "device.door_opened")}
+    added_to_john = {e.event_id for e in _all_events() if e.event_type == "device.added" and e.user_id == other_account.id}
+    jane_events = {e.event_id for e in _all_events() if e.user_id == account.id}
+    expected = {
+        "jane": jane_events,  # every event of her locks, her own device.added included
+        "john": state | added_to_john,  # the shared lock's state, never its codes, nor the other lock
+        "stranger": set(),
+    }
+    assert other_lock_event.event_id not in expected["john"]
+    for name, integrator in clients.items():
+        assert _feed(plain, integrator) & (jane_events | added_to_john) == expected[name], name
+        assert _delivered(shared["hooks"][integrator.pk]) & (jane_events | added_to_john) == expected[name], name
+        for event_id in jane_events | added_to_john:
+            status = plain.get(f"/events/{event_id}", headers=integrator.basic).status_code
+            assert status == (200 if event_id in expected[name] else 404), (name, event_id)
+    # John's own token (the account itself, not the client) reads the same.
+    own = plain.get("/events", query_string={"limit": 500},
+                    headers={"Authorization": f"Bearer {shared['john_token']}"})
+    assert {e["event_id"] for e in own.get_json()["events"]} & (jane_events | added_to_john) == expected["john"]
+    for kind, event in events.items():
+        audience = grants.event_audience(event)
+        assert (clients["john"].pk in audience) == (event.event_id in state), kind
+        assert clients["jane"].pk in audience and clients["stranger"].pk not in audience
+
+
+def test_an_admin_share_also_hears_the_access_codes(plain, shared, account, other_account):
+    from provider.services import sharing
+
+    sharing.share(shared["lock"], granted_by=account.id, email=other_account.email, role="admin")
+    db.session.commit()
+    events = _record_lock_events(shared["lock"])
+    john = shared["clients"]["john"]
+    assert {e.event_id for e in events.values()} <= _feed(plain, john)
+    assert {e.event_id for e in events.values()} <= _delivered(shared["hooks"][john.pk])
+
+
+def test_events_from_before_the_share_stay_the_owners(plain, shared):
+    john = shared["clients"]["john"]
+    lock_id = shared["lock"].id
+    before = {e.event_id for e in _all_events() if e.device_id == lock_id and e.event_type != "device.added"}
+    assert before == {shared["earlier"]}
+    assert not (before & _feed(plain, john))
+    assert not (before & _delivered(shared["hooks"][john.pk]))
+
+
+def test_revoking_the_share_tells_the_users_clients_and_stops_the_rest(plain, shared, account, other_account):
+    from provider.services import sharing
+
+    lock, john = shared["lock"], shared["clients"]["john"]
+    hook_id = shared["hooks"][john.pk]
+    queued = record_event("device.low_battery", device=lock, data={"battery_level": 0.1})
+    db.session.commit()
+    assert queued.event_id in _delivered(hook_id)  # fanned out, not yet sent
+    sharing.revoke(lock, sharing.share_of(lock, other_account.id))
+    db.session.commit()
+    removed = next(e for e in reversed(_all_events()) if e.event_type == "device.removed")
+    assert (removed.user_id, removed.device_id) == (other_account.id, lock.id)
+    after = record_event("device.low_battery", device=lock, data={"battery_level": 0.05})
+    db.session.commit()
+    delivered = _delivered(hook_id)
+    assert removed.event_id in delivered and after.event_id not in delivered
+    assert removed.event_id in _feed(plain, john) and after.event_id not in _feed(plain, john)
+    # What was queued before the revocation is dropped when a dispatcher claims it, never sent.
+    sent: set[str] = set()
+    for _ in range(20):
+        claimed = deliveries.claim("test", now(), timedelta(seconds=30), 1000)
+        sent |= {c.event_id for c in claimed if c.webhook_id == hook_id}
+        if not claimed:
+            break
+        db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_([c.delivery_id for c in claimed])))
+        db.session.commit()
+    assert queued.event_id not in sent and removed.event_id in sent
+    assert webhooks.redeliver(db.session.get(webhooks.Webhook, hook_id), queued.event_id) is None
+    assert grants.event_audience(after) == {shared["clients"]["jane"].pk}

@@ -67,7 +67,7 @@ def test_a_refresh_token_past_its_absolute_lifetime_is_refused(make_app, account
         frozen_clock.advance(86400 + 1)
         refused = web.post("/oauth/token", data=form)
         assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
-        assert grants.event_audience(account.id) == set(), "an expired grant carries no events"
+        assert grants.authorised_clients(account.id) == set(), "an expired grant carries no events"
 
 
 def test_the_default_refresh_lifetime_is_long(app):

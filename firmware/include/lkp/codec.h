@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lkp/offline.h"
+#include "lkp/schedule.h"
+
 /* ErrorCode: response status and ALERT code. */
 typedef enum {
     LKP_OK = 0x00,
@@ -34,7 +37,10 @@ typedef enum {
     LKP_ERR_NO_PENDING_KEY = 0x15,
     LKP_ERR_PRESENCE_REQUIRED = 0x16,
     LKP_ERR_FACTORY_LOCKED = 0x17,
-    LKP_ERR_NOT_PROVISIONED = 0x18
+    LKP_ERR_NOT_PROVISIONED = 0x18,
+    LKP_ERR_UNSUPPORTED_EXTENSION = 0x19,
+    LKP_ERR_NO_OFFLINE_SECRET = 0x1A,
+    LKP_ERR_OFFLINE_TABLE_FULL = 0x1B
 } lkp_error_t;
 
 typedef enum {
@@ -48,7 +54,12 @@ typedef enum {
     LKP_OP_READ_EVENTS = 0x08,
     LKP_OP_ROTATE_KEY = 0x09,
     LKP_OP_COMMIT_KEY = 0x0A,
-    LKP_OP_FACTORY_RESET = 0x0B
+    LKP_OP_FACTORY_RESET = 0x0B,
+    LKP_OP_SET_OFFLINE_SECRET = 0x0C,
+    LKP_OP_REVOKE_OFFLINE_CODE = 0x0D,
+    LKP_OP_PUT_SCHEDULED_CODE = 0x0E,
+    LKP_OP_GET_CODE_SCHEDULE = 0x0F,
+    LKP_OP_GET_SETTINGS = 0x10
 } lkp_opcode_t;
 
 #define LKP_RESPONSE_FLAG 0x80u
@@ -61,8 +72,18 @@ typedef enum {
     LKP_EV_BOLT_FAULT = 0x44,
     LKP_EV_BATTERY = 0x45,
     LKP_EV_DOOR = 0x46,
-    LKP_EV_TAMPER = 0x47
+    LKP_EV_TAMPER = 0x47,
+    LKP_EV_OFFLINE_CODE_USED = 0x48,
+    LKP_EV_ACCESS_DENIED = 0x49
 } lkp_event_type_t;
+
+typedef enum {
+    LOCK_DENIED_UNKNOWN = 0,
+    LOCK_DENIED_OUTSIDE_SCHEDULE = 1,
+    LOCK_DENIED_REVOKED = 2,
+    LOCK_DENIED_ALREADY_USED = 3,
+    LOCK_DENIED_TABLE_FULL = 4
+} lock_access_denial_t;
 
 typedef enum { LOCK_BOLT_UNKNOWN = 0, LOCK_BOLT_LOCKED = 1, LOCK_BOLT_UNLOCKED = 2, LOCK_BOLT_JAMMED = 3 } lock_bolt_state_t;
 typedef enum { LOCK_DOOR_UNKNOWN = 0, LOCK_DOOR_CLOSED = 1, LOCK_DOOR_OPEN = 2, LOCK_DOOR_AJAR = 3 } lock_door_state_t;
@@ -76,6 +97,10 @@ typedef enum { LOCK_TAMPER_UNKNOWN = 0, LOCK_TAMPER_CASE_OPENED = 1, LOCK_TAMPER
 #define LKP_CAP_AUTO_LOCK 0x0004u
 #define LKP_CAP_SCHEDULES 0x0008u
 #define LKP_CAP_EVENT_LOG 0x0010u
+#define LKP_CAP_OFFLINE_CODES 0x0020u
+#define LKP_CAP_RECURRING_SCHEDULES 0x0040u
+#define LKP_CAP_SETTINGS 0x0100u
+#define LKP_NO_KEYPAD_BATTERY 0xFFu /* the keypad runs on the lock's batteries */
 
 #define LKP_PIN_MIN 4u
 #define LKP_PIN_MAX 8u
@@ -109,6 +134,10 @@ typedef struct lkp_request {
             uint8_t replace;
             uint32_t starts_at, ends_at; /* 0 = none */
             lkp_str_t pin, name;
+            /* PUT_SCHEDULED_CODE only (scheduled = 1): the extension's fields. */
+            uint8_t scheduled, window_count;
+            lkp_str_t tz_rule;
+            const uint8_t *windows; /* window_count * 5 bytes inside the message */
         } put_code;
         struct {
             uint16_t slot;
@@ -128,6 +157,14 @@ typedef struct lkp_request {
         struct {
             uint32_t rotation_id;
         } commit_key;
+        struct {
+            uint32_t generation;   /* >= 1 */
+            const uint8_t *secret; /* 32 bytes inside the message */
+        } set_offline_secret;
+        lkp_offline_code_t revoke; /* a code the scheme can issue */
+        struct {
+            uint16_t slot;
+        } get_schedule;
     } u;
 } lkp_request_t;
 
@@ -140,13 +177,12 @@ int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_requ
 /* PROVISION (frame type 0x20, section 16): what the factory line writes. */
 #define LKP_PROVISION_VERSION 1u
 #define LKP_SERIAL_MAX 32u
-#define LKP_OFFLINE_SECRET_MIN 16u
-#define LKP_OFFLINE_SECRET_MAX 64u
+#define LKP_PROVISION_SECRET_SIZE LKP_OFFLINE_SECRET_SIZE /* exactly 32 bytes */
 #define LKP_PROOF_SIZE 16u
 typedef struct lkp_provision {
     const uint8_t *device_key; /* 16 bytes */
     lkp_str_t serial;          /* 1..32 printable ASCII */
-    lkp_str_t offline_secret;  /* 16..64 bytes */
+    lkp_str_t offline_secret;  /* 32 bytes */
 } lkp_provision_t;
 
 /* Decode a PROVISION frame body (type byte included). LKP_OK or
@@ -158,9 +194,12 @@ typedef struct lkp_event {
     uint8_t type; /* lkp_event_type_t */
     uint32_t seq, timestamp;
     uint8_t a, b, c;  /* source/fault/level/door/kind, action/low, source */
-    uint16_t slot;    /* LOCKED/UNLOCKED; LKP_NO_SLOT = none */
+    uint16_t slot;    /* LOCKED/UNLOCKED, ACCESS_DENIED; LKP_NO_SLOT = none */
     uint8_t digits_len;
     char digits[LKP_DIGITS_MAX];
+    /* OFFLINE_CODE_USED, ACCESS_DENIED (a = reason): the offline code and its secret's generation. */
+    uint32_t generation;
+    lkp_offline_code_t code;
 } lkp_event_t;
 
 /* Encode an event (header included) as `version` lays it out (version 2 pads

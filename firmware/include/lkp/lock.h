@@ -55,7 +55,9 @@ extern "C" {
 #define LOCK_NVS_ID_STATE 0x0001u
 #define LOCK_NVS_ID_KEYS 0x0002u   /* device key, pending key, rotation numbers: protected storage */
 #define LOCK_NVS_ID_SERIAL 0x0003u /* serial number written by PROVISION */
-#define LOCK_NVS_ID_OFFLINE_SECRET 0x0004u /* offline-code secret written by PROVISION: protected storage */
+#define LOCK_NVS_ID_OFFLINE_SECRET 0x0004u /* offline-code secret and its generation: protected storage */
+#define LOCK_NVS_ID_OFFLINE_BASE 0x0100u   /* + entry (0..63): the offline table */
+#define LOCK_NVS_ID_SCHEDULE_BASE 0x1000u  /* + slot: the slot's weekly schedule */
 #define LOCK_NVS_ID_SLOT_BASE 0x4000u /* + slot (1..capacity) */
 #define LOCK_NVS_ID_EVENT_BASE 0x8000u /* + ring index (0..event_log_size-1) */
 #define LOCK_EVENT_RECORD_MAX 31u      /* largest encoded event kept in the log */
@@ -119,6 +121,9 @@ typedef struct lock_hal {
      * stored the keys, 0 = done. NULL: the key record alone says it. */
     int (*factory_sealed)(void *user);
     int (*factory_seal)(void *user);
+    /* A keypad with batteries of its own: their level, 0..100. NULL: it runs
+     * on the lock's (GET_SETTINGS reports 0xFF). */
+    uint8_t (*keypad_battery_percent)(void *user);
 } lock_hal_t;
 
 typedef struct lock_config {
@@ -160,6 +165,15 @@ typedef struct lock {
     uint8_t has_key, factory_mode, key_pending;
     uint8_t pending_key[LKP_KEY_SIZE];
     uint32_t pending_rotation, committed_rotation;
+    /* Offline codes: the secret's generation (the secret stays in storage),
+     * the table's occupancy (entries in storage), the miss count. */
+    uint8_t offline_secret_set;
+    uint32_t offline_generation;
+    uint8_t offline_used[(LKP_OFFLINE_TABLE_SIZE + 7u) / 8u];
+    uint8_t offline_count;
+    uint8_t offline_misses;
+    uint32_t offline_decay_at_ms;
+
     /* Keypad master mode: the master code (length 0 = none). */
     uint8_t master_len;
     char master_pin[LKP_PIN_MAX];

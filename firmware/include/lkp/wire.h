@@ -28,4 +28,11 @@ static inline void lkp_put_u32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)(v >> 24);
 }
 
+/* Division rounding towards minus infinity (as the reference's //). */
+static inline int64_t lkp_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
 #endif
