@@ -145,7 +145,9 @@ def dispatcher(once: bool) -> None:
     """Deliver outbox events to webhooks until stopped (SIGTERM/Ctrl-C finish the current batch).
 
     Settings from the environment: WEBHOOK_TIMEOUT_SECONDS (15), WEBHOOK_LEASE_SECONDS,
-    DISPATCHER_CONCURRENCY (8), DISPATCHER_IDLE_SECONDS (0.2), EVENT_RETENTION_DAYS (30),
+    DISPATCHER_CONCURRENCY (8), DISPATCHER_IDLE_SECONDS (0.2: the polling of a dispatcher that no
+    notification wakes, SQLite alone), DISPATCHER_IDLE_MAX_SECONDS (1: the longest idle wait of a
+    woken one, PostgreSQL or Redis), EVENT_RETENTION_DAYS (30),
     DISPATCHER_NAME (unique per live dispatcher; a restart under the same name takes back
     its leases at once instead of waiting for them to expire).
     """
@@ -161,5 +163,5 @@ def dispatcher(once: bool) -> None:
         return
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: (stop.set(), worker.wake()))
     worker.run_forever(stop)
