@@ -144,12 +144,13 @@ def fleet_bridges(rows: Rows, plt: Any) -> Any | None:
     return fig
 
 
-FIGURES: list[tuple[str, str, Callable[[Rows, Any], Any | None]]] = [
-    ("bench-api-latency.png", "API latency, provider beside bare Flask", api_latency),
-    ("bench-api-throughput.png", "Peak throughput", api_throughput),
-    ("bench-scale-pages.png", "Cost against page size and table size", scale_pages),
-    ("bench-webhooks.png", "Webhook throughput against dispatchers", webhook_throughput),
-    ("bench-fleet.png", "GET /locks p99 against connected bridges", fleet_bridges),
+#: (file, caption, the bench module whose rows it draws, how)
+FIGURES: list[tuple[str, str, str, Callable[[Rows, Any], Any | None]]] = [
+    ("bench-api-latency.png", "API latency, provider beside bare Flask", "api", api_latency),
+    ("bench-api-throughput.png", "Peak throughput", "api", api_throughput),
+    ("bench-scale-pages.png", "Cost against page size and table size", "scale", scale_pages),
+    ("bench-webhooks.png", "Webhook throughput against dispatchers", "webhooks", webhook_throughput),
+    ("bench-fleet.png", "GET /locks p99 against connected bridges", "fleet", fleet_bridges),
 ]
 
 
@@ -158,7 +159,7 @@ def draw(rows: Rows, directory: Path) -> list[tuple[str, str]]:
     plt = _pyplot()
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, caption, figure in FIGURES:
+    for name, caption, _module, figure in FIGURES:
         fig = figure(rows, plt)
         if fig is None:
             continue
