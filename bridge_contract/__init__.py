@@ -46,6 +46,9 @@ FIRMWARE_REFUSED: Final = "FIRMWARE_REFUSED"
 ACTION_TIMEOUT: Final = "ACTION_TIMEOUT"
 DEVICE_OFFLINE: Final = "DEVICE_OFFLINE"
 NO_SPACE_ON_DEVICE: Final = "NO_SPACE_ON_DEVICE"
+#: A first put (`replace` false) found the slot holding a code the cloud did not create: the
+#: cloud moves its code to another slot and keeps the lock's.
+SLOT_OCCUPIED: Final = "SLOT_OCCUPIED"
 ERROR_CODES: Final = (
     LOCK_JAMMED,
     BOLT_OBSTRUCTED,
@@ -54,6 +57,7 @@ ERROR_CODES: Final = (
     ACTION_TIMEOUT,
     DEVICE_OFFLINE,
     NO_SPACE_ON_DEVICE,
+    SLOT_OCCUPIED,
 )
 #: What Seam reads as `message` next to an error code when the bridge sent none.
 ERROR_MESSAGES: Final = {

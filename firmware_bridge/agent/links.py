@@ -35,6 +35,7 @@ ERROR_CODES = {
     const.ErrorCode.JAMMED: contract.LOCK_JAMMED,
     const.ErrorCode.OBSTRUCTED: contract.BOLT_OBSTRUCTED,
     const.ErrorCode.STORAGE_FULL: contract.NO_SPACE_ON_DEVICE,
+    const.ErrorCode.SLOT_OCCUPIED: contract.SLOT_OCCUPIED,
     const.ErrorCode.LOW_BATTERY: contract.MECHANISM_ERROR,
     const.ErrorCode.BUSY: contract.MECHANISM_ERROR,
 }
@@ -156,10 +157,10 @@ class LockClientSession:
     async def set_time(self, when: datetime, timezone: str) -> None:
         await self._call(lambda: self.client.set_time(when, timezone))
 
-    async def put_code(self, entry: CodeEntry) -> None:
-        # replace=True: a put by slot overwrites what is there (the cloud owns the slot).
+    async def put_code(self, entry: CodeEntry, *, replace: bool = True) -> None:
+        # replace=True only where the slot is the cloud's already: a first put never overwrites.
         await self._call(lambda: self.client.put_code(entry.slot, entry.code, entry.name[:contract.NAME_MAX_CHARS],
-                                                      entry.starts_at, entry.ends_at, replace=True))
+                                                      entry.starts_at, entry.ends_at, replace=replace))
 
     async def delete_code(self, slot: int) -> None:
         await self._call(lambda: self.client.delete_code(slot))

@@ -366,7 +366,7 @@ class LockWorker:
         elif command.type == contract.LOCK:
             await session.lock()
         elif command.type == contract.PUT_CODE:
-            await session.put_code(desired_entry(params))
+            await session.put_code(desired_entry(params), replace=bool(params.get("replace", True)))
         elif command.type == contract.DELETE_CODE:
             try:
                 await session.delete_code(int(params["slot"]))
@@ -477,6 +477,13 @@ class LockWorker:
         for item in table["access_codes"]:
             want = desired_entry(item)
             have = on_lock.pop(want.slot, None)
+            if have is not None and not same_code(have, want) and not item.get("replace", True):
+                # A new code of the cloud's met a code set at the lock: the lock's stays (reported
+                # below), the cloud moves its own to another slot.
+                _LOGGER.info("%s: slot %d holds a code the cloud did not create; not overwriting it",
+                             self.lock.name, want.slot)
+                on_lock[want.slot] = have
+                continue
             if have is None or not same_code(have, want):
                 try:
                     await session.put_code(want)

@@ -28,7 +28,11 @@ def bridges() -> None:
 @with_appcontext
 def create(owner_email: str, name: str) -> None:
     """Register a bridge; prints its token ONCE (only a hash is stored)."""
+    from provider.cli.operators import cli_actor
+    from provider.services import audit
+
     bridge, token = bridge_service.create_bridge(owner_id_for(owner_email), name)
+    audit.record(cli_actor(), "bridge.create", bridge.id, owner=owner_email.strip().lower(), name=bridge.name)
     db.session.commit()
     click.echo(f"bridge_id: {bridge.id}")
     click.echo(f"token:     {token}")

@@ -70,6 +70,13 @@ def operator_only(view: Any) -> Any:
     return wrapper
 
 
+def _row_or_404(model: Any, row_id: str) -> Any:
+    row = db.session.get(model, row_id) if len(row_id) <= 36 else None
+    if row is None:
+        abort(404)
+    return row
+
+
 def _actor(operator: Operator) -> str:
     return f"operator:{operator.email}"
 
@@ -139,9 +146,7 @@ def fleet_page(operator: Operator) -> Any:
 @bp.get("/locks/<lock_id>")
 @operator_only
 def lock(operator: Operator, lock_id: str) -> Any:
-    row = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
-    if row is None:
-        abort(404)
+    row = _row_or_404(Lock, lock_id)
     owner = db.session.get(Account, row.owner_id)
     return _render("ops/lock.html", operator, lock=row, owner=owner,
                    commands=fleet.lock_commands(row.id), events=fleet.lock_events(row.id))
@@ -183,9 +188,7 @@ def add_lock(operator: Operator) -> Any:
 @bp.post("/locks/<lock_id>/remove")
 @operator_only
 def remove_lock(operator: Operator, lock_id: str) -> Any:
-    row = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
-    if row is None:
-        abort(404)
+    row = _row_or_404(Lock, lock_id)
     name = row.name
     lock_service.remove_lock(row)
     audit.record(_actor(operator), "lock.remove", lock_id, name=name)
@@ -369,9 +372,7 @@ def create_bridge(operator: Operator) -> Any:
 @bp.post("/bridges/<bridge_id>/revoke")
 @operator_only
 def revoke_bridge(operator: Operator, bridge_id: str) -> Any:
-    bridge = db.session.get(Bridge, bridge_id) if len(bridge_id) <= 36 else None
-    if bridge is None:
-        abort(404)
+    bridge = _row_or_404(Bridge, bridge_id)
     bridges.revoke_token(bridge)
     audit.record(_actor(operator), "bridge.revoke_token", bridge.id, name=bridge.name)
     db.session.commit()
@@ -388,17 +389,10 @@ def accounts_page(operator: Operator) -> Any:
     return _render("ops/accounts.html", operator, rows=accounts.list_accounts())
 
 
-def _account_or_404(account_id: str) -> Account:
-    account = db.session.get(Account, account_id) if len(account_id) <= 36 else None
-    if account is None:
-        abort(404)
-    return account
-
-
 @bp.post("/accounts/<account_id>/disable")
 @operator_only
 def disable_account(operator: Operator, account_id: str) -> Any:
-    account = _account_or_404(account_id)
+    account = _row_or_404(Account, account_id)
     disable = request.form.get("disabled", "1") == "1"
     accounts.set_disabled(account, disable)
     audit.record(_actor(operator), "account.disable" if disable else "account.enable", account.id,
@@ -437,7 +431,7 @@ def create_account(operator: Operator) -> Any:
 @bp.post("/accounts/<account_id>/reset")
 @operator_only
 def reset_account(operator: Operator, account_id: str) -> Any:
-    account = _account_or_404(account_id)
+    account = _row_or_404(Account, account_id)
     brand_name = current_app.config["BRAND_NAME"]
     _mail_password_link(account, f"Reset your {brand_name} password",
                         f"{brand_name} support started a password reset for this account.")
@@ -445,6 +439,31 @@ def reset_account(operator: Operator, account_id: str) -> Any:
     db.session.commit()
     flash(f"A password reset link was mailed to {account.email}.", "notice")
     return redirect(url_for("ops.accounts_page"), 303)
+
+
+# Operators ------------------------------------------------------------------------------
+
+
+@bp.get("/operators")
+@operator_only
+def operators_page(operator: Operator) -> Any:
+    return _render("ops/operators.html", operator, rows=operators.list_operators())
+
+
+@bp.post("/operators/<operator_id>/disable")
+@operator_only
+def disable_operator(operator: Operator, operator_id: str) -> Any:
+    target = _row_or_404(Operator, operator_id)
+    disable = request.form.get("disabled", "1") == "1"
+    try:
+        operators.set_disabled(target, disable, by=operator)
+    except operators.OperatorError as err:
+        flash(sentence(err), "error")
+        return redirect(url_for("ops.operators_page"), 303)
+    audit.record(_actor(operator), "operator.disable" if disable else "operator.enable", target.email)
+    db.session.commit()
+    flash(f"Operator {target.email} is {'disabled' if disable else 'enabled again'}.", "notice")
+    return redirect(url_for("ops.operators_page"), 303)
 
 
 # Audit log -----------------------------------------------------------------------------

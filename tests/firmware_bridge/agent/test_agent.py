@@ -462,3 +462,32 @@ def test_a_visit_falling_due_on_an_open_link_schedules_the_next_one(harness):
 
     h.run(body)
     assert h.lock.connects == 1
+
+
+def test_a_first_put_never_overwrites_a_code_set_at_the_lock(harness):
+    h = harness()
+    h.lock.codes[3] = CodeEntry(3, "8642", "")  # the keypad took slot 3 first
+
+    async def body(h):
+        await h.until(lambda: h.provider.code_syncs)
+        h.provider.queue_command("c1", "lock-1", "put_code", **_put(), replace=False)
+        await h.until(lambda: "c1" in h.provider.results)
+
+    h.run(body)
+    assert h.provider.results["c1"]["status"] == "failed"
+    assert h.provider.results["c1"]["error_code"] == "SLOT_OCCUPIED"
+    assert h.lock.codes[3].code == "8642"
+
+
+def test_reconcile_leaves_a_code_set_at_the_lock_in_a_new_codes_slot(harness):
+    h = harness()
+    h.lock.codes[3] = CodeEntry(3, "8642", "")
+    h.provider.desired["lock-1"] = [_put(replace=False)]
+
+    async def body(h):
+        await h.until(lambda: h.provider.code_syncs)
+
+    h.run(body)
+    report = h.provider.code_syncs[0][1]
+    assert report["present"] == [] and [found["slot"] for found in report["unmanaged"]] == [3]
+    assert h.lock.codes[3].code == "8642" and _ops(h.lock, "put_code") == []
