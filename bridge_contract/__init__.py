@@ -68,6 +68,7 @@ ERROR_MESSAGES: Final = {
     ACTION_TIMEOUT: "The lock did not answer in time.",
     DEVICE_OFFLINE: "The lock could not be reached.",
     NO_SPACE_ON_DEVICE: "The lock has no free code slot.",
+    SLOT_OCCUPIED: "The slot holds a code the cloud did not create.",
 }
 #: What the cloud assumes when a failed result names no code.
 DEFAULT_ERROR_CODE: Final = MECHANISM_ERROR

@@ -542,16 +542,27 @@ async def codes_delete(client: LockClient, _world: Any, slot: int) -> None:
 @click.option(
     "--skip-keypad", is_flag=True, help="Real locks: skip the keypad step (it needs a person)."
 )
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, writable=True),
+              help="Also draw each step's durations to this file (.png, .svg or .pdf; needs matplotlib).")
 @target_options
-def bench(target: Target, iterations: int, as_json: bool, slot: int, skip_keypad: bool) -> None:
+def bench(target: Target, iterations: int, as_json: bool, slot: int, skip_keypad: bool,
+          plot_file: str | None) -> None:
     """Connect, handshake and run the full command sequence N times; report timings."""
     from firmware_bridge.benchmark import (
         KEYPAD_WAIT_HUMAN,
         KEYPAD_WAIT_VIRTUAL,
         EventWaiter,
+        PlotUnavailable,
         StepStats,
+        plot,
         run_bench,
     )
+
+    if plot_file:
+        try:
+            import matplotlib  # noqa: F401  (checked before the run, not after it)
+        except ImportError as err:
+            raise click.ClickException(str(PlotUnavailable("--plot needs matplotlib: pip install matplotlib"))) from err
 
     def progress(done: int, total: int, steps: dict[str, StepStats]) -> None:
         failures = sum(s.failures for s in steps.values())
@@ -596,6 +607,9 @@ def bench(target: Target, iterations: int, as_json: bool, slot: int, skip_keypad
         echo_json(result.as_dict())
     else:
         click.echo(result.table())
+    if plot_file:
+        plot(result, plot_file)
+        click.echo(f"plot written to {plot_file}", err=True)
 
 
 # ---------------------------------------------------------------------------
