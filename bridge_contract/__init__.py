@@ -62,12 +62,13 @@ ERROR_CODES: Final = (
 #: What Seam reads as `message` next to an error code when the bridge sent none.
 ERROR_MESSAGES: Final = {
     LOCK_JAMMED: "The bolt jammed; its position is unknown.",
-    BOLT_OBSTRUCTED: "The bolt could not extend; is the door closed?",
+    BOLT_OBSTRUCTED: "The bolt could not extend (the door may be open).",
     MECHANISM_ERROR: "The lock's mechanism refused to move.",
     FIRMWARE_REFUSED: "The lock refused the request.",
     ACTION_TIMEOUT: "The lock did not answer in time.",
     DEVICE_OFFLINE: "The lock could not be reached.",
     NO_SPACE_ON_DEVICE: "The lock has no free code slot.",
+    SLOT_OCCUPIED: "The slot holds a code the cloud did not create.",
 }
 #: What the cloud assumes when a failed result names no code.
 DEFAULT_ERROR_CODE: Final = MECHANISM_ERROR

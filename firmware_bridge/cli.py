@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import click
 
 import bridge_contract as contract
+from bridge_contract import logs as contract_logs
 from firmware_bridge.lock_client import BleBackend, LockClient, LockClientError, Timeouts
 from firmware_bridge.protocol.const import SERVICE_UUID
 from firmware_bridge.protocol.messages import LockEvent
@@ -48,7 +49,8 @@ DEFAULT_VIRTUAL_KEY = "000102030405060708090a0b0c0d0e0f"
 def main(verbose: int) -> None:
     """Bench tools for the lock's BLE protocol, and the virtual lock."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # LOG_FORMAT=json: the provider's JSON lines (the agent's carry each command's request_id).
+    contract_logs.configure(level, os.environ.get("LOG_FORMAT"), "%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 # ---------------------------------------------------------------------------

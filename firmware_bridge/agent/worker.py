@@ -320,8 +320,8 @@ class LockWorker:
             else:
                 self._finish(command, Result.failed(contract.DEVICE_OFFLINE, str(err)))
             return
-        _LOGGER.info("%s: %s (command %s, attempt %d)", self.lock.name, command.type,
-                     command.command_id, command.attempt)
+        _LOGGER.info("%s: %s (command %s, attempt %d, request %s)", self.lock.name, command.type,
+                     command.command_id, command.attempt, command.request_id or "-", extra=command.log_fields)
         self._journal.start(command)
         result = await self._execute_safely(session, command, verify_first=interrupted)
         self._finish(command, result)
@@ -330,6 +330,9 @@ class LockWorker:
             self._code_count = None  # our own change: the next count read is the new baseline
 
     def _finish(self, command: Command, result: Result, journal: bool = True) -> None:
+        _LOGGER.info("%s: %s %s%s (command %s, request %s)", self.lock.name, command.type, result.status,
+                     f" ({result.error_code})" if result.error_code else "", command.command_id,
+                     command.request_id or "-", extra=command.log_fields)
         if journal:
             self._journal.finish(command, result)
         self._pending.discard(command.command_id)

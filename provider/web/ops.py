@@ -32,6 +32,7 @@ from provider.services import (
     accounts,
     audit,
     bridges,
+    broker_accounts,
     fleet,
     local_time,
     mail,
@@ -365,6 +366,10 @@ def create_bridge(operator: Operator) -> Any:
     bridge, token = bridges.create_bridge(owner.id, name[:100])
     audit.record(_actor(operator), "bridge.create", bridge.id, owner=owner.email, name=bridge.name)
     db.session.commit()
+    problem = broker_accounts.provision_after_commit(current_app.config, bridge.id, token)
+    if problem:
+        flash(f"The bridge works over HTTP, but its MQTT broker account was not made ({problem}); "
+              "rotate its token to try again.", "error")
     return _render("ops/bridges.html", operator, rows=fleet.bridges(), error=None,
                    shown={"what": f"Bridge {bridge.name} created", "token": token})
 
@@ -376,7 +381,12 @@ def revoke_bridge(operator: Operator, bridge_id: str) -> Any:
     bridges.revoke_token(bridge)
     audit.record(_actor(operator), "bridge.revoke_token", bridge.id, name=bridge.name)
     db.session.commit()
-    flash(f"The token of bridge {bridge.name} no longer works.", "notice")
+    problem = broker_accounts.revoke_after_commit(current_app.config, bridge.id)
+    if problem:
+        flash(f"The HTTP token of bridge {bridge.name} no longer works, but its MQTT broker account "
+              f"could not be removed ({problem}).", "error")
+    else:
+        flash(f"The token of bridge {bridge.name} no longer works.", "notice")
     return redirect(url_for("ops.bridges_page"), 303)
 
 

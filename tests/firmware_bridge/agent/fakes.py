@@ -216,7 +216,8 @@ class FakeProvider:
         self.queue = asyncio.Queue()
         self.changed = asyncio.Condition()
 
-    def queue_command(self, command_id: str, lock_id: str, type_: str, **params: Any) -> None:
+    def queue_command(self, command_id: str, lock_id: str, type_: str, *, request_id: str | None = None,
+                      **params: Any) -> None:
         self.queue.put_nowait(
             {
                 "command_id": command_id,
@@ -225,6 +226,7 @@ class FakeProvider:
                 "params": params,
                 "attempt": 1,
                 "expires_at": None,
+                "request_id": request_id,
             }
         )
 

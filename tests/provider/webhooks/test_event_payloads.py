@@ -253,3 +253,10 @@ def test_events_stored_in_the_earlier_shape_read_as_the_current_one(app, client,
     assert (completed["action"], completed["performed_via"], completed["source"]) == ("lock", "manual_turn", "auto_lock")
     wrong = _one(events, "access_code.incorrect_attempt")
     assert wrong["pin"] == TYPED and "code" not in wrong["data"]
+
+
+def test_every_error_code_has_the_sentence_seam_reads_as_message():
+    import bridge_contract as contract
+
+    assert set(contract.ERROR_MESSAGES) == set(contract.ERROR_CODES)
+    assert all(message.endswith(".") for message in contract.ERROR_MESSAGES.values())
