@@ -62,7 +62,7 @@ ERROR_CODES: Final = (
 #: What Seam reads as `message` next to an error code when the bridge sent none.
 ERROR_MESSAGES: Final = {
     LOCK_JAMMED: "The bolt jammed; its position is unknown.",
-    BOLT_OBSTRUCTED: "The bolt could not extend; is the door closed?",
+    BOLT_OBSTRUCTED: "The bolt could not extend (the door may be open).",
     MECHANISM_ERROR: "The lock's mechanism refused to move.",
     FIRMWARE_REFUSED: "The lock refused the request.",
     ACTION_TIMEOUT: "The lock did not answer in time.",
