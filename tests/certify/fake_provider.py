@@ -76,6 +76,7 @@ BREAKS: dict[str, set[str]] = {
     "unknown_event_type_refused": {"webhooks.unknown_event_types"},
     # Warning-level: the run still passes.
     "code_reuse_keeps_tokens": set(),
+    "device_reference_missing": set(),
 }
 
 
@@ -305,6 +306,10 @@ class FakeProvider:
                     "timezone": "America/Los_Angeles", "bridge_id": "bridge-1",
                     "lock_state": fake.locks[lock_id]["lock_state"], "door_state": "closed",
                     "device_time": _iso(_now()), "updated_at": _iso(_now())}
+            if not fake.broken("device_reference_missing"):
+                body.update(manufacturer="Halo Locks", supported_code_lengths=[4, 5, 6, 7, 8],
+                            max_active_codes_supported=30, can_program_online_access_codes=True,
+                            door_open=False, auto_lock_enabled=None)
             if fake.broken("legacy_lock_id_missing"):
                 del body["lock_id"]
             return body
