@@ -2,6 +2,8 @@
 
     python -m bench [--quick] [--only api,scale] [--output docs/benchmarks.md]
 
+The figures go to img/ beside the document (docs/img/bench-*.png), drawn from the same rows.
+
 Each module runs in its own process (`python -m bench.<name> --json …`), so one
 that crashes or hangs costs its own rows, not the run; its failure becomes a
 row saying so. The document is written only by a full run (no --only), so that
@@ -17,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import plots
 from bench.common import ROOT, row
 from bench.report import format_table, markdown, now
 
@@ -92,12 +95,14 @@ def main() -> int:
         analysis_path = ROOT / "bench" / "analysis.md"
         method_path = ROOT / "bench" / "method.md"
         intro = INTRO + f"\nLoad average (1/5/15 min) when the run started: {load_at_start}.\n"
+        output = Path(args.output)
+        written = plots.draw(rows, output.parent / "img")
         text = markdown(
             rows, started=started, finished=finished, command=command, intro=intro,
             method=method_path.read_text() if method_path.exists() else "",
             analysis=analysis_path.read_text() if analysis_path.exists() else "",
+            figures=plots.markdown_images(written),
         )
-        output = Path(args.output)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text)
         print(f"\nwrote {output}")

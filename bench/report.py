@@ -132,7 +132,7 @@ def machine() -> dict[str, str]:
 
 
 def markdown(rows: list[dict[str, Any]], *, started: datetime, finished: datetime, command: str,
-             intro: str = "", method: str = "", analysis: str = "") -> str:
+             intro: str = "", method: str = "", analysis: str = "", figures: str = "") -> str:
     out = [
         "# Benchmarks",
         "",
@@ -157,6 +157,8 @@ def markdown(rows: list[dict[str, Any]], *, started: datetime, finished: datetim
     out.append("")
     if method:
         out += ["## Method", "", method.strip(), ""]
+    if figures:
+        out += ["## Figures", "", figures.strip(), ""]
     out += ["## Results", ""]
     for name in dict.fromkeys(r["benchmark"] for r in rows):
         group = [r for r in rows if r["benchmark"] == name]

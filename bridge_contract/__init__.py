@@ -46,6 +46,9 @@ FIRMWARE_REFUSED: Final = "FIRMWARE_REFUSED"
 ACTION_TIMEOUT: Final = "ACTION_TIMEOUT"
 DEVICE_OFFLINE: Final = "DEVICE_OFFLINE"
 NO_SPACE_ON_DEVICE: Final = "NO_SPACE_ON_DEVICE"
+#: A first put (`replace` false) found the slot holding a code the cloud did not create: the
+#: cloud moves its code to another slot and keeps the lock's.
+SLOT_OCCUPIED: Final = "SLOT_OCCUPIED"
 #: The lock's firmware does not implement weekly schedules (it would open at all hours).
 SCHEDULES_NOT_SUPPORTED: Final = "SCHEDULES_NOT_SUPPORTED"
 ERROR_CODES: Final = (
@@ -56,17 +59,19 @@ ERROR_CODES: Final = (
     ACTION_TIMEOUT,
     DEVICE_OFFLINE,
     NO_SPACE_ON_DEVICE,
+    SLOT_OCCUPIED,
     SCHEDULES_NOT_SUPPORTED,
 )
 #: What Seam reads as `message` next to an error code when the bridge sent none.
 ERROR_MESSAGES: Final = {
     LOCK_JAMMED: "The bolt jammed; its position is unknown.",
-    BOLT_OBSTRUCTED: "The bolt could not extend; is the door closed?",
+    BOLT_OBSTRUCTED: "The bolt could not extend (the door may be open).",
     MECHANISM_ERROR: "The lock's mechanism refused to move.",
     FIRMWARE_REFUSED: "The lock refused the request.",
     ACTION_TIMEOUT: "The lock did not answer in time.",
     DEVICE_OFFLINE: "The lock could not be reached.",
     NO_SPACE_ON_DEVICE: "The lock has no free code slot.",
+    SLOT_OCCUPIED: "The slot holds a code the cloud did not create.",
 }
 #: What the cloud assumes when a failed result names no code.
 DEFAULT_ERROR_CODE: Final = MECHANISM_ERROR

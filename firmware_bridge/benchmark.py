@@ -237,3 +237,35 @@ async def run_virtual_bench(
             )
         finally:
             await client.disconnect()
+
+
+class PlotUnavailable(RuntimeError):
+    """matplotlib is not installed (it is an optional dependency of the bench)."""
+
+
+def plot(result: BenchResult, path: str) -> None:
+    """One box per step of the run, every sample drawn over it (PNG, SVG or PDF by suffix)."""
+    try:
+        import matplotlib
+    except ImportError as err:
+        raise PlotUnavailable("--plot needs matplotlib: pip install matplotlib") from err
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [s for s in result.steps.values() if s.durations]
+    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.55 * max(len(steps), 1)))
+    samples = [[d * 1000 for d in s.durations] for s in steps]
+    if samples:
+        ax.boxplot(samples, vert=False, showfliers=False)
+        for row, values in enumerate(samples, start=1):
+            ax.plot(values, [row] * len(values), "|", color="#1f5fa8", alpha=0.5)
+        ax.set_yticks(range(1, len(steps) + 1), [s.name for s in steps])
+        ax.invert_yaxis()  # the steps top to bottom in the order they run
+    ax.set_xscale("log")
+    ax.set_xlabel("duration (ms, log scale)")
+    failed = sum(s.failures for s in result.steps.values())
+    ax.set_title(f"{result.target}: {result.iterations} iterations, MTU {result.mtu}, {failed} failed steps",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import click
 
 import bridge_contract as contract
+from bridge_contract import logs as contract_logs
 from firmware_bridge.lock_client import BleBackend, LockClient, LockClientError, Timeouts
 from firmware_bridge.protocol.const import SERVICE_UUID
 from firmware_bridge.protocol.messages import LockEvent
@@ -48,7 +49,8 @@ DEFAULT_VIRTUAL_KEY = "000102030405060708090a0b0c0d0e0f"
 def main(verbose: int) -> None:
     """Bench tools for the lock's BLE protocol, and the virtual lock."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # LOG_FORMAT=json: the provider's JSON lines (the agent's carry each command's request_id).
+    contract_logs.configure(level, os.environ.get("LOG_FORMAT"), "%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 # ---------------------------------------------------------------------------
@@ -378,10 +380,11 @@ def provision(target: Target, serial: str, device_key: str, offline_secret: str)
         placeholder = os.urandom(16)  # the lock has no key yet; none is needed to provision
         if target.virtual:
             from firmware_bridge.bumble_backend.world import VirtualWorld
-            from firmware_bridge.simulator.lock import VirtualLock
+            from firmware_bridge.simulator.engines import new_lock
 
             async with VirtualWorld() as world:
-                lock = load_state(target.state_file, device_key) or VirtualLock(factory_mode=True)
+                lock = load_state(target.state_file, device_key) or new_lock(
+                    target.engine, device_key=placeholder, factory_mode=True)
                 address = (target.address or DEFAULT_VIRTUAL_ADDRESS).upper()
                 peripheral = await world.add_lock(lock, device_key=placeholder, address=address)
                 client = world.client(peripheral.address, placeholder, timeouts=Timeouts(connect=target.timeout),
@@ -540,16 +543,27 @@ async def codes_delete(client: LockClient, _world: Any, slot: int) -> None:
 @click.option(
     "--skip-keypad", is_flag=True, help="Real locks: skip the keypad step (it needs a person)."
 )
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, writable=True),
+              help="Also draw each step's durations to this file (.png, .svg or .pdf; needs matplotlib).")
 @target_options
-def bench(target: Target, iterations: int, as_json: bool, slot: int, skip_keypad: bool) -> None:
+def bench(target: Target, iterations: int, as_json: bool, slot: int, skip_keypad: bool,
+          plot_file: str | None) -> None:
     """Connect, handshake and run the full command sequence N times; report timings."""
     from firmware_bridge.benchmark import (
         KEYPAD_WAIT_HUMAN,
         KEYPAD_WAIT_VIRTUAL,
         EventWaiter,
+        PlotUnavailable,
         StepStats,
+        plot,
         run_bench,
     )
+
+    if plot_file:
+        try:
+            import matplotlib  # noqa: F401  (checked before the run, not after it)
+        except ImportError as err:
+            raise click.ClickException(str(PlotUnavailable("--plot needs matplotlib: pip install matplotlib"))) from err
 
     def progress(done: int, total: int, steps: dict[str, StepStats]) -> None:
         failures = sum(s.failures for s in steps.values())
@@ -594,6 +608,9 @@ def bench(target: Target, iterations: int, as_json: bool, slot: int, skip_keypad
         echo_json(result.as_dict())
     else:
         click.echo(result.table())
+    if plot_file:
+        plot(result, plot_file)
+        click.echo(f"plot written to {plot_file}", err=True)
 
 
 # ---------------------------------------------------------------------------

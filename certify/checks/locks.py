@@ -10,7 +10,7 @@ from zoneinfo import available_timezones
 from certify.checks.common import expect_object, expect_status, fail, is_number, parse_time, unwrap
 from certify.context import Context
 from certify.http import bearer
-from certify.registry import CURRENT, LEGACY, CheckFailed, check
+from certify.registry import CURRENT, LEGACY, CheckFailed, CheckWarning, check
 
 DEVICE_TYPES = frozenset({"smart_lock", "hub", "bridge"})
 LOCK_STATES = frozenset({"locked", "unlocked", "unknown"})
@@ -162,6 +162,42 @@ def device_fields(ctx: Context) -> str | None:
         notes.extend(f"{where}: {n}" for n in noted)
     summary = _raise_problems(problems, pairs)
     return "; ".join([summary, *notes[:2]])
+
+
+def seam_reference_problems(lock: dict[str, Any]) -> list[str]:
+    """What Seam shows for a lock (its device reference) that this lock object leaves out or gets wrong."""
+    problems: list[str] = []
+    if not isinstance(lock.get("manufacturer"), str) or not lock.get("manufacturer"):
+        problems.append("no manufacturer")
+    lengths = lock.get("supported_code_lengths")
+    if not (isinstance(lengths, list) and lengths and all(isinstance(n, int) and n > 0 for n in lengths)):
+        problems.append("no supported_code_lengths (a list of PIN lengths)")
+    most = lock.get("max_active_codes_supported")
+    if not (isinstance(most, int) and not isinstance(most, bool) and most > 0):
+        problems.append("no max_active_codes_supported")
+    if not isinstance(lock.get("can_program_online_access_codes"), bool):
+        problems.append("no can_program_online_access_codes")
+    for field in ("door_open", "auto_lock_enabled"):
+        if not isinstance(lock.get(field), bool | None) or field not in lock:
+            problems.append(f"no {field} (true, false, or null when unknown)")
+    door, door_open = lock.get("door_state"), lock.get("door_open")
+    if isinstance(door_open, bool) and door in DOOR_STATES and door_open != (door != "closed"):
+        problems.append(f"door_open is {door_open} while door_state is {door!r}")
+    signal = lock.get("signal_quality")
+    if is_number(signal) and signal < 0 and not -127 <= signal <= 20:
+        problems.append(f"signal_quality {signal} is no RSSI in dBm")
+    return problems
+
+
+@check("locks.seam_device_reference", profiles=(CURRENT,), required=False)
+def seam_device_reference(ctx: Context) -> str | None:
+    """The lock reports what Seam shows: manufacturer, code lengths and capacity, door_open, auto-lock, capabilities."""
+    lock = ctx.values.get("lock_detail") or ctx.need("lock")
+    problems = seam_reference_problems(lock)
+    if problems:
+        raise CheckWarning("Seam cannot show: " + "; ".join(problems),
+                           [{"where": "GET /locks/<id>", "lock": lock}])
+    return f"manufacturer {lock['manufacturer']!r}, {lock['max_active_codes_supported']} codes"
 
 
 @check("locks.unknown_ids_404")

@@ -352,6 +352,7 @@ int lkp_decode_request(const uint8_t *msg, size_t len, uint8_t version, lkp_requ
         out->u.commit_key.rotation_id = rd_u32(&r);
         break;
     case LKP_OP_FACTORY_RESET:
+    case LKP_OP_GET_SETTINGS:
         break;
     case LKP_OP_SET_OFFLINE_SECRET:
         out->u.set_offline_secret.generation = rd_u32(&r);

@@ -1001,6 +1001,27 @@ static void handle_revoke_offline_code(lock_t *lock, const lkp_request_t *req)
     send_message(lock, 5, LOCK_TX_RESPONSE);
 }
 
+/* Section 20: auto-lock delay in whole seconds (half to even, at least 1 when
+ * on), the keypad's own battery, the serial PROVISION wrote. */
+static void handle_get_settings(lock_t *lock, const lkp_request_t *req)
+{
+    uint8_t *m = response_header(lock, req->opcode, req->request_id, LKP_OK), rec[1u + LKP_SERIAL_MAX];
+    uint32_t ms = lock->cfg.auto_lock_ms, seconds = ms / 1000u, rest = ms % 1000u;
+    int n;
+    if (rest > 500u || (rest == 500u && (seconds & 1u))) {
+        seconds++;
+    }
+    if (ms && seconds == 0) {
+        seconds = 1;
+    }
+    lkp_put_u16(m + 4, (uint16_t)(seconds > 0xFFFFu ? 0xFFFFu : seconds));
+    m[6] = lock->hal.keypad_battery_percent ? lock->hal.keypad_battery_percent(lock->hal.user) : LKP_NO_KEYPAD_BATTERY;
+    n = lock->hal.nvs_read(lock->hal.user, LOCK_NVS_ID_SERIAL, rec, sizeof rec);
+    m[7] = n >= 1 && n <= (int)sizeof rec && rec[0] <= LKP_SERIAL_MAX && (size_t)n >= 1u + rec[0] ? rec[0] : 0u;
+    memcpy(m + 8, rec + 1, m[7]);
+    send_message(lock, 8u + m[7], LOCK_TX_RESPONSE);
+}
+
 static void execute(lock_t *lock, const lkp_request_t *req)
 {
     if (lock->hal.busy && lock->hal.busy(lock->hal.user)) {
@@ -1024,6 +1045,9 @@ static void execute(lock_t *lock, const lkp_request_t *req)
         break;
     case LKP_OP_GET_CODE_SCHEDULE:
         handle_get_code_schedule(lock, req);
+        break;
+    case LKP_OP_GET_SETTINGS:
+        handle_get_settings(lock, req);
         break;
     case LKP_OP_SET_OFFLINE_SECRET:
         handle_set_offline_secret(lock, req);

@@ -881,6 +881,25 @@ static int test_offline_codes_on_the_lock(void)
     return 0;
 }
 
+static int test_get_settings(void)
+{
+    central_t c;
+    uint8_t answer[LKP_MAX_MESSAGE_SIZE];
+    size_t n;
+    CHECK(factory_boot() == 0);
+    {
+        uint8_t frame[128];
+        size_t len = unhex(PROVISION_FRAME, frame);
+        write_all(frame, len, 20);
+    }
+    CHECK(handshake(&c) == 0);
+    ask_hex(&c, "10 05 00", answer, &n);
+    CHECK(eq_hex(answer, n, "90 05 00 00 00 00 ff 0b 48 41 4c 4f 2d 30 30 30 30 34 32"));
+    ask_hex(&c, "10 06 00 00", answer, &n);
+    CHECK(eq_hex(answer, n, "90 06 00 02"));
+    return 0;
+}
+
 typedef int (*test_fn)(void);
 static const struct {
     const char *name;
@@ -912,6 +931,7 @@ static const struct {
     {"offline_vectors", test_offline_vectors, 1},
     {"tz_rule_vectors", test_tz_rule_vectors, 1},
     {"offline_codes_on_the_lock", test_offline_codes_on_the_lock, 0},
+    {"get_settings", test_get_settings, 0},
 };
 
 int main(void)

@@ -38,6 +38,7 @@ ERROR_CODES = {
     const.ErrorCode.JAMMED: contract.LOCK_JAMMED,
     const.ErrorCode.OBSTRUCTED: contract.BOLT_OBSTRUCTED,
     const.ErrorCode.STORAGE_FULL: contract.NO_SPACE_ON_DEVICE,
+    const.ErrorCode.SLOT_OCCUPIED: contract.SLOT_OCCUPIED,
     const.ErrorCode.LOW_BATTERY: contract.MECHANISM_ERROR,
     const.ErrorCode.BUSY: contract.MECHANISM_ERROR,
 }
@@ -180,18 +181,18 @@ class LockClientSession:
     async def set_time(self, when: datetime, timezone: str) -> None:
         await self._call(lambda: self.client.set_time(when, timezone))
 
-    async def put_code(self, entry: CodeEntry) -> None:
-        # replace=True: a put by slot overwrites what is there (the cloud owns the slot).
+    async def put_code(self, entry: CodeEntry, *, replace: bool = True) -> None:
+        # replace=True only where the slot is the cloud's already: a first put never overwrites.
         name = entry.name[:contract.NAME_MAX_CHARS]
         if entry.tz_rule is None:
             await self._call(lambda: self.client.put_code(entry.slot, entry.code, name, entry.starts_at,
-                                                          entry.ends_at, replace=True))
+                                                          entry.ends_at, replace=replace))
             return
         rule = entry.tz_rule
         windows = tuple(ScheduleWindow(*window) for window in entry.windows)
         try:
             await self._call(lambda: self.client.put_scheduled_code(entry.slot, entry.code, name, entry.starts_at,
-                                                                    entry.ends_at, rule, windows, replace=True))
+                                                                    entry.ends_at, rule, windows, replace=replace))
         except Unsupported as err:
             raise LockOperationError(contract.SCHEDULES_NOT_SUPPORTED, err.message) from err
 

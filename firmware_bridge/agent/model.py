@@ -55,6 +55,7 @@ class Command:
     params: dict[str, Any] = field(repr=False)  # put_code carries the PIN
     attempt: int = 1
     expires_at: str | None = None
+    request_id: str | None = None  # the API call that queued it, echoed in logs and with the result
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Command:
@@ -65,7 +66,13 @@ class Command:
             params=dict(data.get("params") or {}),
             attempt=int(data.get("attempt") or 1),
             expires_at=data.get("expires_at"),
+            request_id=data.get("request_id") or None,
         )
+
+    @property
+    def log_fields(self) -> dict[str, Any]:
+        """`extra` for log lines about this command (JSON logs show them as fields)."""
+        return {"command_id": self.command_id, "request_id": self.request_id or "-"}
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,8 @@ class LockSession(Protocol):
 
     async def set_time(self, when: datetime, timezone: str) -> None: ...
 
-    async def put_code(self, entry: CodeEntry) -> None: ...
+    # replace=False: refuse (SLOT_OCCUPIED) rather than overwrite a slot holding another code.
+    async def put_code(self, entry: CodeEntry, *, replace: bool = True) -> None: ...
 
     async def delete_code(self, slot: int) -> None: ...
 

@@ -326,8 +326,8 @@ class LockWorker:
             else:
                 self._finish(command, Result.failed(contract.DEVICE_OFFLINE, str(err)))
             return
-        _LOGGER.info("%s: %s (command %s, attempt %d)", self.lock.name, command.type,
-                     command.command_id, command.attempt)
+        _LOGGER.info("%s: %s (command %s, attempt %d, request %s)", self.lock.name, command.type,
+                     command.command_id, command.attempt, command.request_id or "-", extra=command.log_fields)
         self._journal.start(command)
         result = await self._execute_safely(session, command, verify_first=interrupted)
         self._finish(command, result)
@@ -336,6 +336,9 @@ class LockWorker:
             self._code_count = None  # our own change: the next count read is the new baseline
 
     def _finish(self, command: Command, result: Result, journal: bool = True) -> None:
+        _LOGGER.info("%s: %s %s%s (command %s, request %s)", self.lock.name, command.type, result.status,
+                     f" ({result.error_code})" if result.error_code else "", command.command_id,
+                     command.request_id or "-", extra=command.log_fields)
         if journal:
             self._journal.finish(command, result)
         self._pending.discard(command.command_id)
@@ -372,7 +375,7 @@ class LockWorker:
         elif command.type == contract.LOCK:
             await session.lock()
         elif command.type == contract.PUT_CODE:
-            await session.put_code(desired_entry(params))
+            await session.put_code(desired_entry(params), replace=bool(params.get("replace", True)))
         elif command.type == contract.DELETE_CODE:
             try:
                 await session.delete_code(int(params["slot"]))
@@ -520,6 +523,13 @@ class LockWorker:
         for item in table["access_codes"]:
             want = desired_entry(item)
             have = on_lock.pop(want.slot, None)
+            if have is not None and not same_code(have, want) and not item.get("replace", True):
+                # A new code of the cloud's met a code set at the lock: the lock's stays (reported
+                # below), the cloud moves its own to another slot.
+                _LOGGER.info("%s: slot %d holds a code the cloud did not create; not overwriting it",
+                             self.lock.name, want.slot)
+                on_lock[want.slot] = have
+                continue
             if have is None or not same_code(have, want):
                 try:
                     await session.put_code(want)

@@ -78,6 +78,7 @@ typedef struct lock_hal {
     void (*event_logged)(void *user, const uint8_t *event, size_t len);
     int (*factory_sealed)(void *user);
     int (*factory_seal)(void *user);
+    uint8_t (*keypad_battery_percent)(void *user);
 } lock_hal_t;
 
 typedef struct lock_config {
@@ -154,8 +155,6 @@ NVS_OFFLINE_SECRET = 0x0004
 NVS_SLOT_BASE = 0x4000
 NVS_EVENT_BASE = 0x8000
 MAX_CODE_SLOTS = 2000  # -DLOCK_MAX_CODE_SLOTS of the host library
-# Protocol features the C core does not implement yet: it must not claim them in DeviceInfo.
-_UNIMPLEMENTED_CAPABILITIES = Capability.SETTINGS
 _REPO = Path(__file__).resolve().parents[2]
 _TX_KINDS = ("protocol", "response", "event")
 # lock_keypad_program's refusals (firmware/include/lkp/lock.h), worded as VirtualLock words them.
@@ -277,7 +276,7 @@ class CLock(SimulatedHardware):
         caps = 0
         for cap in Capability:
             caps |= cap
-        config.capabilities = caps & ~_UNIMPLEMENTED_CAPABILITIES
+        config.capabilities = caps
         model, firmware = ffi.new("char[]", MODEL.encode()), ffi.new("char[]", FIRMWARE.encode())
         # In factory mode the core has no key until PROVISION (its KEYS record wins over this one).
         key = ffi.NULL if self.factory_mode or self.device_key is None else ffi.new("uint8_t[16]", self.device_key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import current_app, jsonify
 
 from provider.api import bp
 from provider.extensions import db
@@ -18,7 +18,7 @@ from provider.schemas.devices import (
 )
 from provider.schemas.fields import isoformat_z
 from provider.schemas.locks import lock_schema
-from provider.services import bridge_assignment, bridges, claims, locks, sharing
+from provider.services import bridge_assignment, bridges, broker_accounts, claims, locks, sharing
 
 
 @bp.post("/devices/claim")
@@ -113,6 +113,7 @@ def create_bridge():
     bridge, token = bridges.create_bridge(current_account().id, body["name"].strip() or "Bridge")
     response = jsonify({**_bridge_body(bridge), "token": token})
     db.session.commit()
+    broker_accounts.provision_after_commit(current_app.config, bridge.id, token)
     return response, 201
 
 
@@ -122,6 +123,7 @@ def delete_bridge(bridge_id: str):
     bridge = bridges.owned_bridge(current_account().id, bridge_id)
     served = bridge_assignment.remove_bridge(bridge)
     db.session.commit()
+    broker_accounts.revoke_after_commit(current_app.config, bridge_id)
     return jsonify(bridge_id=bridge_id, locks_detached=served)
 
 

@@ -15,7 +15,17 @@ from provider.config import PRODUCTION
 
 
 def register_commands(group: click.Group) -> None:
-    from provider.cli import accounts, bridges, clients, devices, locks, operators, serve, webhooks
+    from provider.cli import (
+        accounts,
+        bridges,
+        clients,
+        devices,
+        fleet,
+        locks,
+        operators,
+        serve,
+        webhooks,
+    )
 
     for command in (
         serve.serve,
@@ -24,6 +34,8 @@ def register_commands(group: click.Group) -> None:
         serve.sandbox,
         accounts.accounts,
         operators.operators,
+        operators.audit_log,
+        fleet.fleet,
         clients.clients,
         bridges.bridges,
         locks.locks,

@@ -23,6 +23,10 @@ def create(email: str, password: str) -> None:
         account = create_account(email, password)
     except AccountError as err:
         raise click.ClickException(str(err)) from err
+    from provider.cli.operators import cli_actor
+    from provider.services import audit
+
+    audit.record(cli_actor(), "account.create", account.id, email=account.email)
     db.session.commit()
     click.echo(f"user_id: {account.id}")
 

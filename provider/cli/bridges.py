@@ -28,7 +28,11 @@ def bridges() -> None:
 @with_appcontext
 def create(owner_email: str, name: str) -> None:
     """Register a bridge; prints its token ONCE (only a hash is stored)."""
+    from provider.cli.operators import cli_actor
+    from provider.services import audit
+
     bridge, token = bridge_service.create_bridge(owner_id_for(owner_email), name)
+    audit.record(cli_actor(), "bridge.create", bridge.id, owner=owner_email.strip().lower(), name=bridge.name)
     db.session.commit()
     click.echo(f"bridge_id: {bridge.id}")
     click.echo(f"token:     {token}")
@@ -76,8 +80,12 @@ def _bridge(bridge_id: str) -> Any:
 @with_appcontext
 def rotate_token(bridge_id: str) -> None:
     """A new token for the bridge; the old one (HTTP and MQTT) stops working. Prints it ONCE."""
+    from provider.cli.operators import cli_actor
+    from provider.services import audit
+
     bridge = _bridge(bridge_id)
     token = bridge_service.rotate_token(bridge)
+    audit.record(cli_actor(), "bridge.rotate_token", bridge.id)
     db.session.commit()
     click.echo(f"token:     {token}")
     click.echo("Store the token now: it cannot be shown again.")
@@ -156,3 +164,35 @@ def revoke_token(bridge_id: str) -> None:
     audit.record(cli_actor(), "bridge.revoke_token", bridge.id)
     db.session.commit()
     click.echo(f"revoked: {bridge.id}")
+    _revoke_broker_account(bridge.id)
+
+
+@bridges.command("remove")
+@click.argument("bridge_id")
+@with_appcontext
+def remove(bridge_id: str) -> None:
+    """Takes the bridge out of service: its locks lose their bridge (offline until another
+    serves them), its queued commands and its broker account go with it."""
+    from provider.cli.operators import cli_actor
+    from provider.services import audit, bridge_assignment
+
+    bridge = _bridge(bridge_id) if len(bridge_id) <= 36 else None
+    if bridge is None:
+        raise click.ClickException(f"no bridge {bridge_id}")
+    served = bridge_assignment.remove_bridge(bridge)
+    audit.record(cli_actor(), "bridge.remove", bridge_id, locks_detached=served)
+    db.session.commit()
+    click.echo(f"removed: {bridge_id} ({served} locks detached)")
+    _revoke_broker_account(bridge_id)
+
+
+def _revoke_broker_account(bridge_id: str) -> None:
+    """After the commit: the broker account (MQTT_PROVISIONING) must not outlive the token."""
+    from flask import current_app
+
+    from provider.services.broker_accounts import revoke_after_commit
+
+    problem = revoke_after_commit(current_app.config, bridge_id)
+    if problem:
+        raise click.ClickException(f"the HTTP token is revoked, but the MQTT broker account is not: {problem}. "
+                                   "Run `provider bridges revoke-broker` again, or remove it on the broker.")

@@ -33,6 +33,10 @@ def create(name: str, redirect_uris: tuple[str, ...], scope: str, legacy_token_m
         )
     except ClientError as err:
         raise click.ClickException(str(err)) from err
+    from provider.cli.operators import cli_actor
+    from provider.services import audit
+
+    audit.record(cli_actor(), "client.create", client.client_id, name=name)
     db.session.commit()
     click.echo(f"client_id:     {client.client_id}")
     click.echo(f"client_secret: {secret}")

@@ -7,10 +7,11 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from provider.cli.bridges import owner_id_for
+from provider.cli.operators import cli_actor
 from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import Bridge, Lock
-from provider.services import bridge_assignment, key_rotation
+from provider.services import audit, bridge_assignment, key_rotation
 from provider.services import locks as lock_service
 from provider.services.sweeper import SWEEP_INTERVAL_SECONDS
 from provider.services.sweeper import sweep as run_sweep
@@ -48,6 +49,7 @@ def add(owner_email: str, bridge_id: str, name: str, ble_address: str, device_ke
         )
     except lock_service.LockRegistrationError as err:
         raise click.ClickException(str(err)) from err
+    audit.record(cli_actor(), "lock.add", lock.id, name=lock.name, bridge=bridge.id)
     db.session.commit()
     click.echo(f"lock_id: {lock.id}")
     if generated:
@@ -63,7 +65,9 @@ def remove(lock_id: str) -> None:
     lock = db.session.get(Lock, lock_id)
     if lock is None:
         raise click.ClickException(f"no lock {lock_id}")
+    name = lock.name
     lock_service.remove_lock(lock)
+    audit.record(cli_actor(), "lock.remove", lock_id, name=name)
     db.session.commit()
     click.echo(f"removed: {lock_id}")
 
@@ -81,6 +85,7 @@ def move(lock_id: str, bridge_id: str | None) -> None:
         bridge = bridge_assignment.assign(lock, bridge_id)
     except ApiError as err:
         raise click.ClickException(err.message) from err
+    audit.record(cli_actor(), "lock.move", lock_id, bridge=bridge.id)
     db.session.commit()
     click.echo(f"moved: {lock_id} -> bridge {bridge.id} ({bridge.name})")
 
@@ -94,6 +99,7 @@ def rotate_key(lock_id: str) -> None:
     if lock is None:
         raise click.ClickException(f"no lock {lock_id}")
     rotation = key_rotation.schedule(lock, "operator")
+    audit.record(cli_actor(), "lock.rotate_key", lock_id, rotation=rotation.rotation_no)
     db.session.commit()
     state = "queued for its bridge" if lock.bridge_id else "waiting for the lock to get a bridge"
     click.echo(f"rotation {rotation.rotation_no} of {lock_id}: {rotation.status}, {state}")

@@ -11,9 +11,11 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
+from provider.cli.operators import cli_actor
 from provider.config import PRODUCTION
 from provider.extensions import db
 from provider.models.webhook import PENDING, Webhook, WebhookDelivery
+from provider.services import audit
 from provider.services import webhooks as rules
 from provider.services.events import WEBHOOK_EVENT_TYPES
 
@@ -55,6 +57,7 @@ def create(url: str, events: tuple[str, ...], client_id: str | None) -> None:
         webhook, secret = rules.create_webhook(url, events, client_id=owner, production=_production())
     except rules.WebhookError as err:
         raise click.ClickException(err.message) from err
+    audit.record(cli_actor(), "webhook.create", webhook.id, url=webhook.url)
     db.session.commit()
     click.echo(f"webhook_id: {webhook.id}")
     click.echo(f"secret: {secret}")
@@ -89,6 +92,7 @@ def list_() -> None:
 def rotate_secret(webhook_id: str, grace: int) -> None:
     """Replace a webhook's signing secret; prints the new one (shown once)."""
     secret = rules.rotate_secret(_find(webhook_id), timedelta(seconds=grace))
+    audit.record(cli_actor(), "webhook.rotate_secret", webhook_id)
     db.session.commit()
     click.echo(f"secret: {secret}")
 
@@ -98,9 +102,40 @@ def rotate_secret(webhook_id: str, grace: int) -> None:
 @with_appcontext
 def delete(webhook_id: str) -> None:
     """Delete a webhook and its delivery log."""
-    rules.delete_webhook(_find(webhook_id))
+    webhook = _find(webhook_id)
+    audit.record(cli_actor(), "webhook.delete", webhook.id, url=webhook.url)
+    rules.delete_webhook(webhook)
     db.session.commit()
     click.echo("deleted")
+
+
+@webhooks.command("deliveries")
+@click.argument("webhook_id")
+@click.option("--status", default=None, help="Only deliveries in this state (pending, delivered, expired...).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@with_appcontext
+def deliveries(webhook_id: str, status: str | None, limit: int) -> None:
+    """The webhook's delivery log, newest first, with each delivery's last answer."""
+    rows, _ = rules.list_deliveries(_find(webhook_id), status=status, limit=limit)
+    if not rows:
+        click.echo("no deliveries")
+    for row in rows:
+        answer = row.last_status_code or row.last_error or ""
+        click.echo(f"{row.event_id}  {row.event_type:<28}  {row.status:<9}  attempts={row.attempts}  {answer}".rstrip())
+
+
+@webhooks.command("redeliver")
+@click.argument("webhook_id")
+@click.argument("event_id")
+@with_appcontext
+def redeliver(webhook_id: str, event_id: str) -> None:
+    """Queue one event for the webhook again (refused for an event its client may no longer see)."""
+    webhook = _find(webhook_id)
+    if rules.redeliver(webhook, event_id) is None:
+        raise click.ClickException(f"no event {event_id} this webhook may receive")
+    audit.record(cli_actor(), "webhook.redeliver", webhook.id, event_id=event_id)
+    db.session.commit()
+    click.echo(f"queued: {event_id}")
 
 
 @click.command()
@@ -110,7 +145,9 @@ def dispatcher(once: bool) -> None:
     """Deliver outbox events to webhooks until stopped (SIGTERM/Ctrl-C finish the current batch).
 
     Settings from the environment: WEBHOOK_TIMEOUT_SECONDS (15), WEBHOOK_LEASE_SECONDS,
-    DISPATCHER_CONCURRENCY (8), DISPATCHER_IDLE_SECONDS (0.2), EVENT_RETENTION_DAYS (30),
+    DISPATCHER_CONCURRENCY (8), DISPATCHER_IDLE_SECONDS (0.2: the polling of a dispatcher that no
+    notification wakes, SQLite alone), DISPATCHER_IDLE_MAX_SECONDS (1: the longest idle wait of a
+    woken one, PostgreSQL or Redis), EVENT_RETENTION_DAYS (30),
     DISPATCHER_NAME (unique per live dispatcher; a restart under the same name takes back
     its leases at once instead of waiting for them to expire).
     """
@@ -126,5 +163,5 @@ def dispatcher(once: bool) -> None:
         return
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: (stop.set(), worker.wake()))
     worker.run_forever(stop)

@@ -26,6 +26,8 @@ from provider.clock import now
 from provider.config import PRODUCTION
 from provider.dispatcher import deliveries, sender
 from provider.extensions import db
+from provider.services import wakeups
+from provider.services.events import OUTBOX_CHANNEL
 from provider.services.webhooks import signature_header
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,7 +45,11 @@ class Settings:
     # Longer than one attempt can take, so a live dispatcher never loses its lease.
     lease: float = 45.0
     concurrency: int = 8
+    # Idle, with no notification transport (SQLite alone): how often to look for work.
     idle_sleep: float = 0.2
+    # Idle, woken by committed events (PostgreSQL, Redis): the longest wait, for retries
+    # falling due and the sweeper, which no notification announces.
+    idle_max: float = 1.0
     retention: timedelta = timedelta(days=30)
     prune_every: float = 300.0
     sweep_every: float = 5.0  # provider.services.sweeper.SWEEP_INTERVAL_SECONDS
@@ -57,6 +63,7 @@ class Settings:
             lease=_env_float(env, "WEBHOOK_LEASE_SECONDS", timeout * 2 + 15),
             concurrency=int(_env_float(env, "DISPATCHER_CONCURRENCY", 8)),
             idle_sleep=_env_float(env, "DISPATCHER_IDLE_SECONDS", 0.2),
+            idle_max=_env_float(env, "DISPATCHER_IDLE_MAX_SECONDS", 1.0),
             retention=timedelta(days=_env_float(env, "EVENT_RETENTION_DAYS", 30)),
         )
 
@@ -71,6 +78,7 @@ class Dispatcher:
     sweep: Callable[[], Any] | None = None
     _last_prune: datetime | None = None
     _last_sweep: datetime | None = None
+    _waiter: wakeups.Waiter | None = None
 
     def __post_init__(self) -> None:
         if self.session is None:
@@ -169,6 +177,22 @@ class Dispatcher:
                 db.session.rollback()
                 _LOGGER.exception("device sweeper failed")
 
+    def wake(self) -> None:
+        """Ends an idle wait now (a stop request, a test)."""
+        if self._waiter is not None:
+            self._waiter.wake()
+
+    def _idle(self, stop: threading.Event, waiter: wakeups.Waiter) -> None:
+        with self.app.app_context():
+            try:
+                woken = wakeups.hears_other_processes()
+            finally:
+                db.session.remove()
+        if woken:
+            waiter.wait(self.settings.idle_max)
+        else:
+            stop.wait(self.settings.idle_sleep)
+
     @staticmethod
     def _due(last: datetime | None, at: datetime, every: float) -> bool:
         return last is None or (at - last).total_seconds() >= every or at < last
@@ -187,19 +211,25 @@ class Dispatcher:
     def run_forever(self, stop: threading.Event) -> None:
         released = self.release_own_leases()
         _LOGGER.info("dispatcher %s started (%d leases of a previous run released)", self.name, released)
-        while not stop.is_set():
-            try:
-                done = self.run_once()
-            except OperationalError:
-                _LOGGER.exception("database error; retrying")
-                done = 0
-                stop.wait(1.0)
-            except Exception:  # one bad turn must not end every owner's deliveries
-                _LOGGER.exception("dispatcher turn failed; going on")
-                done = 0
-                stop.wait(1.0)
-            if not done:
-                stop.wait(self.settings.idle_sleep)
+        with self.app.app_context():
+            wakeups.start_listener()
+        # Registered before the first look at the outbox: an event committed between a
+        # turn that found nothing and the wait still wakes it.
+        with wakeups.hub.listening(OUTBOX_CHANNEL) as waiter:
+            self._waiter = waiter
+            while not stop.is_set():
+                try:
+                    done = self.run_once()
+                except OperationalError:
+                    _LOGGER.exception("database error; retrying")
+                    done = 0
+                    stop.wait(1.0)
+                except Exception:  # one bad turn must not end every owner's deliveries
+                    _LOGGER.exception("dispatcher turn failed; going on")
+                    done = 0
+                    stop.wait(1.0)
+                if not done:
+                    self._idle(stop, waiter)
         self.close()
         _LOGGER.info("dispatcher %s stopped", self.name)
 

@@ -81,7 +81,8 @@ scan_schema = ScanSchema()
 
 
 class KeyConfirmedSchema(Schema):
-    rotation_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**32 - 1))
+    # The cloud numbers a lock's rotations from 1 in an INTEGER column.
+    rotation_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 key_confirmed_schema = KeyConfirmedSchema()

@@ -119,10 +119,31 @@ def _backfill_lookup(access_code_id: str) -> str:
 
 
 def _free_slot(lock: Lock, used: set[int]) -> int:
+    # Slots the bridge last found holding codes the cloud did not know are not free either.
+    found = set(lock.unknown_code_slots or []) - set(lock.removed_code_slots or [])
     for slot in range(1, lock.code_capacity + 1):
-        if slot not in used:
+        if slot not in used and slot not in found:
             return slot
     raise ApiError(409, "NO_SPACE_ON_DEVICE", "The lock has no room for another code.")
+
+
+def _owns_slot(code: AccessCode) -> bool:
+    """Whether the code's slot is the cloud's on the lock: the lock confirmed it, or a put of it
+    went out before. A first put never overwrites what the lock holds there."""
+    return code.confirmed_at is not None or code.revision > 1
+
+
+def _move(lock: Lock, code: AccessCode, occupied: int) -> None:
+    """The lock holds a code the cloud did not create in `occupied`: its own goes elsewhere."""
+    lock.unknown_code_slots = sorted({*(lock.unknown_code_slots or []), occupied})
+    lock.removed_code_slots = [slot for slot in (lock.removed_code_slots or []) if slot != occupied]
+    try:
+        code.slot = _free_slot(lock, _live_slots(lock.id, None, exclude_id=code.id))
+    except ApiError as err:
+        code.status, code.error_code = "failed", err.error_code
+        _event(_put_event_type(code), lock, code, "failed", code.error_code)
+        return
+    _send_put(lock, code, replace=False)  # its first put to that slot
 
 
 def _send(
@@ -149,12 +170,15 @@ def _send(
     )
 
 
-def _send_put(lock: Lock, code: AccessCode) -> None:
+def _send_put(lock: Lock, code: AccessCode, *, replace: bool | None = None) -> None:
+    if replace is None:  # decided before _send counts this put
+        replace = code.confirmed_at is not None or code.revision > 0
     _send(
         lock,
         code,
         contract.PUT_CODE,
         {
+            "replace": replace,
             "device_name": device_name(code),
             "starts_at": commands.iso_z(code.starts_at),
             "ends_at": commands.iso_z(code.ends_at),
@@ -455,6 +479,9 @@ def _command_finished(command: Command, lock: Lock | None, succeeded: bool) -> N
         return  # a newer change superseded this command; its own result decides
     if command.type == contract.PUT_CODE:
         event_type = _put_event_type(code)
+        if not succeeded and command.error_code == contract.SLOT_OCCUPIED:
+            _move(lock, code, code.slot)
+            return
         if succeeded:
             _confirmed(code)
         else:
@@ -489,6 +516,8 @@ def desired_table(lock: Lock) -> list[dict[str, Any]]:
             "starts_at": commands.iso_z(code.starts_at),
             "ends_at": commands.iso_z(code.ends_at),
             "status": code.status,
+            # False: a new code; the bridge leaves a code it finds in that slot and reports it.
+            "replace": _owns_slot(code),
             **_schedule_param(lock, code),
         }
         for code in rows
@@ -574,8 +603,12 @@ def _record_unmanaged(lock: Lock, entries: list[dict[str, Any]], at: datetime) -
                 _event(event_type, lock, same, "success")
             seen.add(same.id)
             continue
-        if any(row.is_managed and row.status != "failed" for row in here):
+        ours = [row for row in here if row.is_managed and row.status != "failed"]
+        if any(_owns_slot(row) for row in ours):
             continue  # the cloud's slot: its own code is put there (a different PIN is overwritten)
+        for row in ours:  # a new code of the cloud's met one set at the lock: the lock's stays
+            if row.status == "pending":
+                _move(lock, row, slot)
         starts, ends = entry.get("starts_at"), entry.get("ends_at")
         name = entry.get("name") or None
         if same is not None:

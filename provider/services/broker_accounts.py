@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import secrets
 import subprocess
@@ -33,6 +34,8 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from bridge_contract import mqtt as channel
+
+_LOGGER = logging.getLogger(__name__)
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
@@ -240,3 +243,29 @@ def from_config(config: Any) -> BrokerAccounts | None:
             raise ProvisioningError("MQTT_PROVISIONING=command needs MQTT_PROVISIONING_COMMAND")
         return CommandHook(config["MQTT_PROVISIONING_COMMAND"], prefix)
     raise ProvisioningError(f"MQTT_PROVISIONING must be mosquitto-dynsec or command, got {kind!r}")
+
+
+def provision_after_commit(config: Any, bridge_id: str, token: str) -> str | None:
+    """Makes the bridge's broker account when provisioning is configured (after the commit:
+    the bridge exists over HTTP either way). None when done or not configured, else why not."""
+    try:
+        provisioner = from_config(config)
+        if provisioner is not None:
+            provisioner.provision(bridge_id, token)
+    except ProvisioningError as err:
+        _LOGGER.warning("bridge %s: broker account not made: %s", bridge_id, err)
+        return str(err)
+    return None
+
+
+def revoke_after_commit(config: Any, bridge_id: str) -> str | None:
+    """Removes the bridge's broker account (a revoked token, a removed bridge) when provisioning
+    is configured: its MQTT connection ends with it. None when done or not configured, else why not."""
+    try:
+        provisioner = from_config(config)
+        if provisioner is not None:
+            provisioner.revoke(bridge_id)
+    except ProvisioningError as err:
+        _LOGGER.warning("bridge %s: broker account not removed: %s", bridge_id, err)
+        return str(err)
+    return None

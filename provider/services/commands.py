@@ -271,6 +271,8 @@ def to_wire(command: Command) -> dict[str, Any]:
         "attempt": command.attempt,
         "expires_at": iso_z(command.expires_at),
         "created_at": iso_z(command.created_at),
+        # The API call that queued it: the bridge logs it and sends it back with the result.
+        "request_id": command.request_id,
     }
 
 

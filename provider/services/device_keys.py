@@ -1,4 +1,5 @@
-"""What makes a device key (or offline-code secret) acceptable, and its keyed digest.
+"""What makes a device key (or offline-code secret) acceptable, and its keyed digest: the one
+check for every way a key arrives (a factory manifest, `provider locks add`, a rotation).
 
 A lock's CHALLENGE lets whoever hears it test key guesses offline, so a key a
 person could guess (one byte repeated, a short pattern repeated, a counter) is
@@ -16,8 +17,9 @@ from provider.services import crypto
 
 DIGEST_PURPOSE = "device_key.digest"
 # Below this many distinct byte values a 16-byte key is a pattern, not randomness:
-# 16 random bytes have fewer than 8 distinct values with probability < 1e-9.
-MIN_DISTINCT_BYTES = 8
+# 16 random bytes have fewer than 10 distinct values with probability about 1e-8
+# (a generated key that falls below is drawn again, services.locks.generate_device_key).
+MIN_DISTINCT_BYTES = 10
 
 
 def weakness(raw: bytes) -> str | None:

@@ -15,6 +15,10 @@ from provider.clock import now
 from provider.extensions import db
 from provider.models import Bridge, Event, Lock
 from provider.services import sealed as sealed_data
+from provider.services import wakeups
+
+#: Notified with every committed event: idle dispatchers wait on it instead of polling.
+OUTBOX_CHANNEL = "outbox"
 
 WEBHOOK_EVENT_TYPES = (
     "device.added",
@@ -103,4 +107,10 @@ def record_event(
         data_sealed=sealed_data.seal(sealed),
     )
     db.session.add(event)
+    wake_dispatchers()
     return event
+
+
+def wake_dispatchers() -> None:
+    """Once the caller commits, idle dispatchers look for due deliveries at once."""
+    wakeups.notify(OUTBOX_CHANNEL)

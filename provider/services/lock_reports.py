@@ -168,7 +168,8 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
                     "access_code.used",
                     device=lock,
                     occurred_at=at,
-                    data={"lock_id": lock.id, "access_code_id": code.id, "name": code.name},
+                    data={"lock_id": lock.id, "access_code_id": code.id, "name": code.name,
+                          "access_code_is_managed": code.is_managed},
                 )
         record_event("lock.action_completed", device=lock, data=payload, occurred_at=at)
     elif kind == contract.INCORRECT_PIN:

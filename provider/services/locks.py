@@ -24,7 +24,7 @@ from provider.models import (
     LockEventLog,
     LockShare,
 )
-from provider.services import crypto, cursors, read_cache
+from provider.services import crypto, cursors, device_keys, read_cache
 from provider.services.events import record_event
 
 DEVICE_KEY_PURPOSE = "lock.device_key"
@@ -74,30 +74,8 @@ def door_open(door_state: str | None) -> bool | None:
 def generate_device_key() -> str:
     while True:  # a CSPRNG key is refused as weak with probability about 1e-8
         key = secrets.token_hex(16)
-        if weak_key_reason(bytes.fromhex(key)) is None:
+        if device_keys.weakness(bytes.fromhex(key)) is None:
             return key
-
-
-def weak_key_reason(key: bytes) -> str | None:
-    """Why a 16-byte device key does not look random, or None.
-
-    A weak key falls to offline guessing against the lock's CHALLENGE (which any
-    passer-by can ask for). A CSPRNG key has about 15 distinct bytes and no pattern;
-    refused here: one repeated byte, a short repeating cycle (00112233 00112233...),
-    a counting sequence (00 01 02 ... 0f, ff fe fd ...), and fewer than 10 distinct
-    byte values (a random key has that few with probability about 1e-8).
-    """
-    if len(set(key)) == 1:
-        return "every byte is the same"
-    for period in (2, 4, 8):
-        if key == key[:period] * (len(key) // period):
-            return f"it repeats every {period} bytes"
-    steps = {(b - a) % 256 for a, b in zip(key, key[1:], strict=False)}
-    if len(steps) == 1:
-        return "it counts up or down by a fixed step"
-    if len(set(key)) < 10:
-        return f"it has only {len(set(key))} distinct byte values"
-    return None
 
 
 def check_device_key(key_hex: str, *, exclude_lock_id: str | None = None) -> str:
@@ -106,7 +84,7 @@ def check_device_key(key_hex: str, *, exclude_lock_id: str | None = None) -> str
     key = key_hex.strip().lower()
     if not DEVICE_KEY_HEX.match(key):
         raise LockRegistrationError("the device key must be 32 hex characters (128 bits)")
-    reason = weak_key_reason(bytes.fromhex(key))
+    reason = device_keys.weakness(bytes.fromhex(key))
     if reason:
         raise LockRegistrationError(f"the device key is not random ({reason}); use --device-key generate")
     query = select(Lock.id).where(Lock.device_key_fingerprint == key_fingerprint(key))

@@ -293,4 +293,5 @@ def code_used(lock: Lock, data: dict[str, Any], at: datetime) -> None:
         return  # a code of a secret this cloud never issued under (another owner's): nothing to name
     row.used_at = at
     record_event("access_code.used", device=lock, occurred_at=at,
-                 data={"lock_id": lock.id, "access_code_id": row.id, "name": row.name})
+                 data={"lock_id": lock.id, "access_code_id": row.id, "name": row.name,
+                       "access_code_is_managed": True})

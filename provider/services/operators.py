@@ -51,6 +51,23 @@ def find_by_email(email: str) -> Operator | None:
     return db.session.scalar(select(Operator).where(Operator.email == normalise_email(email)))
 
 
+class OperatorError(AccountError):
+    """A change to an operator that the rules refuse."""
+
+
+def set_disabled(operator: Operator, disabled: bool, *, by: Operator | None = None) -> None:
+    """Disables an operator (no sign-in; a console session ends at its next request) or enables it.
+
+    An operator never disables itself from the console (`by`): another operator, or the CLI, can.
+    """
+    if disabled and by is not None and by.id == operator.id:
+        raise OperatorError("you cannot disable your own account: another operator or the CLI can")
+    if disabled:
+        operator.disabled_at = operator.disabled_at or now()
+    else:
+        operator.disabled_at = None
+
+
 def list_operators() -> list[Operator]:
     return list(db.session.scalars(select(Operator).order_by(Operator.email)))
 

@@ -349,6 +349,13 @@ def start_listener() -> bool:
     return transport is not None
 
 
+def hears_other_processes() -> bool:
+    """True while this process's listener is connected, so commits of other processes wake
+    its waiters (needs an app context); False: a waiter must also poll."""
+    transport = _transport_of_bind(db.session())
+    return transport is not None and hub.listener_connected(*transport)
+
+
 def listening(channel: str) -> Any:
     """`with wakeups.listening(ch) as waiter:` read the database, then `waiter.wait(timeout)`; see wait_loop."""
     start_listener()

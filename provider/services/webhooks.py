@@ -31,7 +31,7 @@ from provider.models.webhook import (
     WebhookDelivery,
 )
 from provider.services import crypto
-from provider.services.events import EVENT_ALIASES, WEBHOOK_EVENT_TYPES
+from provider.services.events import EVENT_ALIASES, WEBHOOK_EVENT_TYPES, wake_dispatchers
 
 SECRET_PURPOSE = "webhook-secret"
 SECRET_PREFIX = "whsec_"
@@ -348,6 +348,7 @@ def redeliver(webhook: Webhook, event_id: str) -> WebhookDelivery | None:
     delivery.next_attempt_at = at
     delivery.delivered_at = None
     db.session.flush()
+    wake_dispatchers()
     return delivery
 
 

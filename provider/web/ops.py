@@ -25,14 +25,20 @@ from flask import (
 )
 from markupsafe import Markup
 
+from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import Account, Bridge, Lock, OAuthClient, Operator
 from provider.services import (
     account_links,
     accounts,
     audit,
+    bridge_assignment,
     bridges,
+    broker_accounts,
+    claims,
+    factory,
     fleet,
+    key_rotation,
     local_time,
     mail,
     oauth_clients,
@@ -68,6 +74,13 @@ def operator_only(view: Any) -> Any:
         return view(operator, **kwargs)
 
     return wrapper
+
+
+def _row_or_404(model: Any, row_id: str) -> Any:
+    row = db.session.get(model, row_id) if len(row_id) <= 36 else None
+    if row is None:
+        abort(404)
+    return row
 
 
 def _actor(operator: Operator) -> str:
@@ -139,12 +152,43 @@ def fleet_page(operator: Operator) -> Any:
 @bp.get("/locks/<lock_id>")
 @operator_only
 def lock(operator: Operator, lock_id: str) -> Any:
-    row = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
-    if row is None:
-        abort(404)
+    row = _row_or_404(Lock, lock_id)
     owner = db.session.get(Account, row.owner_id)
-    return _render("ops/lock.html", operator, lock=row, owner=owner,
-                   commands=fleet.lock_commands(row.id), events=fleet.lock_events(row.id))
+    owners_bridges = db.session.scalars(db.select(Bridge).where(Bridge.owner_id == row.owner_id)
+                                        .order_by(Bridge.name)).all()
+    return _render("ops/lock.html", operator, lock=row, owner=owner, bridges=owners_bridges,
+                   commands=fleet.lock_commands(row.id), events=fleet.lock_events(row.id),
+                   rotations=key_rotation.history(row.id))
+
+
+@bp.post("/locks/<lock_id>/rotate-key")
+@operator_only
+def rotate_lock_key(operator: Operator, lock_id: str) -> Any:
+    """A new device key through the lock's bridge, as `provider locks rotate-key` does."""
+    row = _row_or_404(Lock, lock_id)
+    rotation = key_rotation.schedule(row, "operator")
+    audit.record(_actor(operator), "lock.rotate_key", row.id, rotation=rotation.rotation_no)
+    db.session.commit()
+    state = "sent to its bridge" if row.bridge_id else "waiting for the lock to get a bridge"
+    flash(f"Key rotation {rotation.rotation_no} of {row.name}: {state}.", "notice")
+    return redirect(url_for("ops.lock", lock_id=row.id), 303)
+
+
+@bp.post("/locks/<lock_id>/move")
+@operator_only
+def move_lock(operator: Operator, lock_id: str) -> Any:
+    """Serves the lock from another of its owner's bridges (or the one hearing it loudest)."""
+    row = _row_or_404(Lock, lock_id)
+    try:
+        bridge = bridge_assignment.assign(row, request.form.get("bridge_id") or None)
+    except ApiError as err:
+        db.session.rollback()
+        flash(sentence(err), "error")
+        return redirect(url_for("ops.lock", lock_id=lock_id), 303)
+    audit.record(_actor(operator), "lock.move", row.id, bridge=bridge.id)
+    db.session.commit()
+    flash(f"{row.name} is now served by bridge {bridge.name}.", "notice")
+    return redirect(url_for("ops.lock", lock_id=row.id), 303)
 
 
 @bp.get("/locks")
@@ -183,9 +227,7 @@ def add_lock(operator: Operator) -> Any:
 @bp.post("/locks/<lock_id>/remove")
 @operator_only
 def remove_lock(operator: Operator, lock_id: str) -> Any:
-    row = db.session.get(Lock, lock_id) if len(lock_id) <= 36 else None
-    if row is None:
-        abort(404)
+    row = _row_or_404(Lock, lock_id)
     name = row.name
     lock_service.remove_lock(row)
     audit.record(_actor(operator), "lock.remove", lock_id, name=name)
@@ -361,21 +403,43 @@ def create_bridge(operator: Operator) -> Any:
                        error="No owner account has that email address.", shown=None)
     bridge, token = bridges.create_bridge(owner.id, name[:100])
     audit.record(_actor(operator), "bridge.create", bridge.id, owner=owner.email, name=bridge.name)
+    return _token_shown(operator, bridge, token, f"Bridge {bridge.name} created")
+
+
+def _token_shown(operator: Operator, bridge: Bridge, token: str, what: str) -> Any:
+    """Commits, gives the broker the token (MQTT_PROVISIONING), and shows it once."""
     db.session.commit()
+    problem = broker_accounts.provision_after_commit(current_app.config, bridge.id, token)
+    if problem:
+        flash(f"The token works over HTTP, but the MQTT broker account was not made ({problem}); "
+              "give the bridge a new token to try again.", "error")
     return _render("ops/bridges.html", operator, rows=fleet.bridges(), error=None,
-                   shown={"what": f"Bridge {bridge.name} created", "token": token})
+                   shown={"what": what, "token": token})
+
+
+@bp.post("/bridges/<bridge_id>/rotate-token")
+@operator_only
+def rotate_bridge_token(operator: Operator, bridge_id: str) -> Any:
+    """A new token, shown once; the old one stops working (as `provider bridges rotate-token`)."""
+    bridge = _row_or_404(Bridge, bridge_id)
+    token = bridges.rotate_token(bridge)
+    audit.record(_actor(operator), "bridge.rotate_token", bridge.id)
+    return _token_shown(operator, bridge, token, f"New token for bridge {bridge.name} (the old one no longer works)")
 
 
 @bp.post("/bridges/<bridge_id>/revoke")
 @operator_only
 def revoke_bridge(operator: Operator, bridge_id: str) -> Any:
-    bridge = db.session.get(Bridge, bridge_id) if len(bridge_id) <= 36 else None
-    if bridge is None:
-        abort(404)
+    bridge = _row_or_404(Bridge, bridge_id)
     bridges.revoke_token(bridge)
     audit.record(_actor(operator), "bridge.revoke_token", bridge.id, name=bridge.name)
     db.session.commit()
-    flash(f"The token of bridge {bridge.name} no longer works.", "notice")
+    problem = broker_accounts.revoke_after_commit(current_app.config, bridge.id)
+    if problem:
+        flash(f"The HTTP token of bridge {bridge.name} no longer works, but its MQTT broker account "
+              f"could not be removed ({problem}).", "error")
+    else:
+        flash(f"The token of bridge {bridge.name} no longer works.", "notice")
     return redirect(url_for("ops.bridges_page"), 303)
 
 
@@ -388,17 +452,10 @@ def accounts_page(operator: Operator) -> Any:
     return _render("ops/accounts.html", operator, rows=accounts.list_accounts())
 
 
-def _account_or_404(account_id: str) -> Account:
-    account = db.session.get(Account, account_id) if len(account_id) <= 36 else None
-    if account is None:
-        abort(404)
-    return account
-
-
 @bp.post("/accounts/<account_id>/disable")
 @operator_only
 def disable_account(operator: Operator, account_id: str) -> Any:
-    account = _account_or_404(account_id)
+    account = _row_or_404(Account, account_id)
     disable = request.form.get("disabled", "1") == "1"
     accounts.set_disabled(account, disable)
     audit.record(_actor(operator), "account.disable" if disable else "account.enable", account.id,
@@ -437,7 +494,7 @@ def create_account(operator: Operator) -> Any:
 @bp.post("/accounts/<account_id>/reset")
 @operator_only
 def reset_account(operator: Operator, account_id: str) -> Any:
-    account = _account_or_404(account_id)
+    account = _row_or_404(Account, account_id)
     brand_name = current_app.config["BRAND_NAME"]
     _mail_password_link(account, f"Reset your {brand_name} password",
                         f"{brand_name} support started a password reset for this account.")
@@ -445,6 +502,57 @@ def reset_account(operator: Operator, account_id: str) -> Any:
     db.session.commit()
     flash(f"A password reset link was mailed to {account.email}.", "notice")
     return redirect(url_for("ops.accounts_page"), 303)
+
+
+# Factory devices ----------------------------------------------------------------------------
+
+
+@bp.get("/devices")
+@operator_only
+def devices_page(operator: Operator) -> Any:
+    unclaimed = request.args.get("unclaimed") == "1"
+    return _render("ops/devices.html", operator, rows=factory.list_devices(unclaimed=unclaimed)[:fleet.LIST_LIMIT],
+                   unclaimed=unclaimed, shown=None, error=None)
+
+
+@bp.post("/devices/<serial>/factory-reset")
+@operator_only
+def factory_reset(operator: Operator, serial: str) -> Any:
+    """The device was reset on the line: unclaimed again, with a new claim code shown once."""
+    device = factory.find_device(serial[:64])
+    if device is None:
+        abort(404)
+    lock_id, code = claims.factory_reset(device)
+    audit.record(_actor(operator), "device.factory_reset", serial, lock_removed=lock_id)
+    db.session.commit()
+    return _render("ops/devices.html", operator, rows=factory.list_devices()[:fleet.LIST_LIMIT], unclaimed=False,
+                   error=None, shown={"what": f"{serial} is unclaimed" + (" (its lock was removed)" if lock_id else ""),
+                                      "claim_code": code})
+
+
+# Operators ------------------------------------------------------------------------------
+
+
+@bp.get("/operators")
+@operator_only
+def operators_page(operator: Operator) -> Any:
+    return _render("ops/operators.html", operator, rows=operators.list_operators())
+
+
+@bp.post("/operators/<operator_id>/disable")
+@operator_only
+def disable_operator(operator: Operator, operator_id: str) -> Any:
+    target = _row_or_404(Operator, operator_id)
+    disable = request.form.get("disabled", "1") == "1"
+    try:
+        operators.set_disabled(target, disable, by=operator)
+    except operators.OperatorError as err:
+        flash(sentence(err), "error")
+        return redirect(url_for("ops.operators_page"), 303)
+    audit.record(_actor(operator), "operator.disable" if disable else "operator.enable", target.email)
+    db.session.commit()
+    flash(f"Operator {target.email} is {'disabled' if disable else 'enabled again'}.", "notice")
+    return redirect(url_for("ops.operators_page"), 303)
 
 
 # Audit log -----------------------------------------------------------------------------

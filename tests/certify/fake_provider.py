@@ -78,6 +78,7 @@ BREAKS: dict[str, set[str]] = {
     "unknown_event_type_refused": {"webhooks.unknown_event_types"},
     # Warning-level: the run still passes.
     "code_reuse_keeps_tokens": set(),
+    "device_reference_missing": set(),
 }
 
 
@@ -308,6 +309,10 @@ class FakeProvider:
                     "lock_state": fake.locks[lock_id]["lock_state"], "door_state": "closed",
                     "device_time": _iso(_now()), "updated_at": _iso(_now()),
                     "can_program_offline_access_codes": True}
+            if not fake.broken("device_reference_missing"):
+                body.update(manufacturer="Halo Locks", supported_code_lengths=[4, 5, 6, 7, 8],
+                            max_active_codes_supported=30, can_program_online_access_codes=True,
+                            door_open=False, auto_lock_enabled=None)
             if fake.broken("legacy_lock_id_missing"):
                 del body["lock_id"]
             return body

@@ -34,3 +34,12 @@ def test_tokens_kept_after_code_replay_is_only_a_warning(certify_against):
     assert result.outcome is Outcome.WARN
     assert "still works" in result.reason
     assert report.passed
+
+
+def test_a_lock_without_seams_device_reference_is_only_a_warning(certify_against):
+    _, report = certify_against({"device_reference_missing"})
+
+    result = report.result("locks.seam_device_reference")
+    assert result.outcome is Outcome.WARN
+    assert "manufacturer" in result.reason and "supported_code_lengths" in result.reason
+    assert report.passed

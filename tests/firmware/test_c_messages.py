@@ -315,3 +315,30 @@ def test_keypad_master_mode_programs_and_refuses_like_the_python_lock() -> None:
     assert _run("c", steps("c")) == expected
     assert outcomes["c"] == outcomes["python"]
     assert outcomes["python"][0] == 249 and outcomes["python"][-1] == 248
+
+
+@pytest.mark.parametrize("auto_lock", [None, 30, 2.5, 0.2, 100_000])
+def test_get_settings_answers_like_the_python_lock(auto_lock: float | None) -> None:
+    from firmware_bridge.protocol import GetSettingsRequest
+
+    steps: list[Step] = [("req", bytes(GetSettingsRequest(1))), ("req", bytes([0x10, 2, 0, 0]))]
+    assert _run("c", steps, auto_lock_seconds=auto_lock) == _run("python", steps, auto_lock_seconds=auto_lock)
+
+
+def test_get_settings_carries_the_provisioned_serial() -> None:
+    from firmware_bridge.protocol import GetSettingsRequest, GetSettingsResponse
+    from firmware_bridge.protocol.framing import encode_frame
+    from firmware_bridge.protocol.provisioning import Provision
+    from firmware_bridge.protocol.vectors import DEVICE_KEY
+    from firmware_bridge.simulator.c_engine import CLock
+    from tests.firmware.harness import FixedClock
+
+    lock = LockUnderTest("c")
+    lock.lock = CLock(factory_mode=True, time_source=FixedClock(), auto_lock_seconds=30,
+                      randbytes=lambda n: bytes(range(0x20, 0x20 + n)))
+    lock.lock.notify_sink = lambda chunk, _kind: lock.out.append(chunk)
+    lock.lock.radio_connected(23)
+    lock.write(encode_frame(Provision(DEVICE_KEY, bytes(range(0x40, 0x60)), "HALO-000042").body()))
+    bridge = Bridge(lock)
+    bridge.handshake()
+    assert bridge.request(GetSettingsRequest(5)) == [GetSettingsResponse(5, 30, 0xFF, "HALO-000042")]

@@ -46,6 +46,42 @@ def test_create_rotate_and_revoke_reach_the_broker(app, account, mosquitto, monk
     assert not _signs_in(mosquitto, bridge_id, new_token)
 
 
+def _created(runner, account) -> tuple[str, str]:
+    created = runner.invoke(bridges, ["create", "--owner", account.email])
+    assert created.exit_code == 0, created.output
+    return (re.search(r"bridge_id: (\S+)", created.output).group(1),
+            re.search(r"token:\s+(\S+)", created.output).group(1))
+
+
+def test_a_revoked_token_no_longer_signs_in_at_the_broker(app, account, mosquitto, monkeypatch):
+    """A lost gateway's token stops working over MQTT too, not only over HTTP."""
+    monkeypatch.setitem(app.config, "MQTT_PROVISIONING", "mosquitto-dynsec")
+    monkeypatch.setitem(app.config, "MQTT_ADMIN_URL", mosquitto.admin_url)
+    runner = app.test_cli_runner()
+    bridge_id, token = _created(runner, account)
+    assert _signs_in(mosquitto, bridge_id, token)
+    revoked = runner.invoke(bridges, ["revoke-token", bridge_id])
+    assert revoked.exit_code == 0, revoked.output
+    assert not _signs_in(mosquitto, bridge_id, token)
+
+
+def test_a_removed_bridge_is_gone_from_the_cloud_and_the_broker(app, account, mosquitto, monkeypatch):
+    from provider.extensions import db
+    from provider.models import Bridge
+
+    monkeypatch.setitem(app.config, "MQTT_PROVISIONING", "mosquitto-dynsec")
+    monkeypatch.setitem(app.config, "MQTT_ADMIN_URL", mosquitto.admin_url)
+    runner = app.test_cli_runner()
+    bridge_id, token = _created(runner, account)
+    removed = runner.invoke(bridges, ["remove", bridge_id])
+    assert removed.exit_code == 0, removed.output
+    assert "0 locks detached" in removed.output
+    db.session.expire_all()
+    assert db.session.get(Bridge, bridge_id) is None
+    assert not _signs_in(mosquitto, bridge_id, token)
+    assert runner.invoke(bridges, ["remove", bridge_id]).exit_code != 0  # no such bridge now
+
+
 def test_create_says_when_the_broker_account_could_not_be_made(app, account, monkeypatch):
     monkeypatch.setitem(app.config, "MQTT_PROVISIONING", "mosquitto-dynsec")
     monkeypatch.setitem(app.config, "MQTT_ADMIN_URL", "mqtt://admin:pw@127.0.0.1:9")

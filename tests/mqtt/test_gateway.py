@@ -30,8 +30,12 @@ def test_commands_results_and_events_travel_over_mqtt(app, world, account, event
     try:
         until(lambda: db.session.get(Bridge, site.bridge.id).online, world)
         assert "bridge.online" in _event_types(events, site.bridge.id)
-        world.run(api.heartbeat([{"lock_id": site.lock_ids[0], "online": True, "battery_level": 42}])).result(10)
+        # The guide's RSSI (-68 dBm) as signal_quality, as over HTTP.
+        world.run(api.heartbeat([{"lock_id": site.lock_ids[0], "online": True, "battery_level": 42,
+                                  "signal_quality": -68}])).result(10)
         until(lambda: db.session.get(Lock, site.lock_ids[0]).battery_level == 42, world)
+        lock = db.session.get(Lock, site.lock_ids[0])
+        assert (lock.rssi_dbm, lock.signal_quality) == (-68, 64)
 
         action = actions.request_action(account.id, site.lock_ids[0], "unlock",
                                         limiter=rate_limits.DatabaseRateLimiter())

@@ -30,7 +30,9 @@ def test_the_bridges_result_is_logged_with_the_api_calls_request_id(app, client,
     command = db.session.query(Command).one()
     assert command.request_id == "seam-unlock-0001"
     with caplog.at_level(logging.INFO, logger="provider.services.commands"):
-        site.helper.run()
+        handed = site.helper.run()
+    # The bridge is handed the id with the command (its agent logs it with every line about it).
+    assert [(c["command_id"], c["request_id"]) for c in handed] == [(command.id, "seam-unlock-0001")]
     finished = [r for r in caplog.records if getattr(r, "origin_request_id", None) == "seam-unlock-0001"]
     assert finished and "succeeded" in finished[0].getMessage()
     assert finished[0].command_id == command.id

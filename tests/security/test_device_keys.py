@@ -71,3 +71,23 @@ def test_the_cli_refuses_an_all_zero_key(app, account, bridge):
     )
     assert result.exit_code != 0
     assert "not random" in result.output
+
+
+@pytest.mark.parametrize("key", WEAK)
+def test_one_rule_for_every_way_a_key_arrives(account, bridge, key):
+    """The factory manifest, `provider locks add` and a rotation ask the same check."""
+    from provider.services import device_keys
+
+    reason = device_keys.weakness(bytes.fromhex(key))
+    assert reason is not None
+    with pytest.raises(locks.LockRegistrationError) as err:
+        _add(account, bridge, key)
+    assert reason in str(err.value)
+
+
+def test_a_key_with_few_distinct_bytes_is_weak_everywhere():
+    from provider.services import device_keys
+
+    nine_values = bytes([7, 1, 9, 3, 200, 42, 42, 9, 1, 77, 3, 200, 150, 7, 99, 150])
+    assert len(set(nine_values)) == 9
+    assert device_keys.weakness(nine_values) == "it has only 9 distinct byte values"

@@ -121,6 +121,9 @@ typedef struct lock_hal {
      * stored the keys, 0 = done. NULL: the key record alone says it. */
     int (*factory_sealed)(void *user);
     int (*factory_seal)(void *user);
+    /* A keypad with batteries of its own: their level, 0..100. NULL: it runs
+     * on the lock's (GET_SETTINGS reports 0xFF). */
+    uint8_t (*keypad_battery_percent)(void *user);
 } lock_hal_t;
 
 typedef struct lock_config {

@@ -38,13 +38,17 @@ def upgrade():
     )
 
 
+def _drop(table, column):
+    # Not batch mode on SQLite: recreating locks (which access_codes references) fails with foreign
+    # keys on once rows exist; SQLite drops a plain column in place (3.35+).
+    if op.get_bind().dialect.name == 'sqlite':
+        op.execute(f'ALTER TABLE {table} DROP COLUMN {column}')
+    else:
+        op.drop_column(table, column)
+
+
 def downgrade():
-    with op.batch_alter_table('locks') as batch:
-        batch.drop_column('serial_number')
-        batch.drop_column('keypad_battery_level')
-        batch.drop_column('auto_lock_delay_seconds')
-        batch.drop_column('auto_lock_enabled')
-        batch.drop_column('firmware_version')
-        batch.drop_column('rssi_dbm')
-    with op.batch_alter_table('access_codes') as batch:
-        batch.drop_column('is_managed')
+    for column in ('serial_number', 'keypad_battery_level', 'auto_lock_delay_seconds', 'auto_lock_enabled',
+                   'firmware_version', 'rssi_dbm'):
+        _drop('locks', column)
+    _drop('access_codes', 'is_managed')

@@ -4,11 +4,12 @@ and an in-memory provider (the ProviderApi methods the agent calls)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
+import dataclasses
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bridge_contract import LOCK_JAMMED
+from bridge_contract import LOCK_JAMMED, SLOT_OCCUPIED
 from firmware_bridge.agent.config import AgentConfig
 from firmware_bridge.agent.model import (
     CodeEntry,
@@ -139,9 +140,12 @@ class FakeSession:
         self.fake.clock_offset = when - datetime.now(UTC)
         self.fake.timezone = timezone
 
-    async def put_code(self, entry: CodeEntry) -> None:
+    async def put_code(self, entry: CodeEntry, *, replace: bool = True) -> None:
         await self._op("put_code", entry.slot)
-        self.fake.codes[entry.slot] = replace(entry, name=entry.name[:14])
+        stored = dataclasses.replace(entry, name=entry.name[:14])
+        if not replace and self.fake.codes.get(entry.slot) not in (None, stored):
+            raise LockOperationError(SLOT_OCCUPIED, "slot occupied")
+        self.fake.codes[entry.slot] = stored
         self._after()
 
     async def delete_code(self, slot: int) -> None:
@@ -212,7 +216,8 @@ class FakeProvider:
         self.queue = asyncio.Queue()
         self.changed = asyncio.Condition()
 
-    def queue_command(self, command_id: str, lock_id: str, type_: str, **params: Any) -> None:
+    def queue_command(self, command_id: str, lock_id: str, type_: str, *, request_id: str | None = None,
+                      **params: Any) -> None:
         self.queue.put_nowait(
             {
                 "command_id": command_id,
@@ -221,6 +226,7 @@ class FakeProvider:
                 "params": params,
                 "attempt": 1,
                 "expires_at": None,
+                "request_id": request_id,
             }
         )
 

@@ -462,3 +462,53 @@ def test_a_visit_falling_due_on_an_open_link_schedules_the_next_one(harness):
 
     h.run(body)
     assert h.lock.connects == 1
+
+
+def test_a_first_put_never_overwrites_a_code_set_at_the_lock(harness):
+    h = harness()
+    h.lock.codes[3] = CodeEntry(3, "8642", "")  # the keypad took slot 3 first
+
+    async def body(h):
+        await h.until(lambda: h.provider.code_syncs)
+        h.provider.queue_command("c1", "lock-1", "put_code", **_put(), replace=False)
+        await h.until(lambda: "c1" in h.provider.results)
+
+    h.run(body)
+    assert h.provider.results["c1"]["status"] == "failed"
+    assert h.provider.results["c1"]["error_code"] == "SLOT_OCCUPIED"
+    assert h.lock.codes[3].code == "8642"
+
+
+def test_reconcile_leaves_a_code_set_at_the_lock_in_a_new_codes_slot(harness):
+    h = harness()
+    h.lock.codes[3] = CodeEntry(3, "8642", "")
+    h.provider.desired["lock-1"] = [_put(replace=False)]
+
+    async def body(h):
+        await h.until(lambda: h.provider.code_syncs)
+
+    h.run(body)
+    report = h.provider.code_syncs[0][1]
+    assert report["present"] == [] and [found["slot"] for found in report["unmanaged"]] == [3]
+    assert h.lock.codes[3].code == "8642" and _ops(h.lock, "put_code") == []
+
+
+def test_the_agent_logs_a_command_with_the_request_id_of_the_api_call_that_queued_it(harness, caplog):
+    import json
+    import logging
+
+    from bridge_contract.logs import JsonFormatter
+
+    h = harness()
+
+    async def body(h):
+        h.provider.queue_command("c1", "lock-1", "unlock", request_id="seam-unlock-0001", action_id="a1")
+        await h.until(lambda: "c1" in h.provider.results)
+
+    with caplog.at_level(logging.INFO, logger="firmware_bridge.agent.worker"):
+        h.run(body)
+    lines = [r for r in caplog.records if getattr(r, "command_id", None) == "c1"]
+    assert [r.request_id for r in lines] == ["seam-unlock-0001"] * 2, "the start and the result"
+    assert "request seam-unlock-0001" in lines[-1].getMessage() and "succeeded" in lines[-1].getMessage()
+    entry = json.loads(JsonFormatter().format(lines[-1]))
+    assert (entry["request_id"], entry["command_id"]) == ("seam-unlock-0001", "c1")

@@ -254,8 +254,6 @@ def test_heartbeat_carries_what_the_lock_reports_about_itself(tmp_path, engine):
     asyncio.run(asyncio.wait_for(_session(tmp_path, provider, body, engine), 60))
     entry = reported()[-1]
     assert entry["firmware_version"] == "1.0.0"
-    if engine == "python":  # GET_SETTINGS: auto-lock off, the keypad on the lock's batteries
-        assert (entry["auto_lock_enabled"], entry["auto_lock_delay_seconds"]) == (False, 0)
-        assert "keypad_battery_level" not in entry
-    else:  # the C core does not answer GET_SETTINGS yet (notes/i19-requests.md)
-        assert "auto_lock_enabled" not in entry
+    # GET_SETTINGS: auto-lock off, the keypad on the lock's batteries.
+    assert (entry["auto_lock_enabled"], entry["auto_lock_delay_seconds"]) == (False, 0)
+    assert "keypad_battery_level" not in entry

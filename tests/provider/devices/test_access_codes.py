@@ -28,7 +28,7 @@ def test_create_apply_list_and_delete(client, site, auth_headers, events):
     assert command["type"] == "put_code"
     assert command["params"] == {
         "access_code_id": code["access_code_id"], "slot": 1, "code": "482913",
-        "device_name": "Cleaner Wednes", "starts_at": None, "ends_at": None,
+        "device_name": "Cleaner Wednes", "starts_at": None, "ends_at": None, "replace": False,
     }
     site.helper.result(command["command_id"])
     listed = client.get(f"/locks/{lock_id}/access_codes", headers=auth_headers).get_json()["access_codes"]

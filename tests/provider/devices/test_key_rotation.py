@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from provider.cli import locks as locks_cli
 from provider.extensions import db
 from provider.models import Command, KeyRotation, Lock
@@ -133,3 +135,12 @@ def test_the_cli_lists_rotations_without_keys(app, site):
     new = key_rotation.new_key_hex(_rotate(app, site.lock_ids[0]))
     result = app.test_cli_runner().invoke(locks_cli.locks, args=["key-rotations", "--lock", site.lock_ids[0]])
     assert result.output.startswith("1\toperator\tpending\tattempts=1") and new not in result.output
+
+
+@pytest.mark.parametrize("rotation_id", [0, 2**31, 2**32 - 1])
+def test_a_rotation_number_the_cloud_never_issues_is_a_400(app, site, rotation_id):
+    """Numbers start at 1 and fit the INTEGER column (PostgreSQL answered 500 above 2^31-1)."""
+    lock_id = site.lock_ids[0]
+    _rotate(app, lock_id)
+    body = site.helper._call("POST", f"/locks/{lock_id}/key_confirmed", expect=400, json={"rotation_id": rotation_id})
+    assert body["error_code"] == "INVALID_REQUEST" and "rotation_id" in body["errors"]

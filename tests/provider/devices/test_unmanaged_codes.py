@@ -142,3 +142,48 @@ def test_code_sync_refuses_a_malformed_table(client, site):
         response = site.helper.client.post(f"/bridge/v1/locks/{lock_id}/code_sync", headers=site.helper.headers,
                                            json={"present": [], "unmanaged": bad})
         assert response.status_code == 400 and response.get_json()["error_code"] == "INVALID_REQUEST"
+
+
+def test_an_unmanaged_code_used_at_the_keypad_is_named_as_unmanaged(client, site, auth_headers, events):
+    lock_id = site.lock_ids[0]
+    site.helper.code_sync(lock_id, [], unknown_slots=[5], unmanaged=[_found(5, "8642")])
+    [code] = _codes(client, auth_headers, lock_id)
+    site.helper.events({"lock_id": lock_id, "lock_seq": 1, "type": "unlocked", "occurred_at": "2026-12-01T10:00:00Z",
+                        "data": {"source": "keypad", "slot": 5}})
+    [used] = [e for e in events(lock_id) if e.event_type == "access_code.used"]
+    assert used.data["access_code_id"] == code["access_code_id"] and used.data["access_code_is_managed"] is False
+
+
+def test_a_new_code_whose_slot_the_lock_gave_away_moves_and_the_lock_keeps_its_code(client, site, auth_headers, events):
+    """The keypad took the slot the cloud had handed out before the first put arrived."""
+    lock_id = site.lock_ids[0]
+    code = client.post(f"/locks/{lock_id}/access_codes", headers=auth_headers, json={"code": "4321"}).get_json()
+    [first] = site.helper.poll()
+    assert (first["params"]["slot"], first["params"]["replace"]) == (1, False)
+    site.helper.result(first["command_id"], "failed", "SLOT_OCCUPIED")
+    [again] = site.helper.poll()
+    assert (again["params"]["slot"], again["params"]["replace"]) == (2, False)
+    assert client.get(f"/access_codes/{code['access_code_id']}", headers=auth_headers).get_json()["status"] == "pending"
+    # A third code does not take slot 1 either: the bridge has not reported what is there yet.
+    third = client.post(f"/locks/{lock_id}/access_codes", headers=auth_headers, json={"code": "5555"}).get_json()
+    assert third["slot"] == 3
+    site.helper.result(again["command_id"])
+    site.helper.code_sync(lock_id, [code["access_code_id"]], unknown_slots=[1], unmanaged=[_found(1, "8642")])
+    listed = {c["slot"]: c for c in _codes(client, auth_headers, lock_id)}
+    assert (listed[1]["is_managed"], listed[2]["access_code_id"], listed[2]["status"]) == (
+        False, code["access_code_id"], "active")
+    kinds = [(e.event_type, e.data.get("status")) for e in events(lock_id) if e.event_type == "access_code.created"]
+    assert kinds == [("access_code.created", "success")]  # the move is the cloud's business, not Seam's
+
+
+def test_a_reconcile_that_finds_a_new_codes_slot_taken_moves_the_cloud_code(client, site, auth_headers):
+    lock_id = site.lock_ids[0]
+    code = client.post(f"/locks/{lock_id}/access_codes", headers=auth_headers, json={"code": "4321"}).get_json()
+    [item] = site.helper.desired_codes(lock_id)
+    assert item["replace"] is False
+    # The bridge left slot 1 alone (a code set at the keypad) and reported it.
+    site.helper.code_sync(lock_id, [], unknown_slots=[1], unmanaged=[_found(1, "8642")])
+    moved = client.get(f"/access_codes/{code['access_code_id']}", headers=auth_headers).get_json()
+    assert (moved["slot"], moved["status"]) == (2, "pending")
+    assert [c["params"]["slot"] for c in site.helper.poll()] == [2]
+    assert [c["slot"] for c in _codes(client, auth_headers, lock_id, "?is_managed=false")] == [1]

@@ -58,7 +58,7 @@ def test_user_id_is_permanent_across_authorizations(get_code, exchange, account)
         ({"code": "not-a-code"}, 400, "invalid_grant"),
         ({"code": None}, 400, "invalid_request"),
         ({"grant_type": "password"}, 400, "unsupported_grant_type"),
-        ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type"),
+        ({"grant_type": "urn:ietf:params:oauth:grant-type:device_code"}, 400, "unsupported_grant_type"),
         ({"grant_type": "implicit"}, 400, "unsupported_grant_type"),
     ],
 )

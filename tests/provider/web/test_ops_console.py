@@ -232,3 +232,184 @@ def test_a_bad_webhook_url_is_refused_with_the_rules_message(ops_pages):
     assert response.status_code == 303
     assert db.session.query(Webhook).count() == 0
     assert 'class="error"' in ops_pages.get("/ops/webhooks").get_data(as_text=True)
+
+
+# Operators disabled, and the CLI at parity with the console ----------------------------------
+
+
+def _second_operator():
+    row, seed = operators.create_operator("second@vendor.example", "ops-password-2")
+    db.session.commit()
+    row.seed = seed
+    return row
+
+
+def test_operator_disabled_on_the_cli_is_signed_out_and_cannot_sign_in(app, ops_pages, operator):
+    assert ops_pages.get("/ops/").status_code == 200
+    result = _invoke(app, ["operators", "disable", OPERATOR_EMAIL])
+    assert result.exit_code == 0, result.output
+    assert _audit_actions()[-1] == "operator.disable"
+    assert ops_pages.get("/ops/").status_code == 303, "the open session ends at its next request"
+    refused = sign_in_operator(ops_pages, operator)
+    assert refused.status_code == 401
+    assert _invoke(app, ["operators", "disable", OPERATOR_EMAIL, "--enable"]).exit_code == 0
+    assert _audit_actions()[-1] == "operator.enable"
+    assert "active" in _invoke(app, ["operators", "list"]).output
+
+
+def test_an_operator_disables_another_in_the_console_but_never_itself(app, ops_pages, operator, frozen_clock):
+    from tests.provider.web.conftest import Pages
+
+    other = _second_operator()
+    html = ops_pages.get("/ops/operators").get_data(as_text=True)
+    assert f"Disable {other.email}" in html and f"Disable {OPERATOR_EMAIL}" not in html
+    mine = ops_pages.post(f"/ops/operators/{operator.id}/disable", {"disabled": "1"}, page="/ops/operators")
+    assert mine.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(type(operator), operator.id).disabled_at is None
+    assert ops_pages.post(f"/ops/operators/{other.id}/disable", {"disabled": "1"},
+                          page="/ops/operators").status_code == 303
+    db.session.expire_all()
+    assert db.session.get(type(other), other.id).disabled_at is not None
+    assert _audit_actions()[-1] == "operator.disable"
+    from flask.testing import FlaskClient
+
+    second = Pages(FlaskClient(app, app.response_class, use_cookies=True))
+    frozen_clock.advance(30)
+    assert second.post("/ops/sign-in", {"email": other.email, "password": "ops-password-2",
+                                        "code": operators.current_code(other)},
+                       page="/ops/sign-in").status_code == 401
+
+
+def test_cli_audit_fleet_and_lock_history_show_what_the_console_shows(app, site, ops_pages):
+    lock = site.locks[0]
+    ops_pages.post(f"/ops/accounts/{site.bridge.owner_id}/reset", page="/ops/accounts")
+    audit_out = _invoke(app, ["audit", "list"]).output
+    assert "account.reset_password" in audit_out and "operator:" in audit_out
+    fleet_out = _invoke(app, ["fleet", "status"])
+    assert fleet_out.exit_code == 0, fleet_out.output
+    assert "bridges online: 1/1" in fleet_out.output and site.bridge.id in fleet_out.output
+    history = _invoke(app, ["fleet", "lock", lock.id])
+    assert history.exit_code == 0, history.output
+    assert "device.added" in history.output
+    assert _invoke(app, ["fleet", "lock", "nope"]).exit_code != 0
+
+
+def test_cli_redelivers_and_shows_the_delivery_log_audited(app, site):
+    from provider.models import Event
+    from provider.services import webhooks
+
+    hook, _ = webhooks.create_webhook("https://receiver.example.com/hook", [], production=False)
+    event = db.session.query(Event).order_by(Event.seq).first()
+    db.session.add(WebhookDelivery(webhook_id=hook.id, event_seq=event.seq, event_id=event.event_id,
+                                   event_type=event.event_type, status="expired", attempts=9,
+                                   last_status_code=503))
+    db.session.commit()
+    log = _invoke(app, ["webhooks", "deliveries", hook.id])
+    assert event.event_id in log.output and "expired" in log.output and "503" in log.output
+    result = _invoke(app, ["webhooks", "redeliver", hook.id, event.event_id])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert db.session.query(WebhookDelivery).one().status == "pending"
+    assert _invoke(app, ["webhooks", "redeliver", hook.id, "no-such-event"]).exit_code != 0
+    assert _audit_actions() == ["webhook.redeliver"]
+
+
+def test_cli_changes_are_audited_as_the_consoles_are(app, account, oauth_client):
+    created = _invoke(app, ["webhooks", "create", "--url", "http://127.0.0.1:9/hook"])
+    assert created.exit_code == 0, created.output
+    hook_id = created.output.split("webhook_id: ")[1].split()[0]
+    bridge = _invoke(app, ["bridges", "create", "--owner", account.email, "--name", "Hall"])
+    assert bridge.exit_code == 0, bridge.output
+    bridge_id = bridge.output.split("bridge_id: ")[1].split()[0]
+    lock = _invoke(app, ["locks", "add", "--owner", account.email, "--bridge", bridge_id, "--name", "Door",
+                         "--ble-address", "C0:FF:EE:99:00:01"])
+    assert lock.exit_code == 0, lock.output
+    lock_id = lock.output.split("lock_id: ")[1].split()[0]
+    for args in (["webhooks", "rotate-secret", hook_id], ["webhooks", "delete", hook_id],
+                 ["locks", "remove", "--lock", lock_id],
+                 ["clients", "create", "Thing", "--redirect-uri", "https://thing.example.com/cb"],
+                 ["accounts", "create", "new@example.com", "--password", "pw-1234567"]):
+        result = _invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+    assert _audit_actions() == ["webhook.create", "bridge.create", "lock.add", "webhook.rotate_secret",
+                                "webhook.delete", "lock.remove", "client.create", "account.create"]
+
+
+# The console does what the CLI does: keys, bridges, factory devices --------------------------
+
+
+def test_operator_rotates_a_locks_key_and_moves_it_to_another_bridge(app, ops_pages, site, account):
+    from provider.models import KeyRotation, Lock
+    from provider.services import bridges
+
+    lock = site.locks[0]
+    page = f"/ops/locks/{lock.id}"
+    assert ops_pages.post(f"{page}/rotate-key", page=page).status_code == 303
+    rotation = db.session.query(KeyRotation).filter_by(lock_id=lock.id).one()
+    assert (rotation.reason, rotation.status) == ("operator", "pending")
+    html = ops_pages.get(page).get_data(as_text=True)
+    assert "operator" in html and "Rotation" in html
+    second, _ = bridges.create_bridge(account.id, "Garage bridge")
+    db.session.commit()
+    assert ops_pages.post(f"{page}/move", {"bridge_id": second.id}, page=page).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Lock, lock.id).bridge_id == second.id
+    # Another owner's bridge is refused with the API's sentence; nothing moves.
+    theirs, _ = bridges.create_bridge(create_other_owner().id, "Theirs")
+    db.session.commit()
+    ops_pages.post(f"{page}/move", {"bridge_id": theirs.id}, page=page)
+    db.session.expire_all()
+    assert db.session.get(Lock, lock.id).bridge_id == second.id
+    assert _audit_actions()[-2:] == ["lock.rotate_key", "lock.move"]
+
+
+def create_other_owner():
+    from provider.services.accounts import create_account
+
+    owner = create_account("other-owner@example.com", "pw-1234567")
+    db.session.commit()
+    return owner
+
+
+def test_operator_gives_a_bridge_a_new_token_shown_once_and_the_old_one_stops(ops_pages, site, client):
+    response = ops_pages.post(f"/ops/bridges/{site.bridge.id}/rotate-token", page="/ops/bridges")
+    assert response.status_code == 200
+    token = response.get_data(as_text=True).split('id="shown-token">')[1].split("<")[0]
+    assert client.get("/bridge/v1/locks", headers={"Authorization": f"Bearer {site.token}"}).status_code == 401
+    assert client.get("/bridge/v1/locks", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert _audit_actions()[-1] == "bridge.rotate_token"
+
+
+def test_operator_factory_resets_a_claimed_device_and_gets_its_new_claim_code(app, ops_pages, account):
+    from provider.models import Lock
+    from provider.services import claims
+    from tests.provider.devices.factory_helpers import device_row, labelled
+
+    codes = labelled([device_row(960), device_row(961)])
+    claims.claim(account.id, codes["HALO-000960"])
+    db.session.commit()
+    html = ops_pages.get("/ops/devices").get_data(as_text=True)
+    assert 'data-serial="HALO-000960"' in html and "claimed" in html
+    assert 'data-serial="HALO-000960"' not in ops_pages.get("/ops/devices?unclaimed=1").get_data(as_text=True)
+    response = ops_pages.post("/ops/devices/HALO-000960/factory-reset", page="/ops/devices")
+    assert response.status_code == 200
+    new_code = response.get_data(as_text=True).split('id="shown-claim-code">')[1].split("<")[0]
+    assert db.session.query(Lock).count() == 0
+    assert _audit_actions()[-1] == "device.factory_reset"
+    assert claims.claim(account.id, new_code).serial_number == "HALO-000960"
+    assert ops_pages.post("/ops/devices/NOPE/factory-reset", page="/ops/devices").status_code == 404
+
+
+def test_cli_key_bridge_and_device_changes_are_audited(app, site):
+    from tests.provider.devices.factory_helpers import device_row, labelled
+
+    labelled([device_row(962)])
+    lock = site.locks[0]
+    for args in (["locks", "rotate-key", "--lock", lock.id],
+                 ["locks", "move", "--lock", lock.id, "--bridge", site.bridge.id],
+                 ["bridges", "rotate-token", site.bridge.id],
+                 ["devices", "factory-reset", "HALO-000962"]):
+        result = _invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+    assert _audit_actions() == ["lock.rotate_key", "lock.move", "bridge.rotate_token", "device.factory_reset"]

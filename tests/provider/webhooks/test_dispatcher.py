@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -24,7 +25,7 @@ from provider.models.webhook import (
     WebhookDelivery,
 )
 from provider.schemas.fields import isoformat_z
-from provider.services import webhooks
+from provider.services import wakeups, webhooks
 from tests.provider.webhooks.conftest import FAST
 from tests.provider.webhooks.receiver import Reply
 
@@ -446,3 +447,43 @@ def test_a_turn_that_fails_unexpectedly_does_not_end_the_dispatcher(app, dispatc
     monkeypatch.setattr(stop, "wait", lambda seconds=None: stop.is_set())
     dispatcher.run_forever(stop)
     assert len(turns) == 2
+
+
+def test_an_idle_dispatcher_is_woken_by_a_committed_event(app, receiver, make_webhook, emit):
+    """With a notification transport (PostgreSQL here) an idle dispatcher delivers a new
+    event when it is committed, not at its next look for work (a minute away here)."""
+    with app.app_context():
+        wakeups.start_listener()
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite alone wakes no other process: its dispatchers poll (DISPATCHER_IDLE_SECONDS)")
+    make_webhook(receiver.url)
+    patient = Dispatcher(app, settings=replace(FAST, idle_sleep=60.0, idle_max=60.0), sweep=lambda: None)
+    stop = threading.Event()
+    thread = threading.Thread(target=patient.run_forever, args=(stop,), daemon=True)
+    assert _until(lambda: _hears(app))
+    thread.start()
+    try:
+        first = emit("device.online")
+        assert _until(lambda: receiver.event_ids() == [first.event_id])
+        second = emit("device.offline")
+        assert _until(lambda: receiver.event_ids() == [first.event_id, second.event_id])
+    finally:
+        stop.set()
+        patient.wake()
+        thread.join(10)
+        patient.close()
+    assert not thread.is_alive()
+
+
+def _hears(app) -> bool:
+    with app.app_context():
+        return wakeups.hears_other_processes()
+
+
+def _until(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

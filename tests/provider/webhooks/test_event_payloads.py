@@ -205,9 +205,16 @@ def test_a_low_battery_is_one_event_named_as_each_webhook_asked(app, client, acc
         if delivery.json["event_type"] in ("battery.low", "device.low_battery"):
             got.setdefault(delivery.path.rsplit("/", 1)[-1], []).append(delivery.json["event_type"])
     assert got == {"both": ["battery.low"], "alias": ["device.low_battery"], "all": ["battery.low"]}
-    assert hooks  # all four registered
     assert [e["event_type"] for e in _feed(client, seam[1], event_type="device.low_battery")] == ["device.low_battery"]
-    assert [e["event_type"] for e in _feed(client, seam[1], event_type="battery.low")] == ["battery.low"]
+    [low] = _feed(client, seam[1], event_type="battery.low")
+    # Sent again on request, it keeps the name its webhook asked for.
+    redone = client.post(f"/webhooks/{hooks['alias'].id}/redeliver", headers=seam[1],
+                         json={"event_id": low["event_id"]})
+    assert redone.status_code == 202 and redone.get_json()["event_type"] == "device.low_battery"
+    receiver.received.clear()
+    assert dispatcher.drain() == 1
+    assert [(d.path, d.json["event_type"], d.json["event_id"]) for d in receiver.received] == [
+        ("/hook/alias", "device.low_battery", low["event_id"])]
 
 
 def test_every_event_type_is_in_the_spec():
@@ -246,3 +253,10 @@ def test_events_stored_in_the_earlier_shape_read_as_the_current_one(app, client,
     assert (completed["action"], completed["performed_via"], completed["source"]) == ("lock", "manual_turn", "auto_lock")
     wrong = _one(events, "access_code.incorrect_attempt")
     assert wrong["pin"] == TYPED and "code" not in wrong["data"]
+
+
+def test_every_error_code_has_the_sentence_seam_reads_as_message():
+    import bridge_contract as contract
+
+    assert set(contract.ERROR_MESSAGES) == set(contract.ERROR_CODES)
+    assert all(message.endswith(".") for message in contract.ERROR_MESSAGES.values())
