@@ -380,10 +380,11 @@ def provision(target: Target, serial: str, device_key: str, offline_secret: str)
         placeholder = os.urandom(16)  # the lock has no key yet; none is needed to provision
         if target.virtual:
             from firmware_bridge.bumble_backend.world import VirtualWorld
-            from firmware_bridge.simulator.lock import VirtualLock
+            from firmware_bridge.simulator.engines import new_lock
 
             async with VirtualWorld() as world:
-                lock = load_state(target.state_file, device_key) or VirtualLock(factory_mode=True)
+                lock = load_state(target.state_file, device_key) or new_lock(
+                    target.engine, device_key=placeholder, factory_mode=True)
                 address = (target.address or DEFAULT_VIRTUAL_ADDRESS).upper()
                 peripheral = await world.add_lock(lock, device_key=placeholder, address=address)
                 client = world.client(peripheral.address, placeholder, timeouts=Timeouts(connect=target.timeout),

@@ -80,8 +80,12 @@ def _bridge(bridge_id: str) -> Any:
 @with_appcontext
 def rotate_token(bridge_id: str) -> None:
     """A new token for the bridge; the old one (HTTP and MQTT) stops working. Prints it ONCE."""
+    from provider.cli.operators import cli_actor
+    from provider.services import audit
+
     bridge = _bridge(bridge_id)
     token = bridge_service.rotate_token(bridge)
+    audit.record(cli_actor(), "bridge.rotate_token", bridge.id)
     db.session.commit()
     click.echo(f"token:     {token}")
     click.echo("Store the token now: it cannot be shown again.")

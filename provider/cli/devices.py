@@ -81,16 +81,16 @@ def factory_reset(serial: str) -> None:
     Everyone who could use it loses it (device.removed); print a new label
     with `provider devices label` or pass on the code printed here.
     """
+    from provider.cli.operators import cli_actor
+    from provider.services import audit
+
     device = factory.find_device(serial)
     if device is None:
         raise click.ClickException(f"no device {serial}")
-    lock = claims.lock_of_device(device)
-    if lock is not None:
-        code = claims.release(lock)
-    else:
-        [(_, code)] = factory.issue_claim_codes([serial])
+    lock_id, code = claims.factory_reset(device)
+    audit.record(cli_actor(), "device.factory_reset", serial, lock_removed=lock_id)
     db.session.commit()
-    click.echo(f"reset: {serial} is unclaimed" + (f" (lock {lock.id} removed)" if lock else ""))
+    click.echo(f"reset: {serial} is unclaimed" + (f" (lock {lock_id} removed)" if lock_id else ""))
     click.echo(f"claim code: {code}")
 
 

@@ -85,6 +85,7 @@ def move(lock_id: str, bridge_id: str | None) -> None:
         bridge = bridge_assignment.assign(lock, bridge_id)
     except ApiError as err:
         raise click.ClickException(err.message) from err
+    audit.record(cli_actor(), "lock.move", lock_id, bridge=bridge.id)
     db.session.commit()
     click.echo(f"moved: {lock_id} -> bridge {bridge.id} ({bridge.name})")
 
@@ -98,6 +99,7 @@ def rotate_key(lock_id: str) -> None:
     if lock is None:
         raise click.ClickException(f"no lock {lock_id}")
     rotation = key_rotation.schedule(lock, "operator")
+    audit.record(cli_actor(), "lock.rotate_key", lock_id, rotation=rotation.rotation_no)
     db.session.commit()
     state = "queued for its bridge" if lock.bridge_id else "waiting for the lock to get a bridge"
     click.echo(f"rotation {rotation.rotation_no} of {lock_id}: {rotation.status}, {state}")

@@ -174,5 +174,18 @@ def _keep_keys(device: FactoryDevice, lock: Lock) -> None:
     device.pending_rotation_no = rotation.rotation_no if rotation else None
 
 
+def factory_reset(device: FactoryDevice) -> tuple[str | None, str]:
+    """The device was reset on the line: it leaves its owner (everyone who could use it loses it)
+    and gets a new claim code. Returns (the id of the lock removed, or None; the new code)."""
+    from provider.services import factory
+
+    lock = lock_of_device(device)
+    if lock is not None:
+        lock_id = lock.id
+        return lock_id, release(lock) or ""
+    [(_, code)] = factory.issue_claim_codes([device.serial])
+    return None, code
+
+
 def lock_of_device(device: FactoryDevice) -> Lock | None:
     return db.session.scalar(select(Lock).where(Lock.device_id == device.id))

@@ -371,7 +371,9 @@ def delete_code(owner: Account, code_id: str) -> Any:
 def claim(owner: Account) -> Any:
     form = {key: request.form.get(key, "").strip() for key in ("claim_code", "name", "timezone")}
     if request.method == "GET":
-        return _render("account/claim.html", owner, form={"claim_code": "", "name": "", "timezone": "UTC"},
+        # The QR code on the box opens this page with the code in the address (factory.claim_url).
+        scanned = request.args.get("code", "")[:64]
+        return _render("account/claim.html", owner, form={"claim_code": scanned, "name": "", "timezone": "UTC"},
                        error=None)
     try:
         lock = claims.claim(owner.id, form["claim_code"], name=form["name"] or None,

@@ -25,15 +25,20 @@ from flask import (
 )
 from markupsafe import Markup
 
+from provider.errors import ApiError
 from provider.extensions import db
 from provider.models import Account, Bridge, Lock, OAuthClient, Operator
 from provider.services import (
     account_links,
     accounts,
     audit,
+    bridge_assignment,
     bridges,
     broker_accounts,
+    claims,
+    factory,
     fleet,
+    key_rotation,
     local_time,
     mail,
     oauth_clients,
@@ -149,8 +154,41 @@ def fleet_page(operator: Operator) -> Any:
 def lock(operator: Operator, lock_id: str) -> Any:
     row = _row_or_404(Lock, lock_id)
     owner = db.session.get(Account, row.owner_id)
-    return _render("ops/lock.html", operator, lock=row, owner=owner,
-                   commands=fleet.lock_commands(row.id), events=fleet.lock_events(row.id))
+    owners_bridges = db.session.scalars(db.select(Bridge).where(Bridge.owner_id == row.owner_id)
+                                        .order_by(Bridge.name)).all()
+    return _render("ops/lock.html", operator, lock=row, owner=owner, bridges=owners_bridges,
+                   commands=fleet.lock_commands(row.id), events=fleet.lock_events(row.id),
+                   rotations=key_rotation.history(row.id))
+
+
+@bp.post("/locks/<lock_id>/rotate-key")
+@operator_only
+def rotate_lock_key(operator: Operator, lock_id: str) -> Any:
+    """A new device key through the lock's bridge, as `provider locks rotate-key` does."""
+    row = _row_or_404(Lock, lock_id)
+    rotation = key_rotation.schedule(row, "operator")
+    audit.record(_actor(operator), "lock.rotate_key", row.id, rotation=rotation.rotation_no)
+    db.session.commit()
+    state = "sent to its bridge" if row.bridge_id else "waiting for the lock to get a bridge"
+    flash(f"Key rotation {rotation.rotation_no} of {row.name}: {state}.", "notice")
+    return redirect(url_for("ops.lock", lock_id=row.id), 303)
+
+
+@bp.post("/locks/<lock_id>/move")
+@operator_only
+def move_lock(operator: Operator, lock_id: str) -> Any:
+    """Serves the lock from another of its owner's bridges (or the one hearing it loudest)."""
+    row = _row_or_404(Lock, lock_id)
+    try:
+        bridge = bridge_assignment.assign(row, request.form.get("bridge_id") or None)
+    except ApiError as err:
+        db.session.rollback()
+        flash(sentence(err), "error")
+        return redirect(url_for("ops.lock", lock_id=lock_id), 303)
+    audit.record(_actor(operator), "lock.move", row.id, bridge=bridge.id)
+    db.session.commit()
+    flash(f"{row.name} is now served by bridge {bridge.name}.", "notice")
+    return redirect(url_for("ops.lock", lock_id=row.id), 303)
 
 
 @bp.get("/locks")
@@ -365,13 +403,28 @@ def create_bridge(operator: Operator) -> Any:
                        error="No owner account has that email address.", shown=None)
     bridge, token = bridges.create_bridge(owner.id, name[:100])
     audit.record(_actor(operator), "bridge.create", bridge.id, owner=owner.email, name=bridge.name)
+    return _token_shown(operator, bridge, token, f"Bridge {bridge.name} created")
+
+
+def _token_shown(operator: Operator, bridge: Bridge, token: str, what: str) -> Any:
+    """Commits, gives the broker the token (MQTT_PROVISIONING), and shows it once."""
     db.session.commit()
     problem = broker_accounts.provision_after_commit(current_app.config, bridge.id, token)
     if problem:
-        flash(f"The bridge works over HTTP, but its MQTT broker account was not made ({problem}); "
-              "rotate its token to try again.", "error")
+        flash(f"The token works over HTTP, but the MQTT broker account was not made ({problem}); "
+              "give the bridge a new token to try again.", "error")
     return _render("ops/bridges.html", operator, rows=fleet.bridges(), error=None,
-                   shown={"what": f"Bridge {bridge.name} created", "token": token})
+                   shown={"what": what, "token": token})
+
+
+@bp.post("/bridges/<bridge_id>/rotate-token")
+@operator_only
+def rotate_bridge_token(operator: Operator, bridge_id: str) -> Any:
+    """A new token, shown once; the old one stops working (as `provider bridges rotate-token`)."""
+    bridge = _row_or_404(Bridge, bridge_id)
+    token = bridges.rotate_token(bridge)
+    audit.record(_actor(operator), "bridge.rotate_token", bridge.id)
+    return _token_shown(operator, bridge, token, f"New token for bridge {bridge.name} (the old one no longer works)")
 
 
 @bp.post("/bridges/<bridge_id>/revoke")
@@ -449,6 +502,32 @@ def reset_account(operator: Operator, account_id: str) -> Any:
     db.session.commit()
     flash(f"A password reset link was mailed to {account.email}.", "notice")
     return redirect(url_for("ops.accounts_page"), 303)
+
+
+# Factory devices ----------------------------------------------------------------------------
+
+
+@bp.get("/devices")
+@operator_only
+def devices_page(operator: Operator) -> Any:
+    unclaimed = request.args.get("unclaimed") == "1"
+    return _render("ops/devices.html", operator, rows=factory.list_devices(unclaimed=unclaimed)[:fleet.LIST_LIMIT],
+                   unclaimed=unclaimed, shown=None, error=None)
+
+
+@bp.post("/devices/<serial>/factory-reset")
+@operator_only
+def factory_reset(operator: Operator, serial: str) -> Any:
+    """The device was reset on the line: unclaimed again, with a new claim code shown once."""
+    device = factory.find_device(serial[:64])
+    if device is None:
+        abort(404)
+    lock_id, code = claims.factory_reset(device)
+    audit.record(_actor(operator), "device.factory_reset", serial, lock_removed=lock_id)
+    db.session.commit()
+    return _render("ops/devices.html", operator, rows=factory.list_devices()[:fleet.LIST_LIMIT], unclaimed=False,
+                   error=None, shown={"what": f"{serial} is unclaimed" + (" (its lock was removed)" if lock_id else ""),
+                                      "claim_code": code})
 
 
 # Operators ------------------------------------------------------------------------------

@@ -122,18 +122,26 @@ def test_the_c_core_keeps_its_provisioned_keys_across_a_restart():
     assert again.otp_sealed
 
 
-def test_the_bench_cli_provisions_a_virtual_lock_once(tmp_path):
+@ENGINES
+def test_the_bench_cli_provisions_a_virtual_lock_once(tmp_path, engine):
     from click.testing import CliRunner
 
     from firmware_bridge.cli import main
 
+    if engine == "c":
+        require_c_engine()
     state = tmp_path / "lock.json"
-    args = ["provision", "--virtual", "--state-file", str(state), "--serial", "HALO-000042",
+    args = ["provision", "--virtual", "--engine", engine, "--state-file", str(state), "--serial", "HALO-000042",
             "--device-key", KEY.hex(), "--offline-secret", SECRET.hex()]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     assert "provisioned: HALO-000042" in first.output
     assert state.exists()
+    if engine == "c":  # the C core's flash: its key record
+        import json
+
+        saved = json.loads(state.read_text())
+        assert saved["engine"] == "c" and str(0x0002) in saved["nvs"]
     second = CliRunner().invoke(main, args)
     assert second.exit_code != 0 and "FACTORY_LOCKED" in second.output
     status = CliRunner().invoke(main, ["status", "--virtual", "--state-file", str(state), "--key", KEY.hex()])

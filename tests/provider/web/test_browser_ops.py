@@ -81,9 +81,10 @@ def test_operator_signs_in_with_totp_finds_the_failing_webhook_and_redelivers(pa
     page.click("nav >> text=Audit log")
     assert "webhook.redeliver" in page.inner_text("table")
     check_page(page, "ops-audit")
-    for name in ("Locks", "Clients", "Bridges", "Accounts", "Operators"):
+    headings = {"Clients": "OAuth clients", "Devices": "Factory devices"}
+    for name in ("Locks", "Clients", "Bridges", "Devices", "Accounts", "Operators"):
         page.click(f"nav >> text={name}")
-        page.wait_for_selector(f"h1:has-text('{name if name != 'Clients' else 'OAuth clients'}')")
+        page.wait_for_selector(f"h1:has-text('{headings.get(name, name)}')")
         check_page(page, f"ops-{name.lower()}")
 
     # Another operator, disabled from the console with the keyboard; it shows in the audit log.

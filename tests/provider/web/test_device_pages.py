@@ -64,6 +64,21 @@ def test_claim_errors_are_the_apis(owner_pages, form, status, sentence):
     assert db.session.query(Lock).count() == 0
 
 
+def test_the_boxs_qr_code_opens_the_claim_page_with_the_code_after_sign_in(pages, account):
+    from provider.services import factory
+
+    codes = labelled([device_row(903)])
+    url = factory.claim_url("http://localhost", codes["HALO-000903"])
+    path = url.removeprefix("http://localhost")
+    first = pages.get(path)
+    sign_in = first.headers["Location"]
+    assert first.status_code == 303 and sign_in.startswith("/account/sign-in?next=/account/claim")
+    signed = pages.post(sign_in, {"email": "jane@example.com", "password": "1234"}, page=sign_in)
+    assert signed.headers["Location"].endswith(path)
+    html = pages.get(path).get_data(as_text=True)
+    assert f'value="{codes["HALO-000903"]}"' in html
+
+
 def test_claim_without_csrf_is_refused(owner_pages):
     codes = labelled([device_row(901)])
     response = owner_pages.client.post("/account/claim", data={"claim_code": codes["HALO-000901"]})

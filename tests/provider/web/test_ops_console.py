@@ -334,3 +334,82 @@ def test_cli_changes_are_audited_as_the_consoles_are(app, account, oauth_client)
         assert result.exit_code == 0, (args, result.output)
     assert _audit_actions() == ["webhook.create", "bridge.create", "lock.add", "webhook.rotate_secret",
                                 "webhook.delete", "lock.remove", "client.create", "account.create"]
+
+
+# The console does what the CLI does: keys, bridges, factory devices --------------------------
+
+
+def test_operator_rotates_a_locks_key_and_moves_it_to_another_bridge(app, ops_pages, site, account):
+    from provider.models import KeyRotation, Lock
+    from provider.services import bridges
+
+    lock = site.locks[0]
+    page = f"/ops/locks/{lock.id}"
+    assert ops_pages.post(f"{page}/rotate-key", page=page).status_code == 303
+    rotation = db.session.query(KeyRotation).filter_by(lock_id=lock.id).one()
+    assert (rotation.reason, rotation.status) == ("operator", "pending")
+    html = ops_pages.get(page).get_data(as_text=True)
+    assert "operator" in html and "Rotation" in html
+    second, _ = bridges.create_bridge(account.id, "Garage bridge")
+    db.session.commit()
+    assert ops_pages.post(f"{page}/move", {"bridge_id": second.id}, page=page).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Lock, lock.id).bridge_id == second.id
+    # Another owner's bridge is refused with the API's sentence; nothing moves.
+    theirs, _ = bridges.create_bridge(create_other_owner().id, "Theirs")
+    db.session.commit()
+    ops_pages.post(f"{page}/move", {"bridge_id": theirs.id}, page=page)
+    db.session.expire_all()
+    assert db.session.get(Lock, lock.id).bridge_id == second.id
+    assert _audit_actions()[-2:] == ["lock.rotate_key", "lock.move"]
+
+
+def create_other_owner():
+    from provider.services.accounts import create_account
+
+    owner = create_account("other-owner@example.com", "pw-1234567")
+    db.session.commit()
+    return owner
+
+
+def test_operator_gives_a_bridge_a_new_token_shown_once_and_the_old_one_stops(ops_pages, site, client):
+    response = ops_pages.post(f"/ops/bridges/{site.bridge.id}/rotate-token", page="/ops/bridges")
+    assert response.status_code == 200
+    token = response.get_data(as_text=True).split('id="shown-token">')[1].split("<")[0]
+    assert client.get("/bridge/v1/locks", headers={"Authorization": f"Bearer {site.token}"}).status_code == 401
+    assert client.get("/bridge/v1/locks", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert _audit_actions()[-1] == "bridge.rotate_token"
+
+
+def test_operator_factory_resets_a_claimed_device_and_gets_its_new_claim_code(app, ops_pages, account):
+    from provider.models import Lock
+    from provider.services import claims
+    from tests.provider.devices.factory_helpers import device_row, labelled
+
+    codes = labelled([device_row(960), device_row(961)])
+    claims.claim(account.id, codes["HALO-000960"])
+    db.session.commit()
+    html = ops_pages.get("/ops/devices").get_data(as_text=True)
+    assert 'data-serial="HALO-000960"' in html and "claimed" in html
+    assert 'data-serial="HALO-000960"' not in ops_pages.get("/ops/devices?unclaimed=1").get_data(as_text=True)
+    response = ops_pages.post("/ops/devices/HALO-000960/factory-reset", page="/ops/devices")
+    assert response.status_code == 200
+    new_code = response.get_data(as_text=True).split('id="shown-claim-code">')[1].split("<")[0]
+    assert db.session.query(Lock).count() == 0
+    assert _audit_actions()[-1] == "device.factory_reset"
+    assert claims.claim(account.id, new_code).serial_number == "HALO-000960"
+    assert ops_pages.post("/ops/devices/NOPE/factory-reset", page="/ops/devices").status_code == 404
+
+
+def test_cli_key_bridge_and_device_changes_are_audited(app, site):
+    from tests.provider.devices.factory_helpers import device_row, labelled
+
+    labelled([device_row(962)])
+    lock = site.locks[0]
+    for args in (["locks", "rotate-key", "--lock", lock.id],
+                 ["locks", "move", "--lock", lock.id, "--bridge", site.bridge.id],
+                 ["bridges", "rotate-token", site.bridge.id],
+                 ["devices", "factory-reset", "HALO-000962"]):
+        result = _invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+    assert _audit_actions() == ["lock.rotate_key", "lock.move", "bridge.rotate_token", "device.factory_reset"]
