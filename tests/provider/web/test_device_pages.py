@@ -9,7 +9,7 @@ import pytest
 
 from provider.extensions import db
 from provider.models import AccessCode, Action, Event, Lock, LockShare
-from provider.services import access_codes, sharing
+from provider.services import sharing
 from tests.provider.devices.factory_helpers import device_row, labelled
 from tests.provider.web.conftest import Pages
 
