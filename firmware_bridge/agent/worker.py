@@ -377,8 +377,15 @@ class LockWorker:
         elif command.type == contract.PUT_CODE:
             await session.put_code(desired_entry(params), replace=bool(params.get("replace", True)))
         elif command.type == contract.DELETE_CODE:
+            slot = int(params["slot"])
+            if params.get("code") is not None:
+                # A code the cloud did not create: the slot may hold another one now, which stays.
+                held = next((entry for entry in await session.list_codes() if entry.slot == slot), None)
+                if held is None or held.code != params["code"]:
+                    _LOGGER.info("%s: slot %d no longer holds the code to delete; left alone", self.lock.name, slot)
+                    return
             try:
-                await session.delete_code(int(params["slot"]))
+                await session.delete_code(slot)
             except SlotEmpty:
                 pass  # already gone: the outcome the provider asked for
         elif command.type == contract.SET_TIME:
@@ -541,7 +548,10 @@ class LockWorker:
                 _LOGGER.info("%s: reconcile put slot %d (%s)", self.lock.name, want.slot,
                              "missing" if have is None else "changed")
             present.append(item["access_code_id"])
-        for slot in sorted({int(item["slot"]) for item in table["remove"]} & set(on_lock)):
+        for item in table["remove"]:
+            slot = int(item["slot"])
+            if slot not in on_lock or (item.get("code") is not None and on_lock[slot].code != item["code"]):
+                continue  # gone, or the slot holds another code now (set at the lock): it stays
             try:
                 await session.delete_code(slot)
             except SlotEmpty:

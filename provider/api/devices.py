@@ -79,11 +79,7 @@ def create_share(lock_id: str):
 @bp.delete("/locks/<lock_id>/shares/<share_id>")
 @require_oauth("devices.manage")
 def delete_share(lock_id: str, share_id: str):
-    account = current_account()
-    lock = locks.lock_for(account.id, lock_id, "view")
-    row = sharing.find_share(lock, share_id)
-    if row.account_id != account.id:  # leaving a lock needs no right; removing someone else does
-        locks.lock_for(account.id, lock_id, "share")
+    lock, row = sharing.share_to_remove(current_account().id, lock_id, share_id)
     sharing.revoke(lock, row)
     db.session.commit()
     return jsonify(ok=True)

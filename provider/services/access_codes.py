@@ -432,7 +432,10 @@ def delete_code(owner_id: str, access_code_id: str, *, limiter: rate_limits.Rate
     rate_limits.enforce(limiter, lock.id, "delete_code")
     row.status = "removing"
     row.error_code = None
-    _send(lock, row, contract.DELETE_CODE, {})
+    # A slot the cloud does not own may have been reprogrammed at the lock since the last sync: the
+    # bridge clears it only if it still holds this PIN.
+    sealed = None if row.is_managed else {"code": (CODE_PURPOSE, row.code_enc)}
+    _send(lock, row, contract.DELETE_CODE, {}, sealed=sealed)
     return row
 
 
@@ -525,13 +528,17 @@ def desired_table(lock: Lock) -> list[dict[str, Any]]:
 
 
 def removal_table(lock: Lock) -> list[dict[str, Any]]:
-    """The only slots a reconciling bridge may clear: codes the cloud was asked to delete."""
-    rows = db.session.execute(
-        select(AccessCode.id, AccessCode.slot)
+    """The only slots a reconciling bridge may clear: codes the cloud was asked to delete. An
+    unmanaged one carries its PIN: the slot is cleared only while it still holds that code."""
+    rows = db.session.scalars(
+        select(AccessCode)
         .where(AccessCode.lock_id == lock.id, AccessCode.status == "removing", AccessCode.is_offline.is_(False))
         .order_by(AccessCode.slot)
     ).all()
-    return [{"access_code_id": row.id, "slot": row.slot} for row in rows]
+    return [
+        {"access_code_id": row.id, "slot": row.slot, **({} if row.is_managed else {"code": plaintext(row)})}
+        for row in rows
+    ]
 
 
 def reconcile(
@@ -552,10 +559,11 @@ def reconcile(
     lock.unknown_code_slots = sorted(set(unknown_slots))
     lock.removed_code_slots = sorted(set(removed_slots))
     present_ids = set(present)
+    # What the lock still holds outside the cloud's table: slot -> PIN lookup (None: not reported).
     if unmanaged is None:
-        still_there = set(unknown_slots) - set(removed_slots)
+        still_there: dict[int, str | None] = {slot: None for slot in set(unknown_slots) - set(removed_slots)}
     else:
-        still_there = {int(entry["slot"]) for entry in unmanaged}
+        still_there = {int(entry["slot"]): pin_lookup(lock.id, str(entry["code"])) for entry in unmanaged}
     rows = db.session.scalars(
         select(AccessCode).where(
             AccessCode.lock_id == lock.id, AccessCode.status.in_(("pending", "removing")),
@@ -570,13 +578,22 @@ def reconcile(
             _confirmed(code)
             code.command_id = None
             _event(event_type, lock, code, "success")
-        elif code.status == "removing" and code.id not in present_ids and code.slot not in still_there:
+        elif code.status == "removing" and code.id not in present_ids and not _still_holds(code, still_there):
             if code.command_id:
                 commands.cancel_if_queued(code.command_id)
             code.status, code.error_code, code.command_id = "removed", None, None
             _event("access_code.deleted", lock, code, "success")
     if unmanaged is not None:
         _record_unmanaged(lock, unmanaged, at)
+
+
+def _still_holds(code: AccessCode, still_there: dict[int, str | None]) -> bool:
+    """Whether the lock still holds `code`: its slot, for the cloud's own; the slot with its PIN
+    for an unmanaged one (a slot reprogrammed at the lock holds another code)."""
+    if code.slot not in still_there:
+        return False
+    found = still_there[code.slot]
+    return code.is_managed or found is None or found == code.pin_lookup
 
 
 def _record_unmanaged(lock: Lock, entries: list[dict[str, Any]], at: datetime) -> None:

@@ -67,6 +67,18 @@ def find_share(lock: Lock, share_id: str) -> LockShare:
     return row
 
 
+def share_to_remove(account_id: str, lock_id: str, share_id: str) -> tuple[Lock, LockShare]:
+    """The lock and the share `account_id` may end: its own (leaving needs no right) or, with the
+    right to share, anyone's. The caller passes them to revoke()."""
+    from provider.services.locks import lock_for
+
+    lock = lock_for(account_id, lock_id, "view")
+    row = find_share(lock, share_id)
+    if row.account_id != account_id:
+        lock = lock_for(account_id, lock_id, "share")
+    return lock, row
+
+
 def revoke(lock: Lock, row: LockShare) -> None:
     """The account loses the lock, and so do the clients it authorised."""
     record_event("device.removed", device=lock, user_id=row.account_id, data={"lock_id": lock.id})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import wraps
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -228,6 +228,13 @@ def lock(owner: Account, lock_id: str) -> Any:
     return _lock_page(owner, _lock_or_error(owner, lock_id))
 
 
+def _refuse(err: ApiError) -> NoReturn:
+    """The API's refusal as a page: its 403 sentence for a role that may not, else a plain 404."""
+    if err.status == 403:
+        abort(make_response(error_page(403, sentence(err))))
+    abort(404)
+
+
 def _lock_or_error(owner: Account, lock_id: str, permission: str = "view") -> Any:
     """The lock if the account's role on it (owned or shared) allows `permission`: the API's
     access check (locks.lock_for), its 404 for a lock the account has no role on, its 403
@@ -235,9 +242,7 @@ def _lock_or_error(owner: Account, lock_id: str, permission: str = "view") -> An
     try:
         return locks.lock_for(owner.id, lock_id, permission)
     except ApiError as err:
-        if err.status == 403:
-            abort(make_response(error_page(403, sentence(err))))
-        abort(404)
+        _refuse(err)
 
 
 @bp.post("/locks/<lock_id>/actions")
@@ -301,9 +306,7 @@ def edit_code(owner: Account, code_id: str) -> Any:
     try:
         code = access_codes.get_code(owner.id, code_id)
     except ApiError as err:
-        if err.status == 403:
-            abort(make_response(error_page(403, sentence(err))))
-        abort(404)
+        _refuse(err)
     lock = _lock_or_error(owner, code.lock_id, "manage_codes")
     if request.method == "GET":
         form = {
@@ -371,7 +374,9 @@ def delete_code(owner: Account, code_id: str) -> Any:
 def claim(owner: Account) -> Any:
     form = {key: request.form.get(key, "").strip() for key in ("claim_code", "name", "timezone")}
     if request.method == "GET":
-        return _render("account/claim.html", owner, form={"claim_code": "", "name": "", "timezone": "UTC"},
+        # The QR code on the box opens this page with the code in the address (factory.claim_url).
+        scanned = request.args.get("code", "")[:64]
+        return _render("account/claim.html", owner, form={"claim_code": scanned, "name": "", "timezone": "UTC"},
                        error=None)
     try:
         lock = claims.claim(owner.id, form["claim_code"], name=form["name"] or None,
@@ -415,14 +420,11 @@ def share_lock(owner: Account, lock_id: str) -> Any:
 @bp.post("/locks/<lock_id>/shares/<share_id>/revoke")
 @signed_in
 def revoke_share(owner: Account, lock_id: str, share_id: str) -> Any:
-    lock = _lock_or_error(owner, lock_id)
     try:
-        row = sharing.find_share(lock, share_id)
-    except ApiError:
-        abort(404)
-    leaving = row.account_id == owner.id  # leaving a lock needs no right; removing someone else does
-    if not leaving:
-        lock = _lock_or_error(owner, lock_id, "share")
+        lock, row = sharing.share_to_remove(owner.id, lock_id, share_id)
+    except ApiError as err:
+        _refuse(err)
+    leaving = row.account_id == owner.id
     if not _confirmed():
         email = db.session.get(Account, row.account_id).email
         return _confirm_page(

@@ -512,3 +512,34 @@ def test_the_agent_logs_a_command_with_the_request_id_of_the_api_call_that_queue
     assert "request seam-unlock-0001" in lines[-1].getMessage() and "succeeded" in lines[-1].getMessage()
     entry = json.loads(JsonFormatter().format(lines[-1]))
     assert (entry["request_id"], entry["command_id"]) == ("seam-unlock-0001", "c1")
+
+
+def test_deleting_a_code_set_at_the_lock_leaves_a_slot_reprogrammed_since(harness):
+    h = harness()
+    h.lock.codes[7] = CodeEntry(7, "1357", "")  # the cloud asked to delete 8642 here; the keypad put 1357
+
+    async def body(h):
+        await h.until(lambda: h.provider.code_syncs)
+        h.provider.queue_command("c1", "lock-1", "delete_code", access_code_id="ac-7", slot=7, code="8642")
+        h.provider.queue_command("c2", "lock-1", "delete_code", access_code_id="ac-8", slot=7, code="1357")
+        await h.until(lambda: {"c1", "c2"} <= set(h.provider.results))
+
+    h.run(body)
+    assert h.provider.results["c1"]["status"] == h.provider.results["c2"]["status"] == "succeeded"
+    assert [slot for _, slot in _ops(h.lock, "delete_code")] == [7]  # only the second matched
+    assert 7 not in h.lock.codes
+
+
+def test_reconcile_clears_an_unmanaged_slot_only_while_it_holds_the_code(harness):
+    h = harness()
+    h.lock.codes = {7: CodeEntry(7, "1357", ""), 8: CodeEntry(8, "2468", "")}
+    h.provider.removing["lock-1"] = [{"access_code_id": "ac-7", "slot": 7, "code": "8642"},
+                                     {"access_code_id": "ac-8", "slot": 8, "code": "2468"}]
+
+    async def body(h):
+        await h.until(lambda: h.provider.code_syncs)
+
+    h.run(body)
+    report = h.provider.code_syncs[0][1]
+    assert report["removed_slots"] == [8] and [found["slot"] for found in report["unmanaged"]] == [7]
+    assert sorted(h.lock.codes) == [7]

@@ -93,9 +93,11 @@ def test_deleting_an_unmanaged_code_queues_its_removal(client, site, auth_header
     [code] = _codes(client, auth_headers, lock_id)
     deleted = client.delete(f"/access_codes/{code['access_code_id']}", headers=auth_headers)
     assert deleted.status_code == 200 and deleted.get_json()["status"] == "pending"
-    assert site.helper.code_table(lock_id)["remove"] == [{"access_code_id": code["access_code_id"], "slot": 5}]
+    # Its PIN goes along: the bridge clears the slot only while it still holds this code.
+    assert site.helper.code_table(lock_id)["remove"] == [
+        {"access_code_id": code["access_code_id"], "slot": 5, "code": "8642"}]
     [command] = site.helper.poll()
-    assert command["type"] == "delete_code" and command["params"]["slot"] == 5
+    assert command["type"] == "delete_code" and (command["params"]["slot"], command["params"]["code"]) == (5, "8642")
     site.helper.result(command["command_id"])
     assert _codes(client, auth_headers, lock_id) == []
     kinds = [(e.event_type, e.data.get("status")) for e in events(lock_id) if e.event_type.startswith("access_code")]
@@ -187,3 +189,21 @@ def test_a_reconcile_that_finds_a_new_codes_slot_taken_moves_the_cloud_code(clie
     assert (moved["slot"], moved["status"]) == (2, "pending")
     assert [c["params"]["slot"] for c in site.helper.poll()] == [2]
     assert [c["slot"] for c in _codes(client, auth_headers, lock_id, "?is_managed=false")] == [1]
+
+
+def test_an_unmanaged_code_being_removed_whose_slot_was_reprogrammed_is_gone(client, site, auth_headers, events):
+    lock_id = site.lock_ids[0]
+    site.helper.code_sync(lock_id, [], unknown_slots=[5], unmanaged=[_found(5, "8642")])
+    [code] = _codes(client, auth_headers, lock_id)
+    client.delete(f"/access_codes/{code['access_code_id']}", headers=auth_headers)
+    # Before the bridge got to it, someone cleared slot 5 at the keypad and programmed another PIN there.
+    site.helper.code_sync(lock_id, [], unknown_slots=[5], unmanaged=[_found(5, "1357")])
+    [now] = _codes(client, auth_headers, lock_id)
+    assert now["access_code_id"] != code["access_code_id"] and (now["code"], now["status"]) == ("1357", "active")
+    assert client.get(f"/access_codes/{code['access_code_id']}", headers=auth_headers).get_json()["status"] == "removed"
+    # A managed code's delete carries no PIN: its slot is the cloud's whatever it holds.
+    managed = client.post(f"/locks/{lock_id}/access_codes", headers=auth_headers, json={"code": "2468"}).get_json()
+    site.helper.run()
+    client.delete(f"/access_codes/{managed['access_code_id']}", headers=auth_headers)
+    deletes = [c for c in site.helper.poll() if c["type"] == "delete_code"]
+    assert [("code" in c["params"]) for c in deletes] == [False]

@@ -9,7 +9,7 @@ import pytest
 
 from provider.extensions import db
 from provider.models import AccessCode, Action, Event, Lock, LockShare
-from provider.services import access_codes, sharing
+from provider.services import sharing
 from tests.provider.devices.factory_helpers import device_row, labelled
 from tests.provider.web.conftest import Pages
 
@@ -62,6 +62,21 @@ def test_claim_errors_are_the_apis(owner_pages, form, status, sentence):
     assert response.status_code == status
     assert sentence in response.get_data(as_text=True)
     assert db.session.query(Lock).count() == 0
+
+
+def test_the_boxs_qr_code_opens_the_claim_page_with_the_code_after_sign_in(pages, account):
+    from provider.services import factory
+
+    codes = labelled([device_row(903)])
+    url = factory.claim_url("http://localhost", codes["HALO-000903"])
+    path = url.removeprefix("http://localhost")
+    first = pages.get(path)
+    sign_in = first.headers["Location"]
+    assert first.status_code == 303 and sign_in.startswith("/account/sign-in?next=/account/claim")
+    signed = pages.post(sign_in, {"email": "jane@example.com", "password": "1234"}, page=sign_in)
+    assert signed.headers["Location"].endswith(path)
+    html = pages.get(path).get_data(as_text=True)
+    assert f'value="{codes["HALO-000903"]}"' in html
 
 
 def test_claim_without_csrf_is_refused(owner_pages):
