@@ -49,6 +49,8 @@ NO_SPACE_ON_DEVICE: Final = "NO_SPACE_ON_DEVICE"
 #: A first put (`replace` false) found the slot holding a code the cloud did not create: the
 #: cloud moves its code to another slot and keeps the lock's.
 SLOT_OCCUPIED: Final = "SLOT_OCCUPIED"
+#: The lock's firmware does not implement weekly schedules (it would open at all hours).
+SCHEDULES_NOT_SUPPORTED: Final = "SCHEDULES_NOT_SUPPORTED"
 ERROR_CODES: Final = (
     LOCK_JAMMED,
     BOLT_OBSTRUCTED,
@@ -58,6 +60,7 @@ ERROR_CODES: Final = (
     DEVICE_OFFLINE,
     NO_SPACE_ON_DEVICE,
     SLOT_OCCUPIED,
+    SCHEDULES_NOT_SUPPORTED,
 )
 #: What Seam reads as `message` next to an error code when the bridge sent none.
 ERROR_MESSAGES: Final = {
@@ -86,7 +89,17 @@ OBSTRUCTED: Final = "obstructed"
 BATTERY: Final = "battery"
 DOOR: Final = "door"
 TAMPER: Final = "tamper"
-LOCK_EVENT_TYPES: Final = (LOCKED, UNLOCKED, INCORRECT_PIN, JAMMED, OBSTRUCTED, BATTERY, DOOR, TAMPER)
+#: An offline code opened the lock; data: generation, kind, start_hour, end_hour, counter.
+OFFLINE_CODE_USED: Final = "offline_code_used"
+#: A PIN the lock recognised did not open it; data: reason, slot (online code) or the
+#: offline code's fields (generation, kind, start_hour, end_hour, counter).
+ACCESS_DENIED: Final = "access_denied"
+LOCK_EVENT_TYPES: Final = (LOCKED, UNLOCKED, INCORRECT_PIN, JAMMED, OBSTRUCTED, BATTERY, DOOR, TAMPER,
+                           OFFLINE_CODE_USED, ACCESS_DENIED)
+#: Kinds of offline code (docs/ble-protocol.md 17.3).
+OFFLINE_KINDS: Final = ("one_time", "hourly", "daily")
+#: Why a recognised PIN was refused (`data.reason` of access_denied).
+DENIAL_REASONS: Final = ("outside_schedule", "revoked", "already_used", "table_full", "unknown")
 
 #: `data.kind` of a tamper event.
 TAMPER_CASE_OPENED: Final = "case_opened"

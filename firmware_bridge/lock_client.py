@@ -76,12 +76,18 @@ from firmware_bridge.protocol.messages import (
     LockResponse,
     PutCodeRequest,
     PutCodeResponse,
+    PutScheduledCodeRequest,
+    PutScheduledCodeResponse,
     ReadEventsRequest,
     ReadEventsResponse,
     Request,
     Response,
+    RevokeOfflineCodeRequest,
+    RevokeOfflineCodeResponse,
     RotateKeyRequest,
     RotateKeyResponse,
+    SetOfflineSecretRequest,
+    SetOfflineSecretResponse,
     SetTimeRequest,
     SetTimeResponse,
     StatusRequest,
@@ -89,7 +95,9 @@ from firmware_bridge.protocol.messages import (
     UnlockRequest,
     UnlockResponse,
 )
+from firmware_bridge.protocol.offline import OfflineCode, secret_proof
 from firmware_bridge.protocol.provisioning import Provision
+from firmware_bridge.protocol.schedule import ScheduleWindow
 
 _LOGGER = logging.getLogger(__name__)
 _R = TypeVar("_R", bound=Response)
@@ -656,6 +664,39 @@ class LockClient:
             build, PutCodeResponse, self.timeouts.code_write, retry_safe=slot is not None
         )
         return response.slot
+
+    async def put_scheduled_code(
+        self, slot: int, pin: str, name: str, starts: datetime | None, ends: datetime | None,
+        tz_rule: str, windows: tuple[ScheduleWindow, ...], *, replace: bool = False,
+    ) -> int:
+        """PUT_CODE with a weekly schedule (docs/ble-protocol.md 18). A lock without the
+        extension refuses it (UNKNOWN_OPCODE / UNSUPPORTED_EXTENSION): never sent as a plain
+        PUT_CODE, which would open at all hours."""
+        starts_at = int(starts.timestamp()) if starts is not None else None
+        ends_at = int(ends.timestamp()) if ends is not None else None
+        response = await self._request(
+            lambda rid: PutScheduledCodeRequest(rid, slot, pin, name, starts_at, ends_at, replace, tz_rule,
+                                                windows),
+            PutScheduledCodeResponse, self.timeouts.code_write, retry_safe=True,
+        )
+        return response.slot
+
+    async def set_offline_secret(self, generation: int, secret: bytes) -> None:
+        """Install the offline-code secret (idempotent); the lock's proof is checked."""
+        response = await self._request(
+            lambda rid: SetOfflineSecretRequest(rid, generation, secret), SetOfflineSecretResponse,
+            self.timeouts.code_write, retry_safe=True,
+        )
+        if not hmac.compare_digest(response.proof, secret_proof(secret, generation)):
+            raise LockProtocolError(f"{self.name}: the lock's proof of the offline secret does not verify")
+
+    async def revoke_offline_code(self, code: OfflineCode) -> int:
+        """Refuse one offline code from now on; returns the room left in the lock's table."""
+        response = await self._request(
+            lambda rid: RevokeOfflineCodeRequest(rid, code.kind, code.start_hour, code.end_hour, code.counter),
+            RevokeOfflineCodeResponse, self.timeouts.code_write, retry_safe=True,
+        )
+        return response.free_entries
 
     async def delete_code(self, slot: int) -> None:
         """Delete the code in ``slot``; an already empty slot counts as deleted."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("health", "oauth", "webhooks", "locks", "actions", "access_codes", "deliveries")
+MODULES = ("health", "oauth", "webhooks", "locks", "actions", "access_codes", "offline_codes", "deliveries")
 
 
 def load() -> None:

@@ -26,8 +26,11 @@ from firmware_bridge.agent.model import (
     LockOperationError,
     LockStatus,
     SlotEmpty,
+    Unsupported,
 )
 from firmware_bridge.protocol import const, messages
+from firmware_bridge.protocol.offline import OfflineCode
+from firmware_bridge.protocol.schedule import ScheduleWindow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,6 +46,11 @@ SOURCES = {const.Source.KEYPAD: contract.SOURCE_KEYPAD, const.Source.MANUAL: con
            const.Source.BLE: contract.SOURCE_BLE, const.Source.AUTO_LOCK: contract.SOURCE_AUTO_LOCK}
 BOLT_STATES = {const.BoltState.LOCKED: "locked", const.BoltState.UNLOCKED: "unlocked"}
 DOOR_STATES = {const.DoorState.OPEN: "open", const.DoorState.CLOSED: "closed", const.DoorState.AJAR: "ajar"}
+OFFLINE_KINDS = {const.OfflineKind.ONE_TIME: "one_time", const.OfflineKind.HOURLY: "hourly",
+                 const.OfflineKind.DAILY: "daily"}
+WIRE_KINDS = {name: kind for kind, name in OFFLINE_KINDS.items()}
+DENIALS = {const.AccessDenial.OUTSIDE_SCHEDULE: "outside_schedule", const.AccessDenial.REVOKED: "revoked",
+           const.AccessDenial.ALREADY_USED: "already_used", const.AccessDenial.TABLE_FULL: "table_full"}
 
 
 def signal_quality(dbm: int) -> int | None:
@@ -101,10 +109,24 @@ def to_event(event: messages.LockEvent) -> LockEvent | None:
         kind, data = contract.DOOR, {"state": DOOR_STATES[event.door]}
     elif isinstance(event, messages.TamperEvent):
         kind, data = contract.TAMPER, {"kind": event.kind.name.lower()}
+    elif isinstance(event, messages.OfflineCodeUsedEvent):
+        if event.kind not in OFFLINE_KINDS:
+            return None
+        kind, data = contract.OFFLINE_CODE_USED, _offline_fields(event)
+    elif isinstance(event, messages.AccessDeniedEvent):
+        kind = contract.ACCESS_DENIED
+        data = {"reason": DENIALS.get(event.reason, "unknown"), "slot": event.slot}
+        if event.kind in OFFLINE_KINDS:
+            data.update(_offline_fields(event))
     else:
         return None
     return LockEvent(seq=event.seq, type=kind, occurred_at=datetime.fromtimestamp(event.timestamp, UTC),
                      data=data)
+
+
+def _offline_fields(event: messages.OfflineCodeUsedEvent | messages.AccessDeniedEvent) -> dict[str, Any]:
+    return {"generation": event.generation, "kind": OFFLINE_KINDS[event.kind], "start_hour": event.start_hour,
+            "end_hour": event.end_hour, "counter": event.counter}
 
 
 def translate(err: lc.LockClientError) -> LockOperationError:
@@ -115,6 +137,8 @@ def translate(err: lc.LockClientError) -> LockOperationError:
     if isinstance(err, lc.LockRefused | lc.LockInvalidRequest):
         if err.error_code is const.ErrorCode.SLOT_EMPTY:
             return SlotEmpty(str(err))
+        if err.error_code in (const.ErrorCode.UNKNOWN_OPCODE, const.ErrorCode.UNSUPPORTED_EXTENSION):
+            return Unsupported(str(err))
         return LockOperationError(ERROR_CODES.get(err.error_code, contract.FIRMWARE_REFUSED), str(err))
     return LockOperationError(contract.FIRMWARE_REFUSED, str(err))
 
@@ -159,8 +183,26 @@ class LockClientSession:
 
     async def put_code(self, entry: CodeEntry, *, replace: bool = True) -> None:
         # replace=True only where the slot is the cloud's already: a first put never overwrites.
-        await self._call(lambda: self.client.put_code(entry.slot, entry.code, entry.name[:contract.NAME_MAX_CHARS],
-                                                      entry.starts_at, entry.ends_at, replace=replace))
+        name = entry.name[:contract.NAME_MAX_CHARS]
+        if entry.tz_rule is None:
+            await self._call(lambda: self.client.put_code(entry.slot, entry.code, name, entry.starts_at,
+                                                          entry.ends_at, replace=replace))
+            return
+        rule = entry.tz_rule
+        windows = tuple(ScheduleWindow(*window) for window in entry.windows)
+        try:
+            await self._call(lambda: self.client.put_scheduled_code(entry.slot, entry.code, name, entry.starts_at,
+                                                                    entry.ends_at, rule, windows, replace=replace))
+        except Unsupported as err:
+            raise LockOperationError(contract.SCHEDULES_NOT_SUPPORTED, err.message) from err
+
+    async def set_offline_secret(self, generation: int, secret: bytes) -> None:
+        await self._call(lambda: self.client.set_offline_secret(generation, secret))
+
+    async def revoke_offline_code(self, kind: str, start_hour: int, end_hour: int, counter: int) -> int:
+        code = OfflineCode(WIRE_KINDS[kind], start_hour, end_hour, counter)
+        free: int = await self._call(lambda: self.client.revoke_offline_code(code))
+        return free
 
     async def delete_code(self, slot: int) -> None:
         await self._call(lambda: self.client.delete_code(slot))

@@ -120,6 +120,10 @@ class CodeEntry:
     name: str = ""
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+    # A weekly schedule (docs/ble-protocol.md 18): the POSIX TZ rule and (weekdays, start
+    # minute, end minute) windows. A listed code never carries one (LIST_CODES omits it).
+    tz_rule: str | None = None
+    windows: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,13 @@ class LinkLost(LockOperationError):
 
     def __init__(self, message: str = "connection lost during the operation") -> None:
         super().__init__(contract.ACTION_TIMEOUT, message)
+
+
+class Unsupported(LockOperationError):
+    """The lock's firmware does not implement the request (an older lock)."""
+
+    def __init__(self, message: str = "not supported by the lock's firmware") -> None:
+        super().__init__(contract.FIRMWARE_REFUSED, message)
 
 
 class SlotEmpty(LockOperationError):
@@ -197,6 +208,14 @@ class LockSession(Protocol):
         ...
 
     async def rotate_key(self, rotation_id: int, new_key: bytes) -> None: ...
+
+    async def set_offline_secret(self, generation: int, secret: bytes) -> None:
+        """Install the offline-code secret (raises Unsupported on a lock without offline codes)."""
+        ...
+
+    async def revoke_offline_code(self, kind: str, start_hour: int, end_hour: int, counter: int) -> int:
+        """Refuse one offline code from now on; returns the room left in the lock's table."""
+        ...
 
 
 EventCallback = Callable[[], None]

@@ -176,9 +176,11 @@ class ProviderApi:
         return await self.call("POST", "/heartbeat", {"locks": locks})
 
     async def desired_codes(self, lock_id: str) -> dict[str, Any]:
-        """`access_codes` (what must be on the lock) and `remove` (the only slots to clear)."""
+        """`access_codes` (what must be on the lock), `remove` (the only slots to clear), and the
+        offline-code secret with the revocations to deliver (`offline`, `offline_revocations`)."""
         data = await self.call("GET", f"/locks/{lock_id}/access_codes")
-        return {"access_codes": list(data.get("access_codes", [])), "remove": list(data.get("remove", []))}
+        return {"access_codes": list(data.get("access_codes", [])), "remove": list(data.get("remove", [])),
+                "offline": data.get("offline"), "offline_revocations": list(data.get("offline_revocations") or [])}
 
     async def key_confirmed(self, lock_id: str, rotation_id: int) -> dict[str, Any]:
         return await self.call("POST", f"/locks/{lock_id}/key_confirmed", {"rotation_id": rotation_id})

@@ -33,6 +33,7 @@ from firmware_bridge.agent.model import (
     LockStatus,
     Result,
     SlotEmpty,
+    Unsupported,
 )
 from firmware_bridge.agent.provider_api import Backoff, ProviderApi, ProviderError
 
@@ -70,8 +71,11 @@ def same_code(a: CodeEntry, b: CodeEntry) -> bool:
 
 
 def desired_entry(item: dict[str, Any]) -> CodeEntry:
+    schedule = item.get("schedule") or None
     return CodeEntry(slot=int(item["slot"]), code=str(item["code"]), name=item.get("device_name") or "",
-                     starts_at=parse_time(item.get("starts_at")), ends_at=parse_time(item.get("ends_at")))
+                     starts_at=parse_time(item.get("starts_at")), ends_at=parse_time(item.get("ends_at")),
+                     tz_rule=schedule["tz_rule"] if schedule else None,
+                     windows=tuple((int(d), int(a), int(b)) for d, a, b in schedule["windows"]) if schedule else ())
 
 
 def found_entry(entry: CodeEntry) -> dict[str, Any]:
@@ -121,6 +125,8 @@ class LockWorker:
         self._last_reconcile = 0.0
         # How many codes the lock held when last read; None after our own code writes.
         self._code_count: int | None = None
+        # The offline-code secret generation installed on the lock by this process (None: not yet).
+        self._offline_generation: int | None = None
         self.connects = 0  # for tests and the benchmark's connection-policy figures
         self._stopping = False
 
@@ -473,7 +479,44 @@ class LockWorker:
                 del self._outbox[:len(batch)]
             self._outbox_ready.clear()
 
-    async def reconcile(self, session: LockSession) -> dict[str, list[Any]]:
+    async def _sync_offline(self, session: LockSession, table: dict[str, Any]) -> dict[str, Any]:
+        """The offline-code secret the cloud issues under, and the revocations it queued
+        (docs/ble-protocol.md 17): both reach a lock only when a bridge does, so every
+        reconciliation (each reconnection among them) delivers what is outstanding."""
+        offline = table.get("offline")
+        if not offline:
+            return {}
+        generation = int(offline["generation"])
+        if self._offline_generation != generation:
+            try:
+                await session.set_offline_secret(generation, bytes.fromhex(offline["secret"]))
+            except Unsupported:
+                return {"offline": {"unsupported": True}}
+            except LinkLost:
+                raise
+            except LockOperationError as err:
+                _LOGGER.warning("%s: cannot install the offline-code secret: %s", self.lock.name, err)
+                return {}
+            self._offline_generation = generation
+            _LOGGER.info("%s: offline-code secret generation %d installed", self.lock.name, generation)
+        revoked: list[str] = []
+        for item in table.get("offline_revocations") or []:
+            if int(item["generation"]) != generation:
+                continue  # a code of an older secret no longer opens anyway
+            try:
+                free = await session.revoke_offline_code(item["kind"], int(item["start_hour"]),
+                                                         int(item["end_hour"]), int(item["counter"]))
+            except LinkLost:
+                raise
+            except LockOperationError as err:
+                _LOGGER.warning("%s: cannot revoke offline code %s: %s", self.lock.name, item["access_code_id"], err)
+                continue
+            revoked.append(item["access_code_id"])
+            _LOGGER.info("%s: offline code %s revoked (%d table entries left)", self.lock.name,
+                         item["access_code_id"], free)
+        return {"offline": {"generation": generation}, "revoked": revoked}
+
+    async def reconcile(self, session: LockSession) -> dict[str, Any]:
         """Converges the lock's code table with the provider's.
 
         Policy (docs/bridge-agent.md): the cloud owns the codes it created.  Its codes missing
@@ -523,8 +566,9 @@ class LockWorker:
         if on_lock:
             _LOGGER.info("%s: keeping %d code(s) the cloud did not create, in slots %s", self.lock.name,
                          len(on_lock), sorted(on_lock))
-        report = {"present": present, "unknown_slots": sorted(on_lock), "removed_slots": removed,
+        report: dict[str, Any] = {"present": present, "unknown_slots": sorted(on_lock), "removed_slots": removed,
                   "unmanaged": [found_entry(entry) for _, entry in sorted(on_lock.items())]}
+        report.update(await self._sync_offline(session, table))
         await self._api.code_sync(self.lock.lock_id, report)
         self._code_count = len(present) + len(on_lock)
         self._needs_reconcile = False

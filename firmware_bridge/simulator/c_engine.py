@@ -45,6 +45,7 @@ from firmware_bridge.protocol import (
     DeviceInfo,
     DoorState,
     LockEvent,
+    OfflineCodeUsedEvent,
     TamperKind,
     decode_event,
 )
@@ -470,13 +471,15 @@ class CLock(SimulatedHardware):
         self._listeners.remove(listener)
 
     def _capture(self, action: Callable[[], None]) -> LockEvent | None:
-        """Run an input and return the first event it caused (a battery reading aside)."""
+        """Run an input and return the first event it caused (a battery reading aside, and the
+        OfflineCodeUsedEvent that precedes an offline code's unlock: the outcome is the unlock,
+        as the Python engine answers)."""
         self._captured = captured = []
         try:
             action()
         finally:
             self._captured = None
-        return next((e for e in captured if not isinstance(e, BatteryEvent)), None)
+        return next((e for e in captured if not isinstance(e, BatteryEvent | OfflineCodeUsedEvent)), None)
 
     # --------------------------------------------------------- battery
     def _drain(self, amount: float) -> None:

@@ -83,5 +83,9 @@ def delete_code(access_code_id: str):
     with legacy_failures("ACCESS_CODE_REMOVAL_FAILED"):
         code = access_codes.delete_code(current_account_id(), access_code_id, limiter=limiter())
     body = {"ok": True, "access_code_id": code.id, "status": "pending", "lock_id": code.lock_id}
+    if code.is_offline:
+        # Not a failure: the answer says the lock hears of it only at its next connection.
+        body.update(is_offline_access_code=True, revocation_queued=code.status == "removing",
+                    message=code.delete_message)
     db.session.commit()
     return jsonify(body)

@@ -28,6 +28,7 @@ from provider.services import (
     key_rotation,
     lock_reports,
     locks,
+    offline_codes,
 )
 
 #: WSGI environ key set only by provider.bridge_api.server (never from a request header):
@@ -147,8 +148,9 @@ def heartbeat():
 def desired_codes(lock_id: str):
     lock = locks.served_lock(_bridge().id, lock_id)
     table, remove = access_codes.desired_table(lock), access_codes.removal_table(lock)
+    offline = offline_codes.offline_payload(lock)
     db.session.commit()
-    return jsonify(access_codes=table, remove=remove)
+    return jsonify(access_codes=table, remove=remove, **offline)
 
 
 @bp.post("/locks/<lock_id>/code_sync")
@@ -160,6 +162,7 @@ def code_sync(lock_id: str):
         lock, body["present"], unknown_slots=body["unknown_slots"], removed_slots=body["removed_slots"],
         unmanaged=body["unmanaged"],
     )
+    offline_codes.apply_sync(lock, body["offline"], body["revoked"])
     db.session.commit()
     return jsonify(ok=True)
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.sql import true
+from sqlalchemy.sql import false, true
 
 from provider.clock import now
 from provider.extensions import db
@@ -105,6 +105,11 @@ class Lock(TimestampMixin, db.Model):
     code_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unknown_code_slots: Mapped[list[int] | None] = mapped_column(JSON)
     removed_code_slots: Mapped[list[int] | None] = mapped_column(JSON)
+    # Offline codes (docs/ble-protocol.md 17): the secret they are derived from (encrypted), its
+    # generation, and whether the lock confirmed it (None, pending, installed, unsupported).
+    offline_secret_enc: Mapped[str | None] = mapped_column(Text)
+    offline_generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    offline_state: Mapped[str | None] = mapped_column(String(16))
     # The factory device this lock is, when it came in through a manifest and a claim.
     device_id: Mapped[str | None] = mapped_column(ForeignKey("factory_devices.id"), unique=True)
     # Not a column: the role of the account asking ("owner", "admin", "user"), set by the access check.
@@ -142,14 +147,32 @@ class AccessCode(TimestampMixin, db.Model):
     revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # When the lock first confirmed the code: until then a change is still its creation for Seam.
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An offline code: no slot (0), its PIN derived from the lock's offline secret of
+    # `offline_generation` for (kind, start hour, end hour, counter).
+    is_offline: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    offline_kind: Mapped[str | None] = mapped_column(String(16))
+    offline_start_hour: Mapped[int | None] = mapped_column(Integer)
+    offline_end_hour: Mapped[int | None] = mapped_column(Integer)
+    offline_counter: Mapped[int | None] = mapped_column(Integer)
+    offline_generation: Mapped[int | None] = mapped_column(BigInteger)
+    # When the lock last reported a use (its own clock), for offline codes.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Weekly windows of an online code: [{"days": [...], "start_time": "09:00", "end_time": "17:30"}].
+    weekly_schedule: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # False for a code found on the lock that the cloud did not create (set at the keypad, by
     # another app): listed, convertible and deletable, never put back or changed by the cloud.
     is_managed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
+
+    # Not columns: what the answer to this request reports (an offline code's rounding, why a
+    # deletion waits for the lock).
+    warnings = ()
+    delete_message = None
 
     __table_args__ = (
         # Listing one lock's codes stays an index range scan with millions of rows.
         Index("ix_access_codes_lock_status", "lock_id", "status", "created_at"),
         Index("ix_access_codes_lock_pin", "lock_id", "pin_lookup"),
+        Index("ix_access_codes_offline", "lock_id", "offline_start_hour"),
     )
 
 

@@ -16,6 +16,7 @@ from marshmallow import (
 )
 
 import bridge_contract as contract
+from firmware_bridge.protocol.const import OFFLINE_CODES_PER_WINDOW
 from provider.schemas.fields import StrictBoolean, UTCDateTime
 
 #: The lock-event types a bridge may post (bridge_contract.LOCK_EVENT_TYPES).
@@ -75,6 +76,28 @@ class LockEventSchema(Schema):
             raise ValidationError({"data": ["state must be open, closed or ajar"]})
         elif kind == contract.INCORRECT_PIN and not isinstance(data.get("pin"), str | None):
             raise ValidationError({"data": ["pin must be a string"]})
+        elif kind == contract.OFFLINE_CODE_USED:
+            _check_offline_fields(data)
+        elif kind == contract.ACCESS_DENIED:
+            if data.get("reason") not in contract.DENIAL_REASONS:
+                raise ValidationError({"data": ["unknown reason"]})
+            slot = data.get("slot")
+            if slot is not None and (not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot < 10_000):
+                raise ValidationError({"data": ["slot must be an integer"]})
+            if slot is None:
+                _check_offline_fields(data)
+
+
+def _check_offline_fields(data: dict[str, Any]) -> None:
+    """An offline code's identity: generation, kind, start and end hour, counter."""
+    if data.get("kind") not in contract.OFFLINE_KINDS:
+        raise ValidationError({"data": ["kind must be one_time, hourly or daily"]})
+    # Whole hours since 1970 stay below 2^31 until the year 246,000; a counter is 0..3.
+    for name, top in (("generation", 0xFFFF_FFFF), ("start_hour", 2**31 - 1), ("end_hour", 2**31 - 1),
+                      ("counter", OFFLINE_CODES_PER_WINDOW - 1)):
+        value = data.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+            raise ValidationError({"data": [f"{name} must be an integer 0-{top}"]})
 
 
 class EventsSchema(Schema):
@@ -130,12 +153,21 @@ class FoundCodeSchema(Schema):
     ends_at = UTCDateTime(allow_none=True, load_default=None)
 
 
+class OfflineSyncSchema(Schema):
+    generation = fields.Integer(strict=True, validate=validate.Range(min=0, max=0xFFFF_FFFF))
+    unsupported = StrictBoolean()
+
+
 class CodeSyncSchema(Schema):
     present = fields.List(fields.String(validate=ID), load_default=list, validate=MAX_ITEMS)
     unknown_slots = fields.List(fields.Integer(strict=True), load_default=list, validate=MAX_ITEMS)
     removed_slots = fields.List(fields.Integer(strict=True), load_default=list, validate=MAX_ITEMS)
     # Absent (an older bridge): the unmanaged codes the cloud knows stay as they are.
     unmanaged = fields.List(fields.Nested(FoundCodeSchema), load_default=None, validate=MAX_ITEMS)
+    # The offline-code secret the lock holds now ({"generation": N}) or {"unsupported": true};
+    # absent: nothing learnt. `revoked`: offline codes whose revocation the lock took.
+    offline = fields.Nested(OfflineSyncSchema, load_default=None, allow_none=True)
+    revoked = fields.List(fields.String(validate=ID), load_default=list, validate=MAX_ITEMS)
 
 
 commands_query_schema = CommandsQuerySchema()

@@ -8,9 +8,11 @@ from flask import current_app
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 import bridge_contract as contract
+from firmware_bridge.protocol.const import SCHEDULE_MAX_WINDOWS
 from provider.schemas.fields import UTCDateTime, compile_dump
 from provider.services import access_codes as access_code_rules
 from provider.services import locks as lock_rules
+from provider.services import offline_codes
 
 
 class LockSchema(Schema):
@@ -56,6 +58,10 @@ class LockSchema(Schema):
     door_state = fields.String(dump_only=True, allow_none=True)
     device_time = UTCDateTime(dump_only=True, allow_none=True)
     access_code_constraints = fields.Method("_constraints", dump_only=True)
+    can_program_online_access_codes = fields.Constant(True, dump_only=True)
+    # True once the lock confirmed the secret the cloud derives offline codes from.
+    can_program_offline_access_codes = fields.Method("_offline", dump_only=True)
+    offline_access_code_constraints = fields.Method("_offline_constraints", dump_only=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
 
@@ -79,6 +85,12 @@ class LockSchema(Schema):
             return None
         return {"latitude": lock.latitude, "longitude": lock.longitude}
 
+    def _offline(self, lock: Any) -> bool:
+        return offline_codes.can_program(lock)
+
+    def _offline_constraints(self, lock: Any) -> dict[str, Any] | None:
+        return offline_codes.constraints() if offline_codes.can_program(lock) else None
+
     def _constraints(self, lock: Any) -> dict[str, Any]:
         return {
             "code_length_min": contract.PIN_MIN_DIGITS,
@@ -87,6 +99,7 @@ class LockSchema(Schema):
             "name_length_max_on_device": contract.NAME_MAX_CHARS,
             "code_capacity": lock.code_capacity,
             "schedules_evaluated_on_device": True,
+            "weekly_schedule_max_windows": SCHEDULE_MAX_WINDOWS,
         }
 
 

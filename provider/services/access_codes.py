@@ -15,12 +15,12 @@ from sqlalchemy import select
 
 import bridge_contract as contract
 from provider.clock import now as clock_now
-from provider.errors import ApiError, not_found
+from provider.errors import ApiError, InvalidRequest, not_found
 from provider.extensions import db
 from provider.models import AccessCode, Command, Lock
 from provider.models.base import new_id
 from provider.models.device import LIVE_CODE_STATUSES
-from provider.services import commands, crypto, rate_limits
+from provider.services import commands, crypto, offline_codes, rate_limits, weekly_schedules
 from provider.services.events import record_event
 from provider.services.locks import accessible_row, lock_for, lock_rows
 
@@ -79,6 +79,11 @@ def device_name(code: AccessCode) -> str:
 
 def code_type(code: AccessCode) -> str:
     return "time_bound" if code.starts_at is not None else "ongoing"
+
+
+def shown_status(code: AccessCode) -> str:
+    """An offline code is set from the start: nothing of it has to reach the lock."""
+    return "set" if code.is_offline and code.status == "active" else code.status
 
 
 def pin_lookup(lock_id: str, pin: str) -> str:
@@ -177,37 +182,84 @@ def _send_put(lock: Lock, code: AccessCode, *, replace: bool | None = None) -> N
             "device_name": device_name(code),
             "starts_at": commands.iso_z(code.starts_at),
             "ends_at": commands.iso_z(code.ends_at),
+            **_schedule_param(lock, code),
         },
         sealed={"code": (CODE_PURPOSE, code.code_enc)},  # the PIN stays encrypted in the queue
     )
+
+
+def _schedule_param(lock: Lock, code: AccessCode) -> dict[str, Any]:
+    """A scheduled code's windows and its lock's TZ rule (section 18 of docs/ble-protocol.md)."""
+    if not code.weekly_schedule:
+        return {}
+    return {"schedule": weekly_schedules.to_wire(code.weekly_schedule, lock.timezone)}
 
 
 def create_code(
     owner_id: str,
     lock_id: str,
     *,
-    code: str,
+    code: str | None = None,
     name: str | None = None,
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
     limiter: rate_limits.RateLimiter,
+    is_offline_access_code: bool = False,
+    is_one_time_use: bool = False,
+    weekly_schedule: list[dict[str, Any]] | None = None,
 ) -> AccessCode:
-    """Accepts a code as pending (also for an offline lock: it is applied when the lock is back)."""
+    """Accepts a code as pending (also for an offline lock: it is applied when the lock is back).
+
+    An offline access code (`is_offline_access_code`) is derived, not sent: `code` is not
+    taken, the answer is at once and final (offline_codes)."""
     at = clock_now()
+    if is_offline_access_code:
+        return _create_offline(owner_id, lock_id, name=name, starts_at=starts_at, ends_at=ends_at,
+                               one_time=is_one_time_use, weekly_schedule=weekly_schedule, limiter=limiter, at=at)
+    if is_one_time_use:
+        raise _bad("ONE_TIME_USE_NEEDS_OFFLINE", "is_one_time_use is for offline access codes "
+                                                 "(is_offline_access_code: true).")
+    if code is None:
+        raise InvalidRequest("Missing data for required field (only an offline access code's PIN is "
+                             "chosen for you).", field="code")
     validate_pin(code)
     validate_name(name)
     validate_window(starts_at, ends_at, starts_changed=True, at=at)
-    # The owner check and the per-lock write lock in one statement: PIN and slot checks serialise.
+    schedule = weekly_schedules.normalize(weekly_schedule)
+    lock = _writable_lock(owner_id, lock_id)
+    rate_limits.enforce(limiter, lock.id, "create_code", at)
+    if schedule is not None:
+        weekly_schedules.check_timezone(lock.timezone)
+    slot = _free_slot(lock, _live_slots(lock.id, code))
+    row = _add_row(lock, code, slot, name=name, starts_at=starts_at, ends_at=ends_at, at=at,
+                   status="pending", is_managed=True)
+    row.weekly_schedule = schedule
+    _send_put(lock, row)
+    return row
+
+
+def _writable_lock(owner_id: str, lock_id: str) -> Lock:
+    """The owner check and the per-lock write lock in one statement: PIN and slot checks serialise."""
     [lock] = lock_rows([lock_id], owner_id=owner_id) or [None]
     if lock is None:
         # Not its owner: an admin of a lock shared with the account manages its codes too
         # (lock_for answers 404 for a foreign lock, 403 for a role that may not).
         [lock] = lock_rows([lock_for(owner_id, lock_id, "manage_codes").id])
+    return lock
+
+
+def _create_offline(owner_id: str, lock_id: str, *, name: str | None, starts_at: datetime | None,
+                    ends_at: datetime | None, one_time: bool, weekly_schedule: list[dict[str, Any]] | None,
+                    limiter: rate_limits.RateLimiter, at: datetime) -> AccessCode:
+    validate_name(name)
+    if weekly_schedule is not None:
+        raise _bad("SCHEDULE_NEEDS_ONLINE_CODE", "A weekly schedule is for online codes; an offline code's "
+                                                 "window is starts_at to ends_at.")
+    lock = _writable_lock(owner_id, lock_id)
     rate_limits.enforce(limiter, lock.id, "create_code", at)
-    slot = _free_slot(lock, _live_slots(lock.id, code))
-    row = _add_row(lock, code, slot, name=name, starts_at=starts_at, ends_at=ends_at, at=at,
-                   status="pending", is_managed=True)
-    _send_put(lock, row)
+    row, pin, warnings = offline_codes.create(lock, name=name, starts_at=starts_at, ends_at=ends_at,
+                                              one_time=one_time, at=at, lookup=pin_lookup)
+    row.warnings = warnings  # not stored: the answer to this request reports them
     return row
 
 
@@ -289,13 +341,22 @@ def update_code(
     name: str | None = _UNSET,
     starts_at: datetime | None = _UNSET,
     ends_at: datetime | None = _UNSET,
+    weekly_schedule: list[dict[str, Any]] | None = _UNSET,
+    is_offline_access_code: bool = _UNSET,
+    is_one_time_use: bool = _UNSET,
 ) -> AccessCode:
     row = get_code(owner_id, access_code_id)
     if row.status == "removed":
         raise not_found("Access code")
+    if row.is_offline:
+        raise offline_codes.refuse_change()
     if row.status == "removing":
         raise ApiError(409, "CONFLICT", "The code is being removed.")
     _refuse_unmanaged(row)
+    if is_offline_access_code is not _UNSET and is_offline_access_code or is_one_time_use is not _UNSET \
+            and is_one_time_use:
+        raise _bad("OFFLINE_ACCESS_CODE_IMMUTABLE", "An online code cannot become an offline one: "
+                                                    "create an offline access code instead.")
     at = clock_now()
     if starts_at is not _UNSET and _same_second(starts_at, row.starts_at):
         starts_at = row.starts_at  # a client that keeps milliseconds only re-sends the stored start
@@ -308,12 +369,14 @@ def update_code(
     # Re-sending the stored start (Seam's update sends both bounds) is not a new start: a code
     # that has begun can still be extended; only a start that moves must lie ahead.
     validate_window(new_starts, new_ends, starts_changed=new_starts != row.starts_at, at=at)
+    new_schedule = row.weekly_schedule if weekly_schedule is _UNSET else weekly_schedules.normalize(weekly_schedule)
     current_pin = plaintext(row)
     changed = (
         (code is not _UNSET and code != current_pin)
         or (name is not _UNSET and name != row.name)
         or new_starts != row.starts_at
         or new_ends != row.ends_at
+        or new_schedule != row.weekly_schedule
     )
     if not changed:
         return row
@@ -327,6 +390,9 @@ def update_code(
         row.pin_lookup = pin_lookup(lock.id, new_pin)
     if name is not _UNSET:
         row.name = name
+    if new_schedule is not None and new_schedule != row.weekly_schedule:
+        weekly_schedules.check_timezone(lock.timezone)
+    row.weekly_schedule = new_schedule
     row.starts_at, row.ends_at = new_starts, new_ends
     if row.status == "failed":
         # A code that never reached the lock needs its slot back (and may have lost it).
@@ -356,6 +422,11 @@ def delete_code(owner_id: str, access_code_id: str, *, limiter: rate_limits.Rate
     if row.status == "removing":
         return row
     lock = db.session.get(Lock, row.lock_id)
+    if row.is_offline:
+        # No bridge needed: the revocation waits on the row for whichever bridge reaches the lock.
+        rate_limits.enforce(limiter, lock.id, "delete_code")
+        row.delete_message = offline_codes.delete(lock, row, clock_now())
+        return row
     if lock.bridge_id is None:
         raise ApiError(500, "ACCESS_CODE_REMOVAL_FAILED", "The lock is not attached to a bridge.")
     rate_limits.enforce(limiter, lock.id, "delete_code")
@@ -435,6 +506,7 @@ def desired_table(lock: Lock) -> list[dict[str, Any]]:
             AccessCode.lock_id == lock.id,
             AccessCode.status.in_(("pending", "active")),
             AccessCode.is_managed.is_(True),
+            AccessCode.is_offline.is_(False),  # derived by the lock itself, never put
         )
         .order_by(AccessCode.slot)
     ).all()
@@ -449,6 +521,7 @@ def desired_table(lock: Lock) -> list[dict[str, Any]]:
             "status": code.status,
             # False: a new code; the bridge leaves a code it finds in that slot and reports it.
             "replace": _owns_slot(code),
+            **_schedule_param(lock, code),
         }
         for code in rows
     ]
@@ -459,7 +532,7 @@ def removal_table(lock: Lock) -> list[dict[str, Any]]:
     unmanaged one carries its PIN: the slot is cleared only while it still holds that code."""
     rows = db.session.scalars(
         select(AccessCode)
-        .where(AccessCode.lock_id == lock.id, AccessCode.status == "removing")
+        .where(AccessCode.lock_id == lock.id, AccessCode.status == "removing", AccessCode.is_offline.is_(False))
         .order_by(AccessCode.slot)
     ).all()
     return [
@@ -493,7 +566,8 @@ def reconcile(
         still_there = {int(entry["slot"]): pin_lookup(lock.id, str(entry["code"])) for entry in unmanaged}
     rows = db.session.scalars(
         select(AccessCode).where(
-            AccessCode.lock_id == lock.id, AccessCode.status.in_(("pending", "removing"))
+            AccessCode.lock_id == lock.id, AccessCode.status.in_(("pending", "removing")),
+            AccessCode.is_offline.is_(False),  # their revocations are reported apart (offline_codes)
         )
     ).all()
     for code in rows:

@@ -26,7 +26,15 @@ from provider.models import (
     Lock,
 )
 from provider.models.device import OPEN_COMMAND_STATUSES
-from provider.services import bridge_assignment, bridges, crypto, device_keys, factory, key_rotation
+from provider.services import (
+    bridge_assignment,
+    bridges,
+    crypto,
+    device_keys,
+    factory,
+    key_rotation,
+    offline_codes,
+)
 from provider.services.events import record_event
 from provider.services.locks import (
     DEVICE_KEY_PURPOSE,
@@ -97,6 +105,9 @@ def claim(
     _carry_on_rotation(device, lock)
     # The factory (and any earlier owner's bridge) knew this key: the new owner gets a fresh one.
     key_rotation.schedule(lock, "transfer")
+    # Likewise the offline-code secret: codes the factory or an earlier owner could derive die
+    # when the lock takes the new one.
+    offline_codes.new_secret(lock)
     return lock
 
 
@@ -142,6 +153,7 @@ def transfer(lock: Lock, to_email: str) -> Lock:
         bridge_assignment.detach(lock, announce=False)  # the old owner's bridge no longer serves it
     db.session.flush()
     key_rotation.schedule(lock, "transfer")  # the old owner's bridge knew the key
+    offline_codes.new_secret(lock)  # and the old owner could derive offline codes
     record_event("device.added", device=lock, data={"lock_id": lock.id, "device_type": "smart_lock"})
     return lock
 

@@ -25,9 +25,8 @@ from provider.extensions import db
 from provider.models import FactoryDevice, Lock
 from provider.models.base import new_id
 from provider.services import crypto, device_keys
-from provider.services.locks import BLE_ADDRESS, DEVICE_KEY_PURPOSE
+from provider.services.locks import BLE_ADDRESS, DEVICE_KEY_PURPOSE, OFFLINE_SECRET_PURPOSE
 
-OFFLINE_SECRET_PURPOSE = "lock.offline_secret"
 MANIFEST_FIELDS = (
     "serial",
     "ble_address",

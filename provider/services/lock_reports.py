@@ -13,7 +13,7 @@ from provider.clock import now as clock_now
 from provider.errors import not_found
 from provider.extensions import db
 from provider.models import Bridge, Lock, LockEventLog
-from provider.services import access_codes, clock_correction, sealed
+from provider.services import access_codes, clock_correction, offline_codes, sealed
 from provider.services.actions import action_completed_data
 from provider.services.bridges import set_lock_online
 from provider.services.events import record_event
@@ -187,6 +187,10 @@ def _apply_event(lock: Lock, event: dict[str, Any]) -> None:
             occurred_at=at,
             data={"lock_id": lock.id, "reason": contract.TAMPER_KEYPAD_LOCKOUT},
         )
+    elif kind == contract.OFFLINE_CODE_USED:
+        offline_codes.code_used(lock, data, at)
+    elif kind == contract.ACCESS_DENIED:
+        _access_denied(lock, data, at)
     elif kind == contract.TAMPER:
         record_event(
             "device.tampered",
@@ -224,6 +228,18 @@ def _bolt_failed(lock: Lock, kind: str, data: dict[str, Any], at: datetime) -> N
         occurred_at=at,
         data=action_completed_data(lock, action, "failed", performed_via, error_code, source=source),
     )
+
+
+def _access_denied(lock: Lock, data: dict[str, Any], at: datetime) -> None:
+    """A right PIN refused: outside its weekly schedule, or an offline code revoked / used up."""
+    if data.get("slot") is not None:
+        code = access_codes.code_for_slot(lock.id, int(data["slot"]))
+    else:
+        code = offline_codes.find(lock, data)
+    record_event("lock.access_denied", device=lock, occurred_at=at, data={
+        "lock_id": lock.id, "access_code_id": code.id if code else None,
+        "name": code.name if code else None, "reason": data.get("reason") or "unknown",
+    })
 
 
 def accept_events(bridge: Bridge, events: list[dict[str, Any]]) -> tuple[int, int]:

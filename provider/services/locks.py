@@ -28,6 +28,7 @@ from provider.services import crypto, cursors, device_keys, read_cache
 from provider.services.events import record_event
 
 DEVICE_KEY_PURPOSE = "lock.device_key"
+OFFLINE_SECRET_PURPOSE = "lock.offline_secret"
 BLE_ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 DEVICE_KEY_HEX = re.compile(r"^[0-9a-f]{32}$")
 MAX_PAGE = 1000
@@ -141,6 +142,9 @@ def add_lock(
         event_seq=0,
         **state,
     )
+    from provider.services import offline_codes  # it builds on this module
+
+    offline_codes.new_secret(lock)  # installed by the bridge at its first connection
     db.session.add(lock)
     db.session.flush()
     record_event("device.added", device=lock, data={"lock_id": lock.id, "device_type": "smart_lock"})

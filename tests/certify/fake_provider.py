@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -69,6 +69,8 @@ BREAKS: dict[str, set[str]] = {
     "started_code_not_extendable": {"access_codes.extend_started"},
     "unmanaged_hidden": {"access_codes.unmanaged_listed"},
     "unmanaged_wiped": {"access_codes.unmanaged_survive"},
+    "offline_code_pending": {"offline_codes.create", "offline_codes.one_time"},
+    "offline_patch_accepted": {"offline_codes.patch_refused"},
     "webhook_unsigned": {"webhooks.signature"},
     "webhook_signed_with_another_secret": {"webhooks.signature"},
     "webhook_no_retry": {"webhooks.retry"},
@@ -305,7 +307,8 @@ class FakeProvider:
                     "signal_quality": 80, "location": {"latitude": 37.77, "longitude": -122.42},
                     "timezone": "America/Los_Angeles", "bridge_id": "bridge-1",
                     "lock_state": fake.locks[lock_id]["lock_state"], "door_state": "closed",
-                    "device_time": _iso(_now()), "updated_at": _iso(_now())}
+                    "device_time": _iso(_now()), "updated_at": _iso(_now()),
+                    "can_program_offline_access_codes": True}
             if not fake.broken("device_reference_missing"):
                 body.update(manufacturer="Halo Locks", supported_code_lengths=[4, 5, 6, 7, 8],
                             max_active_codes_supported=30, can_program_online_access_codes=True,
@@ -406,6 +409,8 @@ class FakeProvider:
                 response.headers["Retry-After"] = "0"
                 return response, status
             body = request.get_json()
+            if body.get("is_offline_access_code"):
+                return offline_code(lock_id, body)
             with fake.lock:
                 if (error := code_error(body, lock_id)) is not None:
                     return error
@@ -423,6 +428,19 @@ class FakeProvider:
                                                   "status": "success"})
             return jsonify(ack), 201
 
+        def offline_code(lock_id: str, body: dict[str, Any]) -> Any:
+            """An offline code: a derived PIN (here: random), set at once, its window in whole hours."""
+            start = _parse(body["starts_at"]).replace(minute=0, second=0, microsecond=0)
+            end = start + timedelta(hours=24) if body.get("is_one_time_use") else _parse(body["ends_at"])
+            code = {"access_code_id": str(uuid.uuid4()), "lock_id": lock_id, "owner_id": fake.user_id,
+                    "name": body.get("name"), "code": f"{uuid.uuid4().int % 10**10:010d}",
+                    "starts_at": _iso(start), "ends_at": _iso(end), "is_offline_access_code": True,
+                    "status": "pending" if fake.broken("offline_code_pending") else "set"}
+            fake.access_codes[code["access_code_id"]] = code
+            fake.emit("access_code.created", {"access_code_id": code["access_code_id"], "code": code["code"],
+                                              "status": "success"})
+            return jsonify(code), 201
+
         @app.get("/access_codes")
         def legacy_codes() -> Any:
             owner()
@@ -433,6 +451,11 @@ class FakeProvider:
         def one_code(code_id: str) -> Any:
             owner()
             code = fake.access_codes.get(code_id) or abort(404)
+            if request.method == "PATCH" and code.get("is_offline_access_code"):
+                if fake.broken("offline_patch_accepted"):
+                    code.update(request.get_json())
+                    return jsonify(code)
+                return _error(409, "OFFLINE_ACCESS_CODE_IMMUTABLE", "offline codes cannot be changed")
             if request.method == "PATCH":
                 body = request.get_json()
                 if not code["is_managed"]:

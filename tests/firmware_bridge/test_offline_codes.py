@@ -314,3 +314,22 @@ def test_the_factory_secret_is_generation_zero_and_a_new_one_ends_its_codes() ->
     assert answer == SetOfflineSecretResponse(4, 1, off.secret_proof(new, 1))
     assert lock.handle(SetOfflineSecretRequest(5, 1, new)) == SetOfflineSecretResponse(5, 1, off.secret_proof(new, 1))
     assert isinstance(lock.enter_pin(pin), IncorrectPinEvent)
+
+
+@given(windows(), st.data())
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_a_revoked_code_is_refused_from_the_sync_on(window: off.Window, data: st.DataObject) -> None:
+    """Used or not before the revocation, a code is refused at every moment after the sync that
+    delivered it, and nothing else changes: the window's other codes still open."""
+    (code, pin), (other, other_pin) = off.issue(SECRET, window), off.issue(SECRET, window, [0])
+    opens, closes = _first_use_edges(code)
+    clock = FakeTime(data.draw(st.integers(opens, closes - 1)))
+    lock = _lock(clock)
+    if data.draw(st.booleans()):
+        assert isinstance(lock.enter_pin(pin), UnlockedEvent)  # used before the revocation
+        lock.manual_turn()
+    assert isinstance(lock.handle(RevokeOfflineCodeRequest(9, *_fields(code))), RevokeOfflineCodeResponse)
+    clock.now = data.draw(st.integers(int(clock.now), closes - 1))
+    refused = lock.enter_pin(pin)
+    assert isinstance(refused, AccessDeniedEvent) and refused.reason is AccessDenial.REVOKED
+    assert isinstance(lock.enter_pin(other_pin), UnlockedEvent)

@@ -201,6 +201,8 @@ class FakeProvider:
         self.heartbeats: list[list[dict[str, Any]]] = []
         self.desired: dict[str, list[dict[str, Any]]] = {}
         self.removing: dict[str, list[dict[str, Any]]] = {}  # the desired table's `remove`
+        self.offline: dict[str, dict[str, Any]] = {}  # the desired table's `offline` (secret to install)
+        self.revocations: dict[str, list[dict[str, Any]]] = {}  # ... and `offline_revocations`
         self.code_syncs: list[tuple[str, dict[str, Any]]] = []
         self.duplicate_events = 0
         self.down = False
@@ -296,7 +298,8 @@ class FakeProvider:
     async def desired_codes(self, lock_id: str) -> dict[str, Any]:
         await self._touch()
         return {"access_codes": list(self.desired.get(lock_id, [])),
-                "remove": list(self.removing.get(lock_id, []))}
+                "remove": list(self.removing.get(lock_id, [])),
+                "offline": self.offline.get(lock_id), "offline_revocations": list(self.revocations.get(lock_id, []))}
 
     async def code_sync(self, lock_id: str, report: dict[str, Any]) -> dict[str, Any]:
         self.code_syncs.append((lock_id, report))

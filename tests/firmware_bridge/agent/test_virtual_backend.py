@@ -257,3 +257,42 @@ def test_heartbeat_carries_what_the_lock_reports_about_itself(tmp_path, engine):
     # GET_SETTINGS: auto-lock off, the keypad on the lock's batteries.
     assert (entry["auto_lock_enabled"], entry["auto_lock_delay_seconds"]) == (False, 0)
     assert "keypad_battery_level" not in entry
+
+
+def test_the_offline_secret_and_revocations_reach_the_lock_and_its_uses_come_back(tmp_path, engine):
+    """The reconciliation installs the secret the cloud derives under and delivers the
+    revocations it queued; a use at the keypad comes back as an offline_code_used event."""
+    import time
+
+    from firmware_bridge.protocol import OfflineKind
+    from firmware_bridge.protocol import offline as scheme
+
+    secret, hour = bytes(range(100, 132)), int(time.time()) // 3600
+    revoked, _ = scheme.issue(secret, scheme.Window(OfflineKind.HOURLY, hour, hour + 30))
+    kept, kept_pin = scheme.issue(secret, scheme.Window(OfflineKind.HOURLY, hour, hour + 30), [0])
+    revoked_pin = scheme.derive_pin(secret, revoked)
+    provider = FakeProvider(_infos(1))
+    provider.offline["lock-1"] = {"generation": 7, "secret": secret.hex()}
+    provider.revocations["lock-1"] = [{"access_code_id": "gone", "kind": "hourly", "start_hour": hour,
+                                       "end_hour": hour + 30, "counter": 0, "generation": 7}]
+
+    def synced():
+        return [report for _, report in provider.code_syncs if report.get("offline")]
+
+    async def body(agent, backend):
+        await provider.wait_for(synced, 15)
+        control = find_control([tmp_path])
+        denied = await control_request(control, {"op": "enter_pin", "lock": "lock-1", "pin": revoked_pin})
+        assert denied["event"] == "AccessDeniedEvent", denied
+        opened = await control_request(control, {"op": "enter_pin", "lock": "lock-1", "pin": kept_pin})
+        assert opened["event"] == "UnlockedEvent", opened
+        await provider.wait_for(lambda: any(e["type"] == "offline_code_used" for e in provider.events.values()), 15)
+
+    asyncio.run(asyncio.wait_for(_session(tmp_path, provider, body, engine), 60))
+    [report] = synced()[:1]
+    assert report["offline"] == {"generation": 7} and report["revoked"] == ["gone"]
+    [used] = [e for e in provider.events.values() if e["type"] == "offline_code_used"]
+    assert used["data"] == {"generation": 7, "kind": "hourly", "start_hour": hour, "end_hour": hour + 30,
+                            "counter": kept.counter}
+    [refusal] = [e for e in provider.events.values() if e["type"] == "access_denied"]
+    assert refusal["data"]["reason"] == "revoked" and refusal["data"]["slot"] is None
