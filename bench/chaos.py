@@ -409,12 +409,16 @@ class Checker:
                 failures.append(f"active code {code_id} has no created/updated event")
             if status == "removed" and not got["access_code.deleted"]:
                 failures.append(f"removed code {code_id} has no deleted event")
-        keypad_unlocks = sum(1 for e in events if e.event_type == "lock.action_completed"
-                             and e.data.get("performed_via") == "pin_code")
+        at_keypad = Counter(e.data.get("status") for e in events if e.event_type == "lock.action_completed"
+                            and e.data.get("performed_via") == "pin_code")
         incorrect = sum(1 for e in events if e.event_type == "access_code.incorrect_attempt")
-        if keypad_unlocks != tally.keypad["UnlockedEvent"]:
+        if at_keypad["success"] != tally.keypad["UnlockedEvent"]:
             failures.append(f"{tally.keypad['UnlockedEvent']} keypad unlocks on the locks, "
-                            f"{keypad_unlocks} pin_code lock.action_completed events")
+                            f"{at_keypad['success']} successful pin_code lock.action_completed events")
+        # A keypad unlock that jams is reported too, as a failed action nobody asked for.
+        if at_keypad["failed"] != tally.keypad["BoltFaultEvent"]:
+            failures.append(f"{tally.keypad['BoltFaultEvent']} keypad unlocks jammed on the locks, "
+                            f"{at_keypad['failed']} failed pin_code lock.action_completed events")
         if incorrect != tally.keypad["IncorrectPinEvent"]:
             failures.append(f"{tally.keypad['IncorrectPinEvent']} wrong PINs typed, "
                             f"{incorrect} access_code.incorrect_attempt events")

@@ -256,7 +256,7 @@ def plot(result: BenchResult, path: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 0.9 + 0.55 * max(len(steps), 1)))
     samples = [[d * 1000 for d in s.durations] for s in steps]
     if samples:
-        ax.boxplot(samples, vert=False, showfliers=False)
+        ax.boxplot(samples, orientation="horizontal", showfliers=False)
         for row, values in enumerate(samples, start=1):
             ax.plot(values, [row] * len(values), "|", color="#1f5fa8", alpha=0.5)
         ax.set_yticks(range(1, len(steps) + 1), [s.name for s in steps])
