@@ -72,6 +72,7 @@ ERROR_MESSAGES: Final = {
     DEVICE_OFFLINE: "The lock could not be reached.",
     NO_SPACE_ON_DEVICE: "The lock has no free code slot.",
     SLOT_OCCUPIED: "The slot holds a code the cloud did not create.",
+    SCHEDULES_NOT_SUPPORTED: "The lock cannot keep a weekly schedule; the code was not written.",
 }
 #: What the cloud assumes when a failed result names no code.
 DEFAULT_ERROR_CODE: Final = MECHANISM_ERROR
