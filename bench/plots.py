@@ -46,6 +46,11 @@ def _matching(rows: Rows, benchmark: str, pattern: str) -> list[tuple[re.Match[s
     return found
 
 
+def _colours(names: list[str]) -> list[str]:
+    """The bare-Flask baseline grey, the provider's rows blue."""
+    return [BARE if name.startswith("bare") else PROVIDER for name in names]
+
+
 def api_latency(rows: Rows, plt: Any) -> Any | None:
     """p50 and p99 at half of peak, each endpoint of the provider beside bare Flask."""
     found = _matching(rows, "api", r"(.+): (p50|p99) at half of peak")
@@ -62,8 +67,7 @@ def api_latency(rows: Rows, plt: Any) -> Any | None:
     ys = range(len(names))
     for offset, pct, alpha in ((-0.18, "p50", 1.0), (0.18, "p99", 0.55)):
         widths = [values.get((n, pct), 0.0) for n in names]
-        colours = [BARE if n.startswith("bare") else PROVIDER for n in names]
-        ax.barh([y + offset for y in ys], widths, height=0.34, color=colours, alpha=alpha, label=pct)
+        ax.barh([y + offset for y in ys], widths, height=0.34, color=_colours(names), alpha=alpha, label=pct)
     ax.set_yticks(list(ys), [n.replace(" (", "\n(") for n in names], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("latency at half of peak throughput (ms); solid p50, pale p99")
@@ -77,7 +81,7 @@ def api_throughput(rows: Rows, plt: Any) -> Any | None:
         return None
     names = [m.group(1) for m, _ in found]
     fig, ax = plt.subplots(figsize=(9, 0.8 + 0.5 * len(names)))
-    ax.barh(names, [v for _, v in found], color=[BARE if n.startswith("bare") else PROVIDER for n in names])
+    ax.barh(names, [v for _, v in found], color=_colours(names))
     ax.invert_yaxis()
     ax.tick_params(axis="y", labelsize=8)
     ax.set_xlabel("peak throughput (requests/s)")
